@@ -1,0 +1,294 @@
+"""The component registry: DeepReg's ``REGISTRY`` API, category names and error behaviour.
+
+A config names components (``backbone: {name: local}``, ``loss: {image: {name: lncc}}``, ...). Each name
+is looked up in ``REGISTRY`` under a category, and the rest of the config entry becomes constructor
+keyword arguments. A user's own class registered with the same decorator works from YAML exactly like a
+built-in::
+
+    from tfreg.registry import REGISTRY
+
+    @REGISTRY.register_loss(name="my_loss")
+    class MyLoss(keras.losses.Loss):
+        ...
+
+Built-in components are registered when their modules are imported; the registry imports them on the
+first lookup, so ``from tfreg.registry import REGISTRY`` alone is enough to see them.
+"""
+
+from __future__ import annotations
+
+import copy as _copy
+import difflib
+import importlib
+import inspect
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+
+BACKBONE_CLASS = "backbone_class"
+LOSS_CLASS = "loss_class"
+MODEL_CLASS = "model_class"
+DATA_AUGMENTATION_CLASS = "da_class"
+DATA_LOADER_CLASS = "data_loader_class"
+FILE_LOADER_CLASS = "file_loader_class"
+ATTENTION_CLASS = "attention_class"
+
+# DeepReg's six categories, plus tfreg's own (segmentation-guided attention layers).
+KNOWN_CATEGORIES = [
+    BACKBONE_CLASS,
+    LOSS_CLASS,
+    MODEL_CLASS,
+    DATA_AUGMENTATION_CLASS,
+    DATA_LOADER_CLASS,
+    FILE_LOADER_CLASS,
+    ATTENTION_CLASS,
+]
+
+# Modules whose import registers tfreg's built-in components. They are imported lazily (on the first
+# lookup) because they import this module to register themselves.
+BUILTIN_MODULES = ["tfreg.losses"]
+
+
+class Registry:
+    """Maps ``(category, name)`` to a class or factory.
+
+    The API and category names are DeepReg's, so that DeepReg user code that registers custom
+    backbones, losses, data loaders... keeps working. Differences: unknown names fail with the list of
+    registered names and a closest-match suggestion, and new categories can be added with
+    :meth:`add_category`.
+    """
+
+    def __init__(self, categories: Iterable[str] = KNOWN_CATEGORIES, builtin_modules: Iterable[str] = ()):
+        self._dict: Dict[Tuple[str, str], Any] = {}
+        self._categories: List[str] = list(categories)
+        self._builtin_modules = list(builtin_modules)
+        self._builtins_loaded = not self._builtin_modules
+
+    # ------------------------------------------------------------------ categories
+    @property
+    def categories(self) -> List[str]:
+        """The known category names, DeepReg's first."""
+        return list(self._categories)
+
+    def add_category(self, category: str) -> None:
+        """Add a new category (e.g. ``"attention_class"``); adding an existing one is a no-op."""
+        if not isinstance(category, str) or not category:
+            raise ValueError(f"a category name must be a non-empty string, got {category!r}")
+        if category not in self._categories:
+            self._categories.append(category)
+
+    def _check_category(self, category: str) -> None:
+        if category not in self._categories:
+            raise ValueError(
+                f"Unknown category {category!r}. Known categories: {self._categories}"
+                + _suggestion(category, self._categories)
+                + ". Add a new one with REGISTRY.add_category()."
+            )
+
+    # ------------------------------------------------------------------ registration
+    def _load_builtins(self) -> None:
+        if self._builtins_loaded:
+            return
+        # Set first: the imported modules call register(), which must not recurse into this loader.
+        self._builtins_loaded = True
+        for module in self._builtin_modules:
+            importlib.import_module(module)
+
+    def _register(self, category: str, key: str, value: Any, force: bool) -> None:
+        self._check_category(category)
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"a registered name must be a non-empty string, got {key!r}")
+        if not force and (category, key) in self._dict:
+            raise ValueError(
+                f"Name {key} in category {category} has been registered "
+                f"(by {self._dict[(category, key)]!r}); pass force=True to replace it."
+            )
+        self._dict[(category, key)] = value
+
+    def register(self, category: str, name: str, cls: Any = None, force: bool = False) -> Callable:
+        """Register ``cls`` as ``name`` in ``category``; used directly or as a decorator.
+
+        Args:
+            category: one of :attr:`categories`.
+            name: the name configs use.
+            cls: the class or factory; when None, a decorator is returned.
+            force: replace an existing registration instead of raising ValueError.
+        """
+
+        def decorator(c):
+            self._register(category=category, key=name, value=c, force=force)
+            return c
+
+        if cls is not None:
+            return decorator(cls)
+        return decorator
+
+    def register_backbone(self, name: str, cls: Any = None, force: bool = False) -> Callable:
+        """Register a backbone class (category ``backbone_class``)."""
+        return self.register(category=BACKBONE_CLASS, name=name, cls=cls, force=force)
+
+    def register_loss(self, name: str, cls: Any = None, force: bool = False) -> Callable:
+        """Register a loss class (category ``loss_class``)."""
+        return self.register(category=LOSS_CLASS, name=name, cls=cls, force=force)
+
+    def register_model(self, name: str, cls: Any = None, force: bool = False) -> Callable:
+        """Register a registration-model class (category ``model_class``)."""
+        return self.register(category=MODEL_CLASS, name=name, cls=cls, force=force)
+
+    def register_data_loader(self, name: str, cls: Any = None, force: bool = False) -> Callable:
+        """Register a data-loader class (category ``data_loader_class``)."""
+        return self.register(category=DATA_LOADER_CLASS, name=name, cls=cls, force=force)
+
+    def register_data_augmentation(self, name: str, cls: Any = None, force: bool = False) -> Callable:
+        """Register a data-augmentation class (category ``da_class``)."""
+        return self.register(category=DATA_AUGMENTATION_CLASS, name=name, cls=cls, force=force)
+
+    def register_file_loader(self, name: str, cls: Any = None, force: bool = False) -> Callable:
+        """Register a file-loader class (category ``file_loader_class``)."""
+        return self.register(category=FILE_LOADER_CLASS, name=name, cls=cls, force=force)
+
+    def register_attention(self, name: str, cls: Any = None, force: bool = False) -> Callable:
+        """Register an attention layer (tfreg's category ``attention_class``)."""
+        return self.register(category=ATTENTION_CLASS, name=name, cls=cls, force=force)
+
+    # ------------------------------------------------------------------ lookup
+    def names(self, category: str) -> List[str]:
+        """The sorted names registered in ``category``."""
+        self._check_category(category)
+        self._load_builtins()
+        return sorted(k for c, k in self._dict if c == category)
+
+    def contains(self, category: str, key: str) -> bool:
+        """Whether ``key`` is registered in ``category``."""
+        self._load_builtins()
+        return (category, key) in self._dict
+
+    def get(self, category: str, key: str) -> Any:
+        """The class registered as ``key`` in ``category``.
+
+        Raises:
+            ValueError: naming the unknown key, the registered names and the closest match.
+        """
+        self._check_category(category)
+        self._load_builtins()
+        if (category, key) in self._dict:
+            return self._dict[(category, key)]
+        known = self.names(category)
+        raise ValueError(
+            f"Could not find {category} with name {key!r}. Registered {category} names: {known}"
+            + _suggestion(key, known)
+            + "."
+        )
+
+    def copy(self) -> "Registry":
+        """A deep copy, to register test or experimental components without touching the original."""
+        self._load_builtins()
+        return _copy.deepcopy(self)
+
+    # ------------------------------------------------------------------ building
+    def build_from_config(self, category: str, config: Dict[str, Any], default_args: Optional[Dict] = None) -> Any:
+        """Instantiate ``config["name"]`` from ``category`` with the other keys as keyword arguments.
+
+        ``default_args`` fill in keys the config does not set (DeepReg's ``setdefault`` semantics).
+
+        Raises:
+            ValueError: when ``config`` is not a dict, has no ``name``, names an unknown component, or
+                has keys the constructor does not accept (the message lists the accepted ones).
+        """
+        if not isinstance(config, dict):
+            raise ValueError(f"config of {category} must be a dict with a 'name' key, got {config!r}")
+        if "name" not in config:
+            raise ValueError(f"config of {category} must contain the key 'name', got keys {sorted(config)}")
+        kwargs = dict(config)
+        name = kwargs.pop("name")
+        for key, value in (default_args or {}).items():
+            kwargs.setdefault(key, value)
+        cls = self.get(category=category, key=name)
+        unexpected = _unexpected_kwargs(cls, kwargs)
+        if unexpected:
+            accepted = _accepted_kwargs(cls)
+            raise ValueError(
+                f"Configuration is not compatible for {category} {name!r} ({_qualname(cls)}): "
+                f"unexpected key(s) {unexpected}; accepted keys: {accepted}"
+                + "".join(_suggestion(k, accepted).replace(". Did", f". For {k!r}, did") for k in unexpected)
+            )
+        try:
+            return cls(**kwargs)
+        except TypeError as err:
+            raise ValueError(
+                f"Configuration is not compatible for {category} {name!r} ({_qualname(cls)}) "
+                f"with arguments {sorted(kwargs)}: {err}"
+            ) from err
+
+    def build_backbone(self, config: Dict, default_args: Optional[Dict] = None) -> Any:
+        """Build a backbone from ``{name, **kwargs}``."""
+        return self.build_from_config(category=BACKBONE_CLASS, config=config, default_args=default_args)
+
+    def build_model(self, config: Dict, default_args: Optional[Dict] = None) -> Any:
+        """Build a registration model from ``{name, **kwargs}``."""
+        return self.build_from_config(category=MODEL_CLASS, config=config, default_args=default_args)
+
+    def build_loss(self, config: Dict, default_args: Optional[Dict] = None) -> Any:
+        """Build a loss from ``{name, **kwargs}``."""
+        return self.build_from_config(category=LOSS_CLASS, config=config, default_args=default_args)
+
+    def build_data_loader(self, config: Dict, default_args: Optional[Dict] = None) -> Any:
+        """Build a data loader from ``{name, **kwargs}``."""
+        return self.build_from_config(category=DATA_LOADER_CLASS, config=config, default_args=default_args)
+
+    def build_data_augmentation(self, config: Dict, default_args: Optional[Dict] = None) -> Any:
+        """Build a data augmentation from ``{name, **kwargs}``."""
+        return self.build_from_config(category=DATA_AUGMENTATION_CLASS, config=config, default_args=default_args)
+
+    def build_file_loader(self, config: Dict, default_args: Optional[Dict] = None) -> Any:
+        """Build a file loader from ``{name, **kwargs}``."""
+        return self.build_from_config(category=FILE_LOADER_CLASS, config=config, default_args=default_args)
+
+    def build_attention(self, config: Dict, default_args: Optional[Dict] = None) -> Any:
+        """Build an attention layer from ``{name, **kwargs}``."""
+        return self.build_from_config(category=ATTENTION_CLASS, config=config, default_args=default_args)
+
+
+def _suggestion(key: Any, known: List[str]) -> str:
+    """``". Did you mean 'x'?"`` for the closest known name, or ``""``."""
+    if not isinstance(key, str):
+        return ""
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    if not close:
+        lowered = {k.lower(): k for k in known}
+        if key.lower() in lowered:
+            close = [lowered[key.lower()]]
+    return f". Did you mean {close[0]!r}?" if close else ""
+
+
+def _signature(cls: Any) -> Optional[inspect.Signature]:
+    target = cls.__init__ if inspect.isclass(cls) else cls
+    try:
+        return inspect.signature(target)
+    except (TypeError, ValueError):
+        return None
+
+
+def _accepted_kwargs(cls: Any) -> List[str]:
+    sig = _signature(cls)
+    if sig is None:
+        return []
+    return [
+        p.name
+        for p in sig.parameters.values()
+        if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
+
+
+def _unexpected_kwargs(cls: Any, kwargs: Dict[str, Any]) -> List[str]:
+    """Keys the constructor cannot take; empty when it accepts ``**kwargs`` or cannot be inspected."""
+    sig = _signature(cls)
+    if sig is None or any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values()):
+        return []
+    accepted = set(_accepted_kwargs(cls))
+    return sorted(k for k in kwargs if k not in accepted)
+
+
+def _qualname(cls: Any) -> str:
+    return f"{getattr(cls, '__module__', '?')}.{getattr(cls, '__qualname__', repr(cls))}"
+
+
+REGISTRY = Registry(builtin_modules=BUILTIN_MODULES)
