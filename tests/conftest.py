@@ -22,3 +22,9 @@ def shared_data() -> Path:
     if not root.is_dir():
         pytest.skip(f"real test data not found at {root} (set TFREG_TEST_DATA to the shared/data folder)")
     return root
+
+
+def pytest_report_header(config):
+    import keras
+
+    return f"keras {keras.__version__}, backend {keras.backend.backend()}"

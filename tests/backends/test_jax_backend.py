@@ -1,0 +1,30 @@
+"""Runs the tests marked ``backend_agnostic`` again under Keras' JAX backend, in a subprocess.
+
+The numerical core (ops, losses, layers) must not depend on TensorFlow. A Keras backend is chosen
+once per process, so the JAX run needs its own interpreter.
+"""
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.jax
+
+
+def test_core_passes_under_jax_backend():
+    pytest.importorskip("jax", reason="jax[cpu] is a test extra: pip install -e .[test]")
+    env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="2", JAX_PLATFORMS="cpu")
+    cmd = [
+        sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+        "-m", "backend_agnostic", "tests/ops", "tests/losses", "tests/layers",
+    ]
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900)
+    tail = (proc.stdout + proc.stderr)[-6000:]
+    assert proc.returncode == 0, f"backend_agnostic tests failed under JAX:\n{tail}"
+    passed = re.search(r"(\d+) passed", proc.stdout)
+    assert passed and int(passed.group(1)) >= 20, f"too few backend_agnostic tests ran under JAX:\n{tail}"
