@@ -78,9 +78,9 @@ class Registry:
     def _check_category(self, category: str) -> None:
         if category not in self._categories:
             raise ValueError(
-                f"Unknown category {category!r}. Known categories: {self._categories}"
+                f"Unknown category {category!r}. Known categories: {self._categories}."
                 + _suggestion(category, self._categories)
-                + ". Add a new one with REGISTRY.add_category()."
+                + " Add a new one with REGISTRY.add_category()."
             )
 
     # ------------------------------------------------------------------ registration
@@ -89,8 +89,14 @@ class Registry:
             return
         # Set first: the imported modules call register(), which must not recurse into this loader.
         self._builtins_loaded = True
-        for module in self._builtin_modules:
-            importlib.import_module(module)
+        try:
+            for module in self._builtin_modules:
+                importlib.import_module(module)
+        except BaseException:
+            # Let the next lookup retry (and show the import error again) instead of silently
+            # running without the built-ins.
+            self._builtins_loaded = False
+            raise
 
     def _register(self, category: str, key: str, value: Any, force: bool) -> None:
         self._check_category(category)
@@ -159,7 +165,7 @@ class Registry:
     def contains(self, category: str, key: str) -> bool:
         """Whether ``key`` is registered in ``category``."""
         self._load_builtins()
-        return (category, key) in self._dict
+        return isinstance(key, str) and (category, key) in self._dict
 
     def get(self, category: str, key: str) -> Any:
         """The class registered as ``key`` in ``category``.
@@ -168,14 +174,15 @@ class Registry:
             ValueError: naming the unknown key, the registered names and the closest match.
         """
         self._check_category(category)
+        if not isinstance(key, str):
+            raise ValueError(f"a {category} name must be a string, got {key!r}")
         self._load_builtins()
         if (category, key) in self._dict:
             return self._dict[(category, key)]
         known = self.names(category)
         raise ValueError(
-            f"Could not find {category} with name {key!r}. Registered {category} names: {known}"
+            f"Could not find {category} with name {key!r}. Registered {category} names: {known}."
             + _suggestion(key, known)
-            + "."
         )
 
     def copy(self) -> "Registry":
@@ -196,7 +203,7 @@ class Registry:
         if not isinstance(config, dict):
             raise ValueError(f"config of {category} must be a dict with a 'name' key, got {config!r}")
         if "name" not in config:
-            raise ValueError(f"config of {category} must contain the key 'name', got keys {sorted(config)}")
+            raise ValueError(f"config of {category} must contain the key 'name', got keys {sorted(map(str, config))}")
         kwargs = dict(config)
         name = kwargs.pop("name")
         for key, value in (default_args or {}).items():
@@ -207,8 +214,8 @@ class Registry:
             accepted = _accepted_kwargs(cls)
             raise ValueError(
                 f"Configuration is not compatible for {category} {name!r} ({_qualname(cls)}): "
-                f"unexpected key(s) {unexpected}; accepted keys: {accepted}"
-                + "".join(_suggestion(k, accepted).replace(". Did", f". For {k!r}, did") for k in unexpected)
+                f"unexpected key(s) {unexpected}; accepted keys: {accepted}."
+                + "".join(_suggestion(k, accepted).replace(" Did", f" For {k!r}, did") for k in unexpected)
             )
         try:
             return cls(**kwargs)
@@ -248,7 +255,7 @@ class Registry:
 
 
 def _suggestion(key: Any, known: List[str]) -> str:
-    """``". Did you mean 'x'?"`` for the closest known name, or ``""``."""
+    """``" Did you mean 'x'?"`` for the closest known name, or ``""``."""
     if not isinstance(key, str):
         return ""
     close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
@@ -256,7 +263,7 @@ def _suggestion(key: Any, known: List[str]) -> str:
         lowered = {k.lower(): k for k in known}
         if key.lower() in lowered:
             close = [lowered[key.lower()]]
-    return f". Did you mean {close[0]!r}?" if close else ""
+    return f" Did you mean {close[0]!r}?" if close else ""
 
 
 def _signature(cls: Any) -> Optional[inspect.Signature]:

@@ -1,0 +1,541 @@
+"""Validation of a 1.0 config, before anything is built from it.
+
+DeepReg found most config mistakes late (a KeyError deep in a data loader, a TypeError from a
+constructor, after TensorFlow had started). :func:`validate_config` checks the whole config up front
+and reports every problem at once, one line each, naming the key path, the bad value, the allowed
+values (with a closest-match suggestion for names) and the file the value came from.
+
+Constructor arguments that pass through to a registered class (backbone, loss, augmentation and
+optimizer keyword arguments) are not checked here: the registry checks them against the constructor
+when it builds the component.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import inspect
+import logging
+import math
+import os
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from tfreg.config.defaults import (
+    CONTROL_POINT_METHODS,
+    DATA_LOADER_OPTIONAL_KEYS,
+    DATA_LOADER_REQUIRED_KEYS,
+    DATASET_SPLITS,
+    DEFAULT_LOSS_WEIGHT,
+    DEFAULT_NUM_PARALLEL_CALLS,
+    IMAGE_SHAPE_LENGTHS,
+    INTRA_GROUP_OPTIONS,
+    KNOWN_PREPROCESS_KEYS,
+    KNOWN_TRAIN_KEYS,
+    LOSS_CATEGORIES,
+    REQUIRED_PREPROCESS_KEYS,
+    REQUIRED_TOP_LEVEL_KEYS,
+    SAMPLE_LABEL_OPTIONS,
+    SPLIT_KEYS,
+    UPDATE_FREQ_WORDS,
+)
+from tfreg.config.errors import ConfigError, KeyPath, format_key_path, suggestion
+from tfreg.config.provenance import Provenance
+from tfreg.registry import (
+    BACKBONE_CLASS,
+    DATA_AUGMENTATION_CLASS,
+    DATA_LOADER_CLASS,
+    FILE_LOADER_CLASS,
+    LOSS_CLASS,
+    MODEL_CLASS,
+    REGISTRY,
+    Registry,
+)
+
+logger = logging.getLogger(__name__)
+
+_SHAPE_KEYS = ("moving_image_shape", "fixed_image_shape", "image_shape")
+
+
+# ---------------------------------------------------------------------- normalising
+def normalize_config(config: Dict[str, Any]) -> Dict[str, Any]:
+    """Fill in the defaults DeepReg applied while building, returning a new config.
+
+    - a loss entry without ``weight`` gets ``weight: 1.0``, with a warning (as DeepReg);
+    - ``train.preprocess.num_parallel_calls`` defaults to -1 (``tf.data.AUTOTUNE``).
+
+    Values of the wrong type are left as they are, for :func:`validate_config` to report.
+    """
+    config = copy.deepcopy(config)
+    train = config.get("train") if isinstance(config, dict) else None
+    if not isinstance(train, dict):
+        return config
+    loss = train.get("loss")
+    if isinstance(loss, dict):
+        for category in LOSS_CATEGORIES:
+            for path, entry in _loss_entries(loss.get(category), ("train", "loss", category)):
+                if isinstance(entry, dict) and "weight" not in entry:
+                    logger.warning(
+                        "%s has no weight; using weight %s.", format_key_path(path), DEFAULT_LOSS_WEIGHT
+                    )
+                    entry["weight"] = DEFAULT_LOSS_WEIGHT
+    preprocess = train.get("preprocess")
+    if isinstance(preprocess, dict):
+        preprocess.setdefault("num_parallel_calls", DEFAULT_NUM_PARALLEL_CALLS)
+    return config
+
+
+def _loss_entries(value: Any, base: KeyPath) -> List[Tuple[KeyPath, Any]]:
+    if isinstance(value, list):
+        return [(base + (i,), v) for i, v in enumerate(value)]
+    if value is None:
+        return []
+    return [(base, value)]
+
+
+# ---------------------------------------------------------------------- small predicates
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _quoted_number_hint(value: Any) -> str:
+    """A hint for numbers that YAML read as strings (quoted, or written in a form YAML 1.1 rejects)."""
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return ""
+        return " (a string; write the number without quotes)"
+    return ""
+
+
+def _optimizer_names() -> List[str]:
+    """The optimizer classes in ``keras.optimizers``; keras is imported here, not with the module."""
+    return list(_optimizer_names_cached())
+
+
+@functools.lru_cache(maxsize=1)
+def _optimizer_names_cached() -> Tuple[str, ...]:
+    import keras  # noqa: PLC0415 - config tooling must not pay for Keras/TensorFlow at import time
+
+    base = keras.optimizers.Optimizer
+    names = []
+    for name in dir(keras.optimizers):
+        obj = getattr(keras.optimizers, name)
+        if inspect.isclass(obj) and issubclass(obj, base) and obj is not base:
+            names.append(name)
+    return tuple(sorted(names))
+
+
+# ---------------------------------------------------------------------- the checker
+class _Checker:
+    """Collects the problems of one config."""
+
+    def __init__(self, provenance: Optional[Provenance], registry: Registry, check_dirs: bool):
+        self.prov = provenance
+        self.registry = registry
+        self.check_dirs = check_dirs
+        self.errors: List[str] = []
+
+    # -- reporting
+    def error(self, path: KeyPath, message: str) -> None:
+        where = self.prov.describe(path) if self.prov is not None else ""
+        self.errors.append(f"{format_key_path(path)}: {message}{where}")
+
+    def warn(self, path: KeyPath, message: str) -> None:
+        where = self.prov.describe(path) if self.prov is not None else ""
+        logger.warning("%s: %s%s", format_key_path(path), message, where)
+
+    # -- generic checks; each returns whether the value is fine
+    def mapping(self, node: Dict[str, Any], path: KeyPath, key: str, hint: str = "") -> Optional[Dict]:
+        """``node[key]`` when it is a dict; an error when it is missing or not a dict."""
+        if key not in node:
+            self.error(path, f"missing required key {key!r}{hint}")
+            return None
+        value = node[key]
+        if not isinstance(value, dict):
+            self.error(path + (key,), f"must be a mapping, got {_show(value)}")
+            return None
+        return value
+
+    def registered(self, path: KeyPath, value: Any, category: str) -> bool:
+        """``value`` is a name registered in ``category``."""
+        names = self.registry.names(category)
+        allowed = ", ".join(names) if names else "(none registered)"
+        if not isinstance(value, str):
+            self.error(path, f"must be a name registered in {category}, got {_show(value)}; allowed: {allowed}")
+            return False
+        if self.registry.contains(category, value):
+            return True
+        self.error(
+            path, f"{value!r} is not registered in {category}; allowed: {allowed}.{suggestion(value, names)}".rstrip()
+        )
+        return False
+
+    def one_of(self, path: KeyPath, value: Any, allowed: Sequence[str]) -> bool:
+        if isinstance(value, str) and value in allowed:
+            return True
+        self.error(
+            path,
+            f"{_show(value)} is not allowed; allowed: {', '.join(allowed)}.{suggestion(value, allowed)}".rstrip(),
+        )
+        return False
+
+    def positive_int(self, path: KeyPath, value: Any) -> bool:
+        if _is_int(value) and value > 0:
+            return True
+        self.error(path, f"must be a positive integer, got {_show(value)}{_quoted_number_hint(value)}")
+        return False
+
+    def boolean(self, path: KeyPath, value: Any) -> bool:
+        if isinstance(value, bool):
+            return True
+        self.error(path, f"must be true or false, got {_show(value)}")
+        return False
+
+    def unknown_keys(self, path: KeyPath, node: Dict[str, Any], allowed: Sequence[str], what: str) -> None:
+        for key in node:
+            if key not in allowed:
+                self.error(
+                    path + (key,),
+                    f"unknown key {key!r} in {what}; allowed keys: {', '.join(allowed)}."
+                    f"{suggestion(key, allowed)}".rstrip(),
+                )
+
+    def shape(self, path: KeyPath, value: Any) -> bool:
+        lengths = " or ".join(str(n) for n in sorted(IMAGE_SHAPE_LENGTHS, reverse=True))
+        if (
+            isinstance(value, (list, tuple))
+            and len(value) in IMAGE_SHAPE_LENGTHS
+            and all(_is_int(v) and v > 0 for v in value)
+        ):
+            return True
+        self.error(path, f"must be a list of {lengths} positive integers (3-D or 2-D), got {_show(value)}")
+        return False
+
+    # ------------------------------------------------------------------ sections
+    def check(self, config: Any) -> None:
+        if not isinstance(config, dict):
+            self.error((), f"a config must be a mapping, got {type(config).__name__}")
+            return
+        hint = ""
+        dataset = self.mapping(config, (), "dataset")
+        train = self.mapping(config, (), "train")
+        for key in config:
+            if key not in REQUIRED_TOP_LEVEL_KEYS:
+                self.warn((key,), f"unknown top-level key, ignored.{suggestion(key, REQUIRED_TOP_LEVEL_KEYS)}")
+        if dataset is not None:
+            self.check_dataset(dataset)
+        if train is not None:
+            if "model" in train and "method" not in train:
+                hint = " (train.model is DeepReg v0.1.1's form: load the file with load_configs to upgrade it)"
+            self.check_train(train, hint)
+        if dataset is not None and train is not None:
+            self.check_conditional_labels(dataset, train)
+
+    def check_dataset(self, dataset: Dict[str, Any]) -> None:
+        base: KeyPath = ("dataset",)
+        loader_type = dataset.get("type")
+        if "type" not in dataset:
+            names = ", ".join(self.registry.names(DATA_LOADER_CLASS)) or "(none registered)"
+            self.error(base, f"missing required key 'type' (the data loader: {names})")
+        else:
+            self.registered(base + ("type",), loader_type, DATA_LOADER_CLASS)
+
+        if isinstance(dataset.get("dir"), dict):
+            self.error(
+                base + ("dir",),
+                "dataset.dir with train/valid/test is DeepReg v0.1.1's form; load the file with "
+                "load_configs to upgrade it, or write dataset.<split>.dir",
+            )
+
+        for split in DATASET_SPLITS:
+            self.check_split(dataset, split)
+
+        # Non-split keys go to the data loader's constructor: only its own arguments are allowed.
+        if isinstance(loader_type, str) and loader_type in DATA_LOADER_REQUIRED_KEYS:
+            required = DATA_LOADER_REQUIRED_KEYS[loader_type]
+            allowed = DATASET_SPLITS + ("type",) + required + DATA_LOADER_OPTIONAL_KEYS
+            loader_keys = {k: v for k, v in dataset.items() if k != "dir"}
+            self.unknown_keys(base, loader_keys, allowed, f"a {loader_type} dataset")
+            for key in required:
+                if key not in dataset:
+                    self.error(base, f"missing required key {key!r} for a {loader_type} dataset")
+            self.check_loader_values(dataset, loader_type)
+
+    def check_split(self, dataset: Dict[str, Any], split: str) -> None:
+        path: KeyPath = ("dataset", split)
+        value = dataset.get(split)
+        empty_note = "a split that is absent, null or has an empty dir gets no loader"
+        if value is None:
+            if split == "train":
+                self.error(path, f"the train split is required ({{dir, format, labeled}}); {empty_note}")
+            return
+        if not isinstance(value, dict):
+            self.error(path, f"must be a mapping with keys {', '.join(SPLIT_KEYS)}, got {_show(value)}")
+            return
+        self.unknown_keys(path, value, SPLIT_KEYS, f"dataset split {split!r}")
+        if "dir" not in value:
+            self.error(path, "missing required key 'dir' (a folder or a list of folders)")
+            return
+        dirs = value["dir"]
+        if dirs is None or dirs == "" or dirs == []:
+            if split == "train":
+                self.error(path + ("dir",), f"the train split needs a dir, got {_show(dirs)}")
+            return
+        self.check_dirs_value(path + ("dir",), dirs)
+        if "format" not in value:
+            names = ", ".join(self.registry.names(FILE_LOADER_CLASS)) or "(none registered)"
+            self.error(path, f"missing required key 'format' (the file loader: {names})")
+        else:
+            self.registered(path + ("format",), value["format"], FILE_LOADER_CLASS)
+        if "labeled" not in value:
+            self.error(path, "missing required key 'labeled' (true or false)")
+        else:
+            self.boolean(path + ("labeled",), value["labeled"])
+
+    def check_dirs_value(self, path: KeyPath, dirs: Any) -> None:
+        if isinstance(dirs, str):
+            items = [(path, dirs)]
+        elif isinstance(dirs, list):
+            items = [(path + (i,), d) for i, d in enumerate(dirs)]
+        else:
+            self.error(path, f"must be a folder path or a list of folder paths, got {_show(dirs)}")
+            return
+        for item_path, item in items:
+            if not isinstance(item, str) or not item:
+                self.error(item_path, f"must be a non-empty folder path, got {_show(item)}")
+                continue
+            if not self.check_dirs:
+                continue
+            expanded = os.path.expanduser(item)
+            if not os.path.exists(expanded):
+                self.error(item_path, f"{item!r} does not exist (relative paths are read from {os.getcwd()})")
+            elif not os.path.isdir(expanded):
+                self.error(item_path, f"{item!r} is not a folder")
+
+    def check_loader_values(self, dataset: Dict[str, Any], loader_type: str) -> None:
+        base: KeyPath = ("dataset",)
+        for key in _SHAPE_KEYS:
+            if key in dataset:
+                self.shape(base + (key,), dataset[key])
+        moving, fixed = dataset.get("moving_image_shape"), dataset.get("fixed_image_shape")
+        if (
+            loader_type == "paired"
+            and isinstance(moving, (list, tuple))
+            and isinstance(fixed, (list, tuple))
+            and len(moving) != len(fixed)
+        ):
+            self.error(
+                base + ("fixed_image_shape",),
+                f"has {len(fixed)} dimensions but moving_image_shape has {len(moving)}; both must be 3-D or both 2-D",
+            )
+        if "intra_group_prob" in dataset:
+            prob = dataset["intra_group_prob"]
+            if not (_is_number(prob) and 0 <= prob <= 1):
+                self.error(
+                    base + ("intra_group_prob",),
+                    f"must be a number in [0, 1], got {_show(prob)}{_quoted_number_hint(prob)}",
+                )
+            elif dataset.get("sample_image_in_group") is False and prob not in (0, 1):
+                # Enumerating every pair cannot mix intra- and inter-group pairs at a rate.
+                self.error(
+                    base + ("intra_group_prob",),
+                    f"must be 0 or 1 when sample_image_in_group is false, got {_show(prob)}",
+                )
+        if "intra_group_option" in dataset:
+            self.one_of(base + ("intra_group_option",), dataset["intra_group_option"], INTRA_GROUP_OPTIONS)
+        if "sample_image_in_group" in dataset:
+            self.boolean(base + ("sample_image_in_group",), dataset["sample_image_in_group"])
+        if dataset.get("sample_label") is not None:
+            self.one_of(base + ("sample_label",), dataset["sample_label"], SAMPLE_LABEL_OPTIONS)
+        seed = dataset.get("seed")
+        if seed is not None and not _is_int(seed):
+            self.error(base + ("seed",), f"must be an integer or null, got {_show(seed)}{_quoted_number_hint(seed)}")
+
+    def check_train(self, train: Dict[str, Any], hint: str) -> None:
+        base: KeyPath = ("train",)
+        for key in train:
+            if key not in KNOWN_TRAIN_KEYS:
+                self.warn(base + (key,), f"unknown key, ignored.{suggestion(key, KNOWN_TRAIN_KEYS)}")
+
+        method = train.get("method")
+        if "method" not in train:
+            self.error(base, f"missing required key 'method'{hint}")
+        else:
+            self.registered(base + ("method",), method, MODEL_CLASS)
+
+        backbone = self.mapping(train, base, "backbone", hint)
+        if backbone is not None:
+            if "name" not in backbone:
+                self.error(base + ("backbone",), "missing required key 'name'")
+            else:
+                self.registered(base + ("backbone", "name"), backbone["name"], BACKBONE_CLASS)
+            if backbone.get("control_points") is not None:
+                self.check_control_points(base + ("backbone", "control_points"), backbone["control_points"], method)
+
+        loss = self.mapping(train, base, "loss")
+        if loss is not None:
+            self.check_loss(loss)
+        preprocess = self.mapping(train, base, "preprocess")
+        if preprocess is not None:
+            self.check_preprocess(preprocess)
+        optimizer = self.mapping(train, base, "optimizer")
+        if optimizer is not None:
+            self.check_optimizer(optimizer)
+
+        for key in ("epochs", "save_period"):
+            if key not in train:
+                self.error(base, f"missing required key {key!r} (a positive integer)")
+            else:
+                self.positive_int(base + (key,), train[key])
+        if train.get("update_freq") is not None:
+            freq = train["update_freq"]
+            if not ((isinstance(freq, str) and freq in UPDATE_FREQ_WORDS) or (_is_int(freq) and freq > 0)):
+                self.error(
+                    base + ("update_freq",),
+                    f"must be {' or '.join(repr(w) for w in UPDATE_FREQ_WORDS)} or a positive integer "
+                    f"(batches), got {_show(freq)}",
+                )
+
+    def check_control_points(self, path: KeyPath, value: Any, method: Any) -> None:
+        if isinstance(method, str) and method not in CONTROL_POINT_METHODS:
+            self.error(path, f"applies only to methods {', '.join(CONTROL_POINT_METHODS)}, not {method!r}")
+            return
+        if _is_int(value) and value > 0:
+            return
+        if (
+            isinstance(value, (list, tuple))
+            and len(value) in IMAGE_SHAPE_LENGTHS
+            and all(_is_int(v) and v > 0 for v in value)
+        ):
+            return
+        self.error(path, f"must be a positive integer or a list of positive integers, got {_show(value)}")
+
+    def check_loss(self, loss: Dict[str, Any]) -> None:
+        base: KeyPath = ("train", "loss")
+        self.unknown_keys(base, loss, LOSS_CATEGORIES, "train.loss")
+        for category in LOSS_CATEGORIES:
+            value = loss.get(category)
+            if value is None:
+                # DeepReg warns about a missing category when building and skips it.
+                continue
+            if not isinstance(value, (dict, list)):
+                self.error(
+                    base + (category,),
+                    f"must be a loss {{name, weight, ...}} or a list of them, got {_show(value)}",
+                )
+                continue
+            for path, entry in _loss_entries(value, base + (category,)):
+                if not isinstance(entry, dict):
+                    self.error(path, f"must be a loss {{name, weight, ...}}, got {_show(entry)}")
+                    continue
+                if "name" not in entry:
+                    self.error(path, "missing required key 'name'")
+                else:
+                    self.registered(path + ("name",), entry["name"], LOSS_CLASS)
+                if "weight" not in entry:
+                    self.error(path, "missing required key 'weight' (normalize_config fills in 1.0)")
+                elif not _is_number(entry["weight"]):
+                    self.error(
+                        path + ("weight",),
+                        f"must be a number, got {_show(entry['weight'])}{_quoted_number_hint(entry['weight'])}",
+                    )
+
+    def check_preprocess(self, preprocess: Dict[str, Any]) -> None:
+        base: KeyPath = ("train", "preprocess")
+        for key in preprocess:
+            if key not in KNOWN_PREPROCESS_KEYS:
+                self.warn(base + (key,), f"unknown key, ignored.{suggestion(key, KNOWN_PREPROCESS_KEYS)}")
+        for key in REQUIRED_PREPROCESS_KEYS:
+            if key not in preprocess:
+                self.error(base, f"missing required key {key!r} (a positive integer)")
+            else:
+                self.positive_int(base + (key,), preprocess[key])
+        calls = preprocess.get("num_parallel_calls", DEFAULT_NUM_PARALLEL_CALLS)
+        if not (_is_int(calls) and (calls == -1 or calls > 0)):
+            self.error(
+                base + ("num_parallel_calls",),
+                f"must be -1 (autotune) or a positive integer, got {_show(calls)}{_quoted_number_hint(calls)}",
+            )
+        augmentation = preprocess.get("data_augmentation")
+        if augmentation is None:
+            return
+        path = base + ("data_augmentation",)
+        if not isinstance(augmentation, (dict, list)):
+            self.error(
+                path, f"must be an augmentation {{name, ...}}, a list of them, or null, got {_show(augmentation)}"
+            )
+            return
+        for entry_path, entry in _loss_entries(augmentation, path):
+            if not isinstance(entry, dict):
+                self.error(entry_path, f"must be an augmentation {{name, ...}}, got {_show(entry)}")
+            elif "name" not in entry:
+                self.error(entry_path, "missing required key 'name'")
+            else:
+                self.registered(entry_path + ("name",), entry["name"], DATA_AUGMENTATION_CLASS)
+
+    def check_optimizer(self, optimizer: Dict[str, Any]) -> None:
+        path: KeyPath = ("train", "optimizer")
+        if "name" not in optimizer:
+            self.error(path, "missing required key 'name' (a keras.optimizers class such as Adam)")
+            return
+        name = optimizer["name"]
+        allowed = _optimizer_names()
+        if isinstance(name, str) and name in allowed:
+            return
+        self.error(
+            path + ("name",),
+            f"{_show(name)} is not an optimizer class in keras.optimizers; allowed: {', '.join(allowed)}."
+            f"{suggestion(name, allowed)}".rstrip(),
+        )
+
+    def check_conditional_labels(self, dataset: Dict[str, Any], train: Dict[str, Any]) -> None:
+        split = dataset.get("train")
+        if train.get("method") == "conditional" and isinstance(split, dict) and split.get("labeled") is False:
+            self.error(
+                ("train", "method"),
+                "'conditional' predicts the fixed label and needs labeled data, but dataset.train.labeled is false",
+            )
+
+
+def validate_config(
+    config: Dict[str, Any],
+    provenance: Optional[Provenance] = None,
+    registry: Registry = REGISTRY,
+    check_dirs: bool = True,
+) -> Dict[str, Any]:
+    """Check a (loaded, upgraded) 1.0 config and return its normalised copy.
+
+    The config is first normalised (:func:`normalize_config`: missing loss weights become 1.0 with a
+    warning, ``num_parallel_calls`` defaults to -1); then every check runs and all problems are
+    reported together.
+
+    Args:
+        config: the config, e.g. from :func:`~tfreg.config.loader.load_configs`; not modified.
+        provenance: from :func:`~tfreg.config.loader.load_configs_with_provenance`, so that errors
+            name the file a value came from.
+        registry: where component names are looked up (tests pass a copy with their own classes).
+        check_dirs: check that the dataset dirs exist; False for tooling that only reads configs.
+
+    Returns:
+        The normalised config.
+
+    Raises:
+        ConfigError: listing every problem, one line each:
+            ``<key path>: <what is wrong, the value, the allowed values> (from <file>)``.
+    """
+    normalized = normalize_config(config)
+    checker = _Checker(provenance, registry, check_dirs)
+    checker.check(normalized)
+    if checker.errors:
+        raise ConfigError(checker.errors)
+    return normalized
