@@ -1,0 +1,172 @@
+"""1-D filter kernels for separable filtering (DeepReg's LNCC windows and multi-scale smoothing kernels).
+
+Two families, both returning float32 NumPy arrays of shape ``(size,)``:
+
+- size-parameterised windows used by LNCC (``kernel_size`` in voxels), **unnormalised** as in DeepReg:
+  :func:`rectangular_kernel`, :func:`triangular_kernel`, :func:`gaussian_kernel`;
+- sigma-parameterised smoothing kernels used by the multi-scale label losses (``sigma`` in voxels),
+  **normalised to sum 1**: :func:`gaussian_kernel_sigma`, :func:`cauchy_kernel`.
+
+Configs name kernels by string; :func:`get_kernel_fn` maps a name to its function within a family.
+
+NumPy is used here (not ``keras.ops``) because kernels depend only on Python numbers: they are built
+once on the host and become constants of the filter ops.
+"""
+
+from numbers import Integral, Real
+from typing import Callable, Dict
+
+import numpy as np
+
+
+def _check_size(size, name: str = "size", minimum: int = 1) -> int:
+    """``size`` as a Python int, or ValueError naming the argument."""
+    if isinstance(size, bool) or not isinstance(size, Integral):
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {size!r} ({type(size).__name__})")
+    if size < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {size}")
+    return int(size)
+
+
+def _check_sigma(sigma, name: str = "sigma") -> float:
+    """``sigma`` as a positive finite float, or ValueError naming the argument."""
+    if isinstance(sigma, bool) or not isinstance(sigma, Real) or not np.isfinite(sigma) or sigma <= 0:
+        raise ValueError(f"{name} must be a positive finite number (voxels), got {sigma!r}")
+    return float(sigma)
+
+
+def rectangular_kernel(size: int) -> np.ndarray:
+    """Box window of ones, DeepReg's LNCC ``rectangular`` kernel.
+
+    Args:
+        size: number of taps, an integer >= 1 (voxels).
+
+    Returns:
+        float32 ``(size,)``, ``k[i] = 1``; unnormalised (sum = ``size``).
+    """
+    size = _check_size(size)
+    return np.ones((size,), dtype=np.float32)
+
+
+def triangular_kernel(size: int) -> np.ndarray:
+    """Triangular window, DeepReg's LNCC ``triangular`` kernel.
+
+    ``k[i] = m - |i - (size - 1) / 2|`` with ``m = (size + 1) // 2``, for ``i = 0 .. size-1``: ``[1, 2, 1]``
+    for size 3, ``[1, 2, 3, 2, 1]`` for size 5 (the self-convolution of a box of length ``m``).
+
+    Args:
+        size: odd integer >= 3 (voxels).
+
+    Returns:
+        float32 ``(size,)``, unnormalised (sum = ``m**2``).
+    """
+    size = _check_size(size, minimum=3)
+    if size % 2 == 0:
+        raise ValueError(f"size of a triangular kernel must be odd and >= 3, got {size}")
+    m = (size + 1) // 2
+    i = np.arange(size, dtype=np.float64)
+    return (m - np.abs(i - (size - 1) / 2.0)).astype(np.float32)
+
+
+def gaussian_kernel(size: int) -> np.ndarray:
+    """Gaussian window of a given length, DeepReg's LNCC ``gaussian`` kernel.
+
+    ``k[x] = exp(-(x - (size - 1) / 2)**2 / (2 * (size / 3)**2))`` for ``x = 0 .. size-1``: the window spans
+    about +-1.5 standard deviations. Unnormalised (peak 1 for odd sizes).
+
+    Args:
+        size: number of taps, an integer >= 1 (voxels).
+
+    Returns:
+        float32 ``(size,)``.
+    """
+    size = _check_size(size)
+    x = np.arange(size, dtype=np.float64)
+    sigma = size / 3.0
+    return np.exp(-((x - (size - 1) / 2.0) ** 2) / (2.0 * sigma**2)).astype(np.float32)
+
+
+def gaussian_kernel_sigma(sigma: float) -> np.ndarray:
+    """Normalised Gaussian of standard deviation ``sigma``, truncated at ``int(3 sigma)`` voxels.
+
+    ``k[x] = exp(-x**2 / (2 sigma**2)) / sum``, for ``x = -int(3 sigma) .. int(3 sigma)``; DeepReg's
+    multi-scale ``gaussian`` kernel. For ``sigma < 1/3`` this is the identity ``[1]``.
+
+    Args:
+        sigma: standard deviation in voxels, > 0.
+
+    Returns:
+        float32 ``(2 * int(3 sigma) + 1,)``, summing to 1.
+    """
+    sigma = _check_sigma(sigma)
+    tail = int(3.0 * sigma)
+    x = np.arange(-tail, tail + 1, dtype=np.float64)
+    k = np.exp(-(x**2) / (2.0 * sigma**2))
+    return (k / k.sum()).astype(np.float32)
+
+
+def cauchy_kernel(sigma: float) -> np.ndarray:
+    """Normalised Cauchy (Lorentzian) kernel of scale ``sigma``, truncated at ``int(5 sigma)`` voxels.
+
+    ``k[x] = 1 / (1 + (x / sigma)**2) / sum``, for ``x = -int(5 sigma) .. int(5 sigma)``; DeepReg's
+    multi-scale ``cauchy`` kernel (heavier tails than the Gaussian, hence the wider support).
+
+    Args:
+        sigma: half width at half maximum in voxels, > 0.
+
+    Returns:
+        float32 ``(2 * int(5 sigma) + 1,)``, summing to 1.
+    """
+    sigma = _check_sigma(sigma)
+    tail = int(5.0 * sigma)
+    x = np.arange(-tail, tail + 1, dtype=np.float64)
+    k = 1.0 / (1.0 + (x / sigma) ** 2)
+    return (k / k.sum()).astype(np.float32)
+
+
+#: LNCC windows, parameterised by their length in voxels (``kernel_type`` of ``lncc``).
+SIZE_KERNELS: Dict[str, Callable[[int], np.ndarray]] = {
+    "rectangular": rectangular_kernel,
+    "triangular": triangular_kernel,
+    "gaussian": gaussian_kernel,
+}
+
+#: Normalised smoothing kernels, parameterised by a scale in voxels (``kernel`` of multi-scale losses).
+SIGMA_KERNELS: Dict[str, Callable[[float], np.ndarray]] = {
+    "gaussian": gaussian_kernel_sigma,
+    "cauchy": cauchy_kernel,
+}
+
+_FAMILIES = {"size": SIZE_KERNELS, "sigma": SIGMA_KERNELS}
+
+
+def get_kernel_fn(name: str, family: str = "size") -> Callable:
+    """The kernel function registered as ``name`` in ``family``.
+
+    Args:
+        name: ``"rectangular" | "triangular" | "gaussian"`` for ``family="size"`` (LNCC windows, argument
+            ``size``), ``"gaussian" | "cauchy"`` for ``family="sigma"`` (normalised smoothing kernels,
+            argument ``sigma``).
+        family: ``"size"`` or ``"sigma"``.
+
+    Raises:
+        ValueError: unknown family or name; the message lists the allowed names.
+    """
+    if family not in _FAMILIES:
+        raise ValueError(f"family must be one of {sorted(_FAMILIES)}, got {family!r}")
+    kernels = _FAMILIES[family]
+    if name not in kernels:
+        raise ValueError(f"unknown {family} kernel {name!r}; allowed: {sorted(kernels)}")
+    return kernels[name]
+
+
+__all__ = [
+    "rectangular_kernel",
+    "triangular_kernel",
+    "gaussian_kernel",
+    "gaussian_kernel_sigma",
+    "cauchy_kernel",
+    "SIZE_KERNELS",
+    "SIGMA_KERNELS",
+    "get_kernel_fn",
+]
