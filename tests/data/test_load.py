@@ -1,0 +1,81 @@
+"""tfreg/data/load.py: get_data_loader from a DeepReg ``dataset:`` section."""
+
+import pytest
+
+from tfreg.data import get_data_loader
+from tfreg.data.errors import DataNotFoundError
+from tfreg.data.loaders import PairedDataLoader
+from tests.data.helpers import write_paired
+
+
+def config(root, **extra):
+    cfg = {
+        "train": {"dir": str(root), "format": "nifti", "labeled": False},
+        "valid": {"dir": str(root), "format": "nifti", "labeled": False},
+        "type": "paired",
+        "moving_image_shape": [4, 4, 4],
+        "fixed_image_shape": [3, 3, 3],
+    }
+    cfg.update(extra)
+    return cfg
+
+
+@pytest.fixture
+def root(tmp_path):
+    return write_paired(str(tmp_path / "data"), ["a", "b", "c"], num_labels=1)
+
+
+def test_defaults_per_split(root):
+    train = get_data_loader(config(root), "train")
+    valid = get_data_loader(config(root), "valid")
+    assert isinstance(train, PairedDataLoader) and train.num_samples == 3
+    assert (train.sample_label, train.seed) == ("sample", None)
+    assert (valid.sample_label, valid.seed) == ("all", 0)
+
+
+def test_config_values_override_every_split(root):
+    cfg = config(root, seed=5, sample_label="all")
+    assert get_data_loader(cfg, "train").seed == 5
+    assert get_data_loader(cfg, "valid").seed == 5
+    assert get_data_loader(cfg, "train").sample_label == "all"
+
+
+@pytest.mark.parametrize("split_value", [None, {"dir": None, "format": "nifti", "labeled": False}, {"dir": "", "format": "nifti", "labeled": False}])
+def test_no_loader(root, split_value):
+    cfg = config(root)
+    cfg["test"] = split_value
+    assert get_data_loader(cfg, "test") is None
+    del cfg["test"]
+    assert get_data_loader(cfg, "test") is None
+
+
+def test_home_expansion_and_lists(root, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    cfg = config(root)
+    cfg["train"]["dir"] = ["~/data"]
+    assert get_data_loader(cfg, "train").loader_moving_image.dir_paths == [str(tmp_path / "data")]
+
+
+def test_errors(root, tmp_path):
+    with pytest.raises(ValueError, match="split must be one of"):
+        get_data_loader(config(root), "training")
+    cfg = config(root)
+    cfg["train"]["dir"] = str(tmp_path / "nowhere")
+    with pytest.raises(DataNotFoundError, match="dataset.train.dir: folder .*nowhere"):
+        get_data_loader(cfg, "train")
+    cfg = config(root)
+    cfg["train"]["format"] = "nifty"
+    with pytest.raises(ValueError, match=r"dataset.train.format.*'nifty'.*\[.*'h5'.*'nifti'.*\].*Did you mean 'nifti'"):
+        get_data_loader(cfg, "train")
+    with pytest.raises(ValueError, match=r"dataset.*'pairs'.*'grouped', 'paired', 'unpaired'"):
+        get_data_loader(config(root, type="pairs"), "train")
+    with pytest.raises(ValueError, match="Configuration is not compatible.*image_size"):
+        get_data_loader(config(root, image_size=[4, 4, 4]), "train")
+    cfg = config(root)
+    del cfg["train"]["labeled"]
+    with pytest.raises(ValueError, match="dataset.train.labeled is missing"):
+        get_data_loader(cfg, "train")
+    cfg = config(root)
+    cfg["train"]["label"] = True
+    with pytest.raises(ValueError, match=r"dataset.train has unknown key\(s\) \['label'\]"):
+        get_data_loader(cfg, "train")

@@ -1,0 +1,401 @@
+"""The data-loader base class: sampling, loading and checking samples; the tf.data hand-off.
+
+A data loader (DeepReg's ``DataLoader``) owns up to four file loaders (``loader_moving_image``,
+``loader_fixed_image``, ``loader_moving_label``, ``loader_fixed_label``; unpaired and grouped data use
+one image and one label loader for both roles) and decides which images form each sample.
+
+Work is split so that each part can be tested on its own:
+
+- :meth:`DataLoader.sample_index_generator` (subclasses): which image pairs, in which order; pure
+  Python, DeepReg's exact random-call sequence (:mod:`tfreg.data.sampling`);
+- :meth:`DataLoader.sample_generator`: adds the label indices (``sample``: one random label per pair,
+  ``all``: every label); still pure Python, using label counts read from the file headers;
+- :meth:`DataLoader.load_sample`: reads, checks and normalises one sample's arrays (NumPy);
+- :meth:`DataLoader.get_dataset_and_preprocess`: the ``tf.data`` pipeline (:mod:`tfreg.data.pipeline`).
+
+Constructing a loader checks everything the headers tell, before any training starts: IDs of
+moving/fixed images and of images/labels, the number of axes of every file, label counts. Voxel values
+(non-finite values, labels outside [0, 1], corrupt data) are checked when a file is loaded, or for all
+files at once by :meth:`DataLoader.check_all_files`. Every error names the file.
+
+TensorFlow is imported only by :meth:`get_dataset` / :meth:`get_dataset_and_preprocess`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from tfreg.data.errors import DataError
+from tfreg.data.file_loaders.base import FileLoader, format_list
+from tfreg.data.geometry import ImageGeometry
+from tfreg.data.preprocess import (
+    image_spatial_shape,
+    label_spatial_shape_and_count,
+    load_image,
+    load_label_channels,
+    resize,
+)
+from tfreg.data.sampling import SAMPLE_LABEL_OPTIONS, label_indices, label_rng
+
+logger = logging.getLogger(__name__)
+
+#: Image shapes may be 3-D (DeepReg) or 2-D.
+IMAGE_NDIMS = (2, 3)
+
+
+def check_image_shape(shape: Any, key: str) -> Tuple[int, ...]:
+    """``shape`` as a tuple of 2 or 3 positive ints, or ValueError naming the config ``key``."""
+    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__len__"):
+        raise ValueError(f"{key} must be a list of 3 (or 2) positive ints, got {shape!r}")
+    dims = tuple(shape)
+    if len(dims) not in IMAGE_NDIMS or not all(
+        isinstance(d, (int, np.integer)) and not isinstance(d, (bool, np.bool_)) and d > 0 for d in dims
+    ):
+        raise ValueError(f"{key} must be a list of 3 (or 2) positive ints, got {shape!r}")
+    return tuple(int(d) for d in dims)
+
+
+def check_same_ids(loader_a: FileLoader, loader_b: FileLoader, what: str) -> None:
+    """DataError unless two file loaders hold the same data IDs in the same order.
+
+    The message lists IDs found in only one of them (e.g. a fixed image without its moving image).
+    """
+    ids_a, ids_b = loader_a.get_data_ids(), loader_b.get_data_ids()
+    if ids_a == ids_b:
+        return
+    set_a, set_b = set(ids_a), set(ids_b)
+    only_a = [_id_text(i) for i in ids_a if i not in set_b]
+    only_b = [_id_text(i) for i in ids_b if i not in set_a]
+    where_a = f"{loader_a.name!r} in {loader_a.dir_paths}"
+    where_b = f"{loader_b.name!r} in {loader_b.dir_paths}"
+    raise DataError(
+        f"{what} do not match: {len(ids_a)} {where_a} vs {len(ids_b)} {where_b}; "
+        f"only in {loader_a.name!r}: {format_list(only_a)}; only in {loader_b.name!r}: {format_list(only_b)}"
+    )
+
+
+def _id_text(data_id: Any) -> str:
+    """A data ID for messages: its parts after the folder, joined (``case000001``, ``group1/case3``)."""
+    if isinstance(data_id, tuple) and len(data_id) > 1:
+        return "/".join(str(part) for part in data_id[1:])
+    return str(data_id)
+
+
+class DataLoader:
+    """Samples of moving/fixed images (and labels) for registration; DeepReg's interface.
+
+    Args:
+        labeled: whether to load labels (None means False, as in DeepReg).
+        num_indices: length of a sample's ``indices`` (image indices plus the label index).
+        sample_label: ``"sample"`` (one random label per image pair per epoch) or ``"all"`` (one sample
+            per label); needed when ``labeled``.
+        seed: seed of the sampling order (None: a new order every epoch).
+    """
+
+    def __init__(self, labeled: Optional[bool], num_indices: int, sample_label: Optional[str], seed: Optional[int]):
+        if labeled not in (True, False, None):
+            raise ValueError(f"labeled must be true or false, got {labeled!r}")
+        if sample_label not in SAMPLE_LABEL_OPTIONS + (None,):
+            raise ValueError(f"sample_label must be one of {list(SAMPLE_LABEL_OPTIONS)}, got {sample_label!r}")
+        if labeled and sample_label is None:
+            raise ValueError(f"sample_label must be one of {list(SAMPLE_LABEL_OPTIONS)} for labeled data, got None")
+        if seed is not None and (isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer))):
+            raise ValueError(f"seed must be an int or null, got {seed!r}")
+        self.labeled = bool(labeled)
+        self.num_indices = int(num_indices)
+        self.sample_label = sample_label
+        self.seed = None if seed is None else int(seed)
+        self.loader_moving_image: Optional[FileLoader] = None
+        self.loader_fixed_image: Optional[FileLoader] = None
+        self.loader_moving_label: Optional[FileLoader] = None
+        self.loader_fixed_label: Optional[FileLoader] = None
+        self._num_samples: Optional[int] = None
+
+    # ------------------------------------------------------------------ shapes and counts
+    @property
+    def moving_image_shape(self) -> Tuple[int, ...]:
+        """Configured moving image shape (voxels); every moving image and label is resized to it."""
+        raise NotImplementedError
+
+    @property
+    def fixed_image_shape(self) -> Tuple[int, ...]:
+        """Configured fixed image shape (voxels)."""
+        raise NotImplementedError
+
+    @property
+    def spatial_ndim(self) -> int:
+        """Number of spatial axes (3, or 2 for 2-D data)."""
+        return len(self.moving_image_shape)
+
+    @property
+    def num_samples(self) -> int:
+        """Image pairs per epoch, as DeepReg counted them (with ``sample_label: all`` each pair gives one
+        sample per label, so an epoch yields more elements than this)."""
+        return self._num_samples
+
+    def steps_per_epoch(self, batch_size: int) -> int:
+        """DeepReg's ``max(num_samples // batch_size, 1)``."""
+        return steps_per_epoch(self.num_samples, batch_size)
+
+    # ------------------------------------------------------------------ for subclasses
+    def sample_index_generator(self) -> Iterator[Tuple[Any, Any, List[int]]]:
+        """Yield ``(moving_index, fixed_index, image_indices)`` for one epoch (see :mod:`tfreg.data.sampling`)."""
+        raise NotImplementedError
+
+    def file_indices(self, image_indices: Sequence[int]) -> Tuple[Any, Any]:
+        """``(moving_index, fixed_index)`` for the file loaders, from a sample's image indices."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ construction-time checks
+    def _file_loaders(self) -> List[FileLoader]:
+        """The distinct file loaders in use (unpaired/grouped share one loader for moving and fixed)."""
+        loaders = []
+        for loader in (self.loader_moving_image, self.loader_fixed_image, self.loader_moving_label, self.loader_fixed_label):
+            if loader is not None and all(loader is not seen for seen in loaders):
+                loaders.append(loader)
+        return loaders
+
+    def _indices_of(self, loader: FileLoader) -> List[Any]:
+        """Every index ``loader.get_data`` accepts."""
+        if loader.grouped:
+            return [(g, i) for g, n in enumerate(loader.get_num_images_per_group()) for i in range(n)]
+        return list(range(loader.get_num_images()))
+
+    def validate_headers(self) -> None:
+        """Check the number of axes of every file, and label counts, from the headers.
+
+        Moving and fixed labels of a sample must have the same number of labels. For unpaired and grouped
+        data, where any two images may be paired, every label file must have the same count (DeepReg
+        failed only when a mismatched pair happened to be drawn). Subclasses check IDs before this.
+        """
+        ndim = self.spatial_ndim
+        image_loaders = [self.loader_moving_image] + (
+            [self.loader_fixed_image] if self.loader_fixed_image is not self.loader_moving_image else []
+        )
+        for loader in image_loaders:
+            for index in self._indices_of(loader):
+                image_spatial_shape(loader.get_shape(index), ndim, loader.get_source(index))
+        if not self.labeled:
+            return
+        for image_loader, label_loader in (
+            (self.loader_moving_image, self.loader_moving_label),
+            (self.loader_fixed_image, self.loader_fixed_label),
+        ):
+            for index in self._indices_of(label_loader):
+                spatial, _ = label_spatial_shape_and_count(label_loader.get_shape(index), ndim, label_loader.get_source(index))
+                image_spatial = image_spatial_shape(image_loader.get_shape(index), ndim, image_loader.get_source(index))
+                if spatial != image_spatial:
+                    # DeepReg only warned: both are resized to the configured shape anyway.
+                    logger.warning(
+                        "label %s has spatial shape %s but its image %s has %s",
+                        label_loader.get_source(index),
+                        spatial,
+                        image_loader.get_source(index),
+                        image_spatial,
+                    )
+        self._check_label_counts()
+
+    def _check_label_counts(self) -> None:
+        """Paired data: per pair. Shared label loader: all equal. Overridden where needed."""
+        loader = self.loader_moving_label
+        counts: Dict[int, List[str]] = {}
+        for index in self._indices_of(loader):
+            counts.setdefault(self.label_count(loader, index), []).append(loader.get_source(index))
+        if len(counts) > 1:
+            detail = "; ".join(f"{n} label(s): {format_list(sources, 3)}" for n, sources in sorted(counts.items()))
+            raise DataError(
+                f"label files in {loader.dir_paths} ({loader.name!r}) have different numbers of labels, but any "
+                f"two images may be paired, so moving and fixed label counts would differ: {detail}"
+            )
+
+    def label_count(self, loader: FileLoader, index: Any) -> int:
+        """Number of labels in a label file, from its header."""
+        _, count = label_spatial_shape_and_count(loader.get_shape(index), self.spatial_ndim, loader.get_source(index))
+        return count
+
+    def check_all_files(self) -> None:
+        """Read every file once and run the load-time checks (corrupt data, non-finite voxels, label values).
+
+        Raises the first :class:`DataError`, naming the file. Optional: training finds the same problems
+        when it reaches the file, but this finds them before the first step.
+        """
+        ndim = self.spatial_ndim
+        for loader in self._file_loaders():
+            is_label = loader is self.loader_moving_label or loader is self.loader_fixed_label
+            for index in self._indices_of(loader):
+                array, source = loader.get_data(index), loader.get_source(index)
+                if is_label:
+                    load_label_channels(array, ndim, source, [])
+                else:
+                    load_image(array, ndim, source)
+
+    # ------------------------------------------------------------------ samples (pure Python / NumPy)
+    def sample_generator(self) -> Iterator[Tuple[List[int], List[int]]]:
+        """Yield ``(image_indices, label_indices)`` for one epoch; pure Python, reproducible with a seed.
+
+        ``label_indices`` is ``[]`` for unlabeled data, one random label (``sample``) or every label
+        (``all``) otherwise. Each label index makes one sample, in that order.
+        """
+        rnd = label_rng(self.seed)
+        for moving_index, _, image_indices in self.sample_index_generator():
+            if not self.labeled:
+                yield list(image_indices), []
+                continue
+            count = self.label_count(self.loader_moving_label, moving_index)
+            yield list(image_indices), label_indices(count, self.sample_label, rnd)
+
+    def load_sample(self, image_indices: Sequence[int], label_indices: Sequence[int]) -> Dict[str, np.ndarray]:
+        """The arrays of one image pair, checked and normalised, before resizing.
+
+        Returns:
+            ``moving_image`` ``(*m)`` and ``fixed_image`` ``(*f)`` float32 in [0, 1] (file shapes), and when
+            labeled ``moving_label`` ``(L, *m)`` / ``fixed_label`` ``(L, *f)``: the ``L = len(label_indices)``
+            requested labels, label axis first.
+
+        Raises:
+            DataError: naming the file, for unreadable data, non-finite voxels, labels outside [0, 1],
+                or moving/fixed label counts that differ.
+        """
+        ndim = self.spatial_ndim
+        moving_index, fixed_index = self.file_indices([int(i) for i in image_indices])
+        sample = {
+            "moving_image": load_image(
+                self.loader_moving_image.get_data(moving_index), ndim, self.loader_moving_image.get_source(moving_index)
+            ),
+            "fixed_image": load_image(
+                self.loader_fixed_image.get_data(fixed_index), ndim, self.loader_fixed_image.get_source(fixed_index)
+            ),
+        }
+        if self.labeled:
+            channels = [int(c) for c in label_indices]
+            moving_source = self.loader_moving_label.get_source(moving_index)
+            fixed_source = self.loader_fixed_label.get_source(fixed_index)
+            moving_label = self.loader_moving_label.get_data(moving_index)
+            fixed_label = self.loader_fixed_label.get_data(fixed_index)
+            moving_count = label_spatial_shape_and_count(moving_label.shape, ndim, moving_source)[1]
+            fixed_count = label_spatial_shape_and_count(fixed_label.shape, ndim, fixed_source)[1]
+            if moving_count != fixed_count:
+                raise DataError(
+                    f"moving label {moving_source} has {moving_count} label(s) but fixed label "
+                    f"{fixed_source} has {fixed_count}"
+                )
+            sample["moving_label"] = load_label_channels(moving_label, ndim, moving_source, channels)
+            sample["fixed_label"] = load_label_channels(fixed_label, ndim, fixed_source, channels)
+        return sample
+
+    def load_resized_sample(self, image_indices: Sequence[int], label_indices: Sequence[int]) -> Dict[str, np.ndarray]:
+        """:meth:`load_sample` resized to the configured shapes (what the pipeline feeds the model).
+
+        Returns:
+            float32 ``moving_image`` ``(*moving_image_shape)``, ``fixed_image`` ``(*fixed_image_shape)``
+            and, when labeled, ``moving_label`` ``(L, *moving_image_shape)``, ``fixed_label``
+            ``(L, *fixed_image_shape)``. Plain NumPy: usable without ``tf.data``.
+        """
+        sample = self.load_sample(image_indices, label_indices)
+        out = {}
+        for key, array in sample.items():
+            shape = self.moving_image_shape if key.startswith("moving") else self.fixed_image_shape
+            if key.endswith("image"):
+                out[key] = resize(array[None], shape)[0]
+            else:
+                out[key] = resize(array, shape)
+        return out
+
+    # ------------------------------------------------------------------ outputs in physical space
+    def _image_indices_of(self, indices: Sequence[float]) -> List[int]:
+        values = np.asarray(indices, dtype=np.float64).ravel()
+        if values.size not in (self.num_indices, self.num_indices - 1):
+            raise ValueError(f"expected {self.num_indices} indices (with the label index), got {values.tolist()}")
+        return [int(round(v)) for v in values[: self.num_indices - 1]]
+
+    def get_geometry(self, indices: Sequence[float], model_space: bool = True) -> Tuple[ImageGeometry, ImageGeometry]:
+        """``(moving_geometry, fixed_geometry)`` of the sample with these ``indices`` (one row of a batch).
+
+        Args:
+            indices: the sample's ``indices`` (with or without the trailing label index).
+            model_space: True (default) gives the geometry of the *resized* arrays the model sees
+                (``moving_image_shape``/``fixed_image_shape`` voxels covering the file's physical extent,
+                see :meth:`ImageGeometry.resized`), for writing predictions; False gives the files' own.
+        """
+        moving_index, fixed_index = self.file_indices(self._image_indices_of(indices))
+        out = []
+        for loader, index, shape in (
+            (self.loader_moving_image, moving_index, self.moving_image_shape),
+            (self.loader_fixed_image, fixed_index, self.fixed_image_shape),
+        ):
+            geometry = loader.get_geometry(index).with_ndim(len(shape))
+            if model_space:
+                file_shape = image_spatial_shape(loader.get_shape(index), len(shape), loader.get_source(index))
+                geometry = geometry.resized(file_shape, shape)
+            out.append(geometry)
+        return out[0], out[1]
+
+    def get_sources(self, indices: Sequence[float]) -> Tuple[str, str]:
+        """``(moving_image_file, fixed_image_file)`` of the sample with these ``indices``."""
+        moving_index, fixed_index = self.file_indices(self._image_indices_of(indices))
+        return self.loader_moving_image.get_source(moving_index), self.loader_fixed_image.get_source(fixed_index)
+
+    # ------------------------------------------------------------------ tf.data
+    def get_dataset(self, num_parallel_calls: int = -1):
+        """``tf.data.Dataset`` of single samples for one epoch, loaded and resized, before shuffling/batching."""
+        from tfreg.data.pipeline import sample_dataset
+
+        return sample_dataset(self, num_parallel_calls=num_parallel_calls)
+
+    def get_dataset_and_preprocess(
+        self,
+        training: bool,
+        batch_size: int,
+        repeat: bool,
+        shuffle_buffer_num_batch: int,
+        data_augmentation=None,
+        num_parallel_calls: int = -1,
+        registry=None,
+    ):
+        """The batched ``tf.data.Dataset`` (DeepReg's signature; see :func:`tfreg.data.pipeline.build_dataset`).
+
+        ``registry`` (tfreg's addition) is where augmentations are looked up; default ``REGISTRY``.
+        """
+        from tfreg.data.pipeline import build_dataset
+
+        return build_dataset(
+            self,
+            training=training,
+            batch_size=batch_size,
+            repeat=repeat,
+            shuffle_buffer_num_batch=shuffle_buffer_num_batch,
+            data_augmentation=data_augmentation,
+            num_parallel_calls=num_parallel_calls,
+            registry=registry,
+        )
+
+    def close(self) -> None:
+        """Close the file loaders (HDF5 handles)."""
+        for loader in self._file_loaders():
+            loader.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(num_samples={self.num_samples}, labeled={self.labeled}, "
+            f"moving_image_shape={self.moving_image_shape}, fixed_image_shape={self.fixed_image_shape})"
+        )
+
+
+def steps_per_epoch(num_samples: int, batch_size: int) -> int:
+    """DeepReg's steps per epoch (training and validation): ``max(num_samples // batch_size, 1)``."""
+    if isinstance(batch_size, bool) or int(batch_size) < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    return max(int(num_samples) // int(batch_size), 1)
+
+
+__all__ = ["DataLoader", "check_image_shape", "check_same_ids", "steps_per_epoch"]

@@ -1,0 +1,72 @@
+"""The ``unpaired`` data loader: independent images registered to each other (e.g. CT of different patients).
+
+Layout of each split folder (DeepReg's): ``images`` and, when labeled, ``labels`` (NIfTI folders or
+``.h5`` files) with the same IDs. Each epoch shuffles the images with ``seed`` and pairs neighbours
+``(s[2k], s[2k+1])``: ``N // 2`` samples, each image used once. ``indices`` is ``[moving, fixed, label]``.
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional, Sequence, Tuple, Union
+
+from tfreg.data.loaders.base import DataLoader, check_image_shape, check_same_ids
+from tfreg.data.sampling import unpaired_num_samples, unpaired_samples
+from tfreg.registry import REGISTRY
+
+
+@REGISTRY.register_data_loader(name="unpaired")
+class UnpairedDataLoader(DataLoader):
+    """Unpaired images (and labels); moving and fixed both come from ``images``.
+
+    Args:
+        file_loader: a file-loader class.
+        data_dir_paths: split folders, each holding ``images`` (and ``labels``).
+        labeled: whether to load labels.
+        sample_label: ``"sample"`` or ``"all"``.
+        seed: sampling seed (None: new pairs every epoch).
+        image_shape: ``(d1, d2, d3)`` (or 2-D) voxels every image and label is resized to.
+    """
+
+    def __init__(
+        self,
+        file_loader,
+        data_dir_paths: List[str],
+        labeled: bool,
+        sample_label: Optional[str],
+        seed: Optional[int],
+        image_shape: Union[Tuple[int, ...], List[int]],
+    ):
+        super().__init__(labeled=labeled, num_indices=3, sample_label=sample_label, seed=seed)
+        self.image_shape = check_image_shape(image_shape, "image_shape")
+        try:
+            loader_image = file_loader(dir_paths=data_dir_paths, name="images", grouped=False)
+            self.loader_moving_image = self.loader_fixed_image = loader_image
+            if self.labeled:
+                loader_label = file_loader(dir_paths=data_dir_paths, name="labels", grouped=False)
+                self.loader_moving_label = self.loader_fixed_label = loader_label
+                check_same_ids(loader_image, loader_label, "images and labels")
+            self.validate_headers()
+        except BaseException:
+            self.close()
+            raise
+        self.num_images = loader_image.get_num_images()
+        self._num_samples = unpaired_num_samples(self.num_images)
+
+    @property
+    def moving_image_shape(self) -> Tuple[int, ...]:
+        return self.image_shape
+
+    @property
+    def fixed_image_shape(self) -> Tuple[int, ...]:
+        return self.image_shape
+
+    def sample_index_generator(self):
+        """``(s[2k], s[2k+1], [s[2k], s[2k+1]])`` over the images shuffled by ``seed``."""
+        return unpaired_samples(self.loader_moving_image.get_num_images(), self.seed)
+
+    def file_indices(self, image_indices: Sequence[int]):
+        moving, fixed = image_indices
+        return moving, fixed
+
+
+__all__ = ["UnpairedDataLoader"]

@@ -1,0 +1,152 @@
+"""Per-sample preprocessing: shape checks, intensity normalisation, label checks, resizing.
+
+DeepReg's rules (contract section 4):
+
+- images are ``ndim``-D (3-D in DeepReg; tfreg also takes 2-D) and normalised per image to [0, 1] by
+  ``(x - min) / (max - min)`` with no epsilon; a constant image becomes all zeros (no NaN);
+- labels are ``ndim``-D (one label) or ``ndim + 1``-D with the labels on the last axis; a single
+  channel is squeezed; values must lie in [0, 1] and are **not** rescaled;
+- everything, labels included, is resized to the configured shape with DeepReg's ``Resize3d``
+  numerics (:func:`tfreg.ops.resize.resize`), so labels become soft.
+
+tfreg adds: non-finite voxels are an error (DeepReg's min/max would silently give NaN images), and
+every message names the file. An image *smaller* than the configured shape is allowed and upsampled,
+as in DeepReg; an image with the wrong number of axes is an error.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence, Tuple
+
+import numpy as np
+
+from tfreg.data.errors import DataError
+
+
+def image_spatial_shape(shape: Sequence[int], ndim: int, source: str) -> Tuple[int, ...]:
+    """The spatial shape of an image file of ``shape``; a trailing channel of size 1 is dropped.
+
+    Raises:
+        DataError: naming ``source`` when the image is not ``ndim``-D (or ``ndim``-D plus one channel)
+            or has an empty axis.
+    """
+    shape = tuple(int(s) for s in shape)
+    if len(shape) == ndim + 1 and shape[-1] == 1:
+        shape = shape[:-1]
+    if len(shape) != ndim:
+        raise DataError(
+            f"image {source} has shape {shape}: expected a {ndim}-D image (the configured shape has "
+            f"{ndim} axes); multi-channel images are not supported"
+        )
+    if min(shape) <= 0:
+        raise DataError(f"image {source} is empty: shape {shape}")
+    return shape
+
+
+def label_spatial_shape_and_count(shape: Sequence[int], ndim: int, source: str) -> Tuple[Tuple[int, ...], int]:
+    """``(spatial shape, number of labels)`` of a label file of ``shape``.
+
+    Raises:
+        DataError: naming ``source`` unless the label is ``ndim``-D or ``ndim + 1``-D, non-empty.
+    """
+    shape = tuple(int(s) for s in shape)
+    if len(shape) == ndim:
+        spatial, count = shape, 1
+    elif len(shape) == ndim + 1:
+        spatial, count = shape[:-1], shape[-1]
+    else:
+        raise DataError(
+            f"label {source} has shape {shape}: expected {ndim}-D (one label) or {ndim + 1}-D "
+            f"(labels on the last axis)"
+        )
+    if min(shape) <= 0:
+        raise DataError(f"label {source} is empty: shape {shape}")
+    return spatial, count
+
+
+def check_finite(array: np.ndarray, source: str, what: str = "image") -> None:
+    """DataError naming ``source`` when ``array`` holds NaN or infinite values."""
+    if not np.all(np.isfinite(array)):
+        bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+        raise DataError(f"{what} {source} has {bad} non-finite (NaN or infinite) voxel(s)")
+
+
+def normalize_image(image: np.ndarray) -> np.ndarray:
+    """``(x - min) / (max - min)`` as float32 in [0, 1]; a constant image gives zeros.
+
+    Same values as DeepReg's ``normalize_array`` (no epsilon): the range is computed and divided in
+    float32.
+    """
+    image = np.asarray(image, dtype=np.float32)
+    low, high = np.min(image), np.max(image)
+    if high == low:
+        return np.zeros_like(image)
+    return (image - low) / (high - low)
+
+
+def check_label_values(label: np.ndarray, source: str) -> None:
+    """DataError naming ``source`` when label values leave [0, 1] (labels are never rescaled)."""
+    low, high = float(np.min(label)), float(np.max(label))
+    if low < 0 or high > 1:
+        raise DataError(
+            f"label {source} has values in [{low}, {high}], outside [0, 1]. Labels are not normalised: "
+            f"store each label as a binary (or probabilistic) mask in its own channel on the last axis, "
+            f"not as integer label numbers"
+        )
+
+
+def load_image(array: np.ndarray, ndim: int, source: str) -> np.ndarray:
+    """Check and normalise a loaded image: float32 ``(*spatial)`` in [0, 1]."""
+    array = np.reshape(array, image_spatial_shape(array.shape, ndim, source))
+    check_finite(array, source, "image")
+    return normalize_image(array)
+
+
+def load_label_channels(array: np.ndarray, ndim: int, source: str, channels: Sequence[int]) -> np.ndarray:
+    """Check a loaded label and return the requested channels first: float32 ``(len(channels), *spatial)``."""
+    spatial, count = label_spatial_shape_and_count(array.shape, ndim, source)
+    array = np.asarray(array, dtype=np.float32).reshape(spatial + (count,))
+    check_finite(array, source, "label")
+    check_label_values(array, source)
+    for channel in channels:
+        if not 0 <= channel < count:
+            raise DataError(f"label {source} has {count} label(s), label index {channel} requested")
+    return np.ascontiguousarray(np.moveaxis(array[..., list(channels)], -1, 0))
+
+
+def resize(x: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+    """Resize a NumPy batch ``(B, *S)`` to spatial ``shape`` with DeepReg's ``Resize3d`` numerics.
+
+    Calls :func:`tfreg.ops.resize.resize` eagerly on the concrete array (it needs static spatial sizes,
+    which differ from file to file, so it cannot run on the pipeline's symbolic tensors). Under the
+    TensorFlow backend the work is pinned to the CPU, where the rest of the input pipeline runs.
+
+    Returns:
+        float32 ``(B, *shape)``; ``x`` itself (as float32) when the shape already matches.
+    """
+    shape = tuple(int(s) for s in shape)
+    x = np.asarray(x, dtype=np.float32)
+    if tuple(x.shape[1:]) == shape:
+        return x
+    import keras
+
+    from tfreg.ops.resize import resize as _resize
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        with tf.device("/CPU:0"):
+            return np.asarray(keras.ops.convert_to_numpy(_resize(x, shape)), dtype=np.float32)
+    return np.asarray(keras.ops.convert_to_numpy(_resize(x, shape)), dtype=np.float32)
+
+
+__all__ = [
+    "image_spatial_shape",
+    "label_spatial_shape_and_count",
+    "check_finite",
+    "normalize_image",
+    "check_label_values",
+    "load_image",
+    "load_label_channels",
+    "resize",
+]
