@@ -1,0 +1,70 @@
+"""Linear resizing of images and fields, 2-D and 3-D (``keras.ops`` only).
+
+The numerics are those of DeepReg's ``resize3d`` (TensorFlow bilinear resize, half-pixel centres, no
+antialiasing), applied separably along every spatial axis: output index ``o`` along an axis of input
+size ``n_in`` and output size ``n_out`` reads the input at
+
+    src = (o + 0.5) * n_in / n_out - 0.5,  clamped to [0, n_in - 1],
+
+linearly interpolated between the two voxels around ``src``. Downsampling therefore takes no average
+(no antialiasing), as in DeepReg.
+"""
+
+from keras import ops
+
+from tfreg.ops.grid import _check_shape
+from tfreg.ops.warp import _float_image
+
+
+def _resize_axis(x, axis: int, n_in: int, n_out: int):
+    """Linear half-pixel resize of ``x`` along tensor ``axis`` from ``n_in`` to ``n_out`` samples."""
+    # float32 on purpose: TensorFlow's kernel computes the source position in float32 too.
+    scale = n_in / n_out
+    src = (ops.arange(n_out, dtype="float32") + 0.5) * scale - 0.5
+    src = ops.clip(src, 0.0, float(n_in - 1))
+    # Lower sample capped at n_in - 2 so that its upper neighbour exists; src == n_in - 1 then gets
+    # weight 1 on the upper one.
+    lo = ops.minimum(ops.floor(src), float(max(n_in - 2, 0)))
+    frac = src - lo
+    lo_i = ops.cast(lo, "int32")
+    hi_i = ops.minimum(lo_i + 1, n_in - 1)
+    below = ops.take(x, lo_i, axis=axis)
+    above = ops.take(x, hi_i, axis=axis)
+    shape = [1] * len(x.shape)
+    shape[axis] = n_out
+    w = ops.reshape(ops.cast(frac, x.dtype), shape)
+    return below + w * (above - below)
+
+
+def resize(x, shape):
+    """Resize the spatial axes of ``x`` to ``shape`` by separable linear interpolation.
+
+    Args:
+        x: ``(B, *S, C)`` or ``(B, *S)`` with static spatial sizes ``S``; ``len(S) == len(shape)``.
+            Integer inputs are resized as float32.
+        shape: target spatial size, ``(d0, d1)`` or ``(d0, d1, d2)``, positive ints; its length gives the
+            number of spatial axes.
+
+    Returns:
+        ``(B, *shape, C)`` or ``(B, *shape)``, same floating dtype as ``x``. Axes whose size already matches
+        are left untouched; when all match, ``x`` is returned as is. Values follow the module docstring
+        (TensorFlow ``bilinear``, ``half_pixel_centers=True``, ``antialias=False``).
+    """
+    shape = _check_shape(shape)
+    ndim = len(shape)
+    x = _float_image(x)
+    if len(x.shape) not in (ndim + 1, ndim + 2):
+        raise ValueError(
+            f"x must be (batch, *spatial, channels) or (batch, *spatial) with len(shape) = {ndim} spatial "
+            f"axes (rank {ndim + 2} or {ndim + 1}), got shape {tuple(x.shape)}"
+        )
+    for a in range(ndim):
+        n_in, n_out = x.shape[a + 1], shape[a]
+        if n_in is None:
+            raise ValueError(f"x must have static spatial sizes, got shape {tuple(x.shape)}")
+        if n_in != n_out:
+            x = _resize_axis(x, a + 1, n_in, n_out)
+    return x
+
+
+__all__ = ["resize"]
