@@ -1,0 +1,346 @@
+"""macMIND (Zhou et al. 2023, seed 004): multi-scale self-similarity context + log-polar aggregation.
+
+Registered: ``macmind`` -> :class:`MacMINDLoss` (a positive distance, not negated).
+
+Stage 1, msSSC (per input channel). For scale ``k`` with patch distance ``L_k`` the patch layout is the
+centre ``r_0 = 0`` and its ``2 ndim`` neighbours ``r = +-L_k e_a``. The connections ``e`` are all
+pairs of the layout except the collinear opposite-neighbour pairs: centre-neighbour pairs (``2 ndim``)
+and pairs of neighbours on orthogonal axes; ``|e| = 18`` connections in 9 orientations in 3-D (8 in 4
+orientations in 2-D). For a connection ``(r_i, r_j)``::
+
+    SSD_e(x)   = K_R1 * (S_{r_i} I - S_{r_j} I)^2 (x)        K_R1: mean over an R1^ndim box
+    SSC_k,e(x) = exp(-|e| SSD_e(x) / max(sum_e' SSD_e'(x), |e| floor))
+    msSSC      = sum_k alpha_k SSC_k           (combine="sum",    M = |e| channels)
+               or concat_k SSC_k               (combine="concat", M = K |e| channels)
+
+``S_r`` is a shift with replicate padding; ``floor = 1e-3 * mean_x(mean_e SSD_e) + 1e-6`` (intensity^2)
+is the variance floor of :mod:`tfreg.losses.mind`, which only matters where the image is flat and keeps
+constant images finite. By default ``L_k = k L`` (k = 1..K): L = 2 gives distances 2 and 4 voxels.
+
+Stage 2, aggregation: each msSSC channel is averaged over ``N = angle_bins x radius_bins x
+height_bins`` log-polar bins of the ``R2^ndim`` neighbourhood; the descriptor has ``M N`` channels,
+channel ``n M + m`` is bin ``n`` of msSSC channel ``m``. Bins (tfreg's choice where the paper is
+vague):
+
+- 2-D: polar bins in the image plane, ``height_bins`` must be 1.
+- 3-D: *cylindrical* log-polar bins. The plane is spanned by the two spatial axes other than
+  ``height_axis`` (default the last spatial axis, the slice axis of an ij(k) volume); angle and radius
+  are taken in that plane and ``height_bins`` equal intervals split the offsets along ``height_axis``
+  (default 1: the whole R2 column). Each bin is then a product of a 1-D height kernel and a 2-D
+  in-plane set, so aggregation is a short 1-D filter plus a few shifted sums.
+- angle bin ``floor(theta / (2 pi / angle_bins))``, ``theta = atan2(o_2, o_1)`` in ``[0, 2 pi)``;
+  radius bin ``i`` (0-based) holds in-plane radii in ``(e_{i-1}, e_i]`` with log-spaced edges
+  ``e_i = r_max 2^(i + 1 - radius_bins)``, ``r_max = sqrt(2) (R2 - 1) / 2`` (the corner). The centre
+  column (in-plane radius 0) has no angle and is counted in every angle bin of the innermost ring.
+  With R2 = 5 and 8 x 2 bins every inner bin holds the centre and one ring voxel, every outer bin two
+  voxels.
+
+Every bin is an average (its kernel sums to 1) computed on the replicate-padded map.
+
+Loss: ``E_sim = mean over voxels of sum over the M N channels of (macMIND(t) - macMIND(p))^2``. The
+aggregation is linear, so the loss aggregates ``msSSC(t) - msSSC(p)`` once instead of each descriptor.
+"""
+
+import math
+from typing import List, Optional, Sequence
+
+import numpy as np
+from keras import ops
+
+from tfreg.losses.base import ImageLoss, mean_per_sample
+from tfreg.losses.mind import (
+    check_choice,
+    check_int,
+    neighbour_offsets,
+    pad_replicate,
+    pair_distances,
+    variance_floor,
+)
+from tfreg.ops.filters import separable_filter
+from tfreg.registry import REGISTRY
+
+COMBINE = ("sum", "concat")
+
+
+def ssc_connections(ndim: int, distance: int) -> list:
+    """The connections of one scale: pairs of {0, +-distance e_a} except opposite neighbours.
+
+    18 in 3-D (6 centre-neighbour + 12 orthogonal neighbour pairs), 8 in 2-D.
+    """
+    layout = [(0,) * ndim] + neighbour_offsets(ndim, distance)
+    pairs = []
+    for i in range(len(layout)):
+        for j in range(i + 1, len(layout)):
+            sq = sum((p - q) ** 2 for p, q in zip(layout[i], layout[j]))
+            if sq != 4 * distance**2:  # opposite neighbours are collinear with two centre pairs
+                pairs.append((layout[i], layout[j]))
+    return pairs
+
+
+def ssc_scale(x, distance: int, patch_size: int):
+    """One scale of msSSC: ``(B, *S, C)`` -> ``(B, *S, E, C)``, ``E = len(ssc_connections)``."""
+    pairs = ssc_connections(len(x.shape) - 2, distance)
+    d = pair_distances(x, pairs, (patch_size - 1) // 2, "box")
+    mean_d = ops.mean(d, axis=-2, keepdims=True)
+    # |e| SSD / sum SSD == SSD / mean SSD, with the mean floored as in MIND.
+    return ops.exp(-d / ops.maximum(mean_d, variance_floor(mean_d)))
+
+
+def log_polar_bins(ndim: int, size: int, angle_bins: int, radius_bins: int, height_bins: int, height_axis: int):
+    """Log-polar bins of an ``size^ndim`` neighbourhood (see the module docstring).
+
+    Returns:
+        ``(height_kernels, plane_bins, kernels)``: ``height_kernels`` a list of ``height_bins`` 1-D
+        float32 arrays of length ``size`` (None in 2-D); ``plane_bins`` a list of
+        ``radius_bins * angle_bins`` lists of ``(offset, weight)`` in-plane offsets (2 entries, voxels,
+        ordered as the plane axes) with weights summing to 1, index ``r * angle_bins + a``; ``kernels``
+        the dense ``(N, size, ..., size)`` float64 bin kernels in descriptor order
+        ``n = (h * radius_bins + r) * angle_bins + a``, each summing to 1 (for references and plots).
+    """
+    half = size // 2
+    r_max = math.sqrt(2.0) * half
+    edges = [r_max * 2.0 ** (i + 1 - radius_bins) for i in range(radius_bins)]
+    members: List[list] = [[] for _ in range(radius_bins * angle_bins)]
+    for u in range(-half, half + 1):
+        for v in range(-half, half + 1):
+            rho = math.hypot(u, v)
+            if rho == 0:
+                for a in range(angle_bins):
+                    members[a].append((u, v))
+                continue
+            ring = next(i for i, e in enumerate(edges) if rho <= e + 1e-9)
+            theta = math.atan2(v, u) % (2 * math.pi)
+            a = int(math.floor(theta / (2 * math.pi / angle_bins) + 1e-9)) % angle_bins
+            members[ring * angle_bins + a].append((u, v))
+    empty = [i for i, m in enumerate(members) if not m]
+    if empty:
+        raise ValueError(
+            f"angle_bins={angle_bins}, radius_bins={radius_bins} leave {len(empty)} empty log-polar bins in a "
+            f"{size}-voxel neighbourhood; use fewer bins or a larger aggregation_size"
+        )
+    plane_bins = [[(o, 1.0 / len(m)) for o in m] for m in members]
+    if ndim == 2:
+        height_kernels = None
+        kernels = np.zeros((len(plane_bins), size, size))
+        for n, b in enumerate(plane_bins):
+            for (u, v), w in b:
+                kernels[n, u + half, v + half] = w
+        return height_kernels, plane_bins, kernels
+    group = [int(math.floor((dz + half) * height_bins / size)) for dz in range(-half, half + 1)]
+    height_kernels = []
+    for h in range(height_bins):
+        k = np.array([1.0 if g == h else 0.0 for g in group])
+        height_kernels.append((k / k.sum()).astype(np.float32))
+    plane_axes = [a for a in range(3) if a != height_axis]
+    kernels = np.zeros((height_bins * len(plane_bins),) + (size,) * 3)
+    for h, hk in enumerate(height_kernels):
+        for n, b in enumerate(plane_bins):
+            for (u, v), w in b:
+                for dz in range(size):
+                    index = [0, 0, 0]
+                    index[plane_axes[0]], index[plane_axes[1]], index[height_axis] = u + half, v + half, dz
+                    kernels[(h * len(plane_bins) + n,) + tuple(index)] = w * hk[dz]
+    return height_kernels, plane_bins, kernels
+
+
+class MacMIND:
+    """The macMIND descriptor as a callable with fixed parameters (see the module docstring).
+
+    Args:
+        num_scales: K, an integer >= 1 (default 2).
+        distance: L, patch distance of the first scale in voxels (default 2); scale k uses ``k L``.
+        distances: explicit list of K distances in voxels (overrides ``distance``), integers >= 1.
+        weights: alpha_k, K numbers (default (0.3, 0.7), small scale first); used with ``combine="sum"``.
+        combine: ``"sum"`` (weighted sum over scales, default) or ``"concat"``.
+        patch_size: R1, odd box size in voxels of the SSD patches (default 5).
+        aggregation_size: R2, odd neighbourhood size in voxels of the log-polar bins (default 5).
+        angle_bins, radius_bins, height_bins: bin counts (default 8, 2, 1); ``height_bins`` 1 in 2-D.
+        height_axis: spatial axis (0..2, or -1 for the last) of the cylinder axis in 3-D (default -1).
+    """
+
+    def __init__(
+        self,
+        num_scales: int = 2,
+        distance: int = 2,
+        distances: Optional[Sequence[int]] = None,
+        weights: Optional[Sequence[float]] = (0.3, 0.7),
+        combine: str = "sum",
+        patch_size: int = 5,
+        aggregation_size: int = 5,
+        angle_bins: int = 8,
+        radius_bins: int = 2,
+        height_bins: int = 1,
+        height_axis: int = -1,
+    ):
+        if distances is None:
+            num_scales = check_int(num_scales, "num_scales", 1)
+            distances = [k * check_int(distance, "distance", 1) for k in range(1, num_scales + 1)]
+        else:
+            distances = [check_int(d, "distances[]", 1) for d in distances]
+            if not distances:
+                raise ValueError("distances must be None or a non-empty list of integers >= 1 (voxels), got []")
+        self.distances = distances
+        self.combine = check_choice(combine, "combine", COMBINE)
+        if combine == "sum":
+            if weights is None or len(weights) != len(distances):
+                raise ValueError(f"weights must have one number per scale ({len(distances)}), got {weights!r}")
+            self.weights = [float(w) for w in weights]
+        else:
+            self.weights = None
+        for name, value in (("patch_size", patch_size), ("aggregation_size", aggregation_size)):
+            if check_int(value, name, 1) % 2 == 0:
+                raise ValueError(f"{name} must be an odd integer >= 1 (voxels), got {value!r}")
+        self.patch_size = int(patch_size)
+        self.aggregation_size = int(aggregation_size)
+        self.angle_bins = check_int(angle_bins, "angle_bins", 1)
+        self.radius_bins = check_int(radius_bins, "radius_bins", 1)
+        self.height_bins = check_int(height_bins, "height_bins", 1)
+        if self.height_bins > self.aggregation_size:
+            raise ValueError(f"height_bins must be <= aggregation_size ({self.aggregation_size}), got {height_bins}")
+        if isinstance(height_axis, bool) or height_axis not in (-1, 0, 1, 2):
+            raise ValueError(f"height_axis must be one of [-1, 0, 1, 2], got {height_axis!r}")
+        self.height_axis = int(height_axis)
+        # Validates the bin counts once (empty bins raise here, not at the first call).
+        log_polar_bins(2, self.aggregation_size, self.angle_bins, self.radius_bins, 1, 0)
+
+    @property
+    def num_bins(self) -> int:
+        """N, the number of log-polar bins in 3-D (in 2-D ``angle_bins * radius_bins``)."""
+        return self.angle_bins * self.radius_bins * self.height_bins
+
+    def ms_ssc(self, x):
+        """msSSC map: float ``(B, *S, C)`` -> ``(B, *S, M)``; channel ``e C + c`` (per scale block for concat)."""
+        x = ops.cast(x, "float32")
+        shape = tuple(x.shape[1:-1])
+        maps = []
+        for d in self.distances:
+            s = ssc_scale(x, d, self.patch_size)
+            maps.append(ops.reshape(s, (-1,) + shape + (s.shape[-2] * s.shape[-1],)))
+        if self.combine == "concat":
+            return ops.concatenate(maps, axis=-1)
+        return sum(w * m for w, m in zip(self.weights, maps))
+
+    def _bins(self, ndim: int):
+        if ndim == 2 and self.height_bins != 1:
+            raise ValueError(f"height_bins must be 1 for 2-D images, got {self.height_bins}")
+        height_axis = self.height_axis % ndim if ndim == 3 else None
+        return height_axis, log_polar_bins(
+            ndim, self.aggregation_size, self.angle_bins, self.radius_bins, self.height_bins, height_axis or 0
+        )
+
+    def aggregate_bins(self, m):
+        """Yields the bin averages of ``(B, *S, M)`` one bin at a time, in descriptor order."""
+        ndim = len(m.shape) - 2
+        height_axis, (height_kernels, plane_bins, _) = self._bins(ndim)
+        half = self.aggregation_size // 2
+        plane_axes = [a for a in range(ndim) if a != height_axis]
+        sizes = [int(s) for s in m.shape[1:-1]]
+        for a in plane_axes:
+            if sizes[a] <= half:
+                raise ValueError(f"aggregation_size {self.aggregation_size} needs spatial size > {half}, got {sizes}")
+        columns = [m]
+        if ndim == 3:
+            columns = []
+            for hk in height_kernels:
+                kernels = [None] * 3
+                kernels[height_axis] = hk
+                columns.append(separable_filter(m, kernels, boundary="replicate"))
+        pads = [(half, half) if a in plane_axes else (0, 0) for a in range(ndim)]
+        for column in columns:
+            padded = pad_replicate(column, pads)
+            for members in plane_bins:
+                out = None
+                for offset, w in members:
+                    index = [slice(None)] * (ndim + 2)
+                    for a, o in zip(plane_axes, offset):
+                        index[a + 1] = slice(half + o, half + o + sizes[a])
+                    term = padded[tuple(index)] * w
+                    out = term if out is None else out + term
+                yield out
+
+    def aggregate(self, m):
+        """Log-polar aggregation ``(B, *S, M)`` -> ``(B, *S, N M)`` (channel ``n M + j``)."""
+        return ops.concatenate(list(self.aggregate_bins(m)), axis=-1)
+
+    def __call__(self, x):
+        """macMIND descriptor ``(B, *S, C)`` -> ``(B, *S, N M)``."""
+        return self.aggregate(self.ms_ssc(x))
+
+    def get_config(self) -> dict:
+        return dict(
+            distances=list(self.distances),
+            weights=None if self.weights is None else list(self.weights),
+            combine=self.combine,
+            patch_size=self.patch_size,
+            aggregation_size=self.aggregation_size,
+            angle_bins=self.angle_bins,
+            radius_bins=self.radius_bins,
+            height_bins=self.height_bins,
+            height_axis=self.height_axis,
+        )
+
+
+def macmind_descriptor(x, **kwargs):
+    """macMIND of ``x`` ``(B, *S, C)`` -> ``(B, *S, N M)``; keyword arguments as :class:`MacMIND`."""
+    return MacMIND(**kwargs)(x)
+
+
+@REGISTRY.register_loss(name="macmind")
+class MacMINDLoss(ImageLoss):
+    """macMIND distance (registered ``macmind``), positive.
+
+    ``E_sim = mean over voxels of sum over channels of (macMIND(y_true) - macMIND(y_pred))^2``; 0 for
+    equal descriptors. Arguments: those of :class:`MacMIND`, plus ``spatial_dims``, ``name``,
+    ``reduction``, ``dtype`` (see :class:`~tfreg.losses.base.ImageLoss`).
+    """
+
+    def __init__(
+        self,
+        num_scales: int = 2,
+        distance: int = 2,
+        distances: Optional[Sequence[int]] = None,
+        weights: Optional[Sequence[float]] = (0.3, 0.7),
+        combine: str = "sum",
+        patch_size: int = 5,
+        aggregation_size: int = 5,
+        angle_bins: int = 8,
+        radius_bins: int = 2,
+        height_bins: int = 1,
+        height_axis: int = -1,
+        spatial_dims: Optional[int] = None,
+        name: Optional[str] = None,
+        reduction: Optional[str] = "sum_over_batch_size",
+        dtype=None,
+    ):
+        super().__init__(spatial_dims=spatial_dims, name=name, reduction=reduction, dtype=dtype)
+        self.descriptor = MacMIND(
+            num_scales=num_scales,
+            distance=distance,
+            distances=distances,
+            weights=weights,
+            combine=combine,
+            patch_size=patch_size,
+            aggregation_size=aggregation_size,
+            angle_bins=angle_bins,
+            radius_bins=radius_bins,
+            height_bins=height_bins,
+            height_axis=height_axis,
+        )
+
+    def compute_per_sample(self, y_true, y_pred):
+        """``E_sim`` per sample, ``(B,)``."""
+        diff = self.descriptor.ms_ssc(y_true) - self.descriptor.ms_ssc(y_pred)
+        total = None
+        # Bin by bin: the M N-channel descriptor difference is never concatenated.
+        for b in self.descriptor.aggregate_bins(diff):
+            term = ops.sum(ops.square(b), axis=-1)
+            total = term if total is None else total + term
+        return mean_per_sample(total)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(self.descriptor.get_config())
+        return config
+
+
+__all__ = ["ssc_connections", "ssc_scale", "log_polar_bins", "MacMIND", "macmind_descriptor", "MacMINDLoss"]
