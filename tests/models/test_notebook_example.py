@@ -1,0 +1,25 @@
+"""The notebook example (plain compile + fit) runs under TensorFlow here and under JAX in a subprocess."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+SNIPPET = (
+    "import sys; sys.path.insert(0, 'examples'); import notebook_fit as nf; "
+    "h = nf.main(epochs=1); import math; assert all(math.isfinite(v[0]) for v in h.history.values()); "
+    "assert 'metric/TRE' in h.history and 'loss/image_LocalNormalizedCrossCorrelationLoss_weighted' in h.history"
+)
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", pytest.param("jax", marks=pytest.mark.jax)])
+def test_notebook_example_fits(backend):
+    if backend == "jax":
+        pytest.importorskip("jax")
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2", JAX_PLATFORMS="cpu")
+    proc = subprocess.run([sys.executable, "-c", SNIPPET], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]

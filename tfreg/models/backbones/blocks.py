@@ -1,0 +1,185 @@
+"""Building blocks of the backbones, 2-D and 3-D, channels-last (``keras`` only).
+
+Every convolutional block is DeepReg's: convolution without bias -> BatchNormalization -> ReLU. The
+number of spatial dimensions ``ndim`` (2 or 3) is given explicitly by the backbone, which reads it from
+its ``image_size``.
+"""
+
+from numbers import Integral
+from typing import Sequence, Tuple
+
+import keras
+from keras import ops
+
+from tfreg.ops.resize import resize
+
+_CONV = {2: keras.layers.Conv2D, 3: keras.layers.Conv3D}
+_DECONV = {2: keras.layers.Conv2DTranspose, 3: keras.layers.Conv3DTranspose}
+_POOL = {2: keras.layers.MaxPooling2D, 3: keras.layers.MaxPooling3D}
+
+
+def check_ndim(ndim) -> int:
+    """``ndim`` validated: 2 or 3."""
+    if isinstance(ndim, bool) or ndim not in (2, 3):
+        raise ValueError(f"ndim must be 2 or 3, got {ndim!r}")
+    return int(ndim)
+
+
+def check_positive_int(value, name: str) -> int:
+    """``value`` as an int >= 1, or ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    return int(value)
+
+
+def conv_layer(ndim: int, *args, **kwargs):
+    """``keras.layers.Conv2D`` or ``Conv3D`` for ``ndim`` spatial dimensions."""
+    return _CONV[check_ndim(ndim)](*args, **kwargs)
+
+
+def downsampled_size(size: int, strides: int) -> int:
+    """Spatial size after a ``"same"``-padded pooling/convolution of stride ``strides``: ``ceil(size / strides)``."""
+    return -(-size // strides)
+
+
+def deconv_output_padding(in_size: int, out_size: int, kernel_size: int, strides: int) -> int:
+    """Output padding making a ``"same"``-padded transposed convolution map ``in_size`` to ``out_size``.
+
+    Keras' length is ``(in - 1) * strides + kernel - 2 * (kernel // 2) + output_padding``. Raises
+    ValueError when no output padding in ``[0, strides)`` reaches ``out_size``.
+    """
+    base = (in_size - 1) * strides + kernel_size - 2 * (kernel_size // 2)
+    pad = out_size - base
+    if not 0 <= pad < strides:
+        raise ValueError(
+            f"cannot up-sample size {in_size} to {out_size} with kernel_size {kernel_size} and strides {strides}"
+        )
+    return pad
+
+
+class ConvBlock(keras.layers.Layer):
+    """Convolution without bias -> BatchNormalization -> ReLU (optional).
+
+    Args:
+        ndim: 2 or 3 spatial dimensions.
+        filters: output channels.
+        kernel_size: int, voxels.
+        strides: int; ``"same"`` padding gives ``ceil(size / strides)`` voxels per axis.
+        activation: apply the ReLU.
+
+    Call: ``(B, *S, C)`` -> ``(B, *ceil(S / strides), filters)``.
+    """
+
+    def __init__(self, ndim, filters, kernel_size=3, strides=1, activation=True, **kwargs):
+        super().__init__(**kwargs)
+        self.ndim = check_ndim(ndim)
+        self.filters = check_positive_int(filters, "filters")
+        self.kernel_size = check_positive_int(kernel_size, "kernel_size")
+        self.strides = check_positive_int(strides, "strides")
+        self.activation = bool(activation)
+        self.conv = conv_layer(self.ndim, self.filters, self.kernel_size, strides=self.strides, padding="same", use_bias=False)
+        self.norm = keras.layers.BatchNormalization()
+
+    def call(self, inputs, training=None):
+        x = self.norm(self.conv(inputs), training=training)
+        return ops.relu(x) if self.activation else x
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(ndim=self.ndim, filters=self.filters, kernel_size=self.kernel_size, strides=self.strides,
+                      activation=self.activation)
+        return config
+
+
+class ResidualBlock(keras.layers.Layer):
+    """Two convolution blocks with a skip: ``relu(x + bn(conv(relu(bn(conv(x))))))`` (DeepReg's residual block).
+
+    Call: ``(B, *S, filters)`` -> ``(B, *S, filters)``; the input must already have ``filters`` channels.
+    """
+
+    def __init__(self, ndim, filters, kernel_size=3, **kwargs):
+        super().__init__(**kwargs)
+        self.ndim = check_ndim(ndim)
+        self.filters = check_positive_int(filters, "filters")
+        self.kernel_size = check_positive_int(kernel_size, "kernel_size")
+        self.block1 = ConvBlock(self.ndim, self.filters, self.kernel_size)
+        self.block2 = ConvBlock(self.ndim, self.filters, self.kernel_size, activation=False)
+
+    def call(self, inputs, training=None):
+        x = self.block2(self.block1(inputs, training=training), training=training)
+        return ops.relu(x + inputs)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(ndim=self.ndim, filters=self.filters, kernel_size=self.kernel_size)
+        return config
+
+
+class DeconvBlock(keras.layers.Layer):
+    """Transposed convolution without bias -> BatchNormalization -> ReLU, up-sampling to a given size.
+
+    Args:
+        ndim: 2 or 3.
+        filters: output channels.
+        in_size: spatial size of the input, ``ndim`` ints.
+        out_size: spatial size of the output, ``ndim`` ints (``ceil(out / strides) == in`` per axis).
+        kernel_size, strides: ints.
+
+    Call: ``(B, *in_size, C)`` -> ``(B, *out_size, filters)``.
+    """
+
+    def __init__(self, ndim, filters, in_size, out_size, kernel_size=3, strides=2, **kwargs):
+        super().__init__(**kwargs)
+        self.ndim = check_ndim(ndim)
+        self.filters = check_positive_int(filters, "filters")
+        self.kernel_size = check_positive_int(kernel_size, "kernel_size")
+        self.strides = check_positive_int(strides, "strides")
+        self.in_size = tuple(int(s) for s in in_size)
+        self.out_size = tuple(int(s) for s in out_size)
+        padding = tuple(
+            deconv_output_padding(i, o, self.kernel_size, self.strides) for i, o in zip(self.in_size, self.out_size)
+        )
+        self.deconv = _DECONV[self.ndim](
+            self.filters, self.kernel_size, strides=self.strides, padding="same", output_padding=padding,
+            use_bias=False,
+        )
+        self.norm = keras.layers.BatchNormalization()
+
+    def call(self, inputs, training=None):
+        return ops.relu(self.norm(self.deconv(inputs), training=training))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(ndim=self.ndim, filters=self.filters, in_size=list(self.in_size), out_size=list(self.out_size),
+                      kernel_size=self.kernel_size, strides=self.strides)
+        return config
+
+
+def additive_upsampling(x, out_size: Sequence[int], num_chunks: int = 2):
+    """DeepReg's additive up-sampling: linear resize to ``out_size``, then sum of ``num_chunks`` channel chunks.
+
+    Args:
+        x: ``(B, *S, C)`` with ``C`` divisible by ``num_chunks``.
+        out_size: target spatial size.
+
+    Returns:
+        ``(B, *out_size, C // num_chunks)``.
+    """
+    channels = x.shape[-1]
+    if channels % num_chunks:
+        raise ValueError(f"additive up-sampling needs channels divisible by {num_chunks}, got {channels}")
+    x = resize(x, tuple(out_size))
+    return ops.sum(ops.stack(ops.split(x, num_chunks, axis=-1), axis=-1), axis=-1)
+
+
+def pooling_layer(ndim: int, strides: int):
+    """``MaxPooling{2,3}D(strides, strides, "same")``."""
+    return _POOL[check_ndim(ndim)](pool_size=strides, strides=strides, padding="same")
+
+
+def level_sizes(image_size: Tuple[int, ...], depth: int, strides: int):
+    """Spatial sizes of the encoder levels 0..depth (level 0 = ``image_size``)."""
+    sizes = [tuple(image_size)]
+    for _ in range(depth):
+        sizes.append(tuple(downsampled_size(s, strides) for s in sizes[-1]))
+    return sizes

@@ -1,0 +1,110 @@
+"""GlobalNet backbone (DeepReg's ``global``): an encoder regressing an affine transform, 2-D and 3-D.
+
+The LocalNet encoder (kernels ``[7] + [3] * depth``, channels ``num_channel_initial * 2**d``, conv block +
+residual block + max pooling per level, a conv block at the bottom) is flattened and a Dense layer gives
+the ``ndim * (ndim + 1)`` parameters of ``theta`` ``(B, ndim + 1, ndim)``. Its kernel uses
+``out_kernel_initializer`` (zeros in DDF models) and its bias is the identity ``eye(ndim + 1, ndim)``, so the
+network starts at the identity transform. The DDF is ``[grid, 1] @ theta - grid`` on the fixed grid
+(voxels, see :mod:`tfreg.ops.affine`).
+"""
+
+from typing import Optional, Sequence
+
+import keras
+import numpy as np
+from keras import ops
+
+from tfreg.models.backbones.base import Backbone
+from tfreg.models.backbones.blocks import ConvBlock, ResidualBlock, pooling_layer
+from tfreg.models.backbones.unet import check_depth_fits, check_levels
+from tfreg.ops.affine import affine_to_ddf
+from tfreg.registry import REGISTRY
+
+
+@REGISTRY.register_backbone(name="global")
+class GlobalNet(Backbone):
+    """GlobalNet (DeepReg's ``global``).
+
+    Args:
+        image_size, num_channel_initial, out_kernel_initializer, out_activation, name: see :class:`Backbone`.
+        out_channels: must equal ``ndim`` (the output is a DDF).
+        extract_levels: DeepReg's older way to give the depth: ``depth = max(extract_levels)``.
+        depth: number of down-samplings; one of ``depth`` and ``extract_levels`` is required.
+        out_activation: accepted for the common signature; must be None (theta is linear).
+
+    Call: ``(B, *image_size, C)`` -> ``(ddf, theta)``: ``ddf (B, *image_size, ndim)`` voxels, ``theta
+    (B, ndim + 1, ndim)``.
+    """
+
+    def __init__(
+        self,
+        image_size: Sequence[int] = (),
+        num_channel_initial: int = 1,
+        out_kernel_initializer: Optional[str] = "glorot_uniform",
+        out_activation: Optional[str] = None,
+        out_channels: Optional[int] = None,
+        extract_levels: Optional[Sequence[int]] = None,
+        depth: Optional[int] = None,
+        name: str = "GlobalNet",
+        **kwargs,
+    ):
+        ndim_guess = len(tuple(image_size)) if hasattr(image_size, "__len__") else 3
+        super().__init__(
+            image_size=image_size,
+            num_channel_initial=num_channel_initial,
+            out_kernel_initializer=out_kernel_initializer,
+            out_activation=out_activation,
+            out_channels=ndim_guess if out_channels is None else out_channels,
+            name=name,
+            **kwargs,
+        )
+        if self.out_channels != self.ndim:
+            raise ValueError(
+                f"out_channels of the global backbone must equal the number of spatial dimensions {self.ndim}, "
+                f"got {out_channels!r} (use the global backbone with ddf/dvf/affine models only)"
+            )
+        if out_activation is not None:
+            raise ValueError(f"out_activation of the global backbone must be None, got {out_activation!r}")
+        if depth is None and extract_levels is None:
+            raise ValueError("the global backbone needs depth (or extract_levels, giving depth = max(extract_levels))")
+        if depth is None:
+            _, depth = check_levels(extract_levels, None)
+        elif isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
+            raise ValueError(f"depth must be an int >= 0, got {depth!r}")
+        self.depth = int(depth)
+        self.extract_levels = None if extract_levels is None else list(extract_levels)
+        check_depth_fits(self.image_size, self.depth, 2)
+        ndim, nci = self.ndim, self.num_channel_initial
+        kernels = [7] + [3] * self.depth
+        channels = [nci * 2**d for d in range(self.depth + 1)]
+        self.encoders = []
+        for d in range(self.depth):
+            self.encoders += [ConvBlock(ndim, channels[d], kernels[d]), ResidualBlock(ndim, channels[d], kernels[d])]
+        self.pools = [pooling_layer(ndim, 2) for _ in range(self.depth)]
+        self.bottom = ConvBlock(ndim, channels[-1], kernels[-1])
+        self.flatten = keras.layers.Flatten()
+        identity = np.eye(ndim + 1, ndim, dtype="float32").reshape(-1)
+        self.dense = keras.layers.Dense(
+            ndim * (ndim + 1),
+            kernel_initializer=out_kernel_initializer,
+            bias_initializer=keras.initializers.Constant(identity),
+        )
+
+    def call(self, inputs, training=None, mask=None):
+        """``(B, *image_size, C)`` -> ``(ddf (B, *image_size, ndim), theta (B, ndim + 1, ndim))``."""
+        x = inputs
+        for d in range(self.depth):
+            x = self.encoders[2 * d](x, training=training)
+            x = self.encoders[2 * d + 1](x, training=training)
+            x = self.pools[d](x)
+        x = self.bottom(x, training=training)
+        theta = ops.reshape(self.dense(self.flatten(x)), (-1, self.ndim + 1, self.ndim))
+        return affine_to_ddf(theta, self.image_size), theta
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(depth=self.depth, extract_levels=self.extract_levels)
+        return config
+
+
+__all__ = ["GlobalNet"]

@@ -1,0 +1,102 @@
+"""LocalNet backbone (DeepReg's ``local``, Hu et al. 2018), 2-D and 3-D.
+
+A :class:`~tfreg.models.backbones.unet.UNet` variant: encoder kernels ``[7] + [3] * depth``, a single
+conv block at the bottom, and additive up-sampling in the decoder (transposed conv block plus the input
+linearly resized to the finer level with its two channel halves summed). Skips are added.
+"""
+
+from typing import Optional, Sequence
+
+from tfreg.models.backbones.blocks import ConvBlock, additive_upsampling
+from tfreg.models.backbones.unet import UNet
+from tfreg.registry import REGISTRY
+
+
+@REGISTRY.register_backbone(name="local")
+class LocalNet(UNet):
+    """LocalNet (DeepReg's ``local``).
+
+    Args:
+        image_size, num_channel_initial, out_kernel_initializer, out_activation, out_channels, name: see
+            :class:`~tfreg.models.backbones.base.Backbone`.
+        extract_levels: required, ints in [0, depth]; the output averages these levels.
+        depth: default ``max(extract_levels)``.
+        use_additive_upsampling: add the resized, channel-halved coarser features to the transposed
+            convolution's output (DeepReg's default True).
+        pooling, concat_skip, encode_kernel_sizes (default ``[7] + [3] * depth``), decode_kernel_sizes,
+        encode_num_channels, decode_num_channels, strides, padding: as :class:`UNet`.
+
+    Call: ``(B, *image_size, C)`` -> ``(B, *image_size, out_channels)``.
+    """
+
+    def _default_encode_kernels(self, depth):
+        return [7] + [3] * depth
+
+    def __init__(
+        self,
+        image_size: Sequence[int] = (),
+        num_channel_initial: int = 1,
+        extract_levels: Optional[Sequence[int]] = None,
+        out_kernel_initializer: Optional[str] = "glorot_uniform",
+        out_activation: Optional[str] = None,
+        out_channels: int = 1,
+        depth: Optional[int] = None,
+        use_additive_upsampling: bool = True,
+        pooling: bool = True,
+        concat_skip: bool = False,
+        encode_kernel_sizes=None,
+        decode_kernel_sizes=3,
+        encode_num_channels=None,
+        decode_num_channels=None,
+        strides: int = 2,
+        padding: str = "same",
+        name: str = "LocalNet",
+        **kwargs,
+    ):
+        self.use_additive_upsampling = bool(use_additive_upsampling)
+        super().__init__(
+            image_size=image_size,
+            num_channel_initial=num_channel_initial,
+            out_kernel_initializer=out_kernel_initializer,
+            out_activation=out_activation,
+            out_channels=out_channels,
+            depth=depth,
+            extract_levels=extract_levels,
+            pooling=pooling,
+            concat_skip=concat_skip,
+            encode_kernel_sizes=encode_kernel_sizes,
+            decode_kernel_sizes=decode_kernel_sizes,
+            encode_num_channels=encode_num_channels,
+            decode_num_channels=decode_num_channels,
+            strides=strides,
+            padding=padding,
+            name=name,
+            **kwargs,
+        )
+        if self.use_additive_upsampling:
+            for d in range(self.min_level, self.depth):
+                coarse = self.decode_num_channels[d + 1] if d + 1 < self.depth else self.encode_num_channels[d + 1]
+                if coarse != 2 * self.decode_num_channels[d]:
+                    raise ValueError(
+                        "use_additive_upsampling needs each coarser level to have twice the channels of the finer "
+                        f"one, got encode_num_channels {self.encode_num_channels} and decode_num_channels "
+                        f"{self.decode_num_channels}"
+                    )
+
+    def _build_bottom(self):
+        k, c = self.encode_kernel_sizes[self.depth], self.encode_num_channels[self.depth]
+        return [ConvBlock(self.ndim, c, k)]
+
+    def _upsample(self, i, d, x, training):
+        up = self.ups_list[i](x, training=training)
+        if self.use_additive_upsampling:
+            up = up + additive_upsampling(x, self.sizes[d])
+        return up
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config["use_additive_upsampling"] = self.use_additive_upsampling
+        return config
+
+
+__all__ = ["LocalNet"]

@@ -1,0 +1,264 @@
+"""U-Net backbone (DeepReg's ``UNet``), 2-D and 3-D; also the encoder-decoder under ``LocalNet``.
+
+Encoder level ``d`` (0..depth-1): conv block (``encode_kernel_sizes[d]``, ``encode_num_channels[d]``
+channels) and a residual block, then down-sampling by ``strides`` (max pooling, or a strided conv block
+when ``pooling=False``). The bottom (level ``depth``) is a conv block and a residual block. Decoder level
+``d`` (depth-1 down to the lowest extract level): transposed conv back to level ``d``'s size (the output
+padding is chosen per axis so that sizes that are not multiples of ``strides**depth`` come back exactly),
+skip connection (add, or concatenate when ``concat_skip``), conv block. Output: for every extract level a
+``kernel 3`` convolution to ``out_channels`` (``out_kernel_initializer``, zero bias, ``out_activation``),
+linearly resized to ``image_size`` and averaged over levels.
+"""
+
+from numbers import Integral
+from typing import List, Optional, Sequence, Union
+
+from keras import ops
+
+from tfreg.models.backbones.base import Backbone
+from tfreg.models.backbones.blocks import (
+    ConvBlock,
+    DeconvBlock,
+    ResidualBlock,
+    check_positive_int,
+    conv_layer,
+    level_sizes,
+    pooling_layer,
+)
+from tfreg.ops.resize import resize
+from tfreg.registry import REGISTRY
+
+IntOrList = Union[int, Sequence[int]]
+
+
+def _per_level(value: Optional[IntOrList], n: int, name: str, default: Optional[List[int]] = None) -> List[int]:
+    """An int (repeated) or a list of ``n`` positive ints, or ValueError naming ``name``."""
+    if value is None:
+        if default is None:
+            raise ValueError(f"{name} is required")
+        return list(default)
+    if isinstance(value, Integral) and not isinstance(value, bool):
+        return [check_positive_int(value, name)] * n
+    try:
+        values = list(value)
+    except TypeError:
+        raise ValueError(f"{name} must be an int or a list of {n} ints, got {value!r}") from None
+    if len(values) != n:
+        raise ValueError(f"{name} must be an int or a list of {n} ints (one per level), got {value!r}")
+    return [check_positive_int(v, name) for v in values]
+
+
+def check_depth_fits(image_size, depth: int, strides: int) -> None:
+    """ValueError unless every spatial size is at least ``strides**depth`` voxels.
+
+    Smaller volumes would be pooled below one voxel before the bottom level. Sizes need not be multiples of
+    ``strides**depth``: the decoder's output padding restores them exactly.
+    """
+    need = strides**depth
+    if any(s < need for s in image_size):
+        raise ValueError(
+            f"image_size {tuple(image_size)} does not fit depth {depth}: every spatial size must be >= "
+            f"strides**depth = {strides}**{depth} = {need} voxels (reduce depth/extract_levels or enlarge the "
+            f"image; sizes that are not multiples of {need} are fine)"
+        )
+
+
+def check_levels(extract_levels, depth: Optional[int]):
+    """``(extract_levels as a sorted unique list, depth)``: depth defaults to ``max(extract_levels)``."""
+    if extract_levels is None:
+        raise ValueError("extract_levels is required (a list of ints in [0, depth])")
+    if isinstance(extract_levels, Integral) and not isinstance(extract_levels, bool):
+        extract_levels = [extract_levels]
+    try:
+        levels = [int(v) for v in extract_levels if not isinstance(v, bool) and isinstance(v, Integral) and v >= 0]
+        ok = len(levels) == len(list(extract_levels)) and len(levels) > 0
+    except TypeError:
+        ok = False
+    if not ok:
+        raise ValueError(f"extract_levels must be a non-empty list of ints >= 0, got {extract_levels!r}")
+    if depth is None:
+        depth = max(levels)
+    if isinstance(depth, bool) or not isinstance(depth, Integral) or depth < 0:
+        raise ValueError(f"depth must be an int >= 0, got {depth!r}")
+    if max(levels) > depth:
+        raise ValueError(f"extract_levels {list(extract_levels)} must lie in [0, depth={depth}]")
+    return sorted(set(levels)), int(depth)
+
+
+@REGISTRY.register_backbone(name="unet")
+class UNet(Backbone):
+    """U-Net (DeepReg's ``unet``); see the module docstring for the architecture.
+
+    Args:
+        image_size, num_channel_initial, out_kernel_initializer, out_activation, out_channels, name: see
+            :class:`Backbone`.
+        depth: number of down-samplings, int >= 0.
+        extract_levels: levels whose decoder features give the output (averaged), ints in [0, depth];
+            DeepReg's default ``(0,)``.
+        pooling: max pooling (True) or strided conv block (False) for down-sampling.
+        concat_skip: concatenate the skip connections instead of adding them.
+        encode_kernel_sizes: int or ``depth + 1`` ints.
+        decode_kernel_sizes: int or ``depth`` ints.
+        encode_num_channels: ``depth + 1`` ints; default ``num_channel_initial * 2**d``.
+        decode_num_channels: ``depth + 1`` ints; default ``encode_num_channels``. With ``concat_skip=False``
+            they must equal ``encode_num_channels`` on the decoded levels.
+        strides: down-sampling factor, int >= 2.
+        padding: only ``"same"``.
+
+    Call: ``(B, *image_size, C)`` -> ``(B, *image_size, out_channels)``.
+
+    Raises:
+        ValueError: bad arguments, or an ``image_size`` smaller than ``strides**depth`` on some axis.
+    """
+
+    #: encoder kernel sizes used when the argument is left at None (LocalNet overrides: [7] + [3] * depth)
+    def _default_encode_kernels(self, depth):
+        return [3] * (depth + 1)
+
+    def __init__(
+        self,
+        image_size: Sequence[int] = (),
+        num_channel_initial: int = 1,
+        out_kernel_initializer: Optional[str] = "glorot_uniform",
+        out_activation: Optional[str] = None,
+        out_channels: int = 1,
+        depth: Optional[int] = None,
+        extract_levels: Sequence[int] = (0,),
+        pooling: bool = True,
+        concat_skip: bool = False,
+        encode_kernel_sizes: Optional[IntOrList] = 3,
+        decode_kernel_sizes: IntOrList = 3,
+        encode_num_channels: Optional[Sequence[int]] = None,
+        decode_num_channels: Optional[Sequence[int]] = None,
+        strides: int = 2,
+        padding: str = "same",
+        name: str = "UNet",
+        **kwargs,
+    ):
+        super().__init__(
+            image_size=image_size,
+            num_channel_initial=num_channel_initial,
+            out_kernel_initializer=out_kernel_initializer,
+            out_activation=out_activation,
+            out_channels=out_channels,
+            name=name,
+            **kwargs,
+        )
+        self.extract_levels, self.depth = check_levels(extract_levels, depth)
+        depth = self.depth
+        if padding != "same":
+            raise ValueError(f"padding must be 'same' (the only padding keeping the levels aligned), got {padding!r}")
+        self.padding = padding
+        self.strides = check_positive_int(strides, "strides")
+        if self.strides < 2:
+            raise ValueError(f"strides must be an int >= 2, got {strides!r}")
+        self.pooling = bool(pooling)
+        self.concat_skip = bool(concat_skip)
+        check_depth_fits(self.image_size, depth, self.strides)
+
+        nci = self.num_channel_initial
+        self.encode_kernel_sizes = _per_level(
+            encode_kernel_sizes, depth + 1, "encode_kernel_sizes", self._default_encode_kernels(depth)
+        )
+        self.decode_kernel_sizes = _per_level(decode_kernel_sizes, max(depth, 1), "decode_kernel_sizes")[: max(depth, 1)]
+        self.encode_num_channels = _per_level(
+            encode_num_channels, depth + 1, "encode_num_channels", [nci * 2**d for d in range(depth + 1)]
+        )
+        self.decode_num_channels = _per_level(
+            decode_num_channels, depth + 1, "decode_num_channels", self.encode_num_channels
+        )
+        self.min_level = min(self.extract_levels)
+        if not self.concat_skip:
+            for d in range(self.min_level, depth):
+                if self.decode_num_channels[d] != self.encode_num_channels[d]:
+                    raise ValueError(
+                        f"decode_num_channels {self.decode_num_channels} must equal encode_num_channels "
+                        f"{self.encode_num_channels} on decoded levels when concat_skip is False (skips are added)"
+                    )
+        self.sizes = level_sizes(self.image_size, depth, self.strides)
+        self._build_layers()
+
+    # ------------------------------------------------------------------ architecture
+    def _build_encoder_level(self, d):
+        """Layers of encoder level ``d``: a list applied in order (the last output is the skip)."""
+        k, c = self.encode_kernel_sizes[d], self.encode_num_channels[d]
+        return [ConvBlock(self.ndim, c, k), ResidualBlock(self.ndim, c, k)]
+
+    def _build_bottom(self):
+        k, c = self.encode_kernel_sizes[self.depth], self.encode_num_channels[self.depth]
+        return [ConvBlock(self.ndim, c, k), ResidualBlock(self.ndim, c, k)]
+
+    def _build_layers(self):
+        depth, ndim = self.depth, self.ndim
+        self.encoders = [self._build_encoder_level(d) for d in range(depth)]
+        if self.pooling:
+            self.downs = [pooling_layer(ndim, self.strides) for _ in range(depth)]
+        else:
+            self.downs = [
+                ConvBlock(ndim, self.encode_num_channels[d], self.encode_kernel_sizes[d], strides=self.strides)
+                for d in range(depth)
+            ]
+        self.bottom = self._build_bottom()
+        self.ups_list, self.decoders_list = [], []  # lists so that Keras tracks the layers
+        for d in range(depth - 1, self.min_level - 1, -1):
+            up = DeconvBlock(
+                ndim, self.decode_num_channels[d], self.sizes[d + 1], self.sizes[d],
+                kernel_size=self.decode_kernel_sizes[d], strides=self.strides,
+            )
+            dec = ConvBlock(ndim, self.decode_num_channels[d], self.decode_kernel_sizes[d])
+            self.ups_list.append(up)
+            self.decoders_list.append(dec)
+        self.out_convs = [
+            conv_layer(
+                ndim, self.out_channels, 3, padding="same", kernel_initializer=self.out_kernel_initializer,
+                bias_initializer="zeros", activation=self.out_activation,
+            )
+            for _ in self.extract_levels
+        ]
+
+    def _upsample(self, i, d, x, training):
+        """Decoder step ``i`` (level ``d``): ``(B, *sizes[d+1], C) -> (B, *sizes[d], decode_num_channels[d])``."""
+        return self.ups_list[i](x, training=training)
+
+    def call(self, inputs, training=None, mask=None):
+        """``(B, *image_size, C)`` -> ``(B, *image_size, out_channels)``."""
+        x = inputs
+        skips = []
+        for d in range(self.depth):
+            for layer in self.encoders[d]:
+                x = layer(x, training=training)
+            skips.append(x)
+            x = self.downs[d](x, training=training) if not self.pooling else self.downs[d](x)
+        for layer in self.bottom:
+            x = layer(x, training=training)
+        features = {self.depth: x}
+        for i, d in enumerate(range(self.depth - 1, self.min_level - 1, -1)):
+            x = self._upsample(i, d, x, training)
+            x = ops.concatenate([x, skips[d]], axis=-1) if self.concat_skip else x + skips[d]
+            x = self.decoders_list[i](x, training=training)
+            features[d] = x
+        outs = []
+        for conv, level in zip(self.out_convs, self.extract_levels):
+            outs.append(resize(conv(features[level]), self.image_size))
+        if len(outs) == 1:
+            return outs[0]
+        return ops.mean(ops.stack(outs, axis=0), axis=0)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            depth=self.depth,
+            extract_levels=list(self.extract_levels),
+            pooling=self.pooling,
+            concat_skip=self.concat_skip,
+            encode_kernel_sizes=list(self.encode_kernel_sizes),
+            decode_kernel_sizes=list(self.decode_kernel_sizes),
+            encode_num_channels=list(self.encode_num_channels),
+            decode_num_channels=list(self.decode_num_channels),
+            strides=self.strides,
+            padding=self.padding,
+        )
+        return config
+
+
+__all__ = ["UNet", "check_depth_fits", "check_levels"]
