@@ -20,7 +20,11 @@ pytestmark = pytest.mark.backend_agnostic
 # Constructor arguments for registered losses that cannot be built from their name alone.
 EXTRA_ARGS = {
     "filtered": {"filter": "log", "sigma": 1.0, "loss": {"name": "lncc"}},
+    # the default 11-voxel Gaussian window (sigma 1.5) needs images larger than these test volumes
+    "ssim": {"sigma": 0.5},
 }
+# Losses on class probabilities (batch, *spatial, classes): given two classes, background and foreground.
+CLASS_AXIS = {"multiclass-dice", "multiclass-cross-entropy"}
 # Registered losses that are neither ImageLoss(y_true, y_pred) nor DeformationLoss(ddf): how to call them.
 SKIP_GENERIC = {
     # needs a Keras encoder model; swept in tests/losses/test_segmentation.py
@@ -75,9 +79,20 @@ def test_loss_is_finite_on_degenerate_inputs(name, ndim):
     loss = _build(name)
     if isinstance(loss, ImageLoss):
         for case, (y_true, y_pred) in _images(ndim).items():
+            if name in CLASS_AXIS:
+                y_true, y_pred = (np.stack([1.0 - y, y], axis=-1) for y in (y_true, y_pred))
             value, grads = value_and_grads(lambda t, p: loss(t, p), y_true, y_pred)
             assert value.shape == ()
             _assert_finite(value, grads, f"{name} {ndim}-D {case}")
+    elif name == "inverse-consistency":
+        for case, ddf in _ddfs(ndim).items():
+            value, grads = value_and_grads(lambda f, b: loss(f, b), ddf, -ddf)
+            _assert_finite(value, grads, f"{name} {ndim}-D {case} DDFs")
+    elif name == "rigidity":
+        for case, ddf in _ddfs(ndim).items():
+            for mask_case, mask in (("empty", np.zeros(ddf.shape[:-1], np.float32)), ("full", np.ones(ddf.shape[:-1], np.float32))):
+                value, grads = value_and_grads(lambda d, m: loss(d, m), ddf, mask)
+                _assert_finite(value, grads, f"{name} {ndim}-D {case} DDF, {mask_case} mask")
     elif isinstance(loss, DeformationLoss):
         for case, ddf in _ddfs(ndim).items():
             value, grads = value_and_grads(lambda d: loss(d), ddf)

@@ -44,7 +44,14 @@ KNOWN_CATEGORIES = [
 
 # Modules whose import registers tfreg's built-in components. They are imported lazily (on the first
 # lookup) because they import this module to register themselves.
-BUILTIN_MODULES = ["tfreg.losses", "tfreg.data.file_loaders", "tfreg.data.loaders"]
+BUILTIN_MODULES = [
+    "tfreg.losses",
+    "tfreg.layers.attention",
+    "tfreg.models.backbones",
+    "tfreg.models",
+    "tfreg.data.file_loaders",
+    "tfreg.data.loaders",
+]
 
 
 class Registry:

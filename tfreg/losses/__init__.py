@@ -16,6 +16,12 @@ name                      class                                       sign
 ``gradient``              :class:`GradientNorm` (Layer, on the DDF)     loss
 ========================  ==========================================  ================
 
+It also registers tfreg's own losses: multi-modal similarity (``mi``, ``mind``, ``mind-ssc``,
+``macmind``, ``ssim``, ``ngf``, ``ncc``, ``filtered``; see docs/similarity.md), deformation penalties
+(``rigidity``, ``tv``, ``gradient-forward``, ``folding``, ``inverse-consistency``) and segmentation
+losses (``focal``, ``contour``, ``contour-ce``, ``multiclass-dice``, ``multiclass-cross-entropy``,
+``embedding``); see docs/components.md.
+
 The score classes (``LocalNormalizedCrossCorrelation``, ``DiceScore``, ...) are exported for metrics.
 The registry imports this package lazily on its first lookup, so every loss module is imported here.
 """
@@ -34,6 +40,18 @@ from tfreg.losses.mutual_information import (
     GlobalMutualInformation,
     GlobalMutualInformationLoss,
     global_mutual_information,
+)
+# tfreg's own losses; imported for their registrations.
+from tfreg.losses import filtered, macmind, mi, mind, ncc, ngf, penalties, rigidity, segmentation, ssim  # noqa: E402,F401
+from tfreg.losses.penalties import FoldingPenalty, ForwardGradientNorm, InverseConsistency, TotalVariation
+from tfreg.losses.rigidity import RigidityPenalty
+from tfreg.losses.segmentation import (
+    ContourCrossEntropy,
+    ContourLoss,
+    EmbeddingLoss,
+    FocalLoss,
+    MultiClassCrossEntropy,
+    MultiClassDiceLoss,
 )
 
 __all__ = [
@@ -58,4 +76,15 @@ __all__ = [
     "GlobalMutualInformation",
     "GlobalMutualInformationLoss",
     "global_mutual_information",
+    "RigidityPenalty",
+    "TotalVariation",
+    "ForwardGradientNorm",
+    "FoldingPenalty",
+    "InverseConsistency",
+    "FocalLoss",
+    "MultiClassDiceLoss",
+    "MultiClassCrossEntropy",
+    "ContourLoss",
+    "ContourCrossEntropy",
+    "EmbeddingLoss",
 ]
