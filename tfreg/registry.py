@@ -51,6 +51,7 @@ BUILTIN_MODULES = [
     "tfreg.models",
     "tfreg.data.file_loaders",
     "tfreg.data.loaders",
+    "tfreg.data.augmentation",
 ]
 
 
