@@ -409,9 +409,11 @@ def test_method_missing(base, reg):
 
 
 def test_method_unregistered(base, reg):
-    base["train"]["method"] = "affine"
+    base["train"]["method"] = "ddff"
+    allowed = ", ".join(reg.names("model_class"))
+    assert "ddf" in allowed and "dvf" in allowed
     assert one_error(base, reg) == (
-        "train.method: 'affine' is not registered in model_class; allowed: conditional, ddf, dvf."
+        f"train.method: 'ddff' is not registered in model_class; allowed: {allowed}. Did you mean 'ddf'?"
     )
 
 
