@@ -22,6 +22,7 @@ import numpy as np
 from keras import ops
 
 from tfreg.ops.differences import spatial_ndim
+from tfreg.ops.dtypes import as_float
 from tfreg.ops.kernels import gaussian_kernel_sigma
 
 BOUNDARIES = ("zero", "replicate")
@@ -34,12 +35,6 @@ def _check_boundary(boundary: str) -> str:
     return boundary
 
 
-def _as_float(x):
-    """``x`` as a floating tensor (integers and booleans become float32)."""
-    x = ops.convert_to_tensor(x)
-    if "float" not in str(x.dtype):
-        x = ops.cast(x, "float32")
-    return x
 
 
 def _kernel_1d(kernel, name: str = "kernel"):
@@ -127,7 +122,7 @@ def separable_filter(x, kernel, boundary: str = "zero"):
     Returns:
         Tensor of the shape of ``x``, in its floating dtype (integer inputs become float32).
     """
-    x = _as_float(x)
+    x = as_float(x)
     ndim = spatial_ndim(x)
     _check_boundary(boundary)
     for axis, k in enumerate(_per_axis_kernels(kernel, ndim)):
@@ -164,7 +159,7 @@ def gaussian_smooth(x, sigma: Union[float, Sequence[float]], boundary: str = "ze
     Returns:
         Tensor of the shape of ``x``.
     """
-    x = _as_float(x)
+    x = as_float(x)
     ndim = spatial_ndim(x)
     kernels = [None if s == 0 else gaussian_kernel_sigma(s) for s in _per_axis_sigma(sigma, ndim)]
     return separable_filter(x, kernels, boundary=boundary)
@@ -189,7 +184,7 @@ def laplacian(x, stencil: str = "cross", boundary: str = "replicate"):
     Returns:
         Tensor of the shape of ``x``.
     """
-    x = _as_float(x)
+    x = as_float(x)
     ndim = spatial_ndim(x)
     _check_boundary(boundary)
     if stencil == "cross":

@@ -13,7 +13,7 @@ linearly interpolated between the two voxels around ``src``. Downsampling theref
 from keras import ops
 
 from tfreg.ops.grid import _check_shape
-from tfreg.ops.warp import _float_image
+from tfreg.ops.dtypes import as_float
 
 
 def _resize_axis(x, axis: int, n_in: int, n_out: int):
@@ -52,7 +52,7 @@ def resize(x, shape):
     """
     shape = _check_shape(shape)
     ndim = len(shape)
-    x = _float_image(x)
+    x = as_float(x)
     if len(x.shape) not in (ndim + 1, ndim + 2):
         raise ValueError(
             f"x must be (batch, *spatial, channels) or (batch, *spatial) with len(shape) = {ndim} spatial "

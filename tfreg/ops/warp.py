@@ -24,6 +24,8 @@ import itertools
 
 from keras import ops
 
+from tfreg.ops.dtypes import as_float
+
 INTERPOLATIONS = ("linear", "nearest")
 BOUNDARIES = ("zero", "replicate")
 
@@ -48,14 +50,6 @@ def _sizes(x, axes):
     return sizes
 
 
-def _float_image(image):
-    """``image`` as a tensor with a floating dtype (integer images such as uint8 become float32)."""
-    image = ops.convert_to_tensor(image)
-    if "float" not in str(image.dtype):
-        image = ops.cast(image, "float32")
-    return image
-
-
 def resample(image, coords, interpolation: str = "linear", boundary: str = "zero"):
     """Sample ``image`` at voxel coordinates.
 
@@ -76,7 +70,7 @@ def resample(image, coords, interpolation: str = "linear", boundary: str = "zero
     """
     check_choice("interpolation", interpolation, INTERPOLATIONS)
     check_choice("boundary", boundary, BOUNDARIES)
-    image = _float_image(image)
+    image = as_float(image)
     coords = ops.convert_to_tensor(coords)
     ndim = coords.shape[-1]
     if ndim is None or len(coords.shape) < 2:
@@ -234,7 +228,7 @@ def warp(image, ddf, interpolation: str = "linear", boundary: str = "zero"):
             f"ddf must be (batch, *spatial, ndim) with ndim = ddf.shape[-1] spatial axes, got shape "
             f"{tuple(ddf.shape)}"
         )
-    image, has_channels = _check_image(_float_image(image), ndim)
+    image, has_channels = _check_image(as_float(image), ndim)
     _check_batches(image.shape[0], ddf.shape[0], "ddf")
     ddf = ops.cast(ddf, "float32")
     # Adding each axis' index as a broadcast 1-D ramp avoids materialising the (*S_out, ndim) grid.

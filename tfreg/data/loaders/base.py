@@ -398,4 +398,19 @@ def steps_per_epoch(num_samples: int, batch_size: int) -> int:
     return max(int(num_samples) // int(batch_size), 1)
 
 
-__all__ = ["DataLoader", "check_image_shape", "check_same_ids", "steps_per_epoch"]
+class SingleShapeMixin:
+    """For loaders whose moving and fixed images share one configured ``image_shape`` (unpaired,
+    grouped): both shape properties return it."""
+
+    image_shape: Tuple[int, ...]
+
+    @property
+    def moving_image_shape(self) -> Tuple[int, ...]:
+        return self.image_shape
+
+    @property
+    def fixed_image_shape(self) -> Tuple[int, ...]:
+        return self.image_shape
+
+
+__all__ = ["DataLoader", "SingleShapeMixin", "check_image_shape", "check_same_ids", "steps_per_epoch"]

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 from typing import List, Optional, Sequence, Tuple, Union
 
-from tfreg.data.loaders.base import DataLoader, check_image_shape, check_same_ids
+from tfreg.data.loaders.base import DataLoader, SingleShapeMixin, check_image_shape, check_same_ids
 from tfreg.data.sampling import check_grouped_options, grouped_num_samples, grouped_samples
 from tfreg.registry import REGISTRY
 
 
 @REGISTRY.register_data_loader(name="grouped")
-class GroupedDataLoader(DataLoader):
+class GroupedDataLoader(SingleShapeMixin, DataLoader):
     """Grouped images (and labels).
 
     Args:
@@ -70,14 +70,6 @@ class GroupedDataLoader(DataLoader):
         self._num_samples = grouped_num_samples(
             self.num_images_per_group, intra_group_prob, intra_group_option, sample_image_in_group
         )
-
-    @property
-    def moving_image_shape(self) -> Tuple[int, ...]:
-        return self.image_shape
-
-    @property
-    def fixed_image_shape(self) -> Tuple[int, ...]:
-        return self.image_shape
 
     def sample_index_generator(self):
         """``((g1, i1), (g2, i2), [g1, i1, g2, i2])`` following DeepReg's grouped sampling."""

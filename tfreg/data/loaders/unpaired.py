@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import List, Optional, Sequence, Tuple, Union
 
-from tfreg.data.loaders.base import DataLoader, check_image_shape, check_same_ids
+from tfreg.data.loaders.base import DataLoader, SingleShapeMixin, check_image_shape, check_same_ids
 from tfreg.data.sampling import unpaired_num_samples, unpaired_samples
 from tfreg.registry import REGISTRY
 
 
 @REGISTRY.register_data_loader(name="unpaired")
-class UnpairedDataLoader(DataLoader):
+class UnpairedDataLoader(SingleShapeMixin, DataLoader):
     """Unpaired images (and labels); moving and fixed both come from ``images``.
 
     Args:
@@ -51,14 +51,6 @@ class UnpairedDataLoader(DataLoader):
             raise
         self.num_images = loader_image.get_num_images()
         self._num_samples = unpaired_num_samples(self.num_images)
-
-    @property
-    def moving_image_shape(self) -> Tuple[int, ...]:
-        return self.image_shape
-
-    @property
-    def fixed_image_shape(self) -> Tuple[int, ...]:
-        return self.image_shape
 
     def sample_index_generator(self):
         """``(s[2k], s[2k+1], [s[2k], s[2k+1]])`` over the images shuffled by ``seed``."""
