@@ -1,0 +1,1005 @@
+"""Evaluate registration results from files: the driver behind ``tfreg_evaluate``.
+
+NumPy, SciPy and SimpleITK only (no TensorFlow, no Keras), so the command starts fast and evaluates any
+registration (tfreg, DeepReg, ANTs, Elastix) whose results are image files.
+
+Inputs are described by :class:`PairSpec` objects, built from
+
+- a prediction folder written by ``tfreg_predict`` / ``deepreg_predict``
+  (:func:`pairs_from_prediction_dir`): ``<dir>/pair_<id>/{fixed_image, moving_image, pred_fixed_image,
+  ddf}.nii.gz`` and ``pair_<id>/label_<k>/{fixed_label, moving_label, pred_fixed_label}.nii.gz``;
+- a pairs CSV (:func:`pairs_from_csv`), one row per pair, columns :data:`PAIR_CSV_COLUMNS`;
+- or directly, one :class:`PairSpec` per pair.
+
+:func:`evaluate` then writes one CSV row per pair and label (:data:`LABEL_METRICS`, their ``_before``
+twins, det J inside the label (:data:`LABEL_DDF_METRICS`), and the per-pair :data:`PAIR_METRICS`
+repeated on each label row of the pair) and a summary CSV
+(mean, std, median, quartiles per metric and label, plus an ``all`` label). Distances are in mm, from
+the fixed grid's spacing; see docs/evaluation.md for every definition.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import re
+import warnings
+from dataclasses import dataclass, field, fields
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from tfreg.data.errors import DataError, DataNotFoundError
+from tfreg.data.geometry import ImageGeometry
+from tfreg.data.image_io import read_image, read_image_info
+from tfreg.engine.progress import Progress
+from tfreg.metrics import (
+    EmptyMaskWarning,
+    centroid_distance,
+    dice,
+    jaccard,
+    jacobian_determinant,
+    mutual_information,
+    relative_volume_difference,
+    robustness,
+    sdlogj,
+    ssim,
+    surface_distances,
+    tre,
+    volumetric_overlap_error,
+)
+
+#: Metrics of one label after registration (fixed vs warped); ``<name>_before`` is fixed vs moving.
+LABEL_METRICS = ("dice", "jaccard", "hd", "hd95", "hd99", "assd", "msd", "rvd", "voe", "centroid_dist")
+#: Per-pair metrics of the DDF.
+DDF_METRICS = ("folding_fraction", "jac_det_mean", "jac_det_std", "sdlogj")
+#: Per-label metrics of the DDF: det J inside the warped label (seed 003's per-structure mean and sigma JD).
+LABEL_DDF_METRICS = ("jac_det_mean_in_label", "jac_det_std_in_label")
+#: Per-pair landmark metrics (fixed vs warped landmarks), then those needing the moving landmarks.
+LANDMARK_METRICS = ("n_landmarks", "tre_mean", "tre_median", "tre_std", "tre_max")
+LANDMARK_BEFORE_METRICS = ("tre_mean_before", "tre_median_before", "robustness")
+#: Per-pair intensity metrics (fixed vs warped image), then fixed vs moving image.
+IMAGE_METRICS = ("mi", "ssim")
+IMAGE_BEFORE_METRICS = ("mi_before", "ssim_before")
+#: Every per-pair column; they hold the same value on every label row of a pair.
+PAIR_METRICS = DDF_METRICS + LANDMARK_METRICS + LANDMARK_BEFORE_METRICS + IMAGE_METRICS + IMAGE_BEFORE_METRICS
+#: Column order of the per-pair, per-label CSV (columns no pair has are left out).
+ALL_COLUMNS = (
+    ("pair", "label") + LABEL_METRICS + tuple(f"{m}_before" for m in LABEL_METRICS) + LABEL_DDF_METRICS + PAIR_METRICS
+)
+#: Columns of the summary CSV.
+SUMMARY_COLUMNS = ("metric", "label", "n", "n_nan", "mean", "std", "median", "q1", "q3", "iqr")
+#: Columns a pairs CSV may have; ``pair`` is required, every other cell may be empty.
+PAIR_CSV_COLUMNS = (
+    "pair",
+    "fixed_label",
+    "warped_label",
+    "moving_label",
+    "ddf",
+    "fixed_image",
+    "warped_image",
+    "moving_image",
+    "fixed_landmarks",
+    "warped_landmarks",
+    "moving_landmarks",
+)
+DDF_UNITS = ("voxel", "physical")
+#: Label name of the row of a pair that has no labels (only per-pair metrics).
+NO_LABEL = ""
+
+_NIFTI = (".nii.gz", ".nii")
+# relative tolerance for "same spacing": NIfTI stores float32, so bit-exact equality is too strict
+_SPACING_RTOL = 1e-4
+
+
+def natural_key(text: str):
+    """Sort key ordering embedded numbers numerically: ``pair_2`` before ``pair_10``."""
+    return [(0, int(tok), "") if tok.isdigit() else (1, 0, tok) for tok in re.split(r"(\d+)", str(text)) if tok]
+
+
+# ---------------------------------------------------------------------------------------------- inputs
+@dataclass
+class LabelFiles:
+    """One label of a pair given as separate binary masks (the prediction-folder layout).
+
+    Each file holds one mask ``(*spatial)``; voxels ``> 0.5`` are foreground (DeepReg's threshold).
+
+    Attributes:
+        label: the label's name in the output (``k`` of ``label_<k>``).
+        fixed: fixed label file (the reference).
+        warped: the moving label warped onto the fixed grid (``pred_fixed_label``).
+        moving: optional unregistered moving label, for the ``_before`` columns.
+    """
+
+    label: str
+    fixed: str
+    warped: str
+    moving: Optional[str] = None
+
+
+@dataclass
+class PairSpec:
+    """The files of one registered pair; every path is optional except as noted.
+
+    Label maps (``fixed_label``, ``warped_label``, ``moving_label``) are integer label maps evaluated
+    per label value (0 is background), binary masks (fractional values in [0, 1], threshold 0.5, label
+    ``1``), or one-hot files ``(*spatial, n)`` (channel c is label ``c``). ``label_files`` gives labels
+    as separate binary masks instead (prediction folders); a pair uses one form or the other.
+
+    Attributes:
+        pair: the pair's name in the output.
+        fixed_label, warped_label: needed together; shape and spacing must agree.
+        moving_label: optional, for the ``_before`` metrics; resampled onto the fixed grid through
+            physical space (nearest neighbour) when its grid differs.
+        label_files: per-label binary mask files, see :class:`LabelFiles`.
+        ddf: dense displacement field ``(*fixed_spatial, ndim)`` on the fixed grid.
+        fixed_image, warped_image: needed together, for MI and SSIM.
+        moving_image: optional, for ``mi_before``/``ssim_before`` (resampled linearly when needed).
+        fixed_landmarks, warped_landmarks: needed together: corresponding points in mm, one per row.
+        moving_landmarks: optional, the points before registration (``tre_*_before``, robustness).
+    """
+
+    pair: str
+    fixed_label: Optional[str] = None
+    warped_label: Optional[str] = None
+    moving_label: Optional[str] = None
+    label_files: List[LabelFiles] = field(default_factory=list)
+    ddf: Optional[str] = None
+    fixed_image: Optional[str] = None
+    warped_image: Optional[str] = None
+    moving_image: Optional[str] = None
+    fixed_landmarks: Optional[str] = None
+    warped_landmarks: Optional[str] = None
+    moving_landmarks: Optional[str] = None
+
+    def files(self) -> List[Tuple[str, str]]:
+        """``(role, path)`` of every file given, in a fixed order (roles as the attribute names)."""
+        out = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "label_files":
+                for lf in value:
+                    for role in ("fixed", "warped", "moving"):
+                        path = getattr(lf, role)
+                        if path:
+                            out.append((f"label {lf.label} {role}_label", path))
+            elif f.name != "pair" and value:
+                out.append((f.name, value))
+        return out
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the pair when files that only make sense together are incomplete."""
+        who = f"pair {self.pair!r}"
+        if not str(self.pair).strip():
+            raise ValueError("every pair needs a non-empty name (the 'pair' field)")
+        for group, needed in (
+            ("label", ("fixed_label", "warped_label")),
+            ("image", ("fixed_image", "warped_image")),
+            ("landmarks", ("fixed_landmarks", "warped_landmarks")),
+        ):
+            given = [n for n in needed if getattr(self, n)]
+            if len(given) == 1:
+                missing = (set(needed) - set(given)).pop()
+                raise ValueError(f"{who}: {given[0]} is given but {missing} is not; they are needed together")
+            optional = f"moving_{group}"
+            if getattr(self, optional) and not given:
+                raise ValueError(f"{who}: {optional} is given without {needed[0]} and {needed[1]}")
+        if self.label_files and self.fixed_label:
+            raise ValueError(f"{who}: give labels either as label maps (fixed_label/warped_label) or as label_files")
+        if not self.files():
+            raise ValueError(f"{who}: no files given, nothing to evaluate")
+
+
+def pairs_from_prediction_dir(path: str, labels: Optional[Sequence[str]] = None) -> List[PairSpec]:
+    """The pairs of a ``tfreg_predict`` (or ``deepreg_predict``) output folder.
+
+    Layout (DeepReg's, see docs/evaluation.md): ``<path>/pair_<id>/`` with ``fixed_image``,
+    ``moving_image``, ``pred_fixed_image``, ``ddf`` (``.nii.gz`` or ``.nii``, each optional) and, per
+    label, ``label_<k>/{fixed_label, pred_fixed_label[, moving_label]}``. Label files lying directly in
+    the pair folder (no ``label_<k>``) are taken as label ``0``. Other files (metrics.csv, PNGs, dvf,
+    affine.txt) are ignored.
+
+    Args:
+        path: the folder (``<log_dir>/<exp_name>/test`` for a DeepReg run, or its parent holding ``test/``).
+        labels: only these ``k`` (strings); None: all.
+
+    Returns:
+        One :class:`PairSpec` per ``pair_*`` folder, in natural order of the folder names.
+
+    Raises:
+        DataNotFoundError: the folder is missing or holds no ``pair_*`` folder; DataError: a label
+        folder lacks its fixed or predicted label.
+    """
+    if not os.path.isdir(path):
+        raise DataNotFoundError(f"prediction folder {path} does not exist")
+    names = [n for n in os.listdir(path) if n.startswith("pair_") and os.path.isdir(os.path.join(path, n))]
+    if not names and os.path.isdir(os.path.join(path, "test")):
+        return pairs_from_prediction_dir(os.path.join(path, "test"), labels)  # DeepReg's <exp>/test/
+    if not names:
+        raise DataNotFoundError(
+            f"prediction folder {path} holds no pair_<id> folders; expected the layout tfreg_predict writes "
+            "(<dir>/pair_<id>/fixed_image.nii.gz, ..., pair_<id>/label_<k>/fixed_label.nii.gz)"
+        )
+    wanted = None if labels is None else {str(k) for k in labels}
+    pairs = []
+    for name in sorted(names, key=natural_key):
+        folder = os.path.join(path, name)
+        spec = PairSpec(
+            pair=name,
+            fixed_image=_find_nifti(folder, "fixed_image"),
+            warped_image=_find_nifti(folder, "pred_fixed_image"),
+            moving_image=_find_nifti(folder, "moving_image"),
+            ddf=_find_nifti(folder, "ddf"),
+        )
+        if spec.fixed_image is None or spec.warped_image is None:
+            spec.fixed_image = spec.warped_image = spec.moving_image = None  # MI/SSIM need both
+        label_dirs = [
+            d for d in os.listdir(folder) if re.fullmatch(r"label_\d+", d) and os.path.isdir(os.path.join(folder, d))
+        ]
+        label_folders = [(d[len("label_"):], os.path.join(folder, d)) for d in sorted(label_dirs, key=natural_key)]
+        if not label_folders and _find_nifti(folder, "fixed_label"):
+            label_folders = [("0", folder)]
+        for k, label_folder in label_folders:
+            if wanted is not None and k not in wanted:
+                continue
+            fixed = _find_nifti(label_folder, "fixed_label")
+            warped = _find_nifti(label_folder, "pred_fixed_label")
+            for role, found in (("fixed_label", fixed), ("pred_fixed_label", warped)):
+                if found is None:
+                    raise DataError(f"label folder {label_folder} has no {role}.nii.gz (or .nii)")
+            spec.label_files.append(LabelFiles(k, fixed, warped, _find_nifti(label_folder, "moving_label")))
+        if not spec.files():
+            raise DataError(
+                f"pair folder {folder} holds no NIfTI file to evaluate (was the prediction run without NIfTI output?)"
+            )
+        pairs.append(spec)
+    return pairs
+
+
+def _find_nifti(folder: str, stem: str) -> Optional[str]:
+    for suffix in _NIFTI:
+        candidate = os.path.join(folder, stem + suffix)
+        if os.path.isfile(candidate):
+            return candidate
+    return None
+
+
+def pairs_from_csv(path: str) -> List[PairSpec]:
+    """The pairs listed in a CSV file, one row per pair.
+
+    The header must name ``pair`` and any of the other :data:`PAIR_CSV_COLUMNS` (in any order); empty
+    cells mean "not given". Relative paths are relative to the CSV file's folder, so a CSV can travel
+    with its data.
+
+    Raises:
+        DataNotFoundError: the CSV is missing; DataError: unknown or missing columns, empty or
+        duplicated pair names (naming the line), or no rows.
+    """
+    if not os.path.isfile(path):
+        raise DataNotFoundError(f"pairs CSV {path} does not exist")
+    base = os.path.dirname(os.path.abspath(path))
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        header = [h.strip() for h in (reader.fieldnames or [])]
+        unknown = [h for h in header if h not in PAIR_CSV_COLUMNS]
+        if unknown:
+            raise DataError(f"pairs CSV {path}: unknown column(s) {unknown}; allowed: {', '.join(PAIR_CSV_COLUMNS)}")
+        if "pair" not in header:
+            raise DataError(f"pairs CSV {path}: no 'pair' column in the header {header}")
+        pairs, seen = [], {}
+        for row in reader:
+            line = reader.line_num
+            row = {(k or "").strip(): (v or "").strip() for k, v in row.items() if k is not None}
+            name = row.get("pair", "")
+            if not name:
+                raise DataError(f"pairs CSV {path}, line {line}: empty 'pair' cell")
+            if name in seen:
+                raise DataError(f"pairs CSV {path}, line {line}: pair {name!r} already listed on line {seen[name]}")
+            seen[name] = line
+            kwargs = {
+                col: os.path.join(base, os.path.expanduser(row[col]))
+                for col in PAIR_CSV_COLUMNS[1:]
+                if row.get(col)
+            }
+            spec = PairSpec(pair=name, **kwargs)
+            try:
+                spec.validate()
+            except ValueError as err:
+                raise DataError(f"pairs CSV {path}, line {line}: {err}") from None
+            pairs.append(spec)
+    if not pairs:
+        raise DataError(f"pairs CSV {path} lists no pairs")
+    return pairs
+
+
+def read_landmarks(path: str) -> np.ndarray:
+    """Landmarks ``(N, ndim)`` in mm from a CSV or whitespace-separated text file, one point per row.
+
+    Accepted forms: rows of 2 or 3 numbers (comma-, semicolon- or whitespace-separated); optionally a
+    header line, and when the header names columns ``x``, ``y`` (and ``z``) (any case, as in BraTS-Reg's
+    ``Landmark,X,Y,Z``) only those columns are read; blank lines and lines starting with ``#`` are
+    skipped. Corresponding files must list the same landmarks in the same order.
+
+    Raises:
+        DataNotFoundError: missing file; DataError: naming the file and line for a non-numeric cell,
+        ragged rows, a dimension other than 2 or 3, or no points.
+    """
+    if not os.path.isfile(path):
+        raise DataNotFoundError(f"landmark file {path} does not exist")
+    rows: List[Tuple[int, List[str]]] = []
+    with open(path, newline="") as f:
+        for number, line in enumerate(f, start=1):
+            text = line.strip()
+            if not text or text.startswith("#"):
+                continue
+            cells = re.split(r"\s*[,;]\s*", text) if re.search(r"[,;]", text) else text.split()
+            rows.append((number, [c.strip().strip('"') for c in cells]))
+    if not rows:
+        raise DataError(f"landmark file {path} holds no points")
+    columns = None  # indices of the coordinate columns; None: all
+    if not all(_is_number(c) for c in rows[0][1]):
+        header = [c.lower() for c in rows[0][1]]
+        named = [header.index(a) for a in ("x", "y", "z") if a in header]
+        if len(named) >= 2:
+            columns = named
+        rows = rows[1:]
+        if not rows:
+            raise DataError(f"landmark file {path} has a header but no points")
+    points = []
+    width = None
+    for number, cells in rows:
+        if columns is not None:
+            if max(columns) >= len(cells):
+                raise DataError(f"landmark file {path}, line {number}: too few cells for the x, y(, z) columns")
+            cells = [cells[i] for i in columns]
+        if width is None:
+            width = len(cells)
+        if len(cells) != width:
+            raise DataError(
+                f"landmark file {path}, line {number}: {len(cells)} values, expected {width} like the first row"
+            )
+        try:
+            points.append([float(c) for c in cells])
+        except ValueError:
+            raise DataError(f"landmark file {path}, line {number}: non-numeric value in {cells}") from None
+    arr = np.asarray(points, dtype=np.float64)
+    if arr.shape[1] not in (2, 3):
+        raise DataError(f"landmark file {path}: points must have 2 or 3 coordinates, found {arr.shape[1]} per row")
+    if not np.all(np.isfinite(arr)):
+        raise DataError(f"landmark file {path}: non-finite coordinates")
+    return arr
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+# ---------------------------------------------------------------------------------------------- checks
+def _check_outputs(paths: Sequence[Optional[str]], overwrite: bool) -> None:
+    """Refuse existing output files (unless ``overwrite``) before any work is done."""
+    given = [os.path.abspath(p) for p in paths if p]
+    if len(set(given)) != len(given):
+        raise ValueError(f"the output files must differ, got {list(p for p in paths if p)}")
+    for p in paths:
+        if p and os.path.isdir(p):
+            raise IsADirectoryError(f"output path {p} is a folder, expected a CSV file name")
+        if p and os.path.exists(p) and not overwrite:
+            raise FileExistsError(f"output file {p} already exists; pass --overwrite (overwrite=True) to replace it")
+
+
+def _same_grid(pair: str, a: Tuple[str, str], info_a, b: Tuple[str, str], info_b, hint: str) -> None:
+    """Raise a DataError naming both files when their array shapes or spacings differ."""
+    (role_a, path_a), (role_b, path_b) = a, b
+    (shape_a, geo_a), (shape_b, geo_b) = info_a, info_b
+    if tuple(shape_a) != tuple(shape_b):
+        raise DataError(
+            f"pair {pair!r}: {role_a} {path_a} has shape {tuple(shape_a)} but {role_b} {path_b} has shape "
+            f"{tuple(shape_b)}; {hint}"
+        )
+    if geo_a.ndim != geo_b.ndim or not np.allclose(geo_a.spacing, geo_b.spacing, rtol=_SPACING_RTOL, atol=1e-6):
+        raise DataError(
+            f"pair {pair!r}: {role_a} {path_a} has spacing {geo_a.spacing} mm but {role_b} {path_b} has spacing "
+            f"{geo_b.spacing} mm; {hint}"
+        )
+    same_place = np.allclose(geo_a.origin, geo_b.origin, atol=1e-3)
+    if not (same_place and np.allclose(geo_a.direction, geo_b.direction, atol=1e-4)):
+        warnings.warn(
+            f"pair {pair!r}: {role_a} {path_a} and {role_b} {path_b} have the same shape and spacing but different "
+            "origin or direction; they are compared voxel by voxel",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+_SAME_GRID_HINT = "they must be on the same voxel grid (warp or resample onto the fixed grid first)"
+
+
+def _check_pair(spec: PairSpec) -> Dict[str, np.ndarray]:
+    """Header-level checks of one pair (shapes, spacings, landmark counts) before any voxel is read.
+
+    Returns:
+        The landmark arrays (they are small and already read), keyed by role.
+    """
+    infos = {}
+    for role, path in spec.files():
+        if not os.path.isfile(path):
+            raise DataNotFoundError(f"pair {spec.pair!r}: {role} file {path} does not exist")
+        if not role.endswith("landmarks"):
+            infos[path] = read_image_info(path)
+    p = spec.pair
+    if spec.fixed_label:
+        _same_grid(p, ("fixed_label", spec.fixed_label), infos[spec.fixed_label],
+                   ("warped_label", spec.warped_label), infos[spec.warped_label], _SAME_GRID_HINT)
+    for lf in spec.label_files:
+        _same_grid(p, (f"label {lf.label} fixed_label", lf.fixed), infos[lf.fixed],
+                   (f"label {lf.label} warped label", lf.warped), infos[lf.warped], _SAME_GRID_HINT)
+    if spec.fixed_image:
+        _same_grid(p, ("fixed_image", spec.fixed_image), infos[spec.fixed_image],
+                   ("warped_image", spec.warped_image), infos[spec.warped_image], _SAME_GRID_HINT)
+    if spec.ddf:
+        ddf_shape = _ddf_spatial_shape(infos[spec.ddf][0], spec.ddf, p)
+        reference = _fixed_reference(spec)
+        if reference is not None:
+            ref_shape = tuple(infos[reference[1]][0])[: len(ddf_shape)]
+            if ref_shape != ddf_shape:
+                raise DataError(
+                    f"pair {p!r}: ddf {spec.ddf} has spatial shape {ddf_shape} but {reference[0]} {reference[1]} "
+                    f"has shape {tuple(infos[reference[1]][0])}; the DDF must be defined on the fixed grid"
+                )
+    landmarks = {}
+    for role in ("fixed_landmarks", "warped_landmarks", "moving_landmarks"):
+        if getattr(spec, role):
+            landmarks[role] = read_landmarks(getattr(spec, role))
+    if "fixed_landmarks" in landmarks:
+        fixed = landmarks["fixed_landmarks"]
+        for role in ("warped_landmarks", "moving_landmarks"):
+            if role in landmarks and landmarks[role].shape != fixed.shape:
+                other = landmarks[role]
+                raise DataError(
+                    f"pair {p!r}: fixed_landmarks {spec.fixed_landmarks} has {fixed.shape[0]} points of "
+                    f"{fixed.shape[1]} coordinates but {role} {getattr(spec, role)} has {other.shape[0]} points "
+                    f"of {other.shape[1]}; corresponding landmark files must list the same points"
+                )
+    return landmarks
+
+
+def _fixed_reference(spec: PairSpec) -> Optional[Tuple[str, str]]:
+    """(role, path) of a file on the fixed grid, to check the DDF against."""
+    if spec.fixed_label:
+        return "fixed_label", spec.fixed_label
+    if spec.label_files:
+        return f"label {spec.label_files[0].label} fixed_label", spec.label_files[0].fixed
+    if spec.fixed_image:
+        return "fixed_image", spec.fixed_image
+    return None
+
+
+def _ddf_spatial_shape(shape: Sequence[int], path: str, pair: str) -> Tuple[int, ...]:
+    """Spatial shape of a DDF file of shape ``(*spatial, ndim)``; a 2-D field may be stored as (x, y, 1, 2)."""
+    shape = tuple(int(s) for s in shape)
+    ndim = len(shape) - 1
+    if ndim in (2, 3) and shape[-1] == ndim:
+        return shape[:-1]
+    if len(shape) == 4 and shape[2] == 1 and shape[3] == 2:
+        return shape[:2]
+    raise DataError(
+        f"pair {pair!r}: ddf {path} has shape {shape}; expected (*spatial, ndim) with ndim 2 or 3 "
+        "(one displacement component per spatial axis)"
+    )
+
+
+# ---------------------------------------------------------------------------------------------- loading
+def _resample_to(
+    array: np.ndarray, geometry: ImageGeometry, shape: Sequence[int], target: ImageGeometry, nearest: bool
+) -> np.ndarray:
+    """``array`` (scalar, ``(*spatial)``) resampled onto another grid through physical space (identity map).
+
+    Voxels of the target grid outside the source image get 0.
+    """
+    import SimpleITK as sitk  # only needed for the rare off-grid moving files
+
+    source = sitk.GetImageFromArray(np.ascontiguousarray(np.transpose(array.astype(np.float32))))
+    geometry.apply_to_sitk(source)
+    reference = sitk.Image([int(s) for s in shape], sitk.sitkFloat32)
+    target.apply_to_sitk(reference)
+    interp = sitk.sitkNearestNeighbor if nearest else sitk.sitkLinear
+    out = sitk.Resample(source, reference, sitk.Transform(), interp, 0.0, sitk.sitkFloat32)
+    return np.ascontiguousarray(np.transpose(sitk.GetArrayFromImage(out)))
+
+
+def _on_fixed_grid(pair: str, role: str, path: str, fixed_shape, fixed_geo: ImageGeometry, nearest: bool) -> np.ndarray:
+    """Read a moving-space file; resample it onto the fixed grid (with a warning) when its grid differs."""
+    array, geo = read_image(path)
+    spatial = array.shape[: geo.ndim]
+    same = (
+        tuple(spatial) == tuple(fixed_shape[: geo.ndim])
+        and geo.ndim == fixed_geo.ndim
+        and np.allclose(geo.spacing, fixed_geo.spacing, rtol=_SPACING_RTOL, atol=1e-6)
+    )
+    if same:
+        return array
+    warnings.warn(
+        f"pair {pair!r}: {role} {path} (shape {tuple(array.shape)}, spacing {geo.spacing}) is not on the fixed grid "
+        f"(shape {tuple(fixed_shape)}, spacing {fixed_geo.spacing}); resampled onto it through physical space "
+        f"({'nearest neighbour' if nearest else 'linear'}) for the _before metrics",
+        UserWarning,
+        stacklevel=2,
+    )
+    spatial_shape = fixed_shape[: fixed_geo.ndim]
+    if array.ndim == geo.ndim + 1:  # one-hot labels: resample every channel
+        return np.stack(
+            [_resample_to(array[..., c], geo, spatial_shape, fixed_geo, nearest) for c in range(array.shape[-1])],
+            axis=-1,
+        )
+    return _resample_to(array, geo, spatial_shape, fixed_geo, nearest)
+
+
+class _LabelMap:
+    """The per-label masks of one label file: integer map, binary mask, or one-hot channels."""
+
+    def __init__(self, array: np.ndarray, ndim: int, role: str, path: str):
+        self.role, self.path = role, path
+        if array.ndim == ndim + 1 and array.shape[-1] == 1:
+            array = array[..., 0]
+        if array.ndim == ndim + 1:
+            self.kind = "onehot"
+        elif np.array_equal(array, np.round(array)):
+            self.kind = "map"
+        elif array.min() >= 0 and array.max() <= 1:
+            self.kind = "binary"
+        else:
+            raise DataError(
+                f"{role} {path}: values must be whole numbers (a label map) or lie in [0, 1] (a binary mask), found "
+                f"fractional values in [{array.min():g}, {array.max():g}]; warp label maps with nearest-neighbour "
+                "interpolation"
+            )
+        self.array = array
+
+    def labels(self) -> List[str]:
+        """Label names present (non-zero values of a map; channels of a one-hot file)."""
+        if self.kind == "onehot":
+            return [str(c) for c in range(self.array.shape[-1])]
+        if self.kind == "binary":
+            return ["1"] if (self.array > 0.5).any() else []
+        return [str(int(v)) for v in np.unique(self.array) if v != 0]
+
+    def mask(self, label: str) -> np.ndarray:
+        """Boolean mask of ``label``; an absent label gives an empty mask."""
+        if self.kind == "onehot":
+            c = int(label) if label.isdigit() else -1
+            if 0 <= c < self.array.shape[-1]:
+                return self.array[..., c] > 0.5
+            return np.zeros(self.array.shape[:-1], dtype=bool)
+        if self.kind == "binary":
+            return self.array > 0.5 if label == "1" else np.zeros(self.array.shape, dtype=bool)
+        try:
+            value = float(label)
+        except ValueError:
+            raise DataError(
+                f"{self.role} {self.path} is an integer label map; label {label!r} is not a number"
+            ) from None
+        return self.array == value
+
+
+def _sort_labels(labels: Iterable[str]) -> List[str]:
+    return sorted(set(labels), key=natural_key)
+
+
+# ---------------------------------------------------------------------------------------------- metrics
+def label_metrics(
+    fixed: np.ndarray, warped: np.ndarray, spacing: Sequence[float]
+) -> Tuple[Dict[str, float], List[str]]:
+    """The :data:`LABEL_METRICS` of one label, with the fixed mask as the reference.
+
+    Surface distances are computed once (:func:`tfreg.metrics.surface_distances`) and reduced as
+    :func:`tfreg.metrics.hausdorff_distance` (``combine="union"``: percentiles of the pooled directed
+    distances), :func:`~tfreg.metrics.assd` and :func:`~tfreg.metrics.msd` (``mode="pooled"``) define
+    them; this saves four distance transforms per label.
+
+    Args:
+        fixed, warped: boolean masks ``(*spatial)`` of the same shape.
+        spacing: voxel size per axis in mm (the fixed grid's).
+
+    Returns:
+        ``(values, empty)``: the metric values (distances in mm, ratios dimensionless), and the names of
+        the empty masks (``"fixed"``, ``"warped"``) for which the distance metrics are NaN.
+    """
+    values = {
+        "dice": dice(warped, fixed),
+        "jaccard": jaccard(warped, fixed),
+        "voe": volumetric_overlap_error(warped, fixed),
+    }
+    empty = [name for name, m in (("fixed", fixed), ("warped", warped)) if not m.any()]
+    with warnings.catch_warnings():
+        # the caller reports empty masks once per label, instead of once per metric
+        warnings.simplefilter("ignore", EmptyMaskWarning)
+        values["rvd"] = relative_volume_difference(warped, fixed)
+        values["centroid_dist"] = centroid_distance(fixed, warped, spacing=spacing)
+    if empty:
+        values.update({m: math.nan for m in ("hd", "hd95", "hd99", "assd", "msd")})
+    else:
+        d_fw, d_wf = surface_distances(fixed, warped, spacing=spacing)
+        pooled = np.concatenate([d_fw, d_wf])
+        values["hd"] = float(pooled.max())
+        values["hd95"] = float(np.percentile(pooled, 95))
+        values["hd99"] = float(np.percentile(pooled, 99))
+        values["assd"] = values["msd"] = float(pooled.mean())
+    return {m: values[m] for m in LABEL_METRICS}, empty
+
+
+def ddf_metrics(ddf: np.ndarray, geometry: ImageGeometry, units: str = "voxel") -> Dict[str, float]:
+    """The :data:`DDF_METRICS` of a displacement field over the whole fixed grid.
+
+    Args:
+        ddf: ``(*spatial, ndim)``; component c along array axis c in voxels (``units="voxel"``, tfreg's
+            and DeepReg's convention), or in mm along the physical (world) axes x, y(, z) as ITK, ANTs
+            and Elastix write fields (``units="physical"``; rotated onto the array axes with the
+            geometry's direction matrix).
+        geometry: the DDF's (fixed) grid; its spacing only matters for physical units.
+        units: "voxel" or "physical".
+
+    Returns:
+        ``folding_fraction`` (fraction of voxels with det J <= 0), ``jac_det_mean``, ``jac_det_std``
+        (population std) over every voxel, and ``sdlogj`` (std of log det J, 2 voxels cropped per side,
+        fewer for tiny grids; see :func:`tfreg.metrics.sdlogj`).
+    """
+    return _ddf_metrics_and_det(ddf, geometry, units)[0]
+
+
+def _ddf_metrics_and_det(ddf: np.ndarray, geometry: ImageGeometry, units: str) -> Tuple[Dict[str, float], np.ndarray]:
+    """:func:`ddf_metrics` and the det J map ``(*spatial)`` it came from (reused for the per-label columns)."""
+    if units not in DDF_UNITS:
+        raise ValueError(f"ddf_units must be one of {DDF_UNITS}, got {units!r}")
+    ndim = ddf.shape[-1]
+    geo = geometry.with_ndim(ndim)
+    if units == "physical":
+        # world displacement w = R u_array, so u_array = R^T w, i.e. w @ R over the component axis
+        ddf = ddf @ geo.direction
+    det = jacobian_determinant(ddf, spacing=geo.spacing, units=units)
+    crop = max(0, min(2, (min(ddf.shape[:-1]) - 1) // 2))
+    values = {
+        "folding_fraction": float(np.count_nonzero(det <= 0) / det.size),
+        "jac_det_mean": float(det.mean()),
+        "jac_det_std": float(det.std()),
+        "sdlogj": sdlogj(ddf, spacing=geo.spacing, units=units, crop=crop),
+    }
+    return values, det
+
+
+def landmark_metrics(fixed: np.ndarray, warped: np.ndarray, moving: Optional[np.ndarray] = None) -> Dict[str, float]:
+    """Landmark errors in mm of one pair (points ``(N, ndim)`` in mm, row n of each file the same landmark).
+
+    ``tre_*`` summarise ``||fixed_n - warped_n||``; with ``moving``, ``tre_*_before`` summarise
+    ``||fixed_n - moving_n||`` and ``robustness`` is the fraction of landmarks whose error decreased
+    (:func:`tfreg.metrics.robustness`, BraTS-Reg). ``tre_std`` is the population std.
+    """
+    errors = tre(fixed, warped)
+    out = {
+        "n_landmarks": int(errors.size),
+        "tre_mean": float(errors.mean()),
+        "tre_median": float(np.median(errors)),
+        "tre_std": float(errors.std()),
+        "tre_max": float(errors.max()),
+    }
+    if moving is not None:
+        before = tre(fixed, moving)
+        out["tre_mean_before"] = float(before.mean())
+        out["tre_median_before"] = float(np.median(before))
+        out["robustness"] = float(robustness(before, errors))
+    return out
+
+
+def image_metrics(fixed: np.ndarray, warped: np.ndarray, suffix: str = "") -> Dict[str, float]:
+    """Histogram MI (32 bins, nats) and mean SSIM (Gaussian window, data range of the pair) of two images."""
+    return {
+        "mi" + suffix: mutual_information(fixed, warped, bins=32),
+        "ssim" + suffix: ssim(fixed, warped),
+    }
+
+
+def _scalar_image(array: np.ndarray, geometry: ImageGeometry, role: str, path: str) -> np.ndarray:
+    if array.ndim == geometry.ndim + 1 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim != geometry.ndim:
+        raise DataError(f"{role} {path} has shape {tuple(array.shape)}; expected a scalar image (one channel)")
+    return array
+
+
+def evaluate_pair(spec: PairSpec, labels: Optional[Sequence[str]] = None, ddf_units: str = "voxel",
+                  landmarks: Optional[Dict[str, np.ndarray]] = None) -> List[Dict[str, object]]:
+    """All metrics of one pair: one row dict per label (one row with label ``""`` when it has no labels).
+
+    Assumes :func:`_check_pair` passed (shapes and spacings agree). Empty masks give NaN distance
+    metrics and an :class:`~tfreg.metrics.EmptyMaskWarning` naming the pair and label.
+    """
+    p = spec.pair
+    pair_values: Dict[str, float] = {}
+    det = None  # det J map of the DDF, when there is one
+    if landmarks is None:
+        landmarks = {role: read_landmarks(getattr(spec, role))
+                     for role in ("fixed_landmarks", "warped_landmarks", "moving_landmarks") if getattr(spec, role)}
+    if "fixed_landmarks" in landmarks:
+        pair_values.update(landmark_metrics(landmarks["fixed_landmarks"], landmarks["warped_landmarks"],
+                                            landmarks.get("moving_landmarks")))
+    if spec.ddf:
+        ddf, geo = read_image(spec.ddf)
+        if ddf.ndim == 4 and ddf.shape[2] == 1 and ddf.shape[3] == 2:
+            ddf = ddf[:, :, 0, :]  # a 2-D field stored as (x, y, 1, 2)
+        ddf_values, det = _ddf_metrics_and_det(ddf, geo, ddf_units)
+        pair_values.update(ddf_values)
+    if spec.fixed_image:
+        fixed_img, fixed_geo = read_image(spec.fixed_image)
+        fixed_img = _scalar_image(fixed_img, fixed_geo, "fixed_image", spec.fixed_image)
+        warped_img = _scalar_image(*read_image(spec.warped_image), "warped_image", spec.warped_image)
+        pair_values.update(image_metrics(fixed_img, warped_img))
+        if spec.moving_image:
+            moving_img = _on_fixed_grid(p, "moving_image", spec.moving_image, fixed_img.shape, fixed_geo, nearest=False)
+            moving_img = _scalar_image(moving_img, fixed_geo, "moving_image", spec.moving_image)
+            pair_values.update(image_metrics(fixed_img, moving_img, suffix="_before"))
+
+    rows = []
+    for label, fixed, warped, moving, spacing in _label_masks(spec, labels):
+        row: Dict[str, object] = {"pair": p, "label": label}
+        values, empty = label_metrics(fixed, warped, spacing)
+        row.update(values)
+        if det is not None:
+            # the warped label marks the fixed-grid voxels mapped into the moving structure: det J there
+            # is the structure's local volume change (seed 003's per-structure mean and sigma JD)
+            # (a 2-D field stored as (x, y, 1, 2) has lost the unit axis the label keeps: same voxels)
+            inside = det.reshape(warped.shape)[warped] if "warped" not in empty else None
+            row["jac_det_mean_in_label"] = float(inside.mean()) if inside is not None else math.nan
+            row["jac_det_std_in_label"] = float(inside.std()) if inside is not None else math.nan
+        if empty:
+            warnings.warn(
+                f"pair {p!r}, label {label}: the {' and '.join(empty)} label {'have' if len(empty) > 1 else 'has'} no "
+                "foreground voxels; hd, hd95, hd99, assd, msd and centroid_dist are NaN"
+                + (" (and rvd, whose reference is the fixed label)" if "fixed" in empty else ""),
+                EmptyMaskWarning,
+                stacklevel=2,
+            )
+        if moving is not None:
+            before, empty_before = label_metrics(fixed, moving, spacing)
+            if "warped" in empty_before and "fixed" not in empty:
+                warnings.warn(
+                    f"pair {p!r}, label {label}: the moving label has no foreground voxels; the distance metrics "
+                    "*_before are NaN",
+                    EmptyMaskWarning,
+                    stacklevel=2,
+                )
+            row.update({f"{m}_before": v for m, v in before.items()})
+        row.update(pair_values)
+        rows.append(row)
+    if not rows:
+        rows.append({"pair": p, "label": NO_LABEL, **pair_values})
+    return rows
+
+
+def _label_masks(spec: PairSpec, labels: Optional[Sequence[str]]):
+    """Yield ``(label, fixed_mask, warped_mask, moving_mask_or_None, spacing)`` for every label of a pair."""
+    p = spec.pair
+    for lf in spec.label_files:
+        if labels is not None and lf.label not in labels:
+            continue
+        fixed, geo = read_image(lf.fixed)
+        warped, _ = read_image(lf.warped)
+        moving = None
+        if lf.moving:
+            role = f"label {lf.label} moving_label"
+            moving = _on_fixed_grid(p, role, lf.moving, fixed.shape, geo, nearest=True) > 0.5
+        yield lf.label, fixed > 0.5, warped > 0.5, moving, geo.spacing
+    if spec.fixed_label:
+        fixed_arr, geo = read_image(spec.fixed_label)
+        fixed = _LabelMap(fixed_arr, geo.ndim, "fixed_label", spec.fixed_label)
+        warped = _LabelMap(read_image(spec.warped_label)[0], geo.ndim, "warped_label", spec.warped_label)
+        if fixed.kind == "onehot" or warped.kind == "onehot":
+            if fixed.kind != warped.kind:
+                raise DataError(
+                    f"pair {p!r}: fixed_label {spec.fixed_label} and warped_label {spec.warped_label} must both be "
+                    "one-hot (*spatial, n) files or both label maps"
+                )
+        moving = None
+        if spec.moving_label:
+            arr = _on_fixed_grid(p, "moving_label", spec.moving_label, fixed_arr.shape, geo, nearest=True)
+            moving = _LabelMap(arr, geo.ndim, "moving_label", spec.moving_label)
+        names = [str(v) for v in labels] if labels is not None else _sort_labels(fixed.labels() + warped.labels())
+        for label in names:
+            yield label, fixed.mask(label), warped.mask(label), (moving.mask(label) if moving else None), geo.spacing
+
+
+# ---------------------------------------------------------------------------------------------- summary
+def summarise(rows: Sequence[Dict[str, object]], columns: Sequence[str]) -> List[Dict[str, object]]:
+    """Summary statistics of the per-pair, per-label rows.
+
+    Label metrics (and their ``_before`` twins) get one row per label and one ``all`` row pooling every
+    pair and label; per-pair metrics get only an ``all`` row over one value per pair (they repeat on the
+    label rows). NaN values are left out of the statistics and counted in ``n_nan``; ``std`` is the
+    sample standard deviation (ddof 1, NaN for fewer than 2 values), ``q1``/``q3`` the 25th/75th
+    percentiles (linear interpolation) and ``iqr = q3 - q1``.
+    """
+    out = []
+    metrics = [c for c in columns if c not in ("pair", "label")]
+    labelled = [r for r in rows if r["label"] != NO_LABEL]
+    label_names = _sort_labels(str(r["label"]) for r in labelled)
+    for metric in metrics:
+        if metric in PAIR_METRICS:
+            first = {}
+            for r in rows:
+                first.setdefault(r["pair"], r.get(metric))
+            out.append(_stats(metric, "all", list(first.values())))
+            continue
+        for label in label_names:
+            out.append(_stats(metric, label, [r.get(metric) for r in labelled if r["label"] == label]))
+        out.append(_stats(metric, "all", [r.get(metric) for r in labelled]))
+    return out
+
+
+def _stats(metric: str, label: str, values: Sequence[object]) -> Dict[str, object]:
+    vals = np.asarray([float(v) for v in values if v is not None and v != ""], dtype=np.float64)
+    finite = vals[~np.isnan(vals)]
+    n = int(finite.size)
+    row: Dict[str, object] = {"metric": metric, "label": label, "n": n, "n_nan": int(vals.size - n)}
+    if n == 0:
+        row.update({k: math.nan for k in ("mean", "std", "median", "q1", "q3", "iqr")})
+        return row
+    q1, median, q3 = np.percentile(finite, [25, 50, 75])
+    row.update({
+        "mean": float(finite.mean()),
+        "std": float(finite.std(ddof=1)) if n > 1 else math.nan,
+        "median": float(median),
+        "q1": float(q1),
+        "q3": float(q3),
+        "iqr": float(q3 - q1),
+    })
+    return row
+
+
+def write_csv(path: str, columns: Sequence[str], rows: Iterable[Dict[str, object]]) -> None:
+    """Write rows with the csv module: floats at full precision (``repr``), NaN as ``nan``, missing as empty."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([_cell(row.get(c)) for c in columns])
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (float, np.floating)):
+        return "nan" if math.isnan(value) else repr(float(value))
+    return str(value)
+
+
+def default_summary_path(output: str) -> str:
+    """``results.csv`` -> ``results_summary.csv`` (the suffix is appended when there is no ``.csv``)."""
+    stem = output[:-4] if output.lower().endswith(".csv") else output
+    return stem + "_summary.csv"
+
+
+# ---------------------------------------------------------------------------------------------- driver
+@dataclass
+class EvaluationResult:
+    """What :func:`evaluate` computed (and wrote).
+
+    Attributes:
+        columns: column names of ``rows`` in order.
+        rows: one dict per pair and label (``None``: not computed for that pair; NaN: undefined).
+        summary: the summary rows, columns :data:`SUMMARY_COLUMNS`.
+        output, summary_path: the files written (None when not written).
+    """
+
+    columns: List[str]
+    rows: List[Dict[str, object]]
+    summary: List[Dict[str, object]]
+    output: Optional[str] = None
+    summary_path: Optional[str] = None
+
+
+def evaluate(
+    pairs: Sequence[PairSpec],
+    output: Optional[str] = None,
+    summary: Optional[str] = None,
+    labels: Optional[Sequence] = None,
+    ddf_units: str = "voxel",
+    overwrite: bool = False,
+    progress: Optional[bool] = False,
+) -> EvaluationResult:
+    """Evaluate registered pairs and write the per-pair, per-label CSV and its summary.
+
+    Every pair is checked first (files exist, fixed and warped grids agree, landmark counts match), so
+    bad input fails before any long computation.
+
+    Args:
+        pairs: the pairs (see :class:`PairSpec`, :func:`pairs_from_prediction_dir`, :func:`pairs_from_csv`).
+        output: per-pair, per-label CSV to write; None writes nothing (the result is still returned).
+        summary: summary CSV; None with an ``output`` writes ``<output stem>_summary.csv``; pass ``""``
+            to skip it.
+        labels: label values (label maps) or ``k`` of ``label_<k>`` to evaluate; None: every non-zero
+            label found in the fixed or warped map.
+        ddf_units: "voxel" (tfreg/DeepReg DDFs) or "physical" (mm along world axes), see :func:`ddf_metrics`.
+        overwrite: replace existing output files instead of refusing.
+        progress: True draws a progress bar on stderr when it is a terminal; False never.
+
+    Returns:
+        An :class:`EvaluationResult`.
+
+    Raises:
+        FileExistsError: an output exists and ``overwrite`` is False. DataNotFoundError: a missing input
+        file (named). DataError / ValueError: inconsistent input, naming the pair, files and values.
+    """
+    pairs = list(pairs)
+    if not pairs:
+        raise ValueError("evaluate: no pairs given")
+    if ddf_units not in DDF_UNITS:
+        raise ValueError(f"evaluate: ddf_units must be one of {DDF_UNITS}, got {ddf_units!r}")
+    if output and summary is None:
+        summary = default_summary_path(output)
+    _check_outputs([output, summary], overwrite)
+    seen = set()
+    for spec in pairs:
+        spec.validate()
+        if spec.pair in seen:
+            raise ValueError(f"evaluate: pair name {spec.pair!r} is used twice")
+        seen.add(spec.pair)
+    label_names = None if labels is None else [str(v) for v in labels]
+    landmarks = [_check_pair(spec) for spec in pairs]
+
+    rows: List[Dict[str, object]] = []
+    with Progress(len(pairs), "tfreg_evaluate", enabled=None if progress else False) as bar:
+        for spec, marks in zip(pairs, landmarks):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                rows.extend(evaluate_pair(spec, label_names, ddf_units, marks))
+            if caught:
+                bar.clear()  # keep warnings off the bar's line
+                for w in caught:
+                    message = str(w.message)
+                    if not message.startswith("pair "):
+                        message = f"pair {spec.pair!r}: {message}"
+                    warnings.warn(message, w.category, stacklevel=2)
+            bar.update()
+
+    present = {key for row in rows for key in row}
+    columns = [c for c in ALL_COLUMNS if c in present]
+    summary_rows = summarise(rows, columns)
+    if output:
+        write_csv(output, columns, rows)
+    if summary:
+        write_csv(summary, SUMMARY_COLUMNS, summary_rows)
+    return EvaluationResult(columns, rows, summary_rows, output or None, summary or None)
+
+
+__all__ = [
+    "ALL_COLUMNS",
+    "DDF_METRICS",
+    "EvaluationResult",
+    "IMAGE_METRICS",
+    "LABEL_DDF_METRICS",
+    "LABEL_METRICS",
+    "LANDMARK_METRICS",
+    "LabelFiles",
+    "PAIR_CSV_COLUMNS",
+    "PAIR_METRICS",
+    "PairSpec",
+    "SUMMARY_COLUMNS",
+    "ddf_metrics",
+    "default_summary_path",
+    "evaluate",
+    "evaluate_pair",
+    "image_metrics",
+    "label_metrics",
+    "landmark_metrics",
+    "natural_key",
+    "pairs_from_csv",
+    "pairs_from_prediction_dir",
+    "read_landmarks",
+    "summarise",
+    "write_csv",
+]
