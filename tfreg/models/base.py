@@ -19,6 +19,8 @@ from typing import Any, Dict, List, Optional, Sequence
 import keras
 from keras import ops
 
+from keras.src.losses.loss import scale_loss_for_distribution
+
 from tfreg.losses.base import EPS
 from tfreg.models.loss_config import LOSS_CATEGORIES, build_losses
 from tfreg.ops.grid import _check_shape, get_reference_grid
@@ -174,7 +176,8 @@ class RegistrationModel(keras.Model):
             x: the input dict; y: unused (targets live in ``x``); y_pred: the output dict of :meth:`call`.
 
         Returns:
-            scalar float32 total loss (plus any ``self.losses`` added by layers).
+            scalar float32 total loss (plus any ``self.losses`` added by layers), divided by the number of
+            replicas in sync under a ``tf.distribute`` strategy.
         """
         total = ops.convert_to_tensor(0.0, "float32")
         for wl in self.weighted_losses:
@@ -190,7 +193,10 @@ class RegistrationModel(keras.Model):
         extra = self.losses
         if extra:
             total = total + ops.sum(ops.stack([ops.cast(l, "float32") for l in extra]))
-        return total
+        # Under tf.distribute each replica sees its share of the batch and the optimizer sums the
+        # replicas' gradients: divide by the replica count so the step is that of the global batch
+        # mean (what Keras' own losses do; a no-op on one device and on the other backends).
+        return scale_loss_for_distribution(total)
 
     def _update_metrics(self, x, y_pred):
         fields = {"moving_image": x["moving_image"], "fixed_image": x["fixed_image"]}

@@ -1,0 +1,82 @@
+"""tfreg.cli.warp (tfreg_warp / deepreg_warp): flags, exit codes, messages, the written file."""
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from tfreg.cli.warp import main
+
+
+def write_nifti(path, array):
+    sitk.WriteImage(sitk.GetImageFromArray(np.transpose(np.asarray(array, dtype=np.float32)), isVector=False), str(path))
+    return str(path)
+
+
+def read_nifti(path):
+    return np.transpose(sitk.GetArrayFromImage(sitk.ReadImage(str(path))))
+
+
+@pytest.fixture
+def case(tmp_path):
+    rng = np.random.default_rng(0)
+    image = rng.random((6, 5, 4)).astype(np.float32)
+    ddf = np.zeros((6, 5, 4, 3), dtype=np.float32)
+    ddf[..., 1] = 1.0  # output (i, j, k) samples image (i, j + 1, k)
+    return image, write_nifti(tmp_path / "image.nii.gz", image), write_nifti(tmp_path / "ddf.nii.gz", ddf)
+
+
+def test_main_warps_and_writes(tmp_path, case, capsys):
+    image, image_path, ddf_path = case
+    out = tmp_path / "out" / "w.nii.gz"
+    assert main(["-i", image_path, "-d", ddf_path, "-o", str(out)]) == 0
+    assert str(out) in capsys.readouterr().out
+    expected = np.zeros_like(image)
+    expected[:, :-1, :] = image[:, 1:, :]
+    np.testing.assert_array_equal(read_nifti(out), expected)
+
+
+def test_main_long_flags_folder_out_and_nearest(tmp_path, case):
+    _, image_path, ddf_path = case
+    assert main(["--image", image_path, "--ddf", ddf_path, "--out", str(tmp_path / "folder"),
+                 "--interpolation", "nearest"]) == 0
+    assert (tmp_path / "folder" / "warped.nii.gz").is_file()
+
+
+def test_main_default_out_in_cwd(tmp_path, case, monkeypatch):
+    _, image_path, ddf_path = case
+    monkeypatch.chdir(tmp_path)
+    assert main(["-i", image_path, "-d", ddf_path]) == 0
+    assert (tmp_path / "warped.nii.gz").is_file()
+
+
+def test_main_missing_file_returns_1_naming_it(tmp_path, case, capsys):
+    _, image_path, _ = case
+    missing = str(tmp_path / "missing_ddf.nii.gz")
+    assert main(["-i", image_path, "-d", missing, "-o", str(tmp_path / "o.nii.gz")]) == 1
+    captured = capsys.readouterr()
+    assert missing in captured.err
+    assert "error" in captured.err
+    assert not (tmp_path / "o.nii.gz").exists()
+
+
+def test_main_bad_ddf_returns_1(tmp_path, case, capsys):
+    _, image_path, _ = case
+    bad = write_nifti(tmp_path / "bad.nii.gz", np.zeros((6, 5, 4, 2)))
+    assert main(["-i", image_path, "-d", bad, "-o", str(tmp_path / "o.nii.gz")]) == 1
+    assert "bad.nii.gz" in capsys.readouterr().err
+
+
+def test_help_exits_0(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    for flag in ("-i", "--image", "-d", "--ddf", "-o", "--out", "warped.nii.gz", "--interpolation"):
+        assert flag in text
+
+
+def test_required_flags(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["-i", "x.nii.gz"])
+    assert exc.value.code == 2
+    assert "--ddf" in capsys.readouterr().err

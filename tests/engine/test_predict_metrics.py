@@ -1,0 +1,268 @@
+"""tfreg.engine.predict_metrics: DeepReg's per-sample metrics and its three metrics CSV tables.
+
+References are hand-computed numbers, NumPy formulas and (when installed) pandas reproducing
+DeepReg's ``groupby``/``describe`` code on the ``metrics.csv`` tfreg wrote.
+"""
+
+import csv
+import math
+
+import numpy as np
+import pytest
+
+from tfreg.engine.predict_metrics import COLUMNS, METRIC_COLUMNS, sample_metrics, write_metrics_csvs
+
+
+def cube(shape, start, size, value=1.0):
+    out = np.zeros(shape, dtype=np.float32)
+    sl = tuple(slice(s, s + size) for s in start)
+    out[sl] = value
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- sample_metrics
+def test_ssd_is_mean_squared_difference_hand_case():
+    fixed = np.array([[0.0, 1.0], [2.0, 3.0]], dtype=np.float32)
+    pred = np.array([[1.0, 1.0], [0.0, 3.5]], dtype=np.float32)
+    # squared differences 1, 0, 4, 0.25 -> mean 5.25 / 4
+    out = sample_metrics(fixed, pred, None, None)
+    assert out["image_ssd"] == pytest.approx(5.25 / 4, abs=1e-12)
+    assert math.isnan(out["label_binary_dice"]) and math.isnan(out["label_tre"])
+    assert set(out) == set(METRIC_COLUMNS)
+
+
+def test_ssd_random_matches_numpy():
+    rng = np.random.default_rng(0)
+    a = rng.random((5, 6, 7)).astype(np.float32)
+    b = rng.random((5, 6, 7)).astype(np.float32)
+    expected = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    assert sample_metrics(a, b, None, None)["image_ssd"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_image_ssd_nan_when_images_absent():
+    label = cube((6, 6, 6), (1, 1, 1), 2)
+    out = sample_metrics(None, None, label, label)
+    assert math.isnan(out["image_ssd"])
+    assert out["label_binary_dice"] == pytest.approx(1.0)
+    assert out["label_tre"] == pytest.approx(0.0)
+    # one of the two images missing (conditional model) -> also NaN
+    assert math.isnan(sample_metrics(np.ones((2, 2)), None, None, None)["image_ssd"])
+    assert math.isnan(sample_metrics(None, np.ones((2, 2)), None, None)["image_ssd"])
+
+
+def test_dice_two_known_cubes():
+    shape = (10, 10, 10)
+    fixed = cube(shape, (0, 0, 0), 4)  # 64 voxels
+    pred = cube(shape, (2, 0, 0), 4)  # 64 voxels, overlap 2*4*4 = 32
+    out = sample_metrics(None, None, fixed, pred)
+    assert out["label_binary_dice"] == pytest.approx(2 * 32 / (64 + 64), abs=1e-12)
+
+
+def test_dice_threshold_at_half_inclusive():
+    shape = (8, 8, 8)
+    fixed = cube(shape, (0, 0, 0), 4)  # 64 voxels of 1.0
+    # the prediction holds soft values: 0.5 exactly counts as foreground, 0.4999 does not
+    pred = np.zeros(shape, dtype=np.float32)
+    pred[0:4, 0:4, 0:2] = 0.5  # 32 voxels, inside fixed -> foreground
+    pred[0:4, 0:4, 2:4] = 0.49  # 32 voxels inside fixed -> background
+    pred[4:6, 0:4, 0:4] = 0.75  # 32 voxels outside fixed -> foreground
+    # |A| = 64, |B| = 64, |A n B| = 32 -> 0.5
+    assert sample_metrics(None, None, fixed, pred)["label_binary_dice"] == pytest.approx(0.5, abs=1e-12)
+    # soft fixed label at exactly 0.5 is foreground too
+    soft_fixed = fixed * 0.5
+    assert sample_metrics(None, None, soft_fixed, fixed)["label_binary_dice"] == pytest.approx(1.0, abs=1e-12)
+    # and just under 0.5 it is empty: dice 0 (one empty mask), TRE NaN
+    under = fixed * np.float32(0.4999)
+    out = sample_metrics(None, None, under, fixed)
+    assert out["label_binary_dice"] == pytest.approx(0.0, abs=1e-12)
+    assert math.isnan(out["label_tre"])
+
+
+def test_tre_is_centroid_distance_of_shifted_cubes_in_voxels():
+    shape = (12, 12, 12)
+    fixed = cube(shape, (1, 2, 3), 3)  # centroid (2, 3, 4)
+    pred = cube(shape, (4, 6, 3), 3)  # centroid (5, 7, 4): shift (3, 4, 0) -> distance 5
+    out = sample_metrics(None, None, fixed, pred)
+    assert out["label_tre"] == pytest.approx(5.0, abs=1e-12)
+    assert out["label_binary_dice"] == pytest.approx(0.0, abs=1e-12)  # no overlap
+
+
+def test_tre_nan_when_a_thresholded_label_is_empty():
+    shape = (6, 6, 6)
+    fixed = cube(shape, (1, 1, 1), 2)
+    empty = np.full(shape, 0.3, dtype=np.float32)  # nonzero but all below the threshold
+    for a, b in ((fixed, empty), (empty, fixed), (empty, empty)):
+        out = sample_metrics(None, None, a, b)
+        assert math.isnan(out["label_tre"])
+    # both empty: Dice's convention is 1 (agree), one empty: 0
+    assert sample_metrics(None, None, empty, empty)["label_binary_dice"] == pytest.approx(1.0)
+    assert sample_metrics(None, None, fixed, empty)["label_binary_dice"] == pytest.approx(0.0)
+
+
+def test_tre_nan_emits_no_warning():
+    import warnings
+
+    shape = (4, 4, 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sample_metrics(None, None, np.zeros(shape), cube(shape, (0, 0, 0), 2))
+
+
+# ---------------------------------------------------------------------------------------------- CSV tables
+def make_rows():
+    """Three labels (0, 1, 2) on a few pairs, with NaNs, plus an unlabeled block (-1)."""
+    rng = np.random.default_rng(42)
+    rows = []
+    pairs = [[0, 1], [0, 2], [1, 2], [3, 1]]
+    for pair in pairs:
+        ssd = float(rng.random())
+        for label in (0, 1, 2):
+            dice_v = float(rng.random())
+            tre_v = float(rng.random() * 10)
+            rows.append({"image_ssd": ssd, "label_binary_dice": dice_v, "label_tre": tre_v,
+                         "pair_index": pair, "label_index": label})
+    rows[4]["label_tre"] = math.nan  # an empty thresholded label
+    rows[7]["image_ssd"] = math.nan  # conditional model style missing image
+    rows[8]["label_tre"] = math.nan
+    for pair in ([5, 6], [7, 8]):
+        rows.append({"image_ssd": float(rng.random()), "label_binary_dice": math.nan, "label_tre": math.nan,
+                     "pair_index": pair, "label_index": -1})
+    return rows
+
+
+def test_metrics_csv_exact_header_and_cells(tmp_path):
+    rows = [
+        {"image_ssd": 0.25, "label_binary_dice": 0.5, "label_tre": 2.0, "pair_index": [0, 1], "label_index": 3},
+        {"image_ssd": 1.5, "label_binary_dice": math.nan, "label_tre": math.nan, "pair_index": [7], "label_index": -1},
+        {"image_ssd": 0.125, "label_binary_dice": 1.0, "label_tre": 0.0,
+         "pair_index": np.array([2.0, 4.0, 1.0, 3.0]), "label_index": np.float32(0.0)},
+    ]
+    paths = write_metrics_csvs(rows, str(tmp_path))
+    assert [p.rsplit("/", 1)[-1] for p in paths] == [
+        "metrics.csv", "metrics_stats_per_label.csv", "metrics_stats_overall.csv"]
+    text = (tmp_path / "metrics.csv").read_text()
+    lines = text.splitlines()
+    assert lines[0] == "image_ssd,label_binary_dice,label_tre,pair_index,label_index"
+    assert tuple(lines[0].split(",")) == COLUMNS
+    with open(tmp_path / "metrics.csv", newline="") as handle:
+        table = list(csv.reader(handle))
+    assert table[1] == ["0.25", "0.5", "2.0", "[0, 1]", "3"]
+    assert table[2] == ["1.5", "", "", "[7]", "-1"]
+    assert table[3] == ["0.125", "1.0", "0.0", "[2, 4, 1, 3]", "0"]
+    assert len(table) == 4
+
+
+def test_metrics_csv_floats_round_trip_exactly(tmp_path):
+    rows = make_rows()
+    write_metrics_csvs(rows, str(tmp_path))
+    with open(tmp_path / "metrics.csv", newline="") as handle:
+        table = list(csv.DictReader(handle))
+    assert len(table) == len(rows)
+    for got, row in zip(table, rows):
+        for m in METRIC_COLUMNS:
+            if math.isnan(row[m]):
+                assert got[m] == ""
+            else:
+                assert float(got[m]) == row[m]
+        assert got["pair_index"] == "[" + ", ".join(str(i) for i in row["pair_index"]) + "]"
+        assert int(got["label_index"]) == row["label_index"]
+
+
+def test_per_label_and_overall_tables_match_pandas(tmp_path):
+    pd = pytest.importorskip("pandas")
+    rows = make_rows()
+    write_metrics_csvs(rows, str(tmp_path))
+    df = pd.read_csv(tmp_path / "metrics.csv")
+    assert list(df.columns) == list(COLUMNS)
+    assert df["pair_index"].iloc[0] == "[0, 1]"
+    unlabeled = df[df["label_index"] == -1]
+    assert len(unlabeled) == 2 and unlabeled["label_binary_dice"].isna().all() and unlabeled["label_tre"].isna().all()
+
+    # DeepReg's deepreg/predict.py formulas
+    metrics = df.drop(columns=["pair_index"])
+    grouped = metrics.groupby(["label_index"])
+    expected_per_label = pd.concat(
+        [grouped.mean().add_suffix("_mean"), grouped.median().add_suffix("_median"), grouped.std().add_suffix("_std")],
+        axis=1,
+    )
+    expected_per_label = expected_per_label.reindex(sorted(expected_per_label.columns), axis=1)
+    got_per_label = pd.read_csv(tmp_path / "metrics_stats_per_label.csv", index_col="label_index")
+    assert list(got_per_label.columns) == list(expected_per_label.columns)
+    assert list(got_per_label.index) == list(expected_per_label.index) == [-1, 0, 1, 2]
+    np.testing.assert_allclose(got_per_label.to_numpy(), expected_per_label.to_numpy(), rtol=0, atol=1e-12,
+                               equal_nan=True)
+    # label -1 only has image_ssd values
+    assert np.isnan(got_per_label.loc[-1, "label_tre_mean"])
+
+    expected_overall = df[list(METRIC_COLUMNS)].describe()
+    got_overall = pd.read_csv(tmp_path / "metrics_stats_overall.csv", index_col=0)
+    assert list(got_overall.columns) == list(expected_overall.columns)
+    assert list(got_overall.index) == list(expected_overall.index)
+    np.testing.assert_allclose(got_overall.to_numpy(), expected_overall.to_numpy(), rtol=0, atol=1e-12,
+                               equal_nan=True)
+
+
+def test_single_value_groups_have_nan_std_like_pandas(tmp_path):
+    pd = pytest.importorskip("pandas")
+    rows = [
+        {"image_ssd": 0.5, "label_binary_dice": 0.25, "label_tre": 1.0, "pair_index": [0], "label_index": 0},
+        {"image_ssd": 0.7, "label_binary_dice": 0.75, "label_tre": 3.0, "pair_index": [0], "label_index": 1},
+        {"image_ssd": 0.9, "label_binary_dice": math.nan, "label_tre": math.nan, "pair_index": [1], "label_index": 1},
+    ]
+    write_metrics_csvs(rows, str(tmp_path))
+    got = pd.read_csv(tmp_path / "metrics_stats_per_label.csv", index_col="label_index")
+    assert np.isnan(got.loc[0, "image_ssd_std"])
+    assert np.isnan(got.loc[1, "label_tre_std"])  # one finite value after dropping NaN
+    # hand numbers: label 1 image_ssd mean 0.8, sample std sqrt(0.02)
+    assert got.loc[1, "image_ssd_mean"] == pytest.approx(0.8, abs=1e-12)
+    assert got.loc[1, "image_ssd_std"] == pytest.approx(math.sqrt(0.02), abs=1e-12)
+    assert got.loc[1, "label_binary_dice_median"] == pytest.approx(0.75, abs=1e-12)
+    overall = pd.read_csv(tmp_path / "metrics_stats_overall.csv", index_col=0)
+    assert overall.loc["count", "label_tre"] == 2
+    assert overall.loc["25%", "label_tre"] == pytest.approx(1.5, abs=1e-12)  # linear interpolation
+    assert overall.loc["50%", "image_ssd"] == pytest.approx(0.7, abs=1e-12)
+
+
+def test_tables_without_pandas_hand_numbers(tmp_path):
+    rows = [
+        {"image_ssd": 1.0, "label_binary_dice": 0.2, "label_tre": 4.0, "pair_index": [0, 1], "label_index": 0},
+        {"image_ssd": 2.0, "label_binary_dice": 0.4, "label_tre": 2.0, "pair_index": [0, 2], "label_index": 0},
+        {"image_ssd": 4.0, "label_binary_dice": 0.9, "label_tre": 0.0, "pair_index": [1, 2], "label_index": 0},
+    ]
+    write_metrics_csvs(rows, str(tmp_path))
+    with open(tmp_path / "metrics_stats_per_label.csv", newline="") as handle:
+        table = list(csv.reader(handle))
+    header = table[0]
+    assert header == ["label_index"] + sorted(f"{m}_{s}" for m in METRIC_COLUMNS for s in ("mean", "median", "std"))
+    values = dict(zip(header, table[1]))
+    assert values["label_index"] == "0"
+    assert float(values["image_ssd_mean"]) == pytest.approx(7.0 / 3, abs=1e-12)
+    assert float(values["image_ssd_median"]) == pytest.approx(2.0, abs=1e-12)
+    assert float(values["image_ssd_std"]) == pytest.approx(math.sqrt(((1 - 7 / 3) ** 2 + (2 - 7 / 3) ** 2 + (4 - 7 / 3) ** 2) / 2), abs=1e-12)
+    assert float(values["label_tre_std"]) == pytest.approx(2.0, abs=1e-12)
+    with open(tmp_path / "metrics_stats_overall.csv", newline="") as handle:
+        overall = list(csv.reader(handle))
+    assert overall[0] == ["", "image_ssd", "label_binary_dice", "label_tre"]
+    assert [r[0] for r in overall[1:]] == ["count", "mean", "std", "min", "25%", "50%", "75%", "max"]
+    by_row = {r[0]: [float(x) for x in r[1:]] for r in overall[1:]}
+    assert by_row["count"] == [3.0, 3.0, 3.0]
+    assert by_row["25%"][0] == pytest.approx(1.5)  # 1, 2, 4 -> position 0.5
+    assert by_row["75%"][0] == pytest.approx(3.0)  # position 1.5
+    assert by_row["min"][2] == 0.0 and by_row["max"][2] == 4.0
+
+
+def test_unlabeled_only_tables_match_pandas(tmp_path):
+    pd = pytest.importorskip("pandas")
+    rows = [{"image_ssd": v, "label_binary_dice": math.nan, "label_tre": math.nan, "pair_index": [i], "label_index": -1}
+            for i, v in enumerate((0.1, 0.4, 0.2, 0.8))]
+    write_metrics_csvs(rows, str(tmp_path))
+    df = pd.read_csv(tmp_path / "metrics.csv")
+    expected = df[list(METRIC_COLUMNS)].describe()
+    got = pd.read_csv(tmp_path / "metrics_stats_overall.csv", index_col=0)
+    assert list(got.index) == list(expected.index) and list(got.columns) == list(expected.columns)
+    np.testing.assert_allclose(got.to_numpy(), expected.to_numpy(), rtol=0, atol=1e-12, equal_nan=True)
+    assert got.loc["count", "label_tre"] == 0
+    per_label = pd.read_csv(tmp_path / "metrics_stats_per_label.csv", index_col="label_index")
+    assert list(per_label.index) == [-1]
+    assert per_label.loc[-1, "image_ssd_median"] == pytest.approx(0.3, abs=1e-12)
+    assert per_label[[c for c in per_label.columns if not c.startswith("image_ssd")]].isna().all().all()

@@ -1,0 +1,106 @@
+"""tfreg.engine.train on DeepReg's test data: layout, checkpoints, resume, and errors before training."""
+
+import glob
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfreg.config import ConfigError, load_yaml_file
+from tfreg.engine.checkpoint import CheckpointError
+from tfreg.engine.train import train
+from tests.engine.deepreg_configs import paired_config, write_config
+
+
+def test_log_folder_layout(trained):
+    exp = trained["exp"]
+    assert sorted(os.listdir(exp)) == ["config.yaml", "save", "train", "validation"]
+    saved = sorted(os.path.basename(p) for p in glob.glob(os.path.join(exp, "save", "ckpt-*.index")))
+    assert saved == ["ckpt-1.index", "ckpt-2.index"]
+    assert glob.glob(os.path.join(exp, "train", "events.out.tfevents.*"))
+    assert glob.glob(os.path.join(exp, "validation", "events.out.tfevents.*"))
+    config = load_yaml_file(os.path.join(exp, "config.yaml"))
+    assert config["train"]["method"] == "ddf" and config["train"]["epochs"] == 2
+
+
+def _event_tags(folder):
+    tags = set()
+    for path in glob.glob(os.path.join(folder, "events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                tags.add(value.tag)
+    return tags
+
+
+def test_tensorboard_logs_deepreg_names(trained):
+    train_tags = _event_tags(os.path.join(trained["exp"], "train"))
+    valid_tags = _event_tags(os.path.join(trained["exp"], "validation"))
+    for name in ("epoch_loss", "epoch_loss/image_LocalNormalizedCrossCorrelationLoss", "epoch_loss/label_DiceScoreLoss",
+                 "epoch_loss/regularization_BendingEnergy_weighted", "epoch_metric/TRE"):
+        assert name in train_tags, sorted(train_tags)
+        assert name in valid_tags, sorted(valid_tags)
+
+
+def _checkpoint_values(prefix):
+    reader = tf.train.load_checkpoint(prefix)
+    return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map() if k.startswith("model/")}
+
+
+def test_resume_continues_at_the_checkpoint_epoch(trained):
+    tmp = trained["tmp"]
+    ckpt1 = os.path.join(trained["exp"], "save", "ckpt-1")
+    model, exp = train(config_path=trained["config_path"], ckpt_path=ckpt1, log_dir=str(tmp / "logs"),
+                       exp_name="resumed", max_epochs=3, verbose=0)
+    saved = sorted(os.path.basename(p) for p in glob.glob(os.path.join(exp, "save", "ckpt-*.index")))
+    # resumed at epoch 1: epochs 2 and 3 run, nothing is saved as ckpt-1 again
+    assert saved == ["ckpt-2.index", "ckpt-3.index"]
+    steps = max(25 // 4, 1)  # 25 training pairs, batch 4, one sample per pair (sample_label: sample)
+    assert int(model.optimizer.iterations) == 3 * steps
+    # the optimizer state came from ckpt-1: its step counter was restored before training went on
+    reader = tf.train.load_checkpoint(ckpt1)
+    iterations = [k for k in reader.get_variable_to_shape_map() if k.startswith("optimizer/") and "iterations" in k]
+    assert iterations and int(reader.get_tensor(iterations[0])) == steps
+    assert load_yaml_file(os.path.join(exp, "config.yaml"))["train"]["epochs"] == 3
+
+
+def test_resume_restores_the_weights(trained, tmp_path):
+    """Resuming with nothing left to train is an error; restoring itself reproduces the saved weights."""
+    from tfreg.engine.build import build_loader, build_model, build_optimizer, create_variables
+    from tfreg.engine.checkpoint import make_checkpoint, restore_checkpoint
+
+    ckpt2 = os.path.join(trained["exp"], "save", "ckpt-2")
+    with pytest.raises(ValueError, match="nothing is left to train"):
+        train(config_path=trained["config_path"], ckpt_path=ckpt2, log_dir=str(tmp_path), exp_name="x", verbose=0)
+    assert not os.path.exists(tmp_path / "x")
+    config = load_yaml_file(os.path.join(trained["exp"], "config.yaml"))
+    loader = build_loader(config, "train")
+    model, optimizer = build_model(config, loader), build_optimizer(config)
+    create_variables(model, loader, optimizer)
+    restore_checkpoint(make_checkpoint(model, optimizer), ckpt2, with_optimizer=True)
+    for got, want in zip(model.weights, trained["model"].weights):
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+def test_errors_before_anything_is_written(trained, tmp_path):
+    from tests.conftest import data_root
+
+    logs = tmp_path / "logs"
+    bad_method = paired_config(data_root(), method="ddff")
+    with pytest.raises(ConfigError, match="ddff"):
+        train(config_path=write_config(bad_method, tmp_path / "a.yaml"), log_dir=str(logs), exp_name="a", verbose=0)
+    too_deep = paired_config(data_root())
+    too_deep["train"]["backbone"]["extract_levels"] = [0, 1, 2, 3, 4]  # fixed images are 8^3
+    with pytest.raises(ValueError, match="does not fit depth 4"):
+        train(config_path=write_config(too_deep, tmp_path / "b.yaml"), log_dir=str(logs), exp_name="b", verbose=0)
+    with pytest.raises(CheckpointError, match="checkpoint not found"):
+        train(config_path=trained["config_path"], ckpt_path=str(tmp_path / "save" / "ckpt-7"), log_dir=str(logs),
+              exp_name="c", verbose=0)
+    other = paired_config(data_root())
+    other["train"]["backbone"]["num_channel_initial"] = 8
+    with pytest.raises(CheckpointError, match="does not fit the model"):
+        train(config_path=write_config(other, tmp_path / "d.yaml"), log_dir=str(logs), exp_name="d", verbose=0,
+              ckpt_path=os.path.join(trained["exp"], "save", "ckpt-1"))
+    assert not logs.exists()
+    with pytest.raises(FileExistsError, match="already exists"):
+        train(config_path=trained["config_path"], log_dir=os.path.dirname(trained["exp"]), exp_name="run", verbose=0)

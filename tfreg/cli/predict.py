@@ -1,0 +1,74 @@
+"""``tfreg_predict`` (alias ``deepreg_predict``): predict a data split with a trained checkpoint.
+
+DeepReg's flags, short options and defaults, with ``--overwrite`` added; see
+:func:`tfreg.engine.predict.predict`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import List, Optional
+
+from tfreg.cli.common import add_device_flags, run_command, setup_logging
+
+
+def build_parser(prog: str = "tfreg_predict") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Predict a dataset split with a checkpoint. Writes <log_dir>/<exp_name>/<split>/pair_*/... "
+        "(NIfTI with the inputs' geometry, optional PNG slices) and metrics.csv, metrics_stats_per_label.csv, "
+        "metrics_stats_overall.csv.",
+    )
+    add_device_flags(parser)
+    parser.add_argument("-k", "--ckpt_path", required=True, help="checkpoint .../save/ckpt-<epoch> written by tfreg_train")
+    parser.add_argument("--split", required=True, choices=("train", "valid", "test"), help="dataset split to predict")
+    parser.add_argument("-b", "--batch_size", type=int, default=1, help="prediction batch size (default: 1)")
+    parser.add_argument("--log_dir", default="logs", help="root folder of the outputs (default: logs)")
+    parser.add_argument(
+        "-n", "-l", "--exp_name", default="", help="output folder under --log_dir (default: a timestamp)"
+    )
+    nifti = parser.add_mutually_exclusive_group()
+    nifti.add_argument("--save_nifti", dest="save_nifti", action="store_true", default=True, help="write NIfTI files (default)")
+    nifti.add_argument("--no_nifti", dest="save_nifti", action="store_false", help="do not write NIfTI files")
+    png = parser.add_mutually_exclusive_group()
+    png.add_argument("--save_png", dest="save_png", action="store_true", default=False, help="write PNG slices")
+    png.add_argument("--no_png", dest="save_png", action="store_false", help="no PNG slices (default)")
+    parser.add_argument(
+        "-c", "--config_path", nargs="*", default=None,
+        help="config file(s); default: the config.yaml saved with the checkpoint (<exp>/config.yaml)",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing <log_dir>/<exp_name>/<split> folder")
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    prog = os.path.basename(sys.argv[0]) if argv is None and sys.argv and sys.argv[0] else "tfreg_predict"
+    args = build_parser(prog).parse_args(argv)
+    setup_logging()
+
+    def run():
+        from tfreg.engine.predict import predict
+
+        out = predict(
+            gpu=args.gpu,
+            gpu_allow_growth=args.gpu_allow_growth,
+            ckpt_path=args.ckpt_path,
+            split=args.split,
+            batch_size=args.batch_size,
+            exp_name=args.exp_name,
+            config_path=args.config_path,
+            num_workers=args.num_workers,
+            save_nifti=args.save_nifti,
+            save_png=args.save_png,
+            log_dir=args.log_dir,
+            overwrite=args.overwrite,
+        )
+        print(f"predictions written to {out}")
+
+    return run_command(prog, run)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

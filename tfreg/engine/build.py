@@ -1,0 +1,117 @@
+"""Build what a run needs from a validated config: data loaders, datasets, the model, the optimizer.
+
+The same functions serve ``tfreg_train``, ``tfreg_predict`` and Python users who want the pieces
+(``model = build_model(config, loader)``). Errors name the config keys involved.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+import keras
+import numpy as np
+
+from tfreg.data.load import get_data_loader
+from tfreg.data.loaders.base import DataLoader
+from tfreg.data.pipeline import build_dataset
+
+
+def build_loader(config: Dict[str, Any], split: str, registry=None, required: bool = False) -> Optional[DataLoader]:
+    """The data loader of ``split`` (None when the config has no data for it, unless ``required``)."""
+    loader = get_data_loader(config["dataset"], split, registry=registry)
+    if loader is None and required:
+        raise ValueError(f"dataset.{split}.dir is empty or missing: there is no data to use for the {split!r} split")
+    return loader
+
+
+def split_dataset(config: Dict[str, Any], loader: DataLoader, training: bool, batch_size: int, repeat: bool, registry=None):
+    """The batched ``tf.data`` dataset of ``loader`` with the config's preprocessing.
+
+    Training datasets shuffle, drop the last incomplete batch and apply ``train.preprocess.data_augmentation``;
+    others keep the loader's order and every sample.
+    """
+    preprocess = config["train"]["preprocess"]
+    return build_dataset(
+        loader,
+        training=training,
+        batch_size=batch_size,
+        repeat=repeat,
+        shuffle_buffer_num_batch=preprocess["shuffle_buffer_num_batch"] if training else 0,
+        data_augmentation=preprocess.get("data_augmentation") if training else None,
+        num_parallel_calls=preprocess.get("num_parallel_calls", -1),
+        registry=registry,
+    )
+
+
+def build_model(config: Dict[str, Any], loader: DataLoader, registry=None) -> keras.Model:
+    """The registration model named by ``train.method``, sized from the loader (DeepReg's ``build_model``).
+
+    Args:
+        config: a validated config.
+        loader: gives ``moving_image_shape``, ``fixed_image_shape``, ``num_indices`` and ``labeled``.
+        registry: where ``train.method`` and the backbone/losses are looked up.
+
+    Raises:
+        ValueError: naming ``train.method``/``train.backbone`` and the image shapes when the model cannot be
+            built for them (e.g. a backbone depth the shapes cannot hold).
+    """
+    if registry is None:
+        from tfreg.registry import REGISTRY as registry
+    train = config["train"]
+    args = dict(
+        name=train["method"],
+        moving_image_size=tuple(loader.moving_image_shape),
+        fixed_image_size=tuple(loader.fixed_image_shape),
+        index_size=loader.num_indices,
+        labeled=bool(loader.labeled),
+        batch_size=train["preprocess"]["batch_size"],
+        config=train,
+    )
+    try:
+        return registry.build_model(config=args)
+    except ValueError as err:
+        backbone = train.get("backbone", {}).get("name") if isinstance(train.get("backbone"), dict) else None
+        raise ValueError(
+            f"train.method {train['method']!r} with train.backbone {backbone!r} cannot be built for moving images "
+            f"{tuple(loader.moving_image_shape)} and fixed images {tuple(loader.fixed_image_shape)} "
+            f"(dataset shapes): {err}"
+        ) from None
+
+
+def build_optimizer(config: Dict[str, Any]) -> keras.optimizers.Optimizer:
+    """``train.optimizer`` (``{name: Adam, learning_rate: 1e-4, ...}``) as a Keras optimizer."""
+    options = dict(config["train"]["optimizer"])
+    name = options.pop("name")
+    cls = getattr(keras.optimizers, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, keras.optimizers.Optimizer)):
+        raise ValueError(f"train.optimizer.name: {name!r} is not a keras.optimizers class")
+    try:
+        return cls(**options)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"train.optimizer ({name}) rejects {options}: {err}") from None
+
+
+def example_inputs(loader: DataLoader, batch_size: int = 1) -> Dict[str, np.ndarray]:
+    """Zero inputs with the loader's shapes, to create a model's variables before restoring a checkpoint."""
+    inputs = {
+        "moving_image": np.zeros((batch_size, *loader.moving_image_shape), np.float32),
+        "fixed_image": np.zeros((batch_size, *loader.fixed_image_shape), np.float32),
+        "indices": np.zeros((batch_size, loader.num_indices), np.float32),
+    }
+    if loader.labeled:
+        inputs["moving_label"] = np.zeros_like(inputs["moving_image"])
+        inputs["fixed_label"] = np.zeros_like(inputs["fixed_image"])
+    return inputs
+
+
+def create_variables(model: keras.Model, loader: DataLoader, optimizer: Optional[keras.optimizers.Optimizer] = None) -> None:
+    """Create the model's (and the optimizer's) variables with one inference call on zeros.
+
+    DeepReg ran a hidden one-step ``fit`` for this, which trained one uncounted step; this does not train.
+    """
+    model(example_inputs(loader), training=False)
+    if optimizer is not None and not optimizer.built:
+        optimizer.build(model.trainable_variables)
+
+
+__all__ = ["build_loader", "split_dataset", "build_model", "build_optimizer", "example_inputs", "create_variables"]

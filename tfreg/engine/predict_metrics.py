@@ -1,0 +1,126 @@
+"""The metrics tables ``tfreg_predict`` writes, with DeepReg's file names and columns.
+
+- ``metrics.csv``: one row per sample (pair and label): ``image_ssd,label_binary_dice,label_tre,
+  pair_index,label_index``. ``image_ssd`` is the per-sample mean squared difference of the fixed and
+  predicted fixed images; ``label_binary_dice`` the Dice of the labels thresholded at 0.5;
+  ``label_tre`` the distance between their centroids in fixed voxels (DeepReg's TRE). ``pair_index``
+  is written as ``"[0, 1]"``; unlabeled rows have ``label_index`` -1 and empty label columns.
+- ``metrics_stats_per_label.csv``: per ``label_index``, ``<metric>_{mean,median,std}`` in sorted
+  column order (what pandas' ``groupby().mean/median/std`` gave DeepReg: NaN skipped, sample std).
+- ``metrics_stats_overall.csv``: pandas' ``describe()`` of the three metric columns (count, mean, std,
+  min, 25%, 50%, 75%, max; linear-interpolation percentiles).
+
+Written with the csv module (no pandas dependency); pandas reads them back unchanged.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import warnings
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+from tfreg.metrics import centroid_distance, dice
+from tfreg.metrics._checks import EmptyMaskWarning
+
+METRIC_COLUMNS = ("image_ssd", "label_binary_dice", "label_tre")
+COLUMNS = METRIC_COLUMNS + ("pair_index", "label_index")
+DESCRIBE_ROWS = ("count", "mean", "std", "min", "25%", "50%", "75%", "max")
+THRESHOLD = 0.5
+
+
+def sample_metrics(
+    fixed_image: Optional[np.ndarray],
+    pred_fixed_image: Optional[np.ndarray],
+    fixed_label: Optional[np.ndarray],
+    pred_fixed_label: Optional[np.ndarray],
+) -> Dict[str, float]:
+    """DeepReg's per-sample metrics; a value is NaN when its inputs are absent.
+
+    Args:
+        fixed_image, pred_fixed_image: ``(*f)`` arrays (None for a conditional model).
+        fixed_label, pred_fixed_label: ``(*f)`` label maps in [0, 1] (None when unlabeled).
+
+    Returns:
+        ``{"image_ssd", "label_binary_dice", "label_tre"}``; TRE in fixed voxels, NaN when a thresholded
+        label is empty (DeepReg reported the distance to the origin there).
+    """
+    out = {key: math.nan for key in METRIC_COLUMNS}
+    if fixed_image is not None and pred_fixed_image is not None:
+        out["image_ssd"] = float(np.mean(np.square(fixed_image.astype(np.float64) - pred_fixed_image)))
+    if fixed_label is not None and pred_fixed_label is not None:
+        a, b = fixed_label >= THRESHOLD, pred_fixed_label >= THRESHOLD
+        out["label_binary_dice"] = dice(a, b)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", EmptyMaskWarning)  # NaN in the table says it
+            out["label_tre"] = centroid_distance(a, b)
+    return out
+
+
+def _cell(value) -> str:
+    if isinstance(value, (float, np.floating)):
+        return "" if math.isnan(value) else repr(float(value))
+    return str(value)
+
+
+def _write(path: str, header: Sequence[str], rows: List[Sequence]) -> None:
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow([_cell(v) for v in row])
+
+
+def _finite(values: Sequence[float]) -> np.ndarray:
+    array = np.asarray(values, dtype=np.float64)
+    return array[~np.isnan(array)]
+
+
+def _std(values: np.ndarray) -> float:
+    return float(np.std(values, ddof=1)) if values.size > 1 else math.nan
+
+
+def _stat(values: np.ndarray, func) -> float:
+    return float(func(values)) if values.size else math.nan
+
+
+def write_metrics_csvs(rows: List[Dict[str, object]], folder: str) -> List[str]:
+    """Write the three tables into ``folder``; returns their paths.
+
+    Args:
+        rows: per sample ``{"image_ssd", "label_binary_dice", "label_tre": float (NaN = absent),
+            "pair_index": list of ints, "label_index": int (-1 unlabeled)}``, in prediction order.
+    """
+    paths = [os.path.join(folder, name) for name in ("metrics.csv", "metrics_stats_per_label.csv", "metrics_stats_overall.csv")]
+    _write(
+        paths[0],
+        COLUMNS,
+        [[row[m] for m in METRIC_COLUMNS] + [str([int(i) for i in row["pair_index"]]), int(row["label_index"])] for row in rows],
+    )
+
+    labels = sorted({int(row["label_index"]) for row in rows})
+    stat_columns = sorted(f"{m}_{s}" for m in METRIC_COLUMNS for s in ("mean", "median", "std"))
+    per_label = []
+    for label in labels:
+        values = {m: _finite([row[m] for row in rows if int(row["label_index"]) == label]) for m in METRIC_COLUMNS}
+        stats = {}
+        for m, v in values.items():
+            stats[f"{m}_mean"] = _stat(v, np.mean)
+            stats[f"{m}_median"] = _stat(v, np.median)
+            stats[f"{m}_std"] = _std(v)
+        per_label.append([label] + [stats[c] for c in stat_columns])
+    _write(paths[1], ["label_index"] + stat_columns, per_label)
+
+    describe = {}
+    for m in METRIC_COLUMNS:
+        v = _finite([row[m] for row in rows])
+        q = np.percentile(v, [25, 50, 75]) if v.size else [math.nan] * 3
+        describe[m] = [float(v.size), _stat(v, np.mean), _std(v), _stat(v, np.min), q[0], q[1], q[2], _stat(v, np.max)]
+    _write(paths[2], [""] + list(METRIC_COLUMNS), [[name] + [describe[m][i] for m in METRIC_COLUMNS] for i, name in enumerate(DESCRIBE_ROWS)])
+    return paths
+
+
+__all__ = ["METRIC_COLUMNS", "COLUMNS", "sample_metrics", "write_metrics_csvs"]

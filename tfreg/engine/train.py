@@ -1,0 +1,180 @@
+"""``tfreg_train`` / ``deepreg_train``: train a registration model from YAML configs (DeepReg's ``train``).
+
+Everything that can go wrong is checked before the first step and before anything is written: the
+configs (every error at once), ``--ckpt_path``, the log folder, the data, the model for the data's
+shapes, the batch size against the replicas, and the checkpoint against the model. Then::
+
+    <log_dir>/<exp_name>/
+        config.yaml           the merged, upgraded, validated config of this run
+        train/, validation/   TensorBoard event files (DeepReg's metric names)
+        save/ckpt-<epoch>.*   checkpoints every save_period epochs and after the last one
+
+Resuming from ``.../save/ckpt-N`` restores the model and the optimizer state and continues at epoch N
+up to ``train.epochs`` (or ``--max_epochs``). Unlike DeepReg, no hidden training step runs before the
+restore (variables are created by an inference call on zeros).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from datetime import datetime
+from typing import List, Optional, Sequence, Tuple, Union
+
+import keras
+import tensorflow as tf
+
+from tfreg.config import apply_max_epochs, load_configs_with_provenance, save_config, validate_config
+from tfreg.data.loaders.base import steps_per_epoch
+from tfreg.engine.build import build_loader, build_model, build_optimizer, create_variables, split_dataset
+from tfreg.engine.checkpoint import SAVE_DIR, CheckpointSaver, make_checkpoint, parse_ckpt_path, restore_checkpoint
+from tfreg.engine.runtime import configure_devices
+from tfreg.engine.strategy import check_batch_size, is_chief, make_strategy, synchronize_batch_norm
+
+logger = logging.getLogger(__name__)
+
+
+def default_exp_name() -> str:
+    """DeepReg's default experiment name: the current time, ``%Y%m%d-%H%M%S``."""
+    return datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def check_log_dir(log_dir: str, exp_name: str, ckpt_path: Optional[str] = None) -> str:
+    """``<log_dir>/<exp_name>``, refusing an existing non-empty folder (results would mix).
+
+    Resuming into the folder of the checkpoint itself (``-k logs/exp/save/ckpt-3 -l exp``) is allowed: the
+    run continues that experiment.
+    """
+    path = os.path.join(os.path.expanduser(log_dir), exp_name)
+    if os.path.isdir(path) and os.listdir(path):
+        if ckpt_path and os.path.commonpath([os.path.abspath(ckpt_path), os.path.abspath(path)]) == os.path.abspath(path):
+            return path
+        raise FileExistsError(
+            f"log folder {path} already exists and is not empty: choose another --exp_name (-l) or --log_dir, "
+            "or remove it"
+        )
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise FileExistsError(f"log folder {path} exists and is a file")
+    return path
+
+
+def train(
+    gpu: Optional[str] = None,
+    config_path: Union[str, Sequence[str]] = (),
+    gpu_allow_growth: bool = False,
+    ckpt_path: str = "",
+    exp_name: str = "",
+    log_dir: str = "logs",
+    max_epochs: int = -1,
+    num_workers: int = 0,
+    strategy: str = "auto",
+    verbose: Optional[int] = None,
+    registry=None,
+) -> Tuple[keras.Model, str]:
+    """Train a registration model (DeepReg's ``deepreg.train.train`` signature, plus ``strategy``).
+
+    Args:
+        gpu: ``CUDA_VISIBLE_DEVICES`` value; None leaves it alone, ``""`` runs on the CPU.
+        config_path: one YAML path or several, merged in order (the later file wins).
+        gpu_allow_growth: allocate GPU memory on demand.
+        ckpt_path: ``.../save/ckpt-N`` to resume from (model and optimizer state; training continues at
+            epoch N); ``""`` starts from scratch.
+        exp_name: folder name under ``log_dir``; default a timestamp.
+        log_dir: root of the log folders.
+        max_epochs: > 0 overrides ``train.epochs`` (and caps ``save_period``).
+        num_workers: > 0 limits TensorFlow to that many CPU threads; 0 uses all cores.
+        strategy: ``auto``, ``default``, ``mirrored`` or ``multiworker`` (:mod:`tfreg.engine.strategy`).
+        verbose: Keras progress output (0 silent, 1 bar, 2 one line per epoch); default 1 on a terminal, else 2.
+        registry: where components are looked up (default ``tfreg.registry.REGISTRY``).
+
+    Returns:
+        ``(model, log folder)``.
+
+    Raises:
+        ConfigError, CheckpointError, FileExistsError, DataNotFoundError, ValueError: before training
+        starts, each naming the key, path or argument at fault.
+    """
+    if registry is None:
+        from tfreg.registry import REGISTRY as registry
+    configure_devices(gpu, gpu_allow_growth, num_workers)
+    paths: List[str] = [config_path] if isinstance(config_path, (str, os.PathLike)) else list(config_path)
+    if not paths:
+        raise ValueError("config_path: give at least one YAML config file (-c/--config_path)")
+    config, provenance = load_configs_with_provenance(paths)
+    ckpt_prefix, initial_epoch = parse_ckpt_path(ckpt_path) if ckpt_path else (None, 0)
+    config = apply_max_epochs(config, max_epochs)
+    config = validate_config(config, provenance, registry=registry)
+    epochs = int(config["train"]["epochs"])
+    if initial_epoch >= epochs:
+        raise ValueError(
+            f"--ckpt_path {ckpt_path} was saved after epoch {initial_epoch}, and train.epochs is {epochs}: nothing "
+            "is left to train (raise train.epochs or --max_epochs)"
+        )
+    exp_path = check_log_dir(log_dir, exp_name or default_exp_name(), ckpt_prefix)
+
+    dist = make_strategy(strategy)
+    batch_size = int(config["train"]["preprocess"]["batch_size"])
+    check_batch_size(batch_size, dist)
+    train_loader = build_loader(config, "train", registry, required=True)
+    valid_loader = build_loader(config, "valid", registry)
+    with dist.scope():
+        model = build_model(config, train_loader, registry)
+        optimizer = build_optimizer(config)
+        synchronize_batch_norm(model, dist)
+        model.compile(optimizer=optimizer)
+        create_variables(model, train_loader, optimizer)
+        checkpoint = make_checkpoint(model, optimizer)
+        if ckpt_prefix:
+            restore_checkpoint(checkpoint, ckpt_prefix, with_optimizer=True)
+            logger.info("resumed from %s at epoch %d", ckpt_prefix, initial_epoch)
+
+    train_steps = steps_per_epoch(train_loader.num_samples, batch_size)
+    train_data = split_dataset(config, train_loader, training=True, batch_size=batch_size, repeat=True, registry=registry)
+    valid_data, valid_steps = None, None
+    if valid_loader is not None:
+        valid_steps = steps_per_epoch(valid_loader.num_samples, batch_size)
+        # repeat before batching: every validation batch is full, so it splits evenly between replicas
+        valid_data = split_dataset(config, valid_loader, training=False, batch_size=batch_size, repeat=True, registry=registry)
+
+    chief = is_chief(dist)
+    if chief:
+        os.makedirs(exp_path, exist_ok=True)
+        save_config(config, os.path.join(exp_path, "config.yaml"))
+    save_period = int(config["train"]["save_period"])
+    if verbose is None:
+        verbose = 1 if sys.stdout.isatty() else 2
+
+    if isinstance(dist, tf.distribute.MultiWorkerMirroredStrategy):
+        from tfreg.engine.custom_loop import fit_distributed
+
+        fit_distributed(
+            model, optimizer, dist, checkpoint, exp_path, train_data, train_steps, epochs, initial_epoch,
+            save_period, valid_data, valid_steps, chief=chief, verbose=verbose,
+        )
+    else:
+        callbacks = [
+            keras.callbacks.TensorBoard(
+                log_dir=exp_path, histogram_freq=save_period, update_freq=config["train"].get("update_freq", "epoch")
+            ),
+            CheckpointSaver(checkpoint, os.path.join(exp_path, SAVE_DIR), save_period),
+        ]
+        model.fit(
+            train_data,
+            steps_per_epoch=train_steps,
+            initial_epoch=initial_epoch,
+            epochs=epochs,
+            validation_data=valid_data,
+            validation_steps=valid_steps,
+            callbacks=callbacks,
+            shuffle=False,  # the dataset shuffles itself; Keras would only warn that it ignores True
+            verbose=verbose,
+        )
+    for loader in (train_loader, valid_loader):
+        if loader is not None:
+            loader.close()
+    logger.info("training finished; logs and checkpoints in %s", exp_path)
+    return model, exp_path
+
+
+__all__ = ["train", "check_log_dir", "default_exp_name"]
