@@ -25,6 +25,8 @@ def setup_logging() -> None:
     except (ValueError, KeyError):
         raise SystemExit(f"TFREG_LOG_LEVEL/DEEPREG_LOG_LEVEL must be an integer 0-5, got {raw!r}") from None
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # TensorFlow's absl logger reports checkpoint-sharding timings at INFO: keep it to warnings
+    logging.getLogger("absl").setLevel(max(level, logging.WARNING))
 
 
 def str_to_bool(text: str) -> bool:
