@@ -132,7 +132,9 @@ def fit_distributed(
                             # TensorBoard tags as Keras' callback writes them: epoch_<name>
                             tf.summary.scalar("epoch_" + key[4:] if key.startswith("val_") else "epoch_" + key, value, step=epoch)
                     if name == "train":  # as Keras' TensorBoard callback does (the rate a schedule reached)
-                        tf.summary.scalar("epoch_learning_rate", float(optimizer.learning_rate), step=epoch)
+                        # float() of the variable fails under a strategy (it wraps a MirroredVariable)
+                        rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+                        tf.summary.scalar("epoch_learning_rate", rate, step=epoch)
                 writer.flush()
             saver.on_epoch_end(epoch)
             if verbose and chief:

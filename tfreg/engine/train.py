@@ -9,6 +9,10 @@ shapes, the batch size against the replicas, and the checkpoint against the mode
         train/, validation/   TensorBoard event files (DeepReg's metric names)
         save/ckpt-<epoch>.*   checkpoints every save_period epochs and after the last one
 
+Keras' ``fit`` reads one batch from its own iterator to build its step function before training
+starts; with a reshuffling dataset, runs under different strategies therefore do not see identical
+batch orders (harmless, noted for anyone comparing runs).
+
 Resuming from ``.../save/ckpt-N`` restores the model and the optimizer state and continues at epoch N
 up to ``train.epochs`` (or ``--max_epochs``). Unlike DeepReg, no hidden training step runs before the
 restore (variables are created by an inference call on zeros).
@@ -145,34 +149,36 @@ def train(
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
 
-    if isinstance(dist, tf.distribute.MultiWorkerMirroredStrategy):
-        from tfreg.engine.custom_loop import fit_distributed
+    try:
+        if isinstance(dist, tf.distribute.MultiWorkerMirroredStrategy):
+            from tfreg.engine.custom_loop import fit_distributed
 
-        fit_distributed(
-            model, optimizer, dist, checkpoint, exp_path, train_data, train_steps, epochs, initial_epoch,
-            save_period, valid_data, valid_steps, chief=chief, verbose=verbose,
-        )
-    else:
-        callbacks = [
-            keras.callbacks.TensorBoard(
-                log_dir=exp_path, histogram_freq=save_period, update_freq=config["train"].get("update_freq", "epoch")
-            ),
-            CheckpointSaver(checkpoint, os.path.join(exp_path, SAVE_DIR), save_period),
-        ]
-        model.fit(
-            train_data,
-            steps_per_epoch=train_steps,
-            initial_epoch=initial_epoch,
-            epochs=epochs,
-            validation_data=valid_data,
-            validation_steps=valid_steps,
-            callbacks=callbacks,
-            shuffle=False,  # the dataset shuffles itself; Keras would only warn that it ignores True
-            verbose=verbose,
-        )
-    for loader in (train_loader, valid_loader):
-        if loader is not None:
-            loader.close()
+            fit_distributed(
+                model, optimizer, dist, checkpoint, exp_path, train_data, train_steps, epochs, initial_epoch,
+                save_period, valid_data, valid_steps, chief=chief, verbose=verbose,
+            )
+        else:
+            callbacks = [
+                keras.callbacks.TensorBoard(
+                    log_dir=exp_path, histogram_freq=save_period, update_freq=config["train"].get("update_freq", "epoch")
+                ),
+                CheckpointSaver(checkpoint, os.path.join(exp_path, SAVE_DIR), save_period),
+            ]
+            model.fit(
+                train_data,
+                steps_per_epoch=train_steps,
+                initial_epoch=initial_epoch,
+                epochs=epochs,
+                validation_data=valid_data,
+                validation_steps=valid_steps,
+                callbacks=callbacks,
+                shuffle=False,  # the dataset shuffles itself; Keras would only warn that it ignores True
+                verbose=verbose,
+            )
+    finally:
+        for loader in (train_loader, valid_loader):
+            if loader is not None:
+                loader.close()
     logger.info("training finished; logs and checkpoints in %s", exp_path)
     return model, exp_path
 
