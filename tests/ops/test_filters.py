@@ -243,3 +243,20 @@ def test_filters_under_jax():
     env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="2")
     res = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0 and "OK" in res.stdout, res.stderr[-3000:]
+
+
+@pytest.mark.backend_agnostic
+@pytest.mark.parametrize("taps,boundary", [(97, "zero"), (130, "replicate"), (66, "zero")])
+def test_long_kernels_match_scipy(taps, boundary):
+    """Kernels longer than one convolution takes (oneDNN aborted on > 65 taps) are split exactly."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(taps)
+    x = rng.normal(size=(2, 40, 9, 1)).astype("float32")
+    kernel = rng.normal(size=taps).astype("float32")
+    got = np.asarray(F.separable_filter(x, [kernel, None], boundary=boundary))
+    mode = "constant" if boundary == "zero" else "nearest"
+    # scipy's origin for even kernels: centre tap (k - 1) // 2 as tfreg's, i.e. origin -1 for even k
+    origin = 0 if taps % 2 else -1
+    want = ndimage.correlate1d(x.astype("float64"), kernel.astype("float64"), axis=1, mode=mode, cval=0.0, origin=origin)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)

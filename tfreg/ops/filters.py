@@ -83,6 +83,10 @@ def _pad_axis(x, axis: int, before: int, after: int, boundary: str):
     return ops.concatenate(parts, axis=axis)
 
 
+#: longest 1-D kernel given to one convolution (see _filter_axis)
+MAX_CONV_TAPS = 64
+
+
 def _filter_axis(x, kernel, axis: int, boundary: str):
     """Correlate every channel of ``x`` with the 1-D ``kernel`` along spatial ``axis`` (output size kept).
 
@@ -98,11 +102,22 @@ def _filter_axis(x, kernel, axis: int, boundary: str):
     # (batch * spatial before axis, spatial[axis], spatial after axis * channels, 1): contiguous, so free.
     y = ops.reshape(x, (-1, d, post, 1))
     w = ops.reshape(ops.cast(kernel, x.dtype), (k, 1, 1, 1))
-    if boundary == "zero" and k % 2 == 1:
+    if boundary == "zero" and k % 2 == 1 and k <= MAX_CONV_TAPS:
         y = ops.conv(y, w, padding="same")
     else:
         y = _pad_axis(y, 1, (k - 1) // 2, k // 2, boundary)
-        y = ops.conv(y, w, padding="valid")
+        if k <= MAX_CONV_TAPS:
+            y = ops.conv(y, w, padding="valid")
+        else:
+            # TensorFlow 2.21's oneDNN CPU convolution aborts the process for 1-D kernels of more than
+            # 65 taps (e.g. a Gaussian of sigma >= 11 voxels): correlate with chunks of the kernel, each
+            # on the part of the padded axis it reaches, and sum (exact: correlation is linear in taps).
+            out = None
+            for start in range(0, k, MAX_CONV_TAPS):
+                stop = min(start + MAX_CONV_TAPS, k)
+                part = ops.conv(y[:, start : start + d + stop - start - 1], w[start:stop], padding="valid")
+                out = part if out is None else out + part
+            y = out
     return ops.reshape(y, shape)
 
 
