@@ -143,3 +143,47 @@ def test_bad_arguments():
         MM.MacMINDLoss(angle_bins=32, radius_bins=2)
     with pytest.raises(ValueError, match="height_axis"):
         MM.MacMINDLoss(height_axis=3)
+
+
+@pytest.mark.parametrize("shape,kw", [((11, 10, 9), {}), ((10, 11, 9), dict(height_axis=0)), ((14, 13), {})])
+def test_bin_energy_matches_numpy(shape, kw):
+    # The loss' lag form of sum(aggregate(m)^2) against the explicit shifted sums of the reference.
+    rng = np.random.default_rng(5)
+    m = rng.standard_normal(shape + (3,))
+    desc = MM.MacMIND(**kw)
+    height = None if len(shape) == 2 else kw.get("height_axis", -1) % 3
+    ref = np.sum(np_aggregate(m, 5, 8, 2, height_axis=height) ** 2)
+    out = np.asarray(desc.bin_energy(m[None].astype(np.float32)))
+    np.testing.assert_allclose(out, [ref], rtol=1e-5)
+
+
+def test_loss_gradient_matches_finite_differences():
+    t = smooth_image((11, 10, 9), 3)[None]
+    p = smooth_image((11, 10, 9), 4)[None]
+    d = lambda x: np_aggregate(np_ms_ssc_scale(x.astype(np.float64), 1, 3), 5, 8, 2, height_axis=2)  # noqa: E731
+    dt = d(t[0])
+    np_loss = lambda a: np.mean(np.sum((dt - d(a)) ** 2, -1))  # noqa: E731
+    voxels = [0, 93, 500, 989]
+    ref = []
+    for v in voxels:
+        hi, lo = p[0].astype(np.float64).ravel().copy(), p[0].astype(np.float64).ravel().copy()
+        hi[v] += 1e-5
+        lo[v] -= 1e-5
+        ref.append((np_loss(hi.reshape(p[0].shape)) - np_loss(lo.reshape(p[0].shape))) / 2e-5)
+    ref = np.array(ref)
+    loss = MM.MacMINDLoss(distances=[1], weights=[1.0], patch_size=3, reduction=None)
+    _, (_, gp) = value_and_grads(lambda a, b: loss(a, b), t, p)
+    np.testing.assert_allclose(gp.ravel()[voxels], ref, atol=2e-3 * np.abs(ref).max())
+
+
+def test_recompute_gives_the_same_value_and_gradient():
+    t = smooth_image((12, 11, 10), 3)[None]
+    p = smooth_image((12, 11, 10), 4)[None]
+    kw = dict(distances=[1, 2], weights=[0.4, 0.6], patch_size=3, reduction=None)
+    v0, (_, g0) = value_and_grads(lambda a, b: MM.MacMINDLoss(**kw)(a, b), t, p)
+    v1, (_, g1) = value_and_grads(lambda a, b: MM.MacMINDLoss(recompute=True, **kw)(a, b), t, p)
+    np.testing.assert_allclose(v1, v0, rtol=1e-6)
+    np.testing.assert_allclose(g1, g0, rtol=1e-5, atol=1e-6 * np.abs(g0).max())
+    assert MM.MacMINDLoss(recompute=True).get_config()["recompute"] is True
+    with pytest.raises(ValueError, match="recompute"):
+        MM.MacMINDLoss(recompute="yes")

@@ -120,3 +120,47 @@ def test_bad_arguments():
                      ({"patch_size": 0}, "patch_size"), ({"sigma_ratio": 0}, "sigma_ratio"), ({"mask_threshold": "fg"}, "mask_threshold")]:
         with pytest.raises(ValueError, match=word):
             MutualInformation(**kw)
+
+
+def np_mi_grad(t, p, voxels, h=1e-6, **kw):
+    """Central differences of the float64 NumPy reference w.r.t. p at the given flat voxel indices."""
+    out = []
+    for v in voxels:
+        hi, lo = p.astype(np.float64).copy().ravel(), p.astype(np.float64).copy().ravel()
+        hi[v] += h
+        lo[v] -= h
+        out.append((np_mi(t, hi.reshape(p.shape), **kw) - np_mi(t, lo.reshape(p.shape), **kw)) / (2 * h))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("kw", [dict(kind="bspline"), dict(kind="gaussian", normalized=True), dict(kind="bspline", fixed="box")])
+def test_chunked_histograms_match_numpy_values_and_gradients(kw):
+    # 7 x 11 x 13 = 1001 voxels: chunk_size 64 gives 16 chunks with a padded last one, 10**6 one chunk.
+    t, p = smooth((7, 11, 13), 11), smooth((7, 11, 13), 12)
+    p = (0.02 + 0.96 * (0.5 * t + 0.5 * p)).astype(np.float32)  # strictly inside (0, 1): no clipping
+    args = dict(num_bins=7, kernel=kw["kind"], fixed_kernel=kw.get("fixed"), normalized=kw.get("normalized", False))
+    ref = np_mi(t, p, nb=7, **kw)
+    voxels = [0, 100, 517, 999, 1000]
+    ref_grad = np_mi_grad(t, p, voxels, nb=7, **kw)
+    for chunk in (64, 10**6):
+        fn = lambda a, b: mutual_information(a, b, chunk_size=chunk, **args)  # noqa: E731
+        value, (gt, gp) = value_and_grads(fn, t[None, ..., None], p[None, ..., None])
+        np.testing.assert_allclose(value, ref, rtol=2e-5, err_msg=f"chunk {chunk}")
+        scale = np.abs(ref_grad).max()
+        np.testing.assert_allclose(gp.ravel()[voxels], ref_grad, atol=2e-3 * scale, err_msg=f"chunk {chunk}")
+        assert np.all(np.isfinite(gt)) and (kw.get("fixed") != "box" or not np.any(gt))
+
+
+def test_chunked_histograms_batch_patches_and_mask():
+    t = np.stack([smooth((12, 10), 13), smooth((12, 10), 14)])[..., None]
+    p = np.stack([smooth((12, 10), 15), smooth((12, 10), 16)])[..., None]
+    p = (0.02 + 0.96 * (0.6 * t + 0.4 * p)).astype(np.float32)
+    for chunk in (7, 10**6):  # 120 voxels: chunks of 6 (no padding) or one chunk
+        out = np.asarray(mutual_information(t, p, num_bins=6, kernel="bspline", patch_size=5, chunk_size=chunk))
+        ref = [np.mean([np_mi(t[b, i:i + 5, j:j + 5, 0], p[b, i:i + 5, j:j + 5, 0], "bspline", 6) for i in (0, 5) for j in (0, 5)])
+               for b in range(2)]
+        np.testing.assert_allclose(out, ref, rtol=2e-4)
+        loss = MutualInformation(num_bins=6, kernel="gaussian", normalized=True, mask_threshold=0.3, chunk_size=chunk, reduction=None)
+        out = np.asarray(loss(t, p))
+        ref = [np_mi(t[b, ..., 0], p[b, ..., 0], "gaussian", 6, normalized=True, m=t[b, ..., 0] > 0.3) for b in range(2)]
+        np.testing.assert_allclose(out, ref, rtol=2e-4)

@@ -108,3 +108,52 @@ def test_bad_arguments():
         M.MINDSSCLoss(dilation=0)
     with pytest.raises(ValueError, match="patch"):
         M.MINDLoss(patch="disc")
+
+
+def fd_grad(f, x, voxels, h=1e-5):
+    """Central differences of a float64 NumPy function at the given flat voxel indices of x."""
+    out = []
+    for v in voxels:
+        hi, lo = x.astype(np.float64).ravel().copy(), x.astype(np.float64).ravel().copy()
+        hi[v] += h
+        lo[v] -= h
+        out.append((f(hi.reshape(x.shape)) - f(lo.reshape(x.shape))) / (2 * h))
+    return np.array(out)
+
+
+def test_box_mean_valid_and_its_gradient():
+    rng = np.random.default_rng(3)
+    x = rng.random((1, 9, 8, 7, 2)).astype(np.float32)
+    w = rng.random((1, 5, 6, 3, 2)).astype(np.float32)  # VALID output of sizes (5, 3, 5)
+    # reference: explicit window sums; its gradient w.r.t. x is the window sum of w scattered back
+    ref = np.zeros(w.shape)
+    grad = np.zeros(x.shape)
+    for i, j, k in itertools.product(range(5), range(6), range(3)):
+        ref[0, i, j, k] = x[0, i:i + 5, j:j + 3, k:k + 5].mean((0, 1, 2))
+        grad[0, i:i + 5, j:j + 3, k:k + 5] += w[0, i, j, k] / 75
+    value, (g,) = value_and_grads(lambda a: M.box_mean_valid(a, (5, 3, 5)) * w, x)
+    np.testing.assert_allclose(value, np.sum(ref * w), rtol=1e-5)
+    np.testing.assert_allclose(g, grad, atol=1e-6)
+
+
+def test_padded_shifted_copies():
+    img = smooth_image((6, 7, 5), 2)
+    offs = [(0, 0, 0), (2, 0, 0), (0, -3, 0), (0, 0, 4), (-1, 1, -2)]
+    outs = M.padded_shifted_copies(img[None, ..., None], offs, pad=2)
+    for r, out in zip(offs, outs):
+        ref = np.pad(np_shift(img, r), 2, mode="edge")
+        np.testing.assert_array_equal(np.asarray(out)[0, ..., 0], ref)
+    with pytest.raises(ValueError, match="offset"):
+        M.padded_shifted_copies(img[None, ..., None], [(0, 7, 0)])
+
+
+@pytest.mark.parametrize("name,pairs", [("mind", M.mind_pairs), ("mind-ssc", M.ssc_pairs)])
+def test_loss_gradient_matches_finite_differences(name, pairs):
+    t = smooth_image((9, 8, 7), 8)[None]
+    p = smooth_image((9, 8, 7), 9)[None]
+    ps = pairs(3, 1)
+    np_loss = lambda a: np.mean((np_descriptor(t[0].astype(np.float64), ps, 1) - np_descriptor(a, ps, 1)) ** 2)  # noqa: E731
+    voxels = [0, 77, 250, 503]  # a corner, the border and the interior
+    ref = fd_grad(np_loss, p[0], voxels)
+    _, (_, gp) = value_and_grads(lambda a, b: REGISTRY.build_loss({"name": name}, {"reduction": None})(a, b), t, p)
+    np.testing.assert_allclose(gp.ravel()[voxels], ref, atol=2e-3 * np.abs(ref).max())

@@ -38,17 +38,28 @@ vague):
 Every bin is an average (its kernel sums to 1) computed on the replicate-padded map.
 
 Loss: ``E_sim = mean over voxels of sum over the M N channels of (macMIND(t) - macMIND(p))^2``. The
-aggregation is linear, so the loss aggregates ``msSSC(t) - msSSC(p)`` once instead of each descriptor.
+aggregation is linear, so the loss aggregates ``D = msSSC(t) - msSSC(p)`` once instead of each
+descriptor, and it never forms the ``M N`` bin channels: with ``P`` the replicate-padded (height-filtered)
+``D`` and a bin ``b = {(o, w_o)}``, expanding the square gives::
+
+    sum_x sum_b sum_m (sum_o w_o P_m(x + o))^2 = sum_d sum_y W_d(y) R_d(y),   R_d(y) = sum_m P_m(y) P_m(y + d)
+
+over the in-plane lags ``d = o' - o`` of member pairs of one bin, ``W_d`` a fixed in-plane weight map
+(the sum of ``w_o w_o'`` over the pairs whose window covers ``y``; see :func:`bin_energy_plan`). The
+default bins need 5 lags, so the loss costs 5 channel-summed products instead of 16 ``M``-channel bins
+(and their slice gradients), with the same value up to float rounding.
 """
 
 import math
 from typing import List, Optional, Sequence
 
+import keras
 import numpy as np
 from keras import ops
 
-from tfreg.losses.base import ImageLoss, mean_per_sample
+from tfreg.losses.base import ImageLoss
 from tfreg.losses.mind import (
+    box_mean_valid,
     check_choice,
     check_int,
     neighbour_offsets,
@@ -56,7 +67,6 @@ from tfreg.losses.mind import (
     pair_distances,
     variance_floor,
 )
-from tfreg.ops.filters import separable_filter
 from tfreg.registry import REGISTRY
 
 COMBINE = ("sum", "concat")
@@ -82,8 +92,8 @@ def ssc_scale(x, distance: int, patch_size: int):
     pairs = ssc_connections(len(x.shape) - 2, distance)
     d = pair_distances(x, pairs, (patch_size - 1) // 2, "box")
     mean_d = ops.mean(d, axis=-2, keepdims=True)
-    # |e| SSD / sum SSD == SSD / mean SSD, with the mean floored as in MIND.
-    return ops.exp(-d / ops.maximum(mean_d, variance_floor(mean_d)))
+    # |e| SSD / sum SSD == SSD / mean SSD, with the mean floored as in MIND; one reciprocal per voxel.
+    return ops.exp(d * (-1.0 / ops.maximum(mean_d, variance_floor(mean_d))))
 
 
 def log_polar_bins(ndim: int, size: int, angle_bins: int, radius_bins: int, height_bins: int, height_axis: int):
@@ -143,6 +153,97 @@ def log_polar_bins(ndim: int, size: int, angle_bins: int, radius_bins: int, heig
     return height_kernels, plane_bins, kernels
 
 
+def bin_energy_plan(plane_bins, half: int, plane_sizes: Sequence[int]) -> list:
+    """Lags and weight maps of ``sum_x sum_b (sum_{(o, w) in b} w P(x + o))^2`` on a padded map ``P``.
+
+    Expanding the square gives ``sum_b sum_{o, o'} w_o w_o' sum_x P(x + o) P(x + o')``. The product is
+    symmetric in the pair, so each lag ``d = o' - o`` is kept with one sign (first non-zero entry > 0)
+    and anchored on its first voxel ``o``; ``x + o + half`` is that voxel's padded index.
+
+    Args:
+        plane_bins: in-plane bins, each a list of ``((u, v), weight)`` (as :func:`log_polar_bins`).
+        half: padding of ``P`` in voxels on each side of each plane axis (``R2 // 2``).
+        plane_sizes: unpadded sizes ``(S_0, S_1)`` of the two plane axes (voxels).
+
+    Returns:
+        A list of ``(d, weight)``: ``d`` a lag (2 ints, voxels) and ``weight`` a float32
+        ``(S_0 + 2 half, S_1 + 2 half)`` map with ``sum_x sum_b (...)^2 = sum_d sum_y weight_d(y) R_d(y)``,
+        ``R_d(y) = P(y) P(y + d)``. ``weight_d`` is 0 wherever ``y + d`` leaves the padded map, so
+        ``R_d`` may be formed with a cyclic shift.
+    """
+    padded = tuple(s + 2 * half for s in plane_sizes)
+    maps: dict = {}
+    for members in plane_bins:
+        for o, w in members:
+            for o2, w2 in members:
+                d, anchor = tuple(q - p for p, q in zip(o, o2)), o
+                if d < (0,) * len(d):
+                    d, anchor = tuple(-c for c in d), o2
+                if d not in maps:
+                    maps[d] = np.zeros(padded, np.float64)
+                window = tuple(slice(c + half, c + half + n) for c, n in zip(anchor, plane_sizes))
+                maps[d][window] += w * w2
+    return [(d, maps[d].astype(np.float32)) for d in sorted(maps)]
+
+
+def lag_energy(padded, plan, plane_axes: Sequence[int]):
+    """``E = sum_d sum_y W_d(y) sum_m P_m(y) P_m(y + d)`` per sample, ``(B, *S', M)`` -> ``(B,)``.
+
+    ``plan`` is :func:`bin_energy_plan`'s list of ``(d, W_d)``: lags along ``plane_axes`` and weight maps
+    over those two axes (broadcast along the others and the channels). ``P(y + d)`` is a cyclic shift
+    (``W_d`` is 0 where it wraps). Custom gradient ``dE/dP(z) = sum_d W_d(z) P(z + d) + W_d(z - d) P(z - d)``
+    recomputed from ``P``: automatic differentiation would keep every shifted copy alive until the
+    backward pass (5 copies of the padded map for the default bins).
+    """
+    ndim = len(padded.shape) - 2
+    other = tuple(a + 1 for a in range(ndim) if a not in plane_axes) + (ndim + 1,)
+    shape = [1] * (ndim + 2)
+    for a in plane_axes:
+        shape[a + 1] = int(padded.shape[a + 1])
+
+    def shift(x, d, sign):
+        """``x(y + sign d)`` (cyclic) along the plane axes."""
+        for a, c in zip(plane_axes, d):
+            if c:
+                x = ops.roll(x, -sign * c, axis=a + 1)
+        return x
+
+    weights = [ops.convert_to_tensor(w) for _, w in plan]
+    lags = [d for d, _ in plan]
+    steps = [tuple(c - q for c, q in zip(d, prev)) for d, prev in zip(lags, [(0,) * len(lags[0])] + lags[:-1])]
+
+    @ops.custom_gradient
+    def energy(p):
+        p = ops.stop_gradient(p)  # the eager tape must not record the loop (grad below is its gradient)
+        # Each shifted copy is the previous one shifted by the step between consecutive lags: a chain, so
+        # the copies are made one after the other (independent shifts of p could all be scheduled, and
+        # held, at once).
+        total, shifted = None, p
+        for step, w in zip(steps, weights):
+            shifted = shift(shifted, step, 1)  # p(y + d)
+            r = ops.sum(p * shifted, axis=other)  # (B, plane_0, plane_1)
+            term = ops.sum(r * ops.expand_dims(w, 0), axis=(1, 2))
+            total = term if total is None else total + term
+
+        def grad(*args, upstream=None):
+            if upstream is None:
+                (upstream,) = args
+            # sum_d W_d(z) p(z + d): chained shifts of p as above.
+            # sum_d (W_d p)(z - d) = acc_K(z - d_K) with acc_k(z) = acc_{k-1}(z + d_k - d_{k-1}) + (W_k p)(z).
+            g, acc, shifted = None, None, p
+            for step, w in zip(steps, weights):
+                wb = ops.reshape(w, shape)
+                shifted = shift(shifted, step, 1)
+                g = wb * shifted if g is None else g + wb * shifted
+                acc = wb * p if acc is None else shift(acc, step, 1) + wb * p
+            g = g + shift(acc, lags[-1], -1)
+            return g * ops.reshape(ops.cast(upstream, "float32"), (-1,) + (1,) * (ndim + 1))
+
+        return total, grad
+
+    return energy(padded)
+
+
 class MacMIND:
     """The macMIND descriptor as a callable with fixed parameters (see the module docstring).
 
@@ -156,6 +257,10 @@ class MacMIND:
         aggregation_size: R2, odd neighbourhood size in voxels of the log-polar bins (default 5).
         angle_bins, radius_bins, height_bins: bin counts (default 8, 2, 1); ``height_bins`` 1 in 2-D.
         height_axis: spatial axis (0..2, or -1 for the last) of the cylinder axis in 3-D (default -1).
+        recompute: recompute each msSSC scale in the backward pass instead of keeping its intermediates
+            (``keras.remat``): less memory (a third less peak for the loss on CPU), one more forward
+            pass of stage 1. Default False. On CPU the loss with value and gradient at 160x192x224 needs
+            over 8 GiB without it (see benchmarks/README.md).
     """
 
     def __init__(
@@ -171,6 +276,7 @@ class MacMIND:
         radius_bins: int = 2,
         height_bins: int = 1,
         height_axis: int = -1,
+        recompute: bool = False,
     ):
         if distances is None:
             num_scales = check_int(num_scales, "num_scales", 1)
@@ -200,6 +306,9 @@ class MacMIND:
         if isinstance(height_axis, bool) or height_axis not in (-1, 0, 1, 2):
             raise ValueError(f"height_axis must be one of [-1, 0, 1, 2], got {height_axis!r}")
         self.height_axis = int(height_axis)
+        if not isinstance(recompute, bool):
+            raise ValueError(f"recompute must be True or False, got {recompute!r}")
+        self.recompute = recompute
         # Validates the bin counts once (empty bins raise here, not at the first call).
         log_polar_bins(2, self.aggregation_size, self.angle_bins, self.radius_bins, 1, 0)
 
@@ -214,7 +323,8 @@ class MacMIND:
         shape = tuple(x.shape[1:-1])
         maps = []
         for d in self.distances:
-            s = ssc_scale(x, d, self.patch_size)
+            scale = lambda v, d=d: ssc_scale(v, d, self.patch_size)  # noqa: E731
+            s = keras.remat(scale)(x) if self.recompute else scale(x)
             maps.append(ops.reshape(s, (-1,) + shape + (s.shape[-2] * s.shape[-1],)))
         if self.combine == "concat":
             return ops.concatenate(maps, axis=-1)
@@ -231,23 +341,9 @@ class MacMIND:
     def aggregate_bins(self, m):
         """Yields the bin averages of ``(B, *S, M)`` one bin at a time, in descriptor order."""
         ndim = len(m.shape) - 2
-        height_axis, (height_kernels, plane_bins, _) = self._bins(ndim)
-        half = self.aggregation_size // 2
-        plane_axes = [a for a in range(ndim) if a != height_axis]
+        columns, plane_bins, plane_axes, half = self._columns(m, self.aggregation_size // 2)
         sizes = [int(s) for s in m.shape[1:-1]]
-        for a in plane_axes:
-            if sizes[a] <= half:
-                raise ValueError(f"aggregation_size {self.aggregation_size} needs spatial size > {half}, got {sizes}")
-        columns = [m]
-        if ndim == 3:
-            columns = []
-            for hk in height_kernels:
-                kernels = [None] * 3
-                kernels[height_axis] = hk
-                columns.append(separable_filter(m, kernels, boundary="replicate"))
-        pads = [(half, half) if a in plane_axes else (0, 0) for a in range(ndim)]
-        for column in columns:
-            padded = pad_replicate(column, pads)
+        for padded in columns:
             for members in plane_bins:
                 out = None
                 for offset, w in members:
@@ -257,6 +353,58 @@ class MacMIND:
                     term = padded[tuple(index)] * w
                     out = term if out is None else out + term
                 yield out
+
+    def _columns(self, m, plane_pad: int = 0):
+        """Height-filtered columns of ``m``, replicate-padded by ``plane_pad`` voxels along the plane axes.
+
+        Returns ``(columns, plane_bins, plane_axes, half)``: one ``(B, *S', M)`` column per height bin
+        (``m`` itself, padded, in 2-D).
+        """
+        ndim = len(m.shape) - 2
+        height_axis, (height_kernels, plane_bins, _) = self._bins(ndim)
+        half = self.aggregation_size // 2
+        plane_axes = [a for a in range(ndim) if a != height_axis]
+        sizes = [int(s) for s in m.shape[1:-1]]
+        for a in plane_axes:
+            if sizes[a] <= half:
+                raise ValueError(f"aggregation_size {self.aggregation_size} needs spatial size > {half}, got {sizes}")
+        pads = [(plane_pad, plane_pad) if a in plane_axes else (0, 0) for a in range(ndim)]
+        if ndim == 2:
+            return [pad_replicate(m, pads)], plane_bins, plane_axes, half
+        columns = []
+        for hk in height_kernels:
+            # Each height kernel is a mean over the offsets first .. last (see log_polar_bins): pad by
+            # those offsets and pool VALID, which is the replicate-boundary filter without a crop.
+            taps = np.nonzero(hk)[0]
+            first, last = int(taps[0]) - half, int(taps[-1]) - half
+            column_pads = list(pads)
+            column_pads[height_axis] = (max(-first, 0), max(last, 0))
+            column = pad_replicate(m, column_pads)
+            if first > 0 or last < 0:  # a one-sided bin: crop the offsets the padding could not remove
+                index = [slice(None)] * (ndim + 2)
+                index[height_axis + 1] = slice(max(first, 0), column.shape[height_axis + 1] + min(last, 0))
+                column = column[tuple(index)]
+            window = [1] * ndim
+            window[height_axis] = last - first + 1
+            columns.append(box_mean_valid(column, window))
+        return columns, plane_bins, plane_axes, half
+
+    def bin_energy(self, m):
+        """``sum over voxels and the N M channels of aggregate(m)^2`` per sample: ``(B, *S, M)`` -> ``(B,)``.
+
+        Equal to ``sum(aggregate(m)^2)`` up to float rounding, computed by lags (module docstring,
+        :func:`bin_energy_plan`) with :func:`lag_energy`; neither the ``N M`` bin channels nor sliced
+        copies (whose gradients are full-size scatters) are formed.
+        """
+        ndim = len(m.shape) - 2
+        columns, plane_bins, plane_axes, half = self._columns(m, self.aggregation_size // 2)
+        sizes = [int(s) for s in m.shape[1:-1]]
+        plan = bin_energy_plan(plane_bins, half, [sizes[a] for a in plane_axes])
+        total = None
+        for padded in columns:
+            term = lag_energy(padded, plan, plane_axes)
+            total = term if total is None else total + term
+        return total
 
     def aggregate(self, m):
         """Log-polar aggregation ``(B, *S, M)`` -> ``(B, *S, N M)`` (channel ``n M + j``)."""
@@ -277,6 +425,7 @@ class MacMIND:
             radius_bins=self.radius_bins,
             height_bins=self.height_bins,
             height_axis=self.height_axis,
+            recompute=self.recompute,
         )
 
 
@@ -307,6 +456,7 @@ class MacMINDLoss(ImageLoss):
         radius_bins: int = 2,
         height_bins: int = 1,
         height_axis: int = -1,
+        recompute: bool = False,
         spatial_dims: Optional[int] = None,
         name: Optional[str] = None,
         reduction: Optional[str] = "sum_over_batch_size",
@@ -325,17 +475,14 @@ class MacMINDLoss(ImageLoss):
             radius_bins=radius_bins,
             height_bins=height_bins,
             height_axis=height_axis,
+            recompute=recompute,
         )
 
     def compute_per_sample(self, y_true, y_pred):
         """``E_sim`` per sample, ``(B,)``."""
         diff = self.descriptor.ms_ssc(y_true) - self.descriptor.ms_ssc(y_pred)
-        total = None
-        # Bin by bin: the M N-channel descriptor difference is never concatenated.
-        for b in self.descriptor.aggregate_bins(diff):
-            term = ops.sum(ops.square(b), axis=-1)
-            total = term if total is None else total + term
-        return mean_per_sample(total)
+        voxels = float(np.prod([int(s) for s in diff.shape[1:-1]]))
+        return self.descriptor.bin_energy(diff) / voxels
 
     def get_config(self) -> dict:
         config = super().get_config()
@@ -343,4 +490,13 @@ class MacMINDLoss(ImageLoss):
         return config
 
 
-__all__ = ["ssc_connections", "ssc_scale", "log_polar_bins", "MacMIND", "macmind_descriptor", "MacMINDLoss"]
+__all__ = [
+    "ssc_connections",
+    "ssc_scale",
+    "log_polar_bins",
+    "bin_energy_plan",
+    "lag_energy",
+    "MacMIND",
+    "macmind_descriptor",
+    "MacMINDLoss",
+]

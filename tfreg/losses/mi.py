@@ -22,9 +22,11 @@ With voxel weights ``m_v`` (mask x validity)::
     MI   = H(a) + H(b) - H(a, b)          NMI = (H(a) + H(b)) / H(a, b)   (Studholme, in [1, 2])
 
 The joint histogram is a segment sum over the ``support_t x support_p`` (bin pair) contributions of
-each voxel, so memory grows with voxels x kernel support (25 values per voxel for Gaussian weights
-with ``sigma_ratio = 0.5``, 16 for B-splines), not with voxels x bins; gradients come from automatic
-differentiation of the kernel polynomials/exponentials.
+each voxel (25 values per voxel for Gaussian weights with ``sigma_ratio = 0.5``, 16 for B-splines; more
+than the 23 default bins, so a one-piece sum is no better than DeepReg's dense voxels x bins weights). It
+is therefore summed ``chunk_size`` voxels at a time (:func:`chunked_joint_histograms`) with an analytic
+gradient of the kernel polynomials/exponentials recomputed chunk by chunk: memory is ``chunk x support^2``
+plus the images and their gradients, whatever the image size.
 
 Local MI (``patch_size``): the image is tiled by non-overlapping ``patch_size^ndim`` patches (a
 remainder at the far end of an axis is dropped), one joint histogram per patch, and the score is the
@@ -46,7 +48,7 @@ from keras import ops
 
 from tfreg.losses.base import ImageLoss, NegatedLossMixin
 from tfreg.losses.mind import check_choice, check_int
-from tfreg.losses.mutual_information import DEFAULT_CHUNK_SIZE, global_mutual_information
+from tfreg.losses.mutual_information import DEFAULT_CHUNK_SIZE, global_mutual_information, plan_chunks
 from tfreg.registry import REGISTRY
 
 KERNELS = ("gaussian", "bspline")
@@ -93,8 +95,47 @@ def parzen_support(u, kernel: str, num_bins: int, sigma_ratio: float):
     return ops.cast(ops.clip(centres, 0, num_bins - 1), "int32"), weight, 0
 
 
+def _bspline3_derivative(t):
+    """``d beta3 / dt``: ``-2 t + 3/2 t |t|`` for ``|t| < 1``, ``-sign(t) (2 - |t|)^2 / 2`` for ``1 <= |t| < 2``."""
+    a = ops.abs(t)
+    inner = -2.0 * t + 1.5 * t * a
+    outer = -0.5 * ops.sign(t) * ops.square(ops.maximum(2.0 - a, 0.0))
+    return ops.where(a < 1.0, inner, outer)
+
+
+def parzen_support_derivative(u, kernel: str, num_bins: int, sigma_ratio: float):
+    """``d weight / d u`` ``(n, S)`` of :func:`parzen_support` (bin indices held fixed, as its gradient).
+
+    B-spline: ``beta3'(u - k)``. Gaussian: ``w_k (l'_k - sum_j w_j l'_j)`` with ``l'_k = -(u - k) / sigma^2``
+    (the derivative of the renormalised exponentials). Box: 0.
+    """
+    if kernel == "box":
+        return ops.zeros_like(ops.expand_dims(u, -1))
+    if kernel == "bspline":
+        base = ops.floor(u)
+        centres = ops.expand_dims(base, -1) + ops.convert_to_tensor(np.arange(-1, 3, dtype=np.float32))
+        return _bspline3_derivative(ops.expand_dims(u, -1) - centres)
+    s = int(math.ceil(3.0 * sigma_ratio))
+    centres = ops.expand_dims(ops.round(u), -1) + ops.convert_to_tensor(np.arange(-s, s + 1, dtype=np.float32))
+    _, weight, _ = parzen_support(u, kernel, num_bins, sigma_ratio)
+    dlogit = -(ops.expand_dims(u, -1) - centres) / sigma_ratio**2
+    return weight * (dlogit - ops.sum(weight * dlogit, axis=-1, keepdims=True))
+
+
+def _histogram_segments(it, ip, group, nbt: int, nbp: int):
+    """Flat histogram index ``(group, a, b)`` of every (t bin, p bin) pair: ``(..., St, Sp)`` int32."""
+    return (
+        ops.expand_dims(ops.expand_dims(group * (nbt * nbp), -1), -1)
+        + ops.expand_dims(it, -1) * nbp
+        + ops.expand_dims(ip, -2)
+    )
+
+
 def joint_histograms(ut, up, voxel_weight, group, num_groups, kernel_t, kernel_p, num_bins, sigma_ratio):
-    """Normalised joint histograms ``(num_groups, nbt, nbp)`` of flattened bin coordinates.
+    """Normalised joint histograms ``(num_groups, nbt, nbp)`` of flattened bin coordinates, in one piece.
+
+    Memory: ``n St Sp`` values (the pair contributions), plus as much again for their gradient. Large
+    images use :func:`chunked_joint_histograms` instead.
 
     Args:
         ut, up: ``(n,)`` bin coordinates; voxel_weight: ``(n,)`` >= 0; group: int32 ``(n,)`` in
@@ -103,14 +144,103 @@ def joint_histograms(ut, up, voxel_weight, group, num_groups, kernel_t, kernel_p
     it, wt, pad_t = parzen_support(ut, kernel_t, num_bins, sigma_ratio)
     ip, wp, pad_p = parzen_support(up, kernel_p, num_bins, sigma_ratio)
     nbt, nbp = num_bins + 2 * pad_t, num_bins + 2 * pad_p
-    seg = (
-        ops.reshape(group * (nbt * nbp), (-1, 1, 1))
-        + ops.expand_dims(it, -1) * nbp
-        + ops.expand_dims(ip, 1)
-    )
+    seg = _histogram_segments(it, ip, group, nbt, nbp)
     val = ops.reshape(voxel_weight, (-1, 1, 1)) * ops.expand_dims(wt, -1) * ops.expand_dims(wp, 1)
     hist = ops.segment_sum(ops.reshape(val, (-1,)), ops.reshape(seg, (-1,)), num_segments=num_groups * nbt * nbp)
     hist = ops.reshape(hist, (num_groups, nbt, nbp))
+    mass = ops.sum(hist, axis=(1, 2), keepdims=True)
+    return hist / ops.maximum(mass, 1e-12), ops.reshape(mass, (num_groups,))
+
+
+def chunked_joint_histograms(
+    ut, up, voxel_weight, group, num_groups, kernel_t, kernel_p, num_bins, sigma_ratio, chunk_size=DEFAULT_CHUNK_SIZE
+):
+    """As :func:`joint_histograms` for ``(B, n)`` inputs, ``chunk_size`` voxels (of every sample) at a time.
+
+    The forward pass adds chunk histograms in a loop; the gradient is analytic and recomputed chunk by
+    chunk (:func:`parzen_support_derivative`): for ``H = sum_v m_v w_t(u_v) (x) w_p(q_v)`` and upstream
+    ``G = dL/dH``, ``dL/du_v = m_v sum_ab G[g_v, a, b] w_t'(u_v)_a w_p(q_v)_b`` (and symmetrically for
+    ``q_v``). Peak memory is ``B chunk St Sp`` values plus the ``(B, n)`` inputs and gradients, whatever
+    ``n``; the voxel weights and groups get no gradient.
+
+    Args:
+        ut, up, voxel_weight: float32 ``(B, n)`` (``n`` static); group: int32 ``(B, n)``.
+        num_groups: number of histograms; chunk_size: voxels per sample per chunk (>= 1).
+
+    Returns:
+        ``(hist, mass)`` as :func:`joint_histograms`.
+    """
+    n = int(ut.shape[1])
+    chunk, num_chunks = plan_chunks(n, chunk_size)
+    padded = num_chunks * chunk != n
+    pad_t = 2 if kernel_t == "bspline" else 0
+    pad_p = 2 if kernel_p == "bspline" else 0
+    nbt, nbp = num_bins + 2 * pad_t, num_bins + 2 * pad_p
+    size = num_groups * nbt * nbp
+
+    def as_chunks(x):
+        """``(B, n)`` -> ``(B, num_chunks, chunk)``; padding voxels get weight 0 (they add nothing)."""
+        if padded:
+            x = ops.pad(x, [[0, 0], [0, num_chunks * chunk - n]])
+        return ops.reshape(x, (-1, num_chunks, chunk))
+
+    w3, g3 = as_chunks(voxel_weight), as_chunks(group)
+
+    def read(x3, i):
+        return ops.take(x3, i, axis=1) if num_chunks > 1 else x3[:, 0]
+
+    def support(u, kernel):
+        index, weight, _ = parzen_support(ops.reshape(u, (-1,)), kernel, num_bins, sigma_ratio)
+        return index, weight
+
+    @ops.custom_gradient
+    def histogram(ut_raw, up_raw):
+        # stop_gradient: the eager tape must not record the loop (grad below is its gradient).
+        t3, p3 = as_chunks(ops.stop_gradient(ut_raw)), as_chunks(ops.stop_gradient(up_raw))
+
+        def chunk_histogram(i):
+            it, wt = support(read(t3, i), kernel_t)
+            ip, wp = support(read(p3, i), kernel_p)
+            seg = _histogram_segments(it, ip, ops.reshape(read(g3, i), (-1,)), nbt, nbp)
+            val = ops.reshape(read(w3, i), (-1, 1, 1)) * ops.expand_dims(wt, -1) * ops.expand_dims(wp, 1)
+            return ops.segment_sum(ops.reshape(val, (-1,)), ops.reshape(seg, (-1,)), num_segments=size)
+
+        hist = chunk_histogram(0)
+        if num_chunks > 1:
+            hist = ops.fori_loop(1, num_chunks, lambda i, h: h + chunk_histogram(i), hist)
+
+        def grad(*args, upstream=None):
+            if upstream is None:
+                (upstream,) = args
+            g_flat = ops.reshape(ops.cast(upstream, "float32"), (-1,))
+
+            def chunk_grad(i):
+                u_t, u_p = ops.reshape(read(t3, i), (-1,)), ops.reshape(read(p3, i), (-1,))
+                it, wt = support(u_t, kernel_t)
+                ip, wp = support(u_p, kernel_p)
+                dwt = parzen_support_derivative(u_t, kernel_t, num_bins, sigma_ratio)
+                dwp = parzen_support_derivative(u_p, kernel_p, num_bins, sigma_ratio)
+                seg = _histogram_segments(it, ip, ops.reshape(read(g3, i), (-1,)), nbt, nbp)
+                g = ops.take(g_flat, seg)  # (B chunk, St, Sp): dL/dH at each pair of the voxel's bins
+                m = ops.reshape(read(w3, i), (-1,))
+                gt = m * ops.sum(dwt * ops.sum(g * ops.expand_dims(wp, 1), axis=2), axis=1)
+                gp = m * ops.sum(dwp * ops.sum(g * ops.expand_dims(wt, 2), axis=1), axis=1)
+                return ops.reshape(gt, (-1, chunk)), ops.reshape(gp, (-1, chunk))
+
+            if num_chunks == 1:
+                return chunk_grad(0)
+
+            def assemble(stacked):
+                """``(num_chunks, B, chunk)`` -> ``(B, n)``."""
+                flat = ops.reshape(ops.transpose(stacked, (1, 0, 2)), (-1, num_chunks * chunk))
+                return flat[:, :n] if padded else flat
+
+            dt, dp = ops.map(chunk_grad, ops.arange(num_chunks))
+            return assemble(dt), assemble(dp)
+
+        return hist, grad
+
+    hist = ops.reshape(histogram(ut, up), (num_groups, nbt, nbp))
     mass = ops.sum(hist, axis=(1, 2), keepdims=True)
     return hist / ops.maximum(mass, 1e-12), ops.reshape(mass, (num_groups,))
 
@@ -189,7 +319,8 @@ def mutual_information(
         sampling_stride: use every n-th voxel along each spatial axis, integer >= 1.
         intensity_range: ``"clip"`` (clip to [0, 1], DeepReg), ``"minmax"`` (per sample and image, over
             the mask) or ``[low, high]`` (intensity units, mapped to [0, 1] then clipped).
-        chunk_size: voxels per chunk of the delegated DeepReg estimator.
+        chunk_size: voxels (per sample) per chunk, for the sparse histograms and for the delegated
+            DeepReg estimator; bounds memory, does not change the value.
 
     Returns:
         ``(B,)`` float32: MI in nats, or NMI (dimensionless, in [1, 2]).
@@ -235,16 +366,17 @@ def mutual_information(
     if mask is not None:
         weight = weight * ops.cast(ops.reshape(inside, (-1, n)), "float32")
     scale = float(num_bins - 1)
-    pab, mass = joint_histograms(
-        ops.reshape(t, (-1,)) * scale,
-        ops.reshape(p, (-1,)) * scale,
-        ops.reshape(weight, (-1,)),
-        ops.reshape(group, (-1,)),
+    pab, mass = chunked_joint_histograms(
+        ops.reshape(t, (-1, n)) * scale,
+        ops.reshape(p, (-1, n)) * scale,
+        weight,
+        ops.broadcast_to(group, (batch, n)),
         batch * num_patches,
         fixed_kernel,
         kernel,
         num_bins,
         float(sigma_ratio),
+        chunk_size,
     )
     score = ops.reshape(mi_from_joint(pab, normalized), (-1, num_patches))
     used = ops.cast(ops.reshape(mass, (-1, num_patches)) > 0, "float32")
@@ -277,7 +409,7 @@ class MutualInformation(ImageLoss):
         mask_threshold: None (all voxels, default) or use only voxels where ``y_true > mask_threshold``
             (intensity units, before ``intensity_range``), e.g. 0 to drop a zero background.
         intensity_range: ``"clip"`` (default), ``"minmax"`` or ``[low, high]``.
-        chunk_size: voxels per chunk when DeepReg's estimator is used.
+        chunk_size: voxels per sample per chunk (sparse histograms and DeepReg's estimator).
         spatial_dims, name, reduction, dtype: see :class:`~tfreg.losses.base.ImageLoss`.
 
     ``call`` returns ``(B,)``: MI in nats (or NMI); computed in float32 whatever the input dtype.
@@ -340,4 +472,4 @@ class MutualInformationLoss(NegatedLossMixin, MutualInformation):
     """``-MI`` (or ``-NMI``) per sample (registered ``mi``); see :class:`MutualInformation`."""
 
 
-__all__ = ["parzen_support", "joint_histograms", "mi_from_joint", "mutual_information", "MutualInformation", "MutualInformationLoss"]
+__all__ = ["parzen_support", "parzen_support_derivative", "joint_histograms", "chunked_joint_histograms", "mi_from_joint", "mutual_information", "MutualInformation", "MutualInformationLoss"]

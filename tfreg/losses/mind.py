@@ -16,7 +16,8 @@ Descriptor (per input channel, per voxel x, one channel per offset pair (a_n, b_
 ``S_r I (x) = I(x + r)`` is a shift with replicate padding (outside voxels equal the nearest edge
 voxel, so no artificial edge appears at the border), ``P`` the patch filter: a box mean over
 ``(2 radius + 1)`` voxels per axis or a normalised Gaussian of ``sigma = radius`` voxels (truncated at
-``int(3 sigma)``), also with replicate boundary. Subtracting ``min_m D_m`` in the exponent equals
+``int(3 sigma)``), also with replicate boundary (the box as separable average pools of the padded
+squares, the Gaussian as a separable filter). Subtracting ``min_m D_m`` in the exponent equals
 Heinrich's normalisation of the descriptor by its maximum over the channels, so every voxel has one
 channel equal to 1. MIND uses the pairs ``(0, r_n)`` with ``r_n = +-dilation e_a``; MIND-SSC the pairs
 ``(r_i, r_j)`` of neighbours with ``|r_i - r_j|^2 = 2 dilation^2``.
@@ -56,20 +57,38 @@ def check_choice(value, name: str, allowed: Sequence[str]) -> str:
     return value
 
 
+def gather_spatial(x, indices: Sequence[np.ndarray]):
+    """``out[b, i_0, .., i_n, c] = x[b, indices[0][i_0], .., indices[n][i_n], c]`` as one gather.
+
+    The spatial axes are flattened and indexed with the precomputed flat index of the outer product of
+    the per-axis ``indices`` (int arrays, static). For an 18-channel 128x128x96 map padded by 2 voxels
+    (TensorFlow, CPU, value and gradient) this took about half the time and 60-70 % of the peak memory of
+    the per-axis edge-slice concatenations it replaced. For single-channel maps it is not better than
+    per-axis gathers (see :func:`padded_shifted_copies`).
+
+    Args:
+        x: ``(B, *S, C)`` with static spatial sizes.
+        indices: one integer array per spatial axis, values in ``[0, S_a)``.
+
+    Returns:
+        ``(B, *[len(i) for i in indices], C)``.
+    """
+    sizes = [int(v) for v in x.shape[1:-1]]
+    out_sizes = tuple(len(i) for i in indices)
+    grids = np.meshgrid(*[np.asarray(i, np.int64) for i in indices], indexing="ij")
+    flat = np.ravel_multi_index(grids, sizes).reshape(-1).astype(np.int32)
+    channels = x.shape[-1]
+    rows = ops.reshape(x, (-1, int(np.prod(sizes)), channels))
+    out = ops.take(rows, ops.convert_to_tensor(flat), axis=1)
+    return ops.reshape(out, (-1,) + out_sizes + (channels,))
+
+
 def pad_replicate(x, pads: Sequence[Tuple[int, int]]):
     """Pad the spatial axes of ``(B, *S, C)`` by ``pads[a] = (before, after)`` copies of the edge voxel."""
-    for axis, (before, after) in enumerate(pads):
-        t = axis + 1
-        parts = []
-        if before:
-            parts.append(ops.repeat(ops.take(x, [0], axis=t), before, axis=t))
-        parts.append(x)
-        if after:
-            d = x.shape[t]
-            parts.append(ops.repeat(ops.take(x, [d - 1], axis=t), after, axis=t))
-        if len(parts) > 1:
-            x = ops.concatenate(parts, axis=t)
-    return x
+    if not any(before or after for before, after in pads):
+        return x
+    sizes = [int(v) for v in x.shape[1:-1]]
+    return gather_spatial(x, [np.clip(np.arange(-b, n + a), 0, n - 1) for n, (b, a) in zip(sizes, pads)])
 
 
 def _crop(x, starts: Sequence[int], sizes: Sequence[int]):
@@ -138,6 +157,95 @@ def ssc_pairs(ndim: int, dilation: int) -> List[Tuple[Tuple[int, ...], Tuple[int
     return pairs
 
 
+def _pool_axis(x, axis: int, size: int):
+    window = [1] * (len(x.shape) - 2)
+    window[axis] = size
+    return ops.average_pool(x, tuple(window), strides=1, padding="valid", data_format="channels_last")
+
+
+def _box_axis(x, axis: int, size: int):
+    """VALID mean over ``size`` voxels along spatial ``axis`` (one average pool), with a pooled gradient.
+
+    The gradient of a VALID window mean is the same mean over the zero-padded upstream gradient:
+    ``dx[i] = (1/k) sum_{j = i - k + 1 .. i} g[j]``. TensorFlow's own AvgPool3DGrad was 2 to 6x slower on
+    CPU than the forward pool (oneDNN kernels), so the gradient is written as a forward pool.
+    """
+    pads = [(0, 0)] * len(x.shape)
+    pads[axis + 1] = (size - 1, size - 1)
+
+    @ops.custom_gradient
+    def box(v):
+        # stop_gradient: the eager tape must not record the pool itself (grad below is its gradient).
+        out = _pool_axis(ops.stop_gradient(v), axis, size)
+
+        def grad(*args, upstream=None):
+            if upstream is None:
+                (upstream,) = args
+            return _pool_axis(ops.pad(upstream, pads), axis, size)
+
+        return out, grad
+
+    return box(x)
+
+
+def box_mean_valid(x, sizes: Sequence[int]):
+    """Box mean over ``sizes[a]`` voxels along each spatial axis, VALID: ``(B, *S, C)`` -> ``(B, *(S - sizes + 1), C)``.
+
+    Separable average pools (one axis at a time, stride 1), so ``sum(sizes)`` additions per voxel and
+    channel instead of ``prod(sizes)``. Pooling works on every channel at once: on TensorFlow's CPU the
+    forward pass was about 3x faster than the single-channel convolutions of
+    :func:`tfreg.ops.filters.separable_filter` (18 channels, 64x64x48).
+    """
+    for a, k in enumerate(sizes):
+        if k > 1:
+            x = _box_axis(x, a, int(k))
+    return x
+
+
+def clamped_index(size: int, pad: int, shift: int) -> np.ndarray:
+    """int32 ``clamp(clamp(y) + shift)`` for ``y = -pad .. size + pad - 1``, ``clamp`` into ``[0, size)``.
+
+    Indexing an axis of length ``size`` with it gives the shift by ``shift`` voxels (replicate boundary)
+    then a replicate padding by ``pad`` voxels on both sides.
+    """
+    y = np.clip(np.arange(-pad, size + pad), 0, size - 1)
+    return np.clip(y + shift, 0, size - 1).astype(np.int32)
+
+
+def padded_shifted_copies(x, offsets: Sequence[Sequence[int]], pad: int = 0) -> list:
+    """``[pad_replicate(S_r x, pad) for r in offsets]``: ``(B, *S, C)`` -> each ``(B, *(S + 2 pad), C)``.
+
+    Each copy is one gather per spatial axis with :func:`clamped_index`. Gathers are used instead of
+    slices of a padded tensor because TensorFlow's slice gradient (a full-size scatter) is slow on CPU.
+
+    Args:
+        x: ``(B, *S, C)``.
+        offsets: integer offsets in voxels, one entry per spatial axis, each ``|r_a| < S_a``.
+        pad: replicate padding in voxels, >= 0.
+    """
+    ndim = len(x.shape) - 2
+    sizes = [int(v) for v in x.shape[1:-1]]
+    for a in range(ndim):
+        reach = max(abs(int(r[a])) for r in offsets)
+        if reach >= sizes[a]:
+            raise ValueError(f"offset of {reach} voxels along spatial axis {a} needs a size > {reach}, got {sizes[a]}")
+    # One gather per axis, last spatial axis first: copies with the same trailing offsets share those
+    # gathers (7 copies need 3 + 5 + 7 gathers, on growing tensors). For these C-channel copies this
+    # needed less memory than one flat gather_spatial per copy (whose gradient is a scatter per copy).
+    memo = {(): x}
+    out = []
+    for r in offsets:
+        key = ()
+        for a in reversed(range(ndim)):
+            prev, key = memo[key], (int(r[a]),) + key
+            if key not in memo:
+                identity = pad == 0 and key[0] == 0
+                index = ops.convert_to_tensor(clamped_index(sizes[a], pad, key[0]))
+                memo[key] = prev if identity else ops.take(prev, index, axis=a + 1)
+        out.append(memo[key])
+    return out
+
+
 def pair_distances(x, pairs, radius: int, patch: str = "box"):
     """Patch distances ``D_n = P * (S_a x - S_b x)^2`` for each pair ``(a, b)``.
 
@@ -147,11 +255,16 @@ def pair_distances(x, pairs, radius: int, patch: str = "box"):
     Returns:
         ``(B, *S, n, C)`` with ``n = len(pairs)`` (intensity^2 units).
     """
+    ndim = len(x.shape) - 2
     offsets = sorted({r for pair in pairs for r in pair})
-    copies = dict(zip(offsets, shifted_copies(x, offsets)))
+    box = patch == "box"
+    # Replicate padding commutes with the pointwise squared difference, so for the box the C-channel
+    # copies are padded (by the gathers that shift them) instead of the n C-channel squares, and the box
+    # mean is a VALID pool.
+    copies = dict(zip(offsets, padded_shifted_copies(x, offsets, radius if box else 0)))
     # One filter call for every pair: the pairs are concatenated along the channel axis.
     sq = ops.concatenate([ops.square(copies[a] - copies[b]) for a, b in pairs], axis=-1)
-    d = patch_filter(sq, radius, patch)
+    d = box_mean_valid(sq, [2 * radius + 1] * ndim) if box else patch_filter(sq, radius, patch)
     shape = tuple(x.shape[1:-1])
     return ops.reshape(d, (-1,) + shape + (len(pairs), x.shape[-1]))
 
@@ -174,8 +287,9 @@ def self_similarity_descriptor(x, pairs, radius: int, patch: str = "box"):
     """
     d = pair_distances(x, pairs, radius, patch)
     mean_d = ops.mean(d, axis=-2, keepdims=True)
-    v = ops.maximum(mean_d, variance_floor(mean_d))
-    desc = ops.exp(-(d - ops.min(d, axis=-2, keepdims=True)) / v)
+    # One reciprocal per voxel and channel, then products: cheaper than n divisions, forward and backward.
+    inv_v = 1.0 / ops.maximum(mean_d, variance_floor(mean_d))
+    desc = ops.exp((ops.min(d, axis=-2, keepdims=True) - d) * inv_v)
     shape = tuple(x.shape[1:-1])
     return ops.reshape(desc, (-1,) + shape + (len(pairs) * x.shape[-1],))
 
@@ -273,6 +387,11 @@ __all__ = [
     "mind_ssc_descriptor",
     "self_similarity_descriptor",
     "pair_distances",
+    "box_mean_valid",
+    "padded_shifted_copies",
+    "gather_spatial",
+    "pad_replicate",
+    "clamped_index",
     "shifted_copies",
     "patch_filter",
     "neighbour_offsets",
