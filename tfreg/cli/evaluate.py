@@ -12,6 +12,8 @@ import sys
 import warnings
 from typing import List, Optional
 
+from tfreg.engine.evaluate import PAIR_CSV_COLUMNS
+
 DESCRIPTION = """\
 Evaluate registration results: Dice, Jaccard, Hausdorff distance (max, 95th, 99th percentile), ASSD,
 MSD, relative volume difference, volumetric overlap error and centroid distance per pair and label
@@ -50,18 +52,8 @@ metric and label, plus "all"; --summary, default <output stem>_summary.csv). Exi
 refused unless --overwrite is given. Exit status: 0 success, 1 bad input (message on stderr), 2 usage.
 """
 
-_EXPLICIT = (
-    "fixed_label",
-    "warped_label",
-    "moving_label",
-    "ddf",
-    "fixed_image",
-    "warped_image",
-    "moving_image",
-    "fixed_landmarks",
-    "warped_landmarks",
-    "moving_landmarks",
-)
+#: the file arguments of the explicit-files mode: the pairs-CSV columns after ``pair``
+_EXPLICIT = PAIR_CSV_COLUMNS[1:]
 
 
 def build_parser() -> argparse.ArgumentParser:
