@@ -248,7 +248,7 @@ def test_filters_under_jax():
 @pytest.mark.backend_agnostic
 @pytest.mark.parametrize("taps,boundary", [(97, "zero"), (130, "replicate"), (66, "zero")])
 def test_long_kernels_match_scipy(taps, boundary):
-    """Kernels longer than one convolution takes (oneDNN aborted on > 65 taps) are split exactly."""
+    """Long kernels (a banded matrix product for the zero boundary) match SciPy's correlation."""
     from scipy import ndimage
 
     rng = np.random.default_rng(taps)
@@ -260,3 +260,36 @@ def test_long_kernels_match_scipy(taps, boundary):
     origin = 0 if taps % 2 else -1
     want = ndimage.correlate1d(x.astype("float64"), kernel.astype("float64"), axis=1, mode=mode, cval=0.0, origin=origin)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_multiscale_dice_graph_gradient_does_not_abort():
+    """DeepReg's multi-scale Dice (scales up to 16) in a tf.function with its gradient.
+
+    With the long Gaussians applied as convolutions, TF 2.21's oneDNN kernels aborted the whole process
+    here ("Check failed: dtype() == expected_dtype"); run in a subprocess so a regression fails this test
+    instead of killing pytest, and compare the value with the eager one.
+    """
+    code = textwrap.dedent(
+        """
+        import numpy as np, tensorflow as tf
+        from tfreg.registry import REGISTRY
+        loss = REGISTRY.build_loss({"name": "dice", "scales": [0, 8, 16]}, default_args={"reduction": None})
+        rng = np.random.default_rng(0)
+        a = tf.constant(rng.random((2, 64, 64, 60), dtype=np.float32))
+        b = tf.Variable(rng.random((2, 64, 64, 60), dtype=np.float32))
+
+        @tf.function
+        def step():
+            with tf.GradientTape() as tape:
+                value = tf.reduce_mean(loss(a, b))
+            return value, tape.gradient(value, b)
+
+        value, grad = step()
+        eager = float(tf.reduce_mean(loss(a, b)))
+        assert abs(float(value) - eager) < 1e-5, (float(value), eager)
+        assert bool(tf.reduce_all(tf.math.is_finite(grad)))
+        print("ok")
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-2000:]
