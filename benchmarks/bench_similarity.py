@@ -1,78 +1,106 @@
-"""Time and peak memory of the multi-modal similarity losses (value and gradient) on CPU.
+"""Time and peak memory of the similarity losses (value and gradient) on CPU, one fresh process per case.
 
-    python benchmarks/bench_similarity.py                      # 128x128x96 and 160x192x224
-    python benchmarks/bench_similarity.py --shape 64 64 48     # a reduced run
+    python benchmarks/bench_similarity.py                        # 128x128x96 and 160x192x224
+    python benchmarks/bench_similarity.py --shape 64 64 48       # a reduced run
+    python benchmarks/bench_similarity.py --only macmind mind-ssc --repeat 5
+    python benchmarks/bench_similarity.py --ratio macmind mind-ssc --repeat 9   # alternated, one process
 
-Each (loss, shape) runs in a fresh Python process: it builds two random smooth volumes, runs the loss
-and its gradient once inside ``tf.function`` (tracing), then ``--repeat`` times; the time is the median
-and the memory the process's peak RSS minus its RSS before the first call. DeepReg's dense GMI
-formulation (voxels x bins Parzen weights, one matmul) is measured in the same run as the baseline.
-Target (issue 5): macMIND within 3x the cost of MIND-SSC.
+Each (loss, shape) runs in a fresh child process (CPU only: ``CUDA_VISIBLE_DEVICES=""``). The child builds
+two uniform random volumes ``(1, *shape)`` (batch 1, one channel), then calls ``step`` = loss value and
+its gradient w.r.t. the moving image inside one ``tf.function``: the first call (tracing + run), one
+warm-up call, then ``--repeat`` timed calls; the time is their median. Memory is the child's peak resident
+set size as the parent reads it from ``os.wait4`` (``ru_maxrss``), next to the child's RSS just before its
+first call (Python, TensorFlow, the inputs), so ``peak - start`` is what the loss itself needed at its
+peak. The parent kills a child whose RSS passes ``--max-rss-gib`` (default 8) or that runs longer than
+``--timeout`` seconds (default 600), and records that in the table instead of a number.
+
+DeepReg's dense GMI (voxels x bins softmax Parzen weights and one matmul, written here with TensorFlow as
+in DeepReg) is the baseline, measured in the same run. Target (issue 5): macMIND within 3x MIND-SSC.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
-import resource
+import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
+#: name -> (registered loss config, or None for DeepReg's dense GMI)
 CASES = {
-    "ssd": ("tfreg.losses.image", "SumSquaredDifference", {}),
-    "ncc": ("tfreg.losses.ncc", "GlobalNCCLoss", {}),
-    "ssim": ("tfreg.losses.ssim", "SSIMLoss", {}),
-    "ngf": ("tfreg.losses.ngf", "NGFLoss", {}),
-    "mind": ("tfreg.losses.mind", "MINDLoss", {}),
-    "mind-ssc": ("tfreg.losses.mind", "MINDSSCLoss", {}),
-    "macmind": ("tfreg.losses.macmind", "MacMINDLoss", {}),
-    "mi (gaussian)": ("tfreg.losses.mi", "MutualInformationLoss", {}),
-    "mi (bspline)": ("tfreg.losses.mi", "MutualInformationLoss", {"kernel": "bspline"}),
-    "mi (local 16)": ("tfreg.losses.mi", "MutualInformationLoss", {"kernel": "bspline", "patch_size": 16}),
-    "filtered log+lncc": ("tfreg.losses.filtered", "FilteredLoss", {"loss": {"name": "lncc"}}),
-    "gmi (DeepReg dense)": (None, None, {}),
+    "ssd": {"name": "ssd"},
+    "gncc": {"name": "gncc"},
+    "ncc": {"name": "ncc"},
+    "lncc": {"name": "lncc"},
+    "ssim": {"name": "ssim"},
+    "ngf": {"name": "ngf"},
+    "mind": {"name": "mind"},
+    "mind-ssc": {"name": "mind-ssc"},
+    "macmind": {"name": "macmind"},
+    "macmind (recompute)": {"name": "macmind", "recompute": True},
+    "gmi (tfreg, chunked)": {"name": "gmi"},
+    "mi (gaussian)": {"name": "mi"},
+    "mi (bspline)": {"name": "mi", "kernel": "bspline"},
+    "nmi (gaussian)": {"name": "mi", "normalized": True},
+    "local mi (bspline, 16^3 patches)": {"name": "mi", "kernel": "bspline", "patch_size": 16},
+    "gmi (DeepReg dense, baseline)": None,
 }
 
 
-def _rss_kib() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
+def _rss_kib(pid="self") -> int:
+    """Current resident set size of a process in KiB (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
     return 0
 
 
-def run_case(name: str, shape, repeat: int) -> dict:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sys.path.insert(0, str(REPO))
-    import importlib
+def deepreg_dense_gmi(tf, y_true, y_pred, num_bins=23, sigma_ratio=0.5):
+    """DeepReg's GlobalMutualInformation: dense ``(B, voxels, bins)`` softmax weights, negated score."""
+    centres = tf.linspace(0.0, 1.0, num_bins)
+    sigma = sigma_ratio / (num_bins - 1)
+    preterm = 1.0 / (2.0 * sigma**2)
+    batch = tf.shape(y_true)[0]
+    t = tf.reshape(tf.clip_by_value(y_true, 0.0, 1.0), (batch, -1, 1))
+    p = tf.reshape(tf.clip_by_value(y_pred, 0.0, 1.0), (batch, -1, 1))
+    wt = tf.nn.softmax(-preterm * tf.square(t - centres), axis=-1)
+    wp = tf.nn.softmax(-preterm * tf.square(p - centres), axis=-1)
+    n = tf.cast(tf.shape(wt)[1], tf.float32)
+    pab = tf.matmul(wt, wp, transpose_a=True) / n
+    pa = tf.reduce_mean(wt, axis=1, keepdims=True)
+    pb = tf.reduce_mean(wp, axis=1, keepdims=True)
+    papb = tf.matmul(pa, pb, transpose_a=True) + 1e-5
+    return -tf.reduce_sum(pab * tf.math.log(pab / papb + 1e-5), axis=(1, 2))
 
+
+def run_case(name: str, shape, repeat: int) -> dict:
+    """Runs in the child: first call, warm-up, ``repeat`` timed calls of value + gradient."""
+    sys.path.insert(0, str(REPO))
     import numpy as np
     import tensorflow as tf
+
+    from tfreg.registry import REGISTRY
 
     rng = np.random.default_rng(0)
     t = tf.constant(rng.random((1, *shape)).astype(np.float32))
     p = tf.Variable(rng.random((1, *shape)).astype(np.float32))
-    module, cls, kwargs = CASES[name]
-    if module is None:
-
-        def fn(a, b, nb=23):
-            c = tf.linspace(0.0, 1.0, nb)
-            pre = 1.0 / (2 * (0.5 / (nb - 1)) ** 2)
-            wa = tf.nn.softmax(-pre * (tf.reshape(tf.clip_by_value(a, 0, 1), (1, -1, 1)) - c) ** 2, -1)
-            wb = tf.nn.softmax(-pre * (tf.reshape(tf.clip_by_value(b, 0, 1), (1, -1, 1)) - c) ** 2, -1)
-            pab = tf.matmul(wa, wb, transpose_a=True) / tf.cast(tf.shape(wa)[1], tf.float32)
-            q = tf.reduce_mean(wa, 1)[:, :, None] * tf.reduce_mean(wb, 1)[:, None, :]
-            return -tf.reduce_sum(pab * tf.math.log((pab + 1e-5) / (q + 1e-5) + 1e-5), (1, 2))
-
+    config = CASES[name]
+    if config is None:
+        fn = lambda a, b: deepreg_dense_gmi(tf, a, b)  # noqa: E731
     else:
-        fn = getattr(importlib.import_module(module), cls)(**kwargs)
+        fn = REGISTRY.build_loss(dict(config))
 
     @tf.function
     def step():
@@ -80,45 +108,167 @@ def run_case(name: str, shape, repeat: int) -> dict:
             value = tf.reduce_sum(fn(t, p))
         return value, tape.gradient(value, p)
 
-    before = _rss_kib()
-    step()
+    start_kib = _rss_kib()
+    t0 = time.perf_counter()
+    value, _ = step()
+    first = time.perf_counter() - t0
+    step()  # warm-up
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
         step()
         times.append(time.perf_counter() - t0)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"time_s": statistics.median(times), "peak_mib": (peak - before) / 1024}
+    return {"time_s": statistics.median(times), "first_s": first, "start_kib": start_kib, "value": float(value)}
+
+
+def run_ratio(names, shape, repeat: int) -> dict:
+    """Runs in the child: two cases' steps called alternately; the median of the per-round time ratios.
+
+    On a shared machine the load changes between (and during) the fresh-process cases, so the ratio of
+    two separately measured medians is noisy; alternating the two steps in one process exposes both to
+    the same load, round by round.
+    """
+    sys.path.insert(0, str(REPO))
+    import numpy as np
+    import tensorflow as tf
+
+    from tfreg.registry import REGISTRY
+
+    rng = np.random.default_rng(0)
+    t = tf.constant(rng.random((1, *shape)).astype(np.float32))
+    p = tf.Variable(rng.random((1, *shape)).astype(np.float32))
+
+    def make(name):
+        fn = REGISTRY.build_loss(dict(CASES[name]))
+
+        @tf.function
+        def step():
+            with tf.GradientTape() as tape:
+                value = tf.reduce_sum(fn(t, p))
+            return value, tape.gradient(value, p)
+
+        return step
+
+    steps = [make(n) for n in names]
+    for step in steps:
+        step()
+        step()
+    times = [[], []]
+    for _ in range(repeat):
+        for i, step in enumerate(steps):
+            t0 = time.perf_counter()
+            step()
+            times[i].append(time.perf_counter() - t0)
+    ratios = [a / b for a, b in zip(*times)]
+    return {
+        "median_s": [statistics.median(x) for x in times],
+        "min_s": [min(x) for x in times],
+        "ratio_median": statistics.median(ratios),
+        "ratio_of_min": min(times[0]) / min(times[1]),
+    }
+
+
+def measure(name: str, shape, repeat: int, timeout: float, max_rss_kib: int) -> dict:
+    """Runs one case in a child process; returns its result with ``peak_kib`` or a ``failed`` reason."""
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
+    cmd = [sys.executable, __file__, "--case", name, "--repeat", str(repeat), "--shape", *map(str, shape)]
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=REPO)
+        began, killed = time.monotonic(), None
+        while True:
+            # wait4 (not Popen.wait) returns this child's own rusage, whose ru_maxrss is its peak RSS.
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if killed is None and _rss_kib(proc.pid) > max_rss_kib:
+                killed = f"over {max_rss_kib / 2**20:.0f} GiB RSS, killed"
+                proc.kill()
+            elif killed is None and time.monotonic() - began > timeout:
+                killed = f"over {timeout:.0f} s, killed"
+                proc.kill()
+            time.sleep(0.2)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    result = {"peak_kib": usage.ru_maxrss, "wall_s": time.monotonic() - began}
+    if killed:
+        result["failed"] = killed
+        return result
+    try:
+        result.update(json.loads(stdout.strip().splitlines()[-1]))
+    except (IndexError, ValueError):
+        last = (stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
+        result["failed"] = last[:80]
+    return result
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shape", type=int, nargs=3, action="append", help="volume shape (repeatable)")
-    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3, help="timed calls after the warm-up (median)")
     parser.add_argument("--only", nargs="*", help="subset of case names")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds per case before it is killed")
+    parser.add_argument("--max-rss-gib", type=float, default=8.0, help="RSS at which a case is killed")
+    parser.add_argument("--json", help="also write the raw results to this file")
+    parser.add_argument(
+        "--ratio", nargs=2, metavar=("A", "B"),
+        help="instead of the table: time(A) / time(B), the two steps alternated in one process per shape",
+    )
     parser.add_argument("--case", help=argparse.SUPPRESS)
     args = parser.parse_args()
     shapes = args.shape or [[128, 128, 96], [160, 192, 224]]
     if args.case:
         print(json.dumps(run_case(args.case, shapes[0], args.repeat)))
         return
-    print(f"CPU ({os.cpu_count()} cores visible), value + gradient, median of {args.repeat}; peak RSS above start.\n")
-    header = "| loss | " + " | ".join(f"{'x'.join(map(str, s))} time (s) | peak (MiB)" for s in shapes) + " |"
-    print(header)
-    print("|---" * (1 + 2 * len(shapes)) + "|")
-    for name in CASES:
-        if args.only and name not in args.only:
-            continue
-        cells = []
+    if args.ratio:
         for s in shapes:
-            cmd = [sys.executable, __file__, "--case", name, "--repeat", str(args.repeat), "--shape", *map(str, s)]
-            out = subprocess.run(cmd, capture_output=True, text=True)
+            env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
+            code = (
+                f"import sys, json; sys.argv = ['x']; sys.path.insert(0, {str(REPO / 'benchmarks')!r}); "
+                f"import bench_similarity as b; print(json.dumps(b.run_ratio({args.ratio!r}, {s!r}, {args.repeat})))"
+            )
+            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO)
             try:
                 r = json.loads(out.stdout.strip().splitlines()[-1])
-                cells += [f"{r['time_s']:.2f}", f"{r['peak_mib']:.0f}"]
             except (IndexError, ValueError):
-                cells += ["failed", (out.stderr.strip().splitlines() or ["?"])[-1][:60]]
+                print(f"{'x'.join(map(str, s))}: failed: {(out.stderr.strip().splitlines() or ['?'])[-1]}")
+                continue
+            a, b = args.ratio
+            print(
+                f"{'x'.join(map(str, s))}: {a} / {b} = {r['ratio_median']:.2f} (median of {args.repeat} alternated "
+                f"rounds; ratio of minima {r['ratio_of_min']:.2f}); median {r['median_s'][0]:.3f} s vs "
+                f"{r['median_s'][1]:.3f} s, min {r['min_s'][0]:.3f} s vs {r['min_s'][1]:.3f} s",
+                flush=True,
+            )
+        return
+    names = [n for n in CASES if not args.only or n in args.only]
+    print(
+        f"{datetime.date.today()}, {platform.machine()}, {os.cpu_count()} CPU cores visible, Python "
+        f"{platform.python_version()}; value + gradient, batch 1, float32; median of {args.repeat} calls after "
+        f"a warm-up; peak = child's ru_maxrss, start = its RSS before the first call.\n"
+    )
+    header = "| loss | " + " | ".join(f"{'x'.join(map(str, s))}: time (s) | peak / start (MiB)" for s in shapes) + " |"
+    print(header)
+    print("|---|" + "---:|---:|" * len(shapes))
+    raw = {}
+    for name in names:
+        cells = []
+        for s in shapes:
+            r = measure(name, s, args.repeat, args.timeout, int(args.max_rss_gib * 2**20))
+            raw[f"{name} @ {'x'.join(map(str, s))}"] = r
+            if "failed" in r:
+                cells += [r["failed"], f"{r['peak_kib'] / 1024:.0f} / -"]
+            else:
+                cells += [f"{r['time_s']:.3f}", f"{r['peak_kib'] / 1024:.0f} / {r['start_kib'] / 1024:.0f}"]
         print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
+    for s in shapes:
+        key = "x".join(map(str, s))
+        a, b = raw.get(f"macmind @ {key}", {}), raw.get(f"mind-ssc @ {key}", {})
+        if "time_s" in a and "time_s" in b:
+            print(f"\n- {key}: macmind / mind-ssc time {a['time_s'] / b['time_s']:.2f} (target <= 3)")
+    if args.json:
+        Path(args.json).write_text(json.dumps(raw, indent=1))
 
 
 if __name__ == "__main__":
