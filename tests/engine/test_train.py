@@ -104,3 +104,17 @@ def test_errors_before_anything_is_written(trained, tmp_path):
     assert not logs.exists()
     with pytest.raises(FileExistsError, match="already exists"):
         train(config_path=trained["config_path"], log_dir=os.path.dirname(trained["exp"]), exp_name="run", verbose=0)
+
+
+def test_extra_callbacks_see_every_epoch(trained, tmp_path):
+    import keras
+
+    class Count(keras.callbacks.Callback):
+        epochs = []
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.epochs.append((epoch, "val_loss" in (logs or {})))
+
+    train(config_path=trained["config_path"], log_dir=str(tmp_path), exp_name="cb", max_epochs=1, verbose=0,
+          callbacks=[Count()])
+    assert Count.epochs == [(0, True)]

@@ -75,6 +75,7 @@ def train(
     strategy: str = "auto",
     verbose: Optional[int] = None,
     registry=None,
+    callbacks: Optional[Sequence[keras.callbacks.Callback]] = None,
 ) -> Tuple[keras.Model, str]:
     """Train a registration model (DeepReg's ``deepreg.train.train`` signature, plus ``strategy``).
 
@@ -91,6 +92,8 @@ def train(
         strategy: ``auto``, ``default``, ``mirrored`` or ``multiworker`` (:mod:`tfreg.engine.strategy`).
         verbose: Keras progress output (0 silent, 1 bar, 2 one line per epoch); default 1 on a terminal, else 2.
         registry: where components are looked up (default ``tfreg.registry.REGISTRY``).
+        callbacks: extra Keras callbacks for ``fit`` (e.g. early stopping, timing); not supported with
+            ``strategy="multiworker"``, whose custom loop has no callback hooks.
 
     Returns:
         ``(model, log folder)``.
@@ -118,6 +121,8 @@ def train(
     exp_path = check_log_dir(log_dir, exp_name or default_exp_name(), ckpt_prefix)
 
     dist = make_strategy(strategy)
+    if callbacks and isinstance(dist, tf.distribute.MultiWorkerMirroredStrategy):
+        raise ValueError("callbacks are not supported with strategy='multiworker' (custom training loop)")
     batch_size = int(config["train"]["preprocess"]["batch_size"])
     check_batch_size(batch_size, dist)
     train_loader = build_loader(config, "train", registry, required=True)
@@ -163,7 +168,7 @@ def train(
                     log_dir=exp_path, histogram_freq=save_period, update_freq=config["train"].get("update_freq", "epoch")
                 ),
                 CheckpointSaver(checkpoint, os.path.join(exp_path, SAVE_DIR), save_period),
-            ]
+            ] + list(callbacks or [])
             model.fit(
                 train_data,
                 steps_per_epoch=train_steps,
