@@ -48,7 +48,14 @@ from keras import ops
 
 from tfreg.losses.base import ImageLoss, NegatedLossMixin
 from tfreg.losses.mind import check_choice, check_int
-from tfreg.losses.mutual_information import DEFAULT_CHUNK_SIZE, global_mutual_information, plan_chunks
+from tfreg.losses.mutual_information import (
+    DEFAULT_CHUNK_SIZE,
+    chunk_at,
+    global_mutual_information,
+    map_chunks,
+    plan_chunks,
+    split_chunks,
+)
 from tfreg.registry import REGISTRY
 
 KERNELS = ("gaussian", "bspline")
@@ -172,22 +179,16 @@ def chunked_joint_histograms(
     """
     n = int(ut.shape[1])
     chunk, num_chunks = plan_chunks(n, chunk_size)
-    padded = num_chunks * chunk != n
     pad_t = 2 if kernel_t == "bspline" else 0
     pad_p = 2 if kernel_p == "bspline" else 0
     nbt, nbp = num_bins + 2 * pad_t, num_bins + 2 * pad_p
     size = num_groups * nbt * nbp
 
-    def as_chunks(x):
-        """``(B, n)`` -> ``(B, num_chunks, chunk)``; padding voxels get weight 0 (they add nothing)."""
-        if padded:
-            x = ops.pad(x, [[0, 0], [0, num_chunks * chunk - n]])
-        return ops.reshape(x, (-1, num_chunks, chunk))
-
-    w3, g3 = as_chunks(voxel_weight), as_chunks(group)
+    # padding voxels of the last chunk get weight 0: they add nothing
+    w3, g3 = (split_chunks(x, n, chunk, num_chunks) for x in (voxel_weight, group))
 
     def read(x3, i):
-        return ops.take(x3, i, axis=1) if num_chunks > 1 else x3[:, 0]
+        return chunk_at(x3, i, num_chunks)
 
     def support(u, kernel):
         index, weight, _ = parzen_support(ops.reshape(u, (-1,)), kernel, num_bins, sigma_ratio)
@@ -196,7 +197,7 @@ def chunked_joint_histograms(
     @ops.custom_gradient
     def histogram(ut_raw, up_raw):
         # stop_gradient: the eager tape must not record the loop (grad below is its gradient).
-        t3, p3 = as_chunks(ops.stop_gradient(ut_raw)), as_chunks(ops.stop_gradient(up_raw))
+        t3, p3 = (split_chunks(ops.stop_gradient(x), n, chunk, num_chunks) for x in (ut_raw, up_raw))
 
         def chunk_histogram(i):
             it, wt = support(read(t3, i), kernel_t)
@@ -227,16 +228,7 @@ def chunked_joint_histograms(
                 gp = m * ops.sum(dwp * ops.sum(g * ops.expand_dims(wt, 2), axis=1), axis=1)
                 return ops.reshape(gt, (-1, chunk)), ops.reshape(gp, (-1, chunk))
 
-            if num_chunks == 1:
-                return chunk_grad(0)
-
-            def assemble(stacked):
-                """``(num_chunks, B, chunk)`` -> ``(B, n)``."""
-                flat = ops.reshape(ops.transpose(stacked, (1, 0, 2)), (-1, num_chunks * chunk))
-                return flat[:, :n] if padded else flat
-
-            dt, dp = ops.map(chunk_grad, ops.arange(num_chunks))
-            return assemble(dt), assemble(dp)
+            return map_chunks(chunk_grad, n, chunk, num_chunks)
 
         return hist, grad
 

@@ -152,6 +152,36 @@ def plan_chunks(n: int, chunk_size: int):
     return chunk_size, -(-n // chunk_size)
 
 
+def split_chunks(x, n, chunk, num_chunks):
+    """``(B, n)`` -> ``(B, num_chunks, chunk)``: a free reshape unless the last chunk is zero-padded."""
+    if num_chunks == 1:
+        return ops.expand_dims(x, 1)
+    if num_chunks * chunk != n:
+        x = ops.pad(x, [[0, 0], [0, num_chunks * chunk - n]])
+    return ops.reshape(x, (-1, num_chunks, chunk))
+
+
+def chunk_at(x3, i, num_chunks):
+    """Chunk ``i`` ``(B, chunk)`` of a :func:`split_chunks` tensor (``i`` may be a traced index)."""
+    return ops.take(x3, i, axis=1) if num_chunks > 1 else x3[:, 0]
+
+
+def map_chunks(chunk_fn, n, chunk, num_chunks):
+    """Run ``chunk_fn(i) -> ((B, chunk), ...)`` over every chunk and join each output back to ``(B, n)``.
+
+    Used for the chunk-recomputing gradients: only one chunk's intermediates are alive at a time.
+    """
+    if num_chunks == 1:
+        return chunk_fn(0)
+
+    def join(stacked):
+        """``(num_chunks, B, chunk)`` -> ``(B, n)``; the transpose is free for a batch of 1."""
+        flat = ops.reshape(ops.transpose(stacked, (1, 0, 2)), (-1, num_chunks * chunk))
+        return flat[:, :n] if num_chunks * chunk != n else flat
+
+    return tuple(join(part) for part in ops.map(chunk_fn, ops.arange(num_chunks)))
+
+
 def _check_args(num_bins, sigma_ratio, chunk_size):
     if isinstance(num_bins, bool) or not isinstance(num_bins, (int, np.integer)) or num_bins < 2:
         raise ValueError(f"num_bins must be an integer >= 2, got {num_bins!r}")
@@ -171,17 +201,9 @@ def _chunked_mi(t_flat, p_flat, centres, preterm, chunk, num_chunks, n):
     """
     padded = num_chunks * (chunk or 0) != (n or 0)
 
-    def as_chunks(x):
-        """``(B, n)`` -> ``(B, num_chunks, chunk)``: a free reshape unless the last chunk is padded."""
-        if num_chunks == 1:
-            return ops.expand_dims(x, 1)
-        if padded:
-            x = ops.pad(x, [[0, 0], [0, num_chunks * chunk - n]])
-        return ops.reshape(x, (-1, num_chunks, chunk))
-
     def read(x3, i):
         """Raw values of chunk ``i`` ``(B, chunk)``, their clipped copy and Parzen weights ``(B, chunk, bins)``."""
-        raw = ops.take(x3, i, axis=1) if num_chunks > 1 else x3[:, 0]
+        raw = chunk_at(x3, i, num_chunks)
         values = ops.clip(raw, 0.0, 1.0)
         w = _parzen_weights(values, centres, preterm)
         if padded:
@@ -196,7 +218,7 @@ def _chunked_mi(t_flat, p_flat, centres, preterm, chunk, num_chunks, n):
         # all chunks' weights alive for a backward pass that never uses them), as if there were no
         # custom gradient. Detached inputs make the loop invisible to the tape; grad() below is the
         # gradient.
-        t3, p3 = as_chunks(ops.stop_gradient(t_raw)), as_chunks(ops.stop_gradient(p_raw))
+        t3, p3 = (split_chunks(ops.stop_gradient(x), n, chunk, num_chunks) for x in (t_raw, p_raw))
         count = float(n) if n is not None else ops.cast(ops.shape(t_raw)[1], "float32")
 
         def histograms(i):
@@ -238,16 +260,7 @@ def _chunked_mi(t_flat, p_flat, centres, preterm, chunk, num_chunks, n):
                     _softmax_input_vjp(p_val, wp, gwp, centres, preterm) * inside(p_raw_i),
                 )
 
-            if num_chunks == 1:
-                return chunk_grad(0)
-
-            def assemble(stacked):
-                """``(num_chunks, B, chunk)`` -> ``(B, n)``; the transpose is free for a batch of 1."""
-                flat = ops.reshape(ops.transpose(stacked, (1, 0, 2)), (-1, num_chunks * chunk))
-                return flat[:, :n] if padded else flat
-
-            dt, dp = ops.map(chunk_grad, ops.arange(num_chunks))
-            return assemble(dt), assemble(dp)
+            return map_chunks(chunk_grad, n, chunk, num_chunks)
 
         return mi, grad
 
@@ -307,6 +320,9 @@ __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "global_mutual_information",
     "plan_chunks",
+    "split_chunks",
+    "chunk_at",
+    "map_chunks",
     "GlobalMutualInformation",
     "GlobalMutualInformationLoss",
 ]
