@@ -114,7 +114,6 @@ def run_case(name: str, repeat: int) -> dict:
         elif name == "integrate_dvf":
             g = tf.function(lambda: integrate_dvf(small_dvf, num_steps=7))
         elif name == "seven_warps":
-
             # Seven different fields, as in an integration where every step warps by a new DDF; one
             # shared field would let the graph compute the sampling coordinates once for all seven.
             fields = [tf.constant(ddf * (0.3 + 0.01 * k)) for k in range(7)]
@@ -175,7 +174,9 @@ def _in_subprocess(name: str, repeat: int) -> dict:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     proc = subprocess.run(
         [sys.executable, __file__, "--case", name, "--repeat", str(repeat)],
-        capture_output=True, text=True, env=env,
+        capture_output=True,
+        text=True,
+        env=env,
     )
     if proc.returncode != 0:
         raise RuntimeError(f"case {name} failed:\n{proc.stderr[-3000:]}")
@@ -185,7 +186,8 @@ def _in_subprocess(name: str, repeat: int) -> dict:
 def _table(results: list, repeat: int) -> str:
     by = {r["case"]: r for r in results}
     lines = [
-        f"Volume {SHAPE[0]}x{SHAPE[1]}x{SHAPE[2]} (batch 1), float32, CPU: {platform.processor() or platform.machine()}, "
+        f"Volume {SHAPE[0]}x{SHAPE[1]}x{SHAPE[2]} (batch 1), float32, "
+        f"CPU: {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} cores; median of {repeat} runs after one warm-up; peak = RSS above the "
         f"pre-call level, in a fresh process per case.",
         "",

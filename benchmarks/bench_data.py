@@ -53,7 +53,11 @@ def build_pipeline(use_augmentation: bool):
     except ImportError:
         pass
     augmentation = {"name": "affine"} if use_augmentation and REGISTRY.contains("da_class", "affine") else None
-    config = {"train": {"dir": str(data_dir()), "format": "nifti", "labeled": True}, "type": "unpaired", "image_shape": list(SHAPE)}
+    config = {
+        "train": {"dir": str(data_dir()), "format": "nifti", "labeled": True},
+        "type": "unpaired",
+        "image_shape": list(SHAPE),
+    }
     loader = get_data_loader(config, "train")
     dataset = loader.get_dataset_and_preprocess(
         training=True, batch_size=BATCH, repeat=True, shuffle_buffer_num_batch=1, data_augmentation=augmentation
@@ -132,10 +136,14 @@ def main(argv=None) -> int:
     devices = ", ".join(d.device_type for d in tf.config.list_logical_devices()) or "CPU"
     augmentation_text = "affine (scale 0.1)" if augmentation else "none (`da_class` `affine` not registered yet)"
     print(
-        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores visible, devices: {devices}; "
+        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores visible, "
+        f"devices: {devices}; "
         f"TensorFlow {tf.__version__}, Python {platform.python_version()}\n"
     )
-    print(f"Unpaired NIfTI, 14 images {SHAPE[0]}x{SHAPE[1]}x{SHAPE[2]} + 3 labels, batch {BATCH}, augmentation: {augmentation_text}\n")
+    print(
+        f"Unpaired NIfTI, 14 images {SHAPE[0]}x{SHAPE[1]}x{SHAPE[2]} + 3 labels, "
+        f"batch {BATCH}, augmentation: {augmentation_text}\n"
+    )
     print("| measurement | samples/s | ms per batch |")
     print("|---|---:|---:|")
     for name, rate in (
@@ -145,8 +153,10 @@ def main(argv=None) -> int:
     ):
         print(f"| {name} | {rate:.1f} | {1000 * BATCH / rate:.0f} |")
     verdict = "keeps ahead of" if pipeline >= step else "is SLOWER than"
-    print(f"\nThe pipeline {verdict} the training step ({pipeline / step:.1f}x its rate); fed training runs at "
-          f"{100 * fed / step:.0f}% of the step-only rate.")
+    print(
+        f"\nThe pipeline {verdict} the training step ({pipeline / step:.1f}x its rate); fed training runs at "
+        f"{100 * fed / step:.0f}% of the step-only rate."
+    )
     return 0
 
 

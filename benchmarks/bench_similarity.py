@@ -212,7 +212,9 @@ def main():
     parser.add_argument("--max-rss-gib", type=float, default=8.0, help="RSS at which a case is killed")
     parser.add_argument("--json", help="also write the raw results to this file")
     parser.add_argument(
-        "--ratio", nargs=2, metavar=("A", "B"),
+        "--ratio",
+        nargs=2,
+        metavar=("A", "B"),
         help="instead of the table: time(A) / time(B), the two steps alternated in one process per shape",
     )
     parser.add_argument("--case", help=argparse.SUPPRESS)

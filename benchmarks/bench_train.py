@@ -148,7 +148,9 @@ def _case_train(case: str, epochs: int) -> dict:
     keras.Model.fit = fit_with_timer  # train() takes no callbacks; everything else is the CLI's path
     with tempfile.TemporaryDirectory() as tmp:
         paths = _config_paths(tmp, case)
-        train(gpu="", config_path=paths, exp_name="bench", log_dir=os.path.join(tmp, "logs"), max_epochs=epochs, verbose=0)
+        train(
+            gpu="", config_path=paths, exp_name="bench", log_dir=os.path.join(tmp, "logs"), max_epochs=epochs, verbose=0
+        )
     return timer.result()
 
 
@@ -181,8 +183,11 @@ def _case_step(case: str, epochs: int) -> dict:
         loader.close()
         timer = BatchTimer()
         model.fit(
-            tf.data.Dataset.from_tensors(batch).repeat(), steps_per_epoch=3, epochs=epochs,
-            callbacks=[timer.callback], verbose=0,
+            tf.data.Dataset.from_tensors(batch).repeat(),
+            steps_per_epoch=3,
+            epochs=epochs,
+            callbacks=[timer.callback],
+            verbose=0,
         )
     return timer.result()
 
@@ -220,8 +225,13 @@ def _case_infer(repeat: int) -> dict:
     train_config = yaml.safe_load(CONFIG.read_text())["train"]
     model = REGISTRY.build_model(
         config=dict(
-            name="ddf", moving_image_size=INFER_SHAPE, fixed_image_size=INFER_SHAPE, index_size=2, labeled=False,
-            batch_size=1, config=train_config,
+            name="ddf",
+            moving_image_size=INFER_SHAPE,
+            fixed_image_size=INFER_SHAPE,
+            index_size=2,
+            labeled=False,
+            batch_size=1,
+            config=train_config,
         )
     )
     rng = np.random.default_rng(0)
@@ -257,7 +267,12 @@ def _timed(fn, repeat: int) -> dict:
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return {"s_per_step": statistics.median(times), "min_s_per_step": min(times), "first_step_s": first, "steps": repeat}
+    return {
+        "s_per_step": statistics.median(times),
+        "min_s_per_step": min(times),
+        "first_step_s": first,
+        "steps": repeat,
+    }
 
 
 def run_case(name: str, args) -> dict:
@@ -282,8 +297,18 @@ def _in_subprocess(name: str, args) -> dict:
     if name == "train_no_onednn":
         env["TF_ENABLE_ONEDNN_OPTS"] = "0"
     command = [
-        sys.executable, __file__, "--case", name, "--epochs", str(args.epochs), "--slow-epochs", str(args.slow_epochs),
-        "--repeat", str(args.repeat), "--batches", str(args.batches),
+        sys.executable,
+        __file__,
+        "--case",
+        name,
+        "--epochs",
+        str(args.epochs),
+        "--slow-epochs",
+        str(args.slow_epochs),
+        "--repeat",
+        str(args.repeat),
+        "--batches",
+        str(args.batches),
     ]
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         t0 = time.perf_counter()
@@ -300,7 +325,7 @@ def _in_subprocess(name: str, args) -> dict:
         result.update(json.loads(lines[-1]))
     else:
         fatal = [line for line in stderr.splitlines() if "Check failed" in line or "Error" in line]
-        result["error"] = (fatal[-1] if fatal else stderr.strip().splitlines()[-1] if stderr.strip() else "no output")
+        result["error"] = fatal[-1] if fatal else stderr.strip().splitlines()[-1] if stderr.strip() else "no output"
         print(f"case {name} failed (exit {proc.returncode}):\n{stderr[-2000:]}", file=sys.stderr)
     return result
 
@@ -336,14 +361,15 @@ def _table(results: list, args) -> str:
             f"{_fmt(r.get('first_step_s'), '.1f')} | {r['steps']} | {r['peak_mib']:.0f} |"
         )
     lines.append(
-        f"| DeepReg 1.0, same config, 2-core CPU (published figure, **not measured here**) | {DEEPREG_S_PER_STEP:.2f} | "
+        f"| DeepReg 1.0, same config, 2-core CPU "
+        f"(published figure, **not measured here**) | {DEEPREG_S_PER_STEP:.2f} | "
         f"{1 / DEEPREG_S_PER_STEP:.2f} | - | - | - | - |"
     )
     lines.append("")
     for r in results:
         if "error" in r:
             message = r["error"].strip()
-            message = message[message.find("Check failed"):] if "Check failed" in message else message[-200:]
+            message = message[message.find("Check failed") :] if "Check failed" in message else message[-200:]
             lines.append(f"- `{r['case']}` aborted: `{message}`")
     for name in ("train", "train_s8", "train_no_onednn"):
         r = by.get(name)
@@ -388,7 +414,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--case", choices=sorted(CASES), help="run one case in this process (internal)")
     parser.add_argument("--cases", nargs="*", default=DEFAULT_CASES, choices=sorted(CASES), help="cases to run")
-    parser.add_argument("--epochs", type=int, default=4, help="training epochs of 3 steps, the first untimed (default 4)")
+    parser.add_argument(
+        "--epochs", type=int, default=4, help="training epochs of 3 steps, the first untimed (default 4)"
+    )
     parser.add_argument("--slow-epochs", type=int, default=2, help="epochs of train_no_onednn (default 2)")
     parser.add_argument("--repeat", type=int, default=3, help="timed inference/warp calls (default 3)")
     parser.add_argument("--batches", type=int, default=20, help="timed pipeline batches (default 20)")

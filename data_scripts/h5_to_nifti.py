@@ -77,7 +77,9 @@ def convert_h5_to_nifti(
         names = sorted(f[: -len(".h5")] for f in os.listdir(src_dir) if f.endswith(".h5"))
         if not names:
             raise DataNotFoundError(f"no .h5 file found in {src_dir}")
-    return {name: convert_file(os.path.join(src_dir, name + ".h5"), os.path.join(dst_dir, name), suffix) for name in names}
+    return {
+        name: convert_file(os.path.join(src_dir, name + ".h5"), os.path.join(dst_dir, name), suffix) for name in names
+    }
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

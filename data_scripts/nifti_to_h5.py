@@ -79,7 +79,9 @@ def convert_folder(
                 for index, key in items:
                     array = loader.get_data(index)
                     geometry = loader.get_geometry(index)
-                    dataset = h5_file.create_dataset(key, data=np.asarray(array, dtype=np.float32), compression=compression)
+                    dataset = h5_file.create_dataset(
+                        key, data=np.asarray(array, dtype=np.float32), compression=compression
+                    )
                     for attr, value in geometry.to_dict().items():
                         dataset.attrs[attr] = np.asarray(value, dtype=np.float64)
                     source = os.path.relpath(loader.get_source(index), folder)

@@ -154,7 +154,11 @@ def make_synthetic_pairs(
     written = []
     for k in range(num_pairs):
         name = f"{prefix}_{k:0{width}d}{suffix}"
-        v = random_smooth_ddf(shape, rng, max_displacement, control_spacing) if moving_deformation else np.zeros(shape + (len(shape),), np.float32)
+        v = (
+            random_smooth_ddf(shape, rng, max_displacement, control_spacing)
+            if moving_deformation
+            else np.zeros(shape + (len(shape),), np.float32)
+        )
         u = random_smooth_ddf(shape, rng, max_displacement, control_spacing)
         moving_coords = grid + v
         # fixed(x) = moving(x + u(x)) = base(y + v(y)) with y = x + u(x): one interpolation of the base
@@ -202,7 +206,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--no-labels", action="store_true", help="write unlabeled pairs")
     parser.add_argument("--spacing", type=float, nargs="+", help="voxel spacing (mm) for npz input")
     parser.add_argument("--max-displacement", type=float, default=4.0, help="voxels (default 4)")
-    parser.add_argument("--control-spacing", type=float, default=16.0, help="voxels between control points (default 16)")
+    parser.add_argument(
+        "--control-spacing", type=float, default=16.0, help="voxels between control points (default 16)"
+    )
     parser.add_argument("--no-moving-deformation", action="store_true", help="moving image = the base image")
     parser.add_argument("--second-modality", action="store_true", help="re-map fixed intensities per label")
     parser.add_argument("--seed", type=int, default=0)

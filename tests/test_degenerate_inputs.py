@@ -90,7 +90,10 @@ def test_loss_is_finite_on_degenerate_inputs(name, ndim):
             _assert_finite(value, grads, f"{name} {ndim}-D {case} DDFs")
     elif name == "rigidity":
         for case, ddf in _ddfs(ndim).items():
-            for mask_case, mask in (("empty", np.zeros(ddf.shape[:-1], np.float32)), ("full", np.ones(ddf.shape[:-1], np.float32))):
+            for mask_case, mask in (
+                ("empty", np.zeros(ddf.shape[:-1], np.float32)),
+                ("full", np.ones(ddf.shape[:-1], np.float32)),
+            ):
                 value, grads = value_and_grads(lambda d, m: loss(d, m), ddf, mask)
                 _assert_finite(value, grads, f"{name} {ndim}-D {case} DDF, {mask_case} mask")
     elif isinstance(loss, DeformationLoss):

@@ -68,7 +68,12 @@ def test_deepreg_category_names():
     assert FILE_LOADER_CLASS == "file_loader_class"
     assert Registry().categories == KNOWN_CATEGORIES
     assert KNOWN_CATEGORIES[:6] == [
-        "backbone_class", "loss_class", "model_class", "da_class", "data_loader_class", "file_loader_class"
+        "backbone_class",
+        "loss_class",
+        "model_class",
+        "da_class",
+        "data_loader_class",
+        "file_loader_class",
     ]
 
 
@@ -203,8 +208,7 @@ def test_builtin_modules_loaded_on_first_lookup(tmp_path, monkeypatch):
     holder.REG = reg
     monkeypatch.setitem(sys.modules, "tfreg_test_registry_holder", holder)
     (tmp_path / "tfreg_test_builtin_plugin.py").write_text(
-        "import tfreg_test_registry_holder\n"
-        "tfreg_test_registry_holder.REG.register_loss('builtin_thing', object)\n"
+        "import tfreg_test_registry_holder\ntfreg_test_registry_holder.REG.register_loss('builtin_thing', object)\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "tfreg_test_builtin_plugin", raising=False)

@@ -150,9 +150,7 @@ def load_nilearn_anatomy() -> Anatomy:
     try:
         from nilearn import datasets
     except ImportError as err:
-        raise RuntimeError(
-            "the MNI152 demo needs nilearn (it bundles the template): pip install -e '.[demo]'"
-        ) from err
+        raise RuntimeError("the MNI152 demo needs nilearn (it bundles the template): pip install -e '.[demo]'") from err
     template = datasets.load_mni152_template(resolution=2)
     grey = datasets.load_mni152_gm_template(resolution=2).get_fdata(dtype=np.float32)
     white = datasets.load_mni152_wm_template(resolution=2).get_fdata(dtype=np.float32)
@@ -237,7 +235,10 @@ def make_output_grid(anatomy: Anatomy, shape: Sequence[int], spacing_mm: float) 
     sigma = 0.5 * np.sqrt(np.maximum(step**2 - 1.0, 0.0))
     image = ndimage.gaussian_filter(anatomy.image, sigma, mode="constant")
     labels = np.stack(
-        [ndimage.gaussian_filter(anatomy.labels[..., c], sigma, mode="constant") for c in range(anatomy.labels.shape[-1])],
+        [
+            ndimage.gaussian_filter(anatomy.labels[..., c], sigma, mode="constant")
+            for c in range(anatomy.labels.shape[-1])
+        ],
         axis=-1,
     )
     return OutputGrid(shape, start, step, geometry, image.astype(np.float32), labels.astype(np.float32))
@@ -270,9 +271,7 @@ class RandomTransform:
 
     def displacement(self, points: np.ndarray) -> np.ndarray:
         """``(3, N)`` field at ``(3, N)`` voxel coordinates (linear, edge values held outside the grid)."""
-        return np.stack(
-            [ndimage.map_coordinates(self.field[c], points, order=1, mode="nearest") for c in range(3)]
-        )
+        return np.stack([ndimage.map_coordinates(self.field[c], points, order=1, mode="nearest") for c in range(3)])
 
     def __call__(self, points: np.ndarray) -> np.ndarray:
         """``phi`` at ``(3, N)`` voxel coordinates, ``(3, N)``."""
@@ -484,7 +483,9 @@ def build_dataset(
             "geometry": grid.geometry.to_dict(),
             "labels": list(LABEL_NAMES),
             "cases": {split: [case_name(c) for c in cases[split]] for split in SPLITS},
-            "params": {key: (list(value) if isinstance(value, tuple) else value) for key, value in vars(params).items()},
+            "params": {
+                key: (list(value) if isinstance(value, tuple) else value) for key, value in vars(params).items()
+            },
             "ground_truth": (
                 f"{GROUND_TRUTH}/<split>/<case>.nii.gz: (X, Y, Z, 3) fixed-to-moving DDF in moving voxels, "
                 "moving(p + ddf(p)) = fixed(p) before the intensity changes"
@@ -521,8 +522,10 @@ def _print_summary(output_dir: str, info: Dict, seconds: float) -> None:
     shape = " x ".join(str(s) for s in info["shape"])
     spacing = " x ".join(f"{s:g}" for s in info["spacing_mm"])
     print(f"[demo_data] wrote {output_dir} in {seconds:.1f} s (source: {info['source']}, seed {info['seed']})")
-    print(f"[demo_data]   images {shape} voxels of {spacing} mm; labels {shape} x {len(info['labels'])}: "
-          f"{', '.join(info['labels'])}")
+    print(
+        f"[demo_data]   images {shape} voxels of {spacing} mm; labels {shape} x {len(info['labels'])}: "
+        f"{', '.join(info['labels'])}"
+    )
     for split in SPLITS:
         names = info["cases"][split]
         if names:
@@ -538,12 +541,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--source", choices=SOURCES, default="nilearn", help="anatomy (default: %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--shape", type=int, nargs=3, default=list(defaults.shape), metavar=("X", "Y", "Z"),
-                        help="output voxels (default: %(default)s)")
-    parser.add_argument("--spacing", type=float, default=defaults.spacing_mm,
-                        help="output voxel size, mm (default: %(default)s)")
-    parser.add_argument("--max_displacement", type=float, default=defaults.max_displacement_mm,
-                        help="peak non-linear displacement per image, mm (default: %(default)s)")
+    parser.add_argument(
+        "--shape",
+        type=int,
+        nargs=3,
+        default=list(defaults.shape),
+        metavar=("X", "Y", "Z"),
+        help="output voxels (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--spacing", type=float, default=defaults.spacing_mm, help="output voxel size, mm (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--max_displacement",
+        type=float,
+        default=defaults.max_displacement_mm,
+        help="peak non-linear displacement per image, mm (default: %(default)s)",
+    )
     for split, n in (("train", 16), ("valid", 4), ("test", 4)):
         parser.add_argument(f"--num_{split}", type=int, default=n, help=f"{split} pairs (default: %(default)s)")
     args = parser.parse_args(argv)

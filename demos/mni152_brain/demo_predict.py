@@ -47,7 +47,9 @@ def latest_checkpoint(train_root: str = f"demos/{NAME}/logs_train") -> str:
 def main(argv=None) -> str:
     """Predict; returns the experiment folder ``demos/mni152_brain/logs_predict/<timestamp>``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("-k", "--ckpt_path", default=None, help="checkpoint (default: the newest demo_train run's last)")
+    parser.add_argument(
+        "-k", "--ckpt_path", default=None, help="checkpoint (default: the newest demo_train run's last)"
+    )
     parser.add_argument("--split", default="test", choices=("train", "valid", "test"))
     parser.add_argument("-g", "--gpu", default="0", help="CUDA_VISIBLE_DEVICES ('' for CPU); default %(default)r")
     parser.add_argument("--save_png", action="store_true", help="also write PNG slices")

@@ -61,12 +61,14 @@ def label_dice(predict_dir: str, split: str = "test") -> List[Dict]:
             if not all(os.path.isfile(p) for p in paths):
                 continue
             moving, fixed, pred = (read_image(p)[0] for p in paths)
-            rows.append({
-                "pair": os.path.basename(pair_dir),
-                "label": _index(label_dir, "label"),
-                "before": dice(moving, fixed),
-                "after": dice(pred, fixed),
-            })
+            rows.append(
+                {
+                    "pair": os.path.basename(pair_dir),
+                    "label": _index(label_dir, "label"),
+                    "before": dice(moving, fixed),
+                    "after": dice(pred, fixed),
+                }
+            )
     return rows
 
 
@@ -87,10 +89,12 @@ def summarize(rows: List[Dict], names: Sequence[str] = ()) -> str:
         sel = [row for row in rows if row["label"] == label]
         name = names[label] if 0 <= label < len(names) else f"label_{label}"
         lines.append(
-            f"{name:<16}{len(sel):>6}{np.mean([r['before'] for r in sel]):>13.3f}{np.mean([r['after'] for r in sel]):>12.3f}"
+            f"{name:<16}{len(sel):>6}{np.mean([r['before'] for r in sel]):>13.3f}"
+            f"{np.mean([r['after'] for r in sel]):>12.3f}"
         )
     lines.append(
-        f"{'mean':<16}{len(rows):>6}{np.mean([r['before'] for r in rows]):>13.3f}{np.mean([r['after'] for r in rows]):>12.3f}"
+        f"{'mean':<16}{len(rows):>6}{np.mean([r['before'] for r in rows]):>13.3f}"
+        f"{np.mean([r['after'] for r in rows]):>12.3f}"
     )
     return "\n".join(lines)
 

@@ -20,8 +20,18 @@ def test_core_passes_under_jax_backend():
     pytest.importorskip("jax", reason="jax[cpu] is a test extra: pip install -e .[test]")
     env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="2", JAX_PLATFORMS="cpu")
     cmd = [
-        sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-        "-m", "backend_agnostic", "tests/ops", "tests/losses", "tests/layers", "tests/test_degenerate_inputs.py",
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-m",
+        "backend_agnostic",
+        "tests/ops",
+        "tests/losses",
+        "tests/layers",
+        "tests/test_degenerate_inputs.py",
     ]
     proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900)
     tail = (proc.stdout + proc.stderr)[-6000:]

@@ -89,8 +89,14 @@ def basic_config(monkeypatch):
 
 @pytest.mark.parametrize(
     "raw, level",
-    [("0", logging.NOTSET), ("1", logging.DEBUG), ("2", logging.INFO), ("3", logging.WARNING),
-     ("4", logging.ERROR), ("5", logging.CRITICAL)],
+    [
+        ("0", logging.NOTSET),
+        ("1", logging.DEBUG),
+        ("2", logging.INFO),
+        ("3", logging.WARNING),
+        ("4", logging.ERROR),
+        ("5", logging.CRITICAL),
+    ],
 )
 def test_deepreg_log_level(basic_config, monkeypatch, raw, level):
     monkeypatch.setenv("DEEPREG_LOG_LEVEL", raw)
@@ -124,8 +130,10 @@ def test_bad_log_level(basic_config, monkeypatch, raw):
 
 
 def test_log_level_in_a_fresh_process():
-    code = ("import logging; from tfreg.cli.common import setup_logging; setup_logging(); "
-            "print(logging.getLogger().getEffectiveLevel())")
+    code = (
+        "import logging; from tfreg.cli.common import setup_logging; setup_logging(); "
+        "print(logging.getLogger().getEffectiveLevel())"
+    )
     env = {k: v for k, v in os.environ.items() if k != "TFREG_LOG_LEVEL"}
     env["DEEPREG_LOG_LEVEL"] = "3"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
@@ -140,6 +148,7 @@ def test_run_command_success_and_user_errors(capsys):
     def fail(err):
         def func():
             raise err
+
         return func
 
     assert run_command("prog", fail(ValueError("bad value here"))) == 1

@@ -22,16 +22,33 @@ def test_help_documents_every_mode(capsys):
         main(["--help"])
     assert exc.value.code == 0
     text = capsys.readouterr().out
-    for flag in ("--pred-dir", "--pairs", "--compare", "--metric", "--fixed-label", "--warped-label",
-                 "--moving-label", "--ddf", "--fixed-landmarks", "--warped-landmarks", "--fixed-image",
-                 "--overwrite", "--quiet", "--summary", "--labels", "--ddf-units"):
+    for flag in (
+        "--pred-dir",
+        "--pairs",
+        "--compare",
+        "--metric",
+        "--fixed-label",
+        "--warped-label",
+        "--moving-label",
+        "--ddf",
+        "--fixed-landmarks",
+        "--warped-landmarks",
+        "--fixed-image",
+        "--overwrite",
+        "--quiet",
+        "--summary",
+        "--labels",
+        "--ddf-units",
+    ):
         assert flag in text
     assert "Wilcoxon" in text and "summary" in text
 
 
 def test_import_does_not_load_tensorflow():
-    code = "import sys, tfreg.cli.evaluate, tfreg.engine.evaluate; assert 'tensorflow' not in sys.modules; " \
-           "assert 'keras' not in sys.modules"
+    code = (
+        "import sys, tfreg.cli.evaluate, tfreg.engine.evaluate; assert 'tensorflow' not in sys.modules; "
+        "assert 'keras' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
 
 
@@ -39,9 +56,24 @@ def test_explicit_files(tmp_path, capsys):
     paths = write_label_case(tmp_path)
     lm = write_landmarks(tmp_path)
     out = tmp_path / "res" / "eval.csv"
-    argv = ["--fixed-label", paths["fixed"], "--warped-label", paths["warped"], "--moving-label", paths["moving"],
-            "--fixed-landmarks", lm["fixed"], "--warped-landmarks", lm["warped"], "--moving-landmarks", lm["moving"],
-            "--pair-id", "case7", "-o", str(out)]
+    argv = [
+        "--fixed-label",
+        paths["fixed"],
+        "--warped-label",
+        paths["warped"],
+        "--moving-label",
+        paths["moving"],
+        "--fixed-landmarks",
+        lm["fixed"],
+        "--warped-landmarks",
+        lm["warped"],
+        "--moving-landmarks",
+        lm["moving"],
+        "--pair-id",
+        "case7",
+        "-o",
+        str(out),
+    ]
     assert main(argv) == 0
     rows = read_rows(out)
     assert [(r["pair"], r["label"]) for r in rows] == [("case7", "1"), ("case7", "2")]
@@ -80,8 +112,20 @@ def test_pred_dir_and_pairs_csv(tmp_path):
 
 def test_bad_input_exit_status_and_message(tmp_path, capsys):
     paths = write_label_case(tmp_path, moving=False)
-    assert main(["--fixed-label", paths["fixed"], "--warped-label", str(tmp_path / "missing.nii.gz"),
-                 "-o", str(tmp_path / "o.csv"), "-q"]) == 1
+    assert (
+        main(
+            [
+                "--fixed-label",
+                paths["fixed"],
+                "--warped-label",
+                str(tmp_path / "missing.nii.gz"),
+                "-o",
+                str(tmp_path / "o.csv"),
+                "-q",
+            ]
+        )
+        == 1
+    )
     err = capsys.readouterr().err
     assert err.startswith("tfreg_evaluate: error:") and "missing.nii.gz does not exist" in err
     assert main(["--fixed-label", paths["fixed"], "-o", str(tmp_path / "o.csv")]) == 1
@@ -198,28 +242,59 @@ def test_compare_cli_prints_table(tmp_path, capsys):
     # warnings are printed as one plain line each
     assert "tfreg_evaluate: warning: compare dice: 1 (pair, label) row(s) appear in only one file" in captured.err
     assert [r["label"] for r in read_rows(out)] == ["1", "2", "all"]
-    assert main(["--compare", str(tmp_path / "a.csv"), str(tmp_path / "b.csv"), "--metric", "nope",
-                 "-o", str(tmp_path / "x.csv")]) == 1
+    assert (
+        main(
+            [
+                "--compare",
+                str(tmp_path / "a.csv"),
+                str(tmp_path / "b.csv"),
+                "--metric",
+                "nope",
+                "-o",
+                str(tmp_path / "x.csv"),
+            ]
+        )
+        == 1
+    )
     assert "no column 'nope'" in capsys.readouterr().err
     assert not math.isnan(float(read_rows(out)[2]["p_value"]))
 
 
 def test_compare_identical_files_p_one(tmp_path, capsys):
     """No difference at all (one pair per label included): statistic 0 and p = 1, no crash."""
-    rows = [{"pair": "p0", "label": "1", "dice": 0.5, "tre_mean": 1.0},
-            {"pair": "p0", "label": "2", "dice": 0.6, "tre_mean": 1.0},
-            {"pair": "p1", "label": "2", "dice": 0.7, "tre_mean": 2.0}]
+    rows = [
+        {"pair": "p0", "label": "1", "dice": 0.5, "tre_mean": 1.0},
+        {"pair": "p0", "label": "2", "dice": 0.6, "tre_mean": 1.0},
+        {"pair": "p1", "label": "2", "dice": 0.7, "tre_mean": 2.0},
+    ]
     write_eval_csv(tmp_path / "a.csv", rows)
     out = compare(str(tmp_path / "a.csv"), str(tmp_path / "a.csv"), "dice")
     assert [(r["label"], r["n"], r["mean_diff"], r["p_value"]) for r in out] == [
-        ("1", 1, 0.0, 1.0), ("2", 2, 0.0, 1.0), ("all", 3, 0.0, 1.0)]
+        ("1", 1, 0.0, 1.0),
+        ("2", 2, 0.0, 1.0),
+        ("all", 3, 0.0, 1.0),
+    ]
 
 
 def test_empty_label_warning_on_stderr(tmp_path, capsys):
     paths = write_label_case(tmp_path, moving=False)
     out = tmp_path / "o.csv"
-    assert main(["--fixed-label", paths["fixed"], "--warped-label", paths["warped"], "--labels", "1,5",
-                 "-o", str(out), "-q"]) == 0
+    assert (
+        main(
+            [
+                "--fixed-label",
+                paths["fixed"],
+                "--warped-label",
+                paths["warped"],
+                "--labels",
+                "1,5",
+                "-o",
+                str(out),
+                "-q",
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     assert "tfreg_evaluate: warning: pair 'pair', label 5: the fixed and warped label have no foreground" in err
     rows = read_rows(out)

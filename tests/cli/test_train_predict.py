@@ -10,8 +10,17 @@ import pytest
 from tests.conftest import data_root
 from tests.engine.deepreg_configs import paired_config, write_config
 
-SCRIPTS = ["tfreg_train", "tfreg_predict", "tfreg_warp", "tfreg_vis", "tfreg_evaluate",
-           "deepreg_train", "deepreg_predict", "deepreg_warp", "deepreg_vis"]
+SCRIPTS = [
+    "tfreg_train",
+    "tfreg_predict",
+    "tfreg_warp",
+    "tfreg_vis",
+    "tfreg_evaluate",
+    "deepreg_train",
+    "deepreg_predict",
+    "deepreg_warp",
+    "deepreg_vis",
+]
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
@@ -28,13 +37,43 @@ def test_deepreg_flags_parse():
     from tfreg.cli.predict import build_parser as predict_parser
     from tfreg.cli.train import build_parser as train_parser
 
-    args = train_parser().parse_args(["-g", "", "-gr", "-c", "a.yaml", "b.yaml", "-l", "exp", "-k", "x/ckpt-2",
-                                      "--max_epochs", "3", "--num_workers", "2"])
+    args = train_parser().parse_args(
+        [
+            "-g",
+            "",
+            "-gr",
+            "-c",
+            "a.yaml",
+            "b.yaml",
+            "-l",
+            "exp",
+            "-k",
+            "x/ckpt-2",
+            "--max_epochs",
+            "3",
+            "--num_workers",
+            "2",
+        ]
+    )
     assert (args.gpu, args.gpu_allow_growth, args.config_path, args.exp_name) == ("", True, ["a.yaml", "b.yaml"], "exp")
-    assert (args.ckpt_path, args.max_epochs, args.num_workers, args.log_dir, args.strategy) == ("x/ckpt-2", 3, 2, "logs", "auto")
+    assert (args.ckpt_path, args.max_epochs, args.num_workers, args.log_dir, args.strategy) == (
+        "x/ckpt-2",
+        3,
+        2,
+        "logs",
+        "auto",
+    )
     assert train_parser().parse_args(["-c", "a.yaml", "-n", "e"]).exp_name == "e"
-    args = predict_parser().parse_args(["-k", "c/ckpt-1", "--split", "valid", "-b", "2", "-n", "p", "--no_nifti", "--save_png"])
-    assert (args.split, args.batch_size, args.save_nifti, args.save_png, args.config_path) == ("valid", 2, False, True, None)
+    args = predict_parser().parse_args(
+        ["-k", "c/ckpt-1", "--split", "valid", "-b", "2", "-n", "p", "--no_nifti", "--save_png"]
+    )
+    assert (args.split, args.batch_size, args.save_nifti, args.save_png, args.config_path) == (
+        "valid",
+        2,
+        False,
+        True,
+        None,
+    )
     defaults = predict_parser().parse_args(["-k", "c/ckpt-1", "--split", "test"])
     assert (defaults.save_nifti, defaults.save_png, defaults.batch_size, defaults.overwrite) == (True, False, 1, False)
     with pytest.raises(SystemExit):
@@ -51,16 +90,41 @@ def test_train_resume_predict_through_main(tmp_path, capsys):
     logs = str(tmp_path / "logs")
     assert train_main(["-c", config, "--log_dir", logs, "-l", "exp", "-v", "0"]) == 0
     assert os.path.isfile(os.path.join(logs, "exp", "save", "ckpt-1.index"))
-    assert train_main(["-c", config, "--log_dir", logs, "-l", "exp", "-v", "0", "--max_epochs", "2",
-                       "-k", os.path.join(logs, "exp", "save", "ckpt-1")]) == 0
+    assert (
+        train_main(
+            [
+                "-c",
+                config,
+                "--log_dir",
+                logs,
+                "-l",
+                "exp",
+                "-v",
+                "0",
+                "--max_epochs",
+                "2",
+                "-k",
+                os.path.join(logs, "exp", "save", "ckpt-1"),
+            ]
+        )
+        == 0
+    )
     assert os.path.isfile(os.path.join(logs, "exp", "save", "ckpt-2.index"))
-    assert predict_main(["-k", os.path.join(logs, "exp", "save", "ckpt-2"), "--split", "test", "--log_dir", logs,
-                         "-n", "pred"]) == 0
+    assert (
+        predict_main(
+            ["-k", os.path.join(logs, "exp", "save", "ckpt-2"), "--split", "test", "--log_dir", logs, "-n", "pred"]
+        )
+        == 0
+    )
     assert os.path.isfile(os.path.join(logs, "pred", "test", "metrics.csv"))
     capsys.readouterr()
     # errors: a message naming the problem, exit status 1, nothing written
-    assert predict_main(["-k", os.path.join(logs, "exp", "save", "ckpt-2"), "--split", "test", "--log_dir", logs,
-                         "-n", "pred"]) == 1
+    assert (
+        predict_main(
+            ["-k", os.path.join(logs, "exp", "save", "ckpt-2"), "--split", "test", "--log_dir", logs, "-n", "pred"]
+        )
+        == 1
+    )
     assert "already exists" in capsys.readouterr().err
     assert train_main(["-c", str(tmp_path / "missing.yaml"), "--log_dir", logs, "-l", "new"]) == 1
     assert "missing.yaml" in capsys.readouterr().err

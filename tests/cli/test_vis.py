@@ -24,8 +24,18 @@ def test_help_lists_every_mode(capsys):
     text = capsys.readouterr().out
     for mode, description in MODES.items():
         assert mode in text and description in text
-    for flag in ("--mode", "--image-paths", "--ddf-path", "--save-path", "--interval", "--num-interval",
-                 "--slice-inds", "--fname", "--col-titles", "--size"):
+    for flag in (
+        "--mode",
+        "--image-paths",
+        "--ddf-path",
+        "--save-path",
+        "--interval",
+        "--num-interval",
+        "--slice-inds",
+        "--fname",
+        "--col-titles",
+        "--size",
+    ):
         assert flag in text
     assert main(["grid", "--help"]) == 0
     assert "--step" in capsys.readouterr().out
@@ -38,8 +48,25 @@ def test_import_does_not_load_tensorflow():
 
 def test_deepreg_mode2_default_name_and_titles(case, tmp_path, capsys):
     paths = ",".join(case[n] for n in ("moving", "warped", "fixed"))
-    assert main(["-m", "2", "-i", paths, "-s", str(tmp_path / "out"), "--slice-inds", "0,1,2",
-                 "--col-titles", "moving,warped,fixed", "--dpi", "30"]) == 0
+    assert (
+        main(
+            [
+                "-m",
+                "2",
+                "-i",
+                paths,
+                "-s",
+                str(tmp_path / "out"),
+                "--slice-inds",
+                "0,1,2",
+                "--col-titles",
+                "moving,warped,fixed",
+                "--dpi",
+                "30",
+            ]
+        )
+        == 0
+    )
     out = tmp_path / "out" / "visualisation.png"
     assert f"saved {out}" in capsys.readouterr().out
     png_size(out)
@@ -48,11 +75,49 @@ def test_deepreg_mode2_default_name_and_titles(case, tmp_path, capsys):
 def test_deepreg_modes_0_1_3(case, tmp_path):
     assert main(["-m", "0", "-i", case["fixed"], "-s", str(tmp_path), "--dpi", "20"]) == 0
     assert gif_info(tmp_path / "fixed.gif")[2] == 16
-    assert main(["-m", "1", "-i", case["moving"], "--ddf-path", case["ddf"], "-s", str(tmp_path),
-                 "--slice-inds", "4", "--num-interval", "3", "--interval", "100", "--dpi", "20"]) == 0
+    assert (
+        main(
+            [
+                "-m",
+                "1",
+                "-i",
+                case["moving"],
+                "--ddf-path",
+                case["ddf"],
+                "-s",
+                str(tmp_path),
+                "--slice-inds",
+                "4",
+                "--num-interval",
+                "3",
+                "--interval",
+                "100",
+                "--dpi",
+                "20",
+            ]
+        )
+        == 0
+    )
     assert gif_info(tmp_path / "moving_slice_4.gif")[2:] == (3, 100)
-    assert main(["-m", "3", "-i", f"{case['fixed']},{case['moving']}", "--size", "1,2", "--fname", "t.gif",
-                 "-s", str(tmp_path), "--dpi", "20"]) == 0
+    assert (
+        main(
+            [
+                "-m",
+                "3",
+                "-i",
+                f"{case['fixed']},{case['moving']}",
+                "--size",
+                "1,2",
+                "--fname",
+                "t.gif",
+                "-s",
+                str(tmp_path),
+                "--dpi",
+                "20",
+            ]
+        )
+        == 0
+    )
     assert gif_info(tmp_path / "t.gif")[2] == 16
 
 
@@ -62,8 +127,17 @@ def test_deepreg_modes_0_1_3(case, tmp_path):
         ["montage", "--moving", "{moving}", "--warped", "{warped}", "--fixed", "{fixed}", "--slices", "3,8"],
         ["overlay", "--fixed", "{fixed}", "--warped", "{warped}", "--moving", "{moving}", "--slice", "8"],
         ["checkerboard", "--fixed", "{fixed}", "--warped", "{warped}", "--tiles", "4,3", "--axis", "0"],
-        ["contours", "--image", "{fixed}", "--fixed-label", "{fixed_label}", "--moving-label", "{moving_label}",
-         "--warped-label", "{warped_label}"],
+        [
+            "contours",
+            "--image",
+            "{fixed}",
+            "--fixed-label",
+            "{fixed_label}",
+            "--moving-label",
+            "{moving_label}",
+            "--warped-label",
+            "{warped_label}",
+        ],
         ["grid", "--ddf", "{ddf}", "--image", "{fixed}", "--step", "3"],
         ["jacobian", "--ddf", "{ddf}"],
     ],
@@ -81,8 +155,27 @@ def test_distribution_modes(tmp_path, kind):
     a = write_metric_csv(tmp_path / "a.csv", [0.8, 0.9, 0.7], [2, 3, 4], [1, 2, 1])
     b = write_metric_csv(tmp_path / "b.csv", [0.6, 0.65, 0.7], [4, 5, 6], [1, 2, 1])
     out = tmp_path / f"{kind}.png"
-    assert main([kind, "--csv", a, b, "--metric", "hd95", "--labels", "1", "--names", "A,B", "--out", str(out),
-                 "--dpi", "40"]) == 0
+    assert (
+        main(
+            [
+                kind,
+                "--csv",
+                a,
+                b,
+                "--metric",
+                "hd95",
+                "--labels",
+                "1",
+                "--names",
+                "A,B",
+                "--out",
+                str(out),
+                "--dpi",
+                "40",
+            ]
+        )
+        == 0
+    )
     assert png_size(out) == (round(40 * (1.4 + 1.3 * 2)), 160)
 
 

@@ -8,7 +8,9 @@ from tfreg.cli.warp import main
 
 
 def write_nifti(path, array):
-    sitk.WriteImage(sitk.GetImageFromArray(np.transpose(np.asarray(array, dtype=np.float32)), isVector=False), str(path))
+    sitk.WriteImage(
+        sitk.GetImageFromArray(np.transpose(np.asarray(array, dtype=np.float32)), isVector=False), str(path)
+    )
     return str(path)
 
 
@@ -37,8 +39,12 @@ def test_main_warps_and_writes(tmp_path, case, capsys):
 
 def test_main_long_flags_folder_out_and_nearest(tmp_path, case):
     _, image_path, ddf_path = case
-    assert main(["--image", image_path, "--ddf", ddf_path, "--out", str(tmp_path / "folder"),
-                 "--interpolation", "nearest"]) == 0
+    assert (
+        main(
+            ["--image", image_path, "--ddf", ddf_path, "--out", str(tmp_path / "folder"), "--interpolation", "nearest"]
+        )
+        == 0
+    )
     assert (tmp_path / "folder" / "warped.nii.gz").is_file()
 
 

@@ -303,7 +303,7 @@ def test_save_config_round_trip_sorted_keys(tmp_path):
     top_keys = [line.split(":")[0] for line in text.splitlines() if line and not line.startswith(" ")]
     assert top_keys == ["dataset", "train"]
     second_level = [line.split(":")[0].strip() for line in text.splitlines() if re.match(r"^  \w", line)]
-    train_keys = second_level[second_level.index("backbone"):]
+    train_keys = second_level[second_level.index("backbone") :]
     assert train_keys == ["backbone", "epochs", "loss", "method", "optimizer", "preprocess", "save_period"]
     loaded = load_configs(str(path))
     config["dataset"]["image_shape_tuple"] = [4, 5, 6]

@@ -218,9 +218,7 @@ def test_regularization_unknown_energy_type_becomes_name_for_the_validator():
 
 
 # ---------------------------------------------------------------------- optimizer, preprocess
-@pytest.mark.parametrize(
-    "old_name, new_name", [("adam", "Adam"), ("sgd", "SGD"), ("rms", "RMSprop")]
-)
+@pytest.mark.parametrize("old_name, new_name", [("adam", "Adam"), ("sgd", "SGD"), ("rms", "RMSprop")])
 def test_optimizer(old_name, new_name):
     old = {
         "train": {

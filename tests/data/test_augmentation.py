@@ -7,10 +7,10 @@ tf = pytest.importorskip("tensorflow")
 scipy_ndimage = pytest.importorskip("scipy.ndimage")
 
 import tfreg.data.augmentation as aug  # noqa: E402
+from tests.data.helpers import write_unpaired  # noqa: E402
 from tfreg.data.file_loaders import NiftiFileLoader  # noqa: E402
 from tfreg.data.loaders import UnpairedDataLoader  # noqa: E402
 from tfreg.registry import REGISTRY  # noqa: E402
-from tests.data.helpers import write_unpaired  # noqa: E402
 
 SIZE3 = (8, 9, 10)
 SIZE2 = (16, 12)
@@ -59,7 +59,9 @@ def test_fit_affine_matches_numpy_lstsq(ndim):
     old = np.concatenate([aug.corners(ndim), np.ones((ndim + 1, 1))], axis=1)
     expected = np.stack([np.linalg.lstsq(old, aug.corners(ndim) * f, rcond=None)[0] for f in factors])
     np.testing.assert_allclose(aug.fit_affine(factors).numpy(), expected, atol=1e-6)
-    np.testing.assert_allclose(aug.fit_affine(np.ones((1, ndim + 1, ndim))).numpy()[0], np.eye(ndim + 1, ndim), atol=1e-6)
+    np.testing.assert_allclose(
+        aug.fit_affine(np.ones((1, ndim + 1, ndim))).numpy()[0], np.eye(ndim + 1, ndim), atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("size", [SIZE2, SIZE3])
@@ -99,7 +101,9 @@ def test_zero_strength_is_identity(name, kwargs, moving, fixed):
         np.testing.assert_allclose(out[key].numpy(), inputs[key].numpy(), atol=1e-6, err_msg=key)
 
 
-@pytest.mark.parametrize("cls,kwargs", [(aug.RandomAffineTransform, {"scale": 0.3}), (aug.RandomDDFTransform, {"low_res_size": (2, 2, 2)})])
+@pytest.mark.parametrize(
+    "cls,kwargs", [(aug.RandomAffineTransform, {"scale": 0.3}), (aug.RandomDDFTransform, {"low_res_size": (2, 2, 2)})]
+)
 def test_shapes_labels_and_independence(cls, kwargs):
     moving = SIZE3
     inputs = batch(moving, moving)  # same content in shape-compatible moving and fixed

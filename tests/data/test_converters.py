@@ -8,11 +8,11 @@ import pytest
 from scipy import ndimage
 
 from data_scripts import h5_to_nifti, nifti_to_h5, synthetic_pairs
+from tests.data.helpers import OBLIQUE, image, write_grouped, write_nifti_folder, write_paired
 from tfreg.data.errors import DataError
 from tfreg.data.file_loaders import H5FileLoader, NiftiFileLoader
 from tfreg.data.image_io import read_image
 from tfreg.data.loaders import PairedDataLoader
-from tests.data.helpers import OBLIQUE, image, write_grouped, write_paired, write_nifti_folder
 
 
 def test_paired_round_trip_keeps_values_ids_and_geometry(tmp_path):
@@ -117,8 +117,25 @@ def test_synthetic_second_modality_and_cli(tmp_path):
     base, labels = _blobs((16, 16, 16), 2)
     np.savez(tmp_path / "scan.npz", vol=base, seg=labels)
     out = tmp_path / "pairs"
-    assert synthetic_pairs.main([str(tmp_path / "scan.npz"), str(out), "--num-pairs", "1", "--labels-list", "1,3",
-                                 "--second-modality", "--no-moving-deformation", "--spacing", "2", "2", "2"]) == 0
+    assert (
+        synthetic_pairs.main(
+            [
+                str(tmp_path / "scan.npz"),
+                str(out),
+                "--num-pairs",
+                "1",
+                "--labels-list",
+                "1,3",
+                "--second-modality",
+                "--no-moving-deformation",
+                "--spacing",
+                "2",
+                "2",
+                "2",
+            ]
+        )
+        == 0
+    )
     moving, geometry = read_image(str(out / "moving_images" / "pair_000.nii.gz"))
     fixed, _ = read_image(str(out / "fixed_images" / "pair_000.nii.gz"))
     fixed_labels, _ = read_image(str(out / "fixed_labels" / "pair_000.nii.gz"))
@@ -154,6 +171,8 @@ def test_synthetic_input_errors(tmp_path):
 
 def test_2d_synthetic_pairs(tmp_path):
     base, labels = _blobs((20, 18), 3)
-    written = synthetic_pairs.make_synthetic_pairs(base, str(tmp_path), 1, label_map=labels, max_displacement=1.5, control_spacing=6)
+    written = synthetic_pairs.make_synthetic_pairs(
+        base, str(tmp_path), 1, label_map=labels, max_displacement=1.5, control_spacing=6
+    )
     assert read_image(written[0]["ddfs"])[0].shape == (20, 18, 2)
     write_nifti_folder(str(tmp_path / "unused"), {"x": image((2, 2), 0)})

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 import tfreg.data  # noqa: F401  (registers the loaders)
+from tests.data.helpers import OBLIQUE, image, label, write_h5, write_nifti_folder
 from tfreg.data.errors import DataError, DataNotFoundError
 from tfreg.data.file_loaders import H5FileLoader, NiftiFileLoader
 from tfreg.data.file_loaders.sitk import MetaImageFileLoader, SITKFileLoader
 from tfreg.registry import REGISTRY
-from tests.data.helpers import OBLIQUE, image, label, write_h5, write_nifti_folder
 
 
 def test_registered_names():
@@ -51,8 +51,13 @@ def test_nifti_geometry_and_squeeze(tmp_path):
 
 def test_nifti_grouped_structure(tmp_path):
     folder = str(tmp_path / "images")
-    write_nifti_folder(folder, {f"{g}/{i}": image((2, 2, 2), n) for n, (g, i) in enumerate(
-        [("group2", "b"), ("group2", "a"), ("group10", "z"), ("group1", "y")])})
+    write_nifti_folder(
+        folder,
+        {
+            f"{g}/{i}": image((2, 2, 2), n)
+            for n, (g, i) in enumerate([("group2", "b"), ("group2", "a"), ("group10", "z"), ("group1", "y")])
+        },
+    )
     loader = NiftiFileLoader([str(tmp_path)], "images", grouped=True)
     # groups sorted as strings: group1 < group10 < group2
     assert loader.get_num_groups() == 3
@@ -121,8 +126,10 @@ def test_h5_order_keys_and_geometry(tmp_path):
 
 
 def test_h5_grouped(tmp_path):
-    write_h5(str(tmp_path / "images.h5"), {k: image((2, 2, 2), n) for n, k in enumerate(
-        ["group-2-1", "group-1-2", "group-1-10", "group-10-1"])})
+    write_h5(
+        str(tmp_path / "images.h5"),
+        {k: image((2, 2, 2), n) for n, k in enumerate(["group-2-1", "group-1-2", "group-1-10", "group-10-1"])},
+    )
     loader = H5FileLoader([str(tmp_path)], "images", grouped=True)
     # groups "1" < "10" < "2"; in a group keys sorted as strings: group-1-10 < group-1-2
     assert loader.get_num_images_per_group() == [2, 1, 1]

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from tfreg.data.geometry import ImageGeometry
 from tests.data.helpers import OBLIQUE
+from tfreg.data.geometry import ImageGeometry
 
 
 def test_identity_and_validation():

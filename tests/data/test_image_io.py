@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from tests.data.helpers import OBLIQUE
 from tfreg.data.errors import DataError
 from tfreg.data.geometry import ImageGeometry
 from tfreg.data.image_io import read_image, read_image_info, save_image
 from tfreg.data.nifti_raw import check_nifti_complete, header_geometry, read_nifti_header
-from tests.data.helpers import OBLIQUE
 
 
 @pytest.mark.parametrize("suffix", [".nii.gz", ".nii", ".mha", ".nrrd"])
@@ -117,7 +117,9 @@ def test_header_geometry_matches_simpleitk(tmp_path):
     struct.pack_into("<h", data, 254, 0)  # sform_code = 0: only the qform is left
     qform_only = str(tmp_path / "qform.nii")
     open(qform_only, "wb").write(bytes(data))
-    assert header_geometry(read_nifti_header(qform_only)).allclose(ImageGeometry.from_sitk(sitk.ReadImage(qform_only)), atol=1e-5)
+    assert header_geometry(read_nifti_header(qform_only)).allclose(
+        ImageGeometry.from_sitk(sitk.ReadImage(qform_only)), atol=1e-5
+    )
 
 
 def test_nifti2_that_simpleitk_cannot_read(shared_data):

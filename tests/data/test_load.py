@@ -2,10 +2,10 @@
 
 import pytest
 
+from tests.data.helpers import write_paired
 from tfreg.data import get_data_loader
 from tfreg.data.errors import DataNotFoundError
 from tfreg.data.loaders import PairedDataLoader
-from tests.data.helpers import write_paired
 
 
 def config(root, **extra):
@@ -40,7 +40,10 @@ def test_config_values_override_every_split(root):
     assert get_data_loader(cfg, "train").sample_label == "all"
 
 
-@pytest.mark.parametrize("split_value", [None, {"dir": None, "format": "nifti", "labeled": False}, {"dir": "", "format": "nifti", "labeled": False}])
+@pytest.mark.parametrize(
+    "split_value",
+    [None, {"dir": None, "format": "nifti", "labeled": False}, {"dir": "", "format": "nifti", "labeled": False}],
+)
 def test_no_loader(root, split_value):
     cfg = config(root)
     cfg["test"] = split_value

@@ -7,12 +7,12 @@ import random
 import numpy as np
 import pytest
 
+from tests.data.helpers import OBLIQUE, image, label, write_grouped, write_paired, write_unpaired
 from tfreg.data.errors import DataError, DataNotFoundError
 from tfreg.data.file_loaders import H5FileLoader, NiftiFileLoader
 from tfreg.data.image_io import read_image, save_image
 from tfreg.data.loaders import GroupedDataLoader, PairedDataLoader, UnpairedDataLoader
 from tfreg.registry import REGISTRY
-from tests.data.helpers import OBLIQUE, image, label, write_grouped, write_paired, write_unpaired
 
 IDS = ["c0", "c1", "c2"]
 
@@ -131,7 +131,9 @@ def test_mismatched_image_label_ids(tmp_path):
 def test_label_count_mismatch_paired_names_both_files(tmp_path):
     write_paired(str(tmp_path), IDS, num_labels=2)
     save_image(label((5, 6, 7), 3, 0), str(tmp_path / "fixed_labels" / "c2.nii.gz"))
-    with pytest.raises(DataError, match=r"moving_labels/c2.nii.gz has 2 label\(s\) but fixed label .*fixed_labels/c2.nii.gz has 3"):
+    with pytest.raises(
+        DataError, match=r"moving_labels/c2.nii.gz has 2 label\(s\) but fixed label .*fixed_labels/c2.nii.gz has 3"
+    ):
         paired(tmp_path)
 
 

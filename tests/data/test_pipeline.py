@@ -10,12 +10,12 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
+from tests.data.helpers import label, write_paired, write_unpaired  # noqa: E402
 from tfreg.data.file_loaders import NiftiFileLoader  # noqa: E402
+from tfreg.data.image_io import save_image  # noqa: E402
 from tfreg.data.loaders import PairedDataLoader, UnpairedDataLoader  # noqa: E402
 from tfreg.data.pipeline import build_dataset, steps_per_epoch  # noqa: E402
 from tfreg.registry import REGISTRY  # noqa: E402
-from tests.data.helpers import label, write_paired, write_unpaired  # noqa: E402
-from tfreg.data.image_io import save_image  # noqa: E402
 
 IDS = ["c0", "c1", "c2"]
 
@@ -88,7 +88,11 @@ def test_augmentation_hook(tmp_path):
     AddOne.calls.clear()
     plain = next(iter(build_dataset(loader, True, 3, False, 0)))
     augmented = next(
-        iter(build_dataset(loader, True, 3, False, 0, [{"name": "add_one"}, {"name": "add_one", "amount": 2.0}], registry=registry))
+        iter(
+            build_dataset(
+                loader, True, 3, False, 0, [{"name": "add_one"}, {"name": "add_one", "amount": 2.0}], registry=registry
+            )
+        )
     )
     assert AddOne.calls == [((4, 4, 4), (3, 3, 3), 3)] * 2
     np.testing.assert_allclose(augmented["moving_image"].numpy(), plain["moving_image"].numpy() + 3.0, atol=1e-6)
@@ -146,6 +150,12 @@ def test_mirrored_strategy_splits_the_batch(tmp_path):
         """
     )
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300,
-                            cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
+    )
     assert "SHAPES [(2, 4, 4, 4), (2, 4, 4, 4)]" in result.stdout, result.stderr[-3000:]

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from tfreg.data.errors import DataError
 from tfreg.data import preprocess
+from tfreg.data.errors import DataError
 
 
 def test_normalize_min_max_without_epsilon():

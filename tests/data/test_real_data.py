@@ -121,7 +121,9 @@ def test_paired_h5_deepreg_files(deepreg):
 def test_paired_h5_converted(deepreg, converted):
     h5_dir = converted(deepreg, "paired", "train")
     h5_loader = get_data_loader(dataset_config("paired", {"valid": h5_dir}, "h5", True), "valid")
-    nifti_loader = get_data_loader(dataset_config("paired", {"valid": deepreg / "nifti/paired/train"}, "nifti", True), "valid")
+    nifti_loader = get_data_loader(
+        dataset_config("paired", {"valid": deepreg / "nifti/paired/train"}, "nifti", True), "valid"
+    )
     assert h5_loader.num_samples == 25
     with h5py.File(os.path.join(h5_dir, "moving_labels.h5"), "r") as f:
         keys = sorted(f.keys())
@@ -142,9 +144,7 @@ def test_unpaired_train(deepreg, converted, fmt):
     ids = nifti_stems(folder / "images")
     assert len(ids) == 14
     data_dir = folder if fmt == "nifti" else converted(deepreg, "unpaired", "train")
-    loader = get_data_loader(
-        dataset_config("unpaired", {"valid": data_dir}, fmt.split("-")[0], True, seed=3), "valid"
-    )
+    loader = get_data_loader(dataset_config("unpaired", {"valid": data_dir}, fmt.split("-")[0], True, seed=3), "valid")
     assert loader.num_samples == 7
     order = shuffled(14, 3)
     expected = [(order[2 * k], order[2 * k + 1], label) for k in range(7) for label in range(3)]
@@ -183,8 +183,14 @@ def grouped_by_hand(num_images_per_group, p, option, seed):
             out.append((g, a, g, b))
         else:
             other = rnd.choice([h for h in groups if h != g])
-            out.append((g, rnd.choice(list(range(num_images_per_group[g]))), other,
-                        rnd.choice(list(range(num_images_per_group[other])))))
+            out.append(
+                (
+                    g,
+                    rnd.choice(list(range(num_images_per_group[g]))),
+                    other,
+                    rnd.choice(list(range(num_images_per_group[other]))),
+                )
+            )
     return out
 
 
@@ -200,10 +206,13 @@ def test_grouped_train_sampled(deepreg, converted, fmt):
     data_dir = folder if fmt == "nifti" else converted(deepreg, "grouped", "train")
     for seed in (0, 1, 2):
         loader = get_data_loader(
-            dataset_config("grouped", {"valid": data_dir}, fmt.split("-")[0], True, seed=seed, **GROUPED_OPTIONS), "valid"
+            dataset_config("grouped", {"valid": data_dir}, fmt.split("-")[0], True, seed=seed, **GROUPED_OPTIONS),
+            "valid",
         )
         assert loader.num_samples == 2
-        expected = [pair + (label,) for pair in grouped_by_hand(sizes, 0.5, "unconstrained", seed) for label in range(3)]
+        expected = [
+            pair + (label,) for pair in grouped_by_hand(sizes, 0.5, "unconstrained", seed) for label in range(3)
+        ]
         assert epoch_indices(loader) == expected
 
 
@@ -211,8 +220,14 @@ def test_grouped_train_all_inter_pairs(deepreg):
     folder = deepreg / "nifti/grouped/train"
     options = dict(intra_group_option="forward", sample_image_in_group=False, intra_group_prob=0)
     loader = get_data_loader(dataset_config("grouped", {"test": folder}, "nifti", False, **options), "test")
-    pairs = [(g1, i1, g2, i2) for g1, n1 in enumerate([4, 3]) for g2, n2 in enumerate([4, 3]) if g1 != g2
-             for i1 in range(n1) for i2 in range(n2)]
+    pairs = [
+        (g1, i1, g2, i2)
+        for g1, n1 in enumerate([4, 3])
+        for g2, n2 in enumerate([4, 3])
+        if g1 != g2
+        for i1 in range(n1)
+        for i2 in range(n2)
+    ]
     random.Random(0).shuffle(pairs)
     assert loader.num_samples == 24
     assert epoch_indices(loader) == [p + (-1,) for p in pairs]
@@ -229,6 +244,8 @@ def test_grouped_test(deepreg, converted, fmt):
     else:
         data_dir, labeled = converted(deepreg, "grouped", "test"), True
     options = dict(intra_group_option="forward", sample_image_in_group=True, intra_group_prob=1)
-    loader = get_data_loader(dataset_config("grouped", {"test": data_dir}, fmt.split("-")[0], labeled, **options), "test")
+    loader = get_data_loader(
+        dataset_config("grouped", {"test": data_dir}, fmt.split("-")[0], labeled, **options), "test"
+    )
     assert loader.num_samples == 1
     assert epoch_indices(loader) == ([(0, 0, 0, 1, label) for label in range(3)] if labeled else [(0, 0, 0, 1, -1)])

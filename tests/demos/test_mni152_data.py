@@ -20,7 +20,6 @@ from tfreg.data.image_io import read_image  # noqa: E402
 from tfreg.data.load import get_data_loader  # noqa: E402
 from tfreg.metrics import dice, jacobian_determinant  # noqa: E402
 
-
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -71,9 +70,7 @@ def test_layout_is_deepreg_paired(tiny_dataset):
     # only the finished dataset is left next to it: no partial or old copies
     assert os.listdir(output.parent) == ["dataset"]
 
-    config = {
-        split: {"dir": str(output / split), "format": "nifti", "labeled": True} for split in ("train", "test")
-    }
+    config = {split: {"dir": str(output / split), "format": "nifti", "labeled": True} for split in ("train", "test")}
     config.update(type="paired", moving_image_shape=list(TINY.shape), fixed_image_shape=list(TINY.shape))
     loader = get_data_loader(config, "train")
     assert loader.num_samples == 2

@@ -46,7 +46,9 @@ def _run_mirrored(config, config_batch3, out_dir):
 
     # 1. batch 3 over 2 replicas: refused before anything is written.
     try:
-        train_module.train(gpu="", config_path=config_batch3, log_dir=log_dir, exp_name="batch3", strategy="mirrored", verbose=0)
+        train_module.train(
+            gpu="", config_path=config_batch3, log_dir=log_dir, exp_name="batch3", strategy="mirrored", verbose=0
+        )
         result["batch3_error"] = None
     except ValueError as err:
         result["batch3_error"] = str(err)
@@ -68,7 +70,8 @@ def _run_mirrored(config, config_batch3, out_dir):
                 variable.assign(value)
         state["replicas"] = strategy.num_replicas_in_sync
         state["synchronized_bn"] = sum(
-            1 for layer in model._flatten_layers(include_self=False)
+            1
+            for layer in model._flatten_layers(include_self=False)
             if isinstance(layer, keras.layers.BatchNormalization) and layer.synchronized
         )
         state["strategy"] = type(strategy).__name__

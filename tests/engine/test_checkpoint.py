@@ -161,8 +161,14 @@ def test_restore_round_trip_weights_and_optimizer_state(tmp_path):
 def test_restore_for_predict_ignores_optimizer_state(tmp_path):
     x, y = data()
     model, optimizer = compiled(seed=0)
-    model.fit(x, y, batch_size=4, epochs=1, verbose=0,
-              callbacks=[CheckpointSaver(make_checkpoint(model, optimizer), str(tmp_path), 1)])
+    model.fit(
+        x,
+        y,
+        batch_size=4,
+        epochs=1,
+        verbose=0,
+        callbacks=[CheckpointSaver(make_checkpoint(model, optimizer), str(tmp_path), 1)],
+    )
     fresh = tiny_model(seed=7)
     restore_checkpoint(make_checkpoint(fresh), str(tmp_path / "ckpt-1"), with_optimizer=False)
     for got, want in zip(fresh.get_weights(), model.get_weights()):
@@ -173,8 +179,14 @@ def test_restore_for_predict_ignores_optimizer_state(tmp_path):
 def test_restore_mismatching_model_raises(tmp_path):
     x, y = data()
     model, optimizer = compiled(units=3)
-    model.fit(x, y, batch_size=4, epochs=1, verbose=0,
-              callbacks=[CheckpointSaver(make_checkpoint(model, optimizer), str(tmp_path), 1)])
+    model.fit(
+        x,
+        y,
+        batch_size=4,
+        epochs=1,
+        verbose=0,
+        callbacks=[CheckpointSaver(make_checkpoint(model, optimizer), str(tmp_path), 1)],
+    )
     prefix = str(tmp_path / "ckpt-1")
 
     other, other_opt = compiled(units=2)  # differently shaped last layer

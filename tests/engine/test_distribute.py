@@ -97,14 +97,25 @@ def write_pairs(folder: Path, names, seed: int) -> None:
             save_image(label, str(folder / f"{side}_labels" / f"{name}.nii.gz"))
 
 
-def write_config(tmp: Path, name: str = "config.yaml", batch: int = BATCH, epochs: int = EPOCHS, optimizer: str = "Adam", learning_rate: float = 1e-2) -> Path:
+def write_config(
+    tmp: Path,
+    name: str = "config.yaml",
+    batch: int = BATCH,
+    epochs: int = EPOCHS,
+    optimizer: str = "Adam",
+    learning_rate: float = 1e-2,
+) -> Path:
     """The tiny paired config over the synthetic data under ``tmp/data`` (written once)."""
     train, valid = tmp / "data" / "train", tmp / "data" / "valid"
     if not train.is_dir():
         write_pairs(train, [f"case{i:03d}" for i in range(NUM_TRAIN)], seed=1)
         write_pairs(valid, [f"case{i:03d}" for i in range(NUM_TRAIN, NUM_TRAIN + NUM_VALID)], seed=2)
     path = tmp / name
-    path.write_text(CONFIG.format(train=train, valid=valid, batch=batch, epochs=epochs, optimizer=optimizer, learning_rate=learning_rate))
+    path.write_text(
+        CONFIG.format(
+            train=train, valid=valid, batch=batch, epochs=epochs, optimizer=optimizer, learning_rate=learning_rate
+        )
+    )
     return path
 
 
@@ -238,7 +249,8 @@ def mirrored_runs(tmp_path_factory):
 def test_batch_size_not_divisible_by_replicas(mirrored_runs):
     result, _ = mirrored_runs
     assert result["batch3_error"] == (
-        "train.preprocess.batch_size = 3 is not divisible by the 2 replicas of the MirroredStrategy: use a multiple of 2"
+        "train.preprocess.batch_size = 3 is not divisible by the 2 replicas of the "
+        "MirroredStrategy: use a multiple of 2"
     )
     assert not result["batch3_log_dir_exists"]  # refused before anything was written
 
@@ -275,6 +287,9 @@ def test_mirrored_matches_single_device(mirrored_runs):
     trainable = [k for k, name in zip(default.files, result["default"]["weight_names"]) if "moving_" not in name]
     # the comparison means something only if training moved the weights far beyond the tolerance
     assert max(float(np.max(np.abs(default[k] - initial[k]))) for k in trainable) > 1e-2
-    diff = {name: float(np.max(np.abs(default[k] - mirrored[k]))) for k, name in zip(default.files, result["default"]["weight_names"])}
+    diff = {
+        name: float(np.max(np.abs(default[k] - mirrored[k])))
+        for k, name in zip(default.files, result["default"]["weight_names"])
+    }
     worst = max(diff, key=diff.get)
     assert diff[worst] <= 1e-5, f"{worst}: {diff[worst]}"

@@ -209,8 +209,12 @@ def test_moving_label_on_another_grid_is_resampled(tmp_path):
     save_image(fixed, tmp_path / "f.nii.gz", geo)
     save_image(fixed, tmp_path / "w.nii.gz", geo)
     save_image(moving, tmp_path / "m.nii.gz", ImageGeometry((2.0, 2.0, 2.0), (0.0, 0.0, 0.0), np.eye(3)))
-    spec = PairSpec("p", fixed_label=str(tmp_path / "f.nii.gz"), warped_label=str(tmp_path / "w.nii.gz"),
-                    moving_label=str(tmp_path / "m.nii.gz"))
+    spec = PairSpec(
+        "p",
+        fixed_label=str(tmp_path / "f.nii.gz"),
+        warped_label=str(tmp_path / "w.nii.gz"),
+        moving_label=str(tmp_path / "m.nii.gz"),
+    )
     with pytest.warns(UserWarning, match="resampled onto it"):
         res = evaluate([spec])
     # nearest neighbour (ITK rounds half up): fixed voxel x samples moving index floor(x/2 + 0.5), so
@@ -327,8 +331,12 @@ def test_image_metrics_identical_images(tmp_path):
     save_image(img, tmp_path / "f.nii.gz", GEO)
     save_image(img, tmp_path / "w.nii.gz", GEO)
     save_image(img[::-1].copy(), tmp_path / "m.nii.gz", GEO)
-    spec = PairSpec("p", fixed_image=str(tmp_path / "f.nii.gz"), warped_image=str(tmp_path / "w.nii.gz"),
-                    moving_image=str(tmp_path / "m.nii.gz"))
+    spec = PairSpec(
+        "p",
+        fixed_image=str(tmp_path / "f.nii.gz"),
+        warped_image=str(tmp_path / "w.nii.gz"),
+        moving_image=str(tmp_path / "m.nii.gz"),
+    )
     row = evaluate([spec]).rows[0]
     # MI of an image with itself is the entropy of its 32-bin histogram (nats)
     counts, _ = np.histogram(img.astype(np.float64), bins=32)
@@ -400,11 +408,21 @@ def test_pairs_csv_relative_paths_and_empty_cells(tmp_path):
     lm = write_landmarks(tmp_path)
     with open(tmp_path / "pairs.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["pair", "fixed_label", "warped_label", "moving_label", "ddf", "fixed_landmarks",
-                    "warped_landmarks"])
+        w.writerow(
+            ["pair", "fixed_label", "warped_label", "moving_label", "ddf", "fixed_landmarks", "warped_landmarks"]
+        )
         w.writerow(["a", "fixed.nii.gz", "warped.nii.gz", "", "", "", ""])
-        w.writerow(["b", "fixed.nii.gz", "fixed.nii.gz", "moving.nii.gz", "",
-                    os.path.basename(lm["fixed"]), os.path.basename(lm["warped"])])
+        w.writerow(
+            [
+                "b",
+                "fixed.nii.gz",
+                "fixed.nii.gz",
+                "moving.nii.gz",
+                "",
+                os.path.basename(lm["fixed"]),
+                os.path.basename(lm["warped"]),
+            ]
+        )
     pairs = pairs_from_csv(str(tmp_path / "pairs.csv"))
     assert pairs[0].moving_label is None and os.path.isabs(pairs[0].fixed_label)
     res = evaluate(pairs)
@@ -437,8 +455,11 @@ def test_shape_mismatch_names_both_files(tmp_path):
     paths = write_label_case(tmp_path, moving=False)
     save_image(np.zeros((16, 10, 9), np.float32), tmp_path / "small.nii.gz", GEO)
     spec = PairSpec("p", fixed_label=paths["fixed"], warped_label=str(tmp_path / "small.nii.gz"))
-    with pytest.raises(DataError, match=r"fixed_label .*fixed.nii.gz has shape \(16, 10, 10\) but warped_label "
-                                        r".*small.nii.gz has shape \(16, 10, 9\)"):
+    with pytest.raises(
+        DataError,
+        match=r"fixed_label .*fixed.nii.gz has shape \(16, 10, 10\) but warped_label "
+        r".*small.nii.gz has shape \(16, 10, 9\)",
+    ):
         evaluate([spec])
 
 
@@ -447,8 +468,11 @@ def test_spacing_mismatch_names_both_spacings(tmp_path):
     fixed, _, _ = label_maps()
     save_image(fixed, tmp_path / "iso.nii.gz", ImageGeometry((1.0, 1.0, 1.0), (0, 0, 0), np.eye(3)))
     spec = PairSpec("p", fixed_label=paths["fixed"], warped_label=str(tmp_path / "iso.nii.gz"))
-    with pytest.raises(DataError, match=r"fixed.nii.gz has spacing \(2.0, 0.5, 1.0\) mm but warped_label "
-                                        r".*iso.nii.gz has spacing \(1.0, 1.0, 1.0\) mm"):
+    with pytest.raises(
+        DataError,
+        match=r"fixed.nii.gz has spacing \(2.0, 0.5, 1.0\) mm but warped_label "
+        r".*iso.nii.gz has spacing \(1.0, 1.0, 1.0\) mm",
+    ):
         evaluate([spec])
 
 
@@ -515,8 +539,18 @@ def test_output_csv_readable_by_pandas(tmp_path):
     paths = write_label_case(tmp_path)
     lm = write_landmarks(tmp_path)
     out = tmp_path / "o.csv"
-    evaluate([PairSpec("p", fixed_label=paths["fixed"], warped_label=paths["warped"],
-                       fixed_landmarks=lm["fixed"], warped_landmarks=lm["warped"])], output=str(out))
+    evaluate(
+        [
+            PairSpec(
+                "p",
+                fixed_label=paths["fixed"],
+                warped_label=paths["warped"],
+                fixed_landmarks=lm["fixed"],
+                warped_landmarks=lm["warped"],
+            )
+        ],
+        output=str(out),
+    )
     df = pd.read_csv(out, dtype={"label": str})
     assert list(df["label"]) == ["1", "2"]
     assert df["dice"].tolist() == pytest.approx([16 / 35, 0.75])
@@ -527,7 +561,11 @@ def test_output_csv_readable_by_pandas(tmp_path):
 
 def test_natural_key():
     assert sorted(["pair_10", "pair_2", "pair_1_3", "pair_1_10"], key=natural_key) == [
-        "pair_1_3", "pair_1_10", "pair_2", "pair_10"]
+        "pair_1_3",
+        "pair_1_10",
+        "pair_2",
+        "pair_10",
+    ]
 
 
 def test_det_j_inside_each_label(tmp_path):
@@ -538,8 +576,9 @@ def test_det_j_inside_each_label(tmp_path):
     ddf = np.zeros(SHAPE + (3,), np.float32)
     ddf[..., 0] = 0.05 * np.arange(SHAPE[0], dtype=np.float32)[:, None, None] ** 2
     save_image(ddf, tmp_path / "ddf.nii.gz", GEO)
-    res = evaluate([PairSpec("p", fixed_label=paths["fixed"], warped_label=paths["warped"],
-                             ddf=str(tmp_path / "ddf.nii.gz"))])
+    res = evaluate(
+        [PairSpec("p", fixed_label=paths["fixed"], warped_label=paths["warped"], ddf=str(tmp_path / "ddf.nii.gz"))]
+    )
     rows = {r["label"]: r for r in res.rows}
     assert rows["2"]["jac_det_mean_in_label"] == pytest.approx(2.15, rel=1e-5)
     assert rows["2"]["jac_det_std_in_label"] == pytest.approx(math.sqrt((0.15**2 + 0.05**2) / 2), rel=1e-4)

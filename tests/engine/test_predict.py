@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from tests.conftest import data_root
+from tests.engine.deepreg_configs import paired_config, write_config
 from tfreg.data.image_io import read_image
 from tfreg.engine.checkpoint import CheckpointError
 from tfreg.engine.predict import predict
-from tests.conftest import data_root
-from tests.engine.deepreg_configs import paired_config, write_config
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,9 @@ def test_tree_and_csv_columns(predicted):
         assert labels, files
         for label in labels:
             assert sorted(os.listdir(os.path.join(path, pair, label))) == [
-                "fixed_label.nii.gz", "moving_label.nii.gz", "pred_fixed_label.nii.gz"
+                "fixed_label.nii.gz",
+                "moving_label.nii.gz",
+                "pred_fixed_label.nii.gz",
             ]
     with open(os.path.join(path, "metrics.csv")) as handle:
         rows = list(csv.DictReader(handle))
@@ -82,8 +84,15 @@ def test_existing_output_is_kept_unless_overwrite(predicted):
     with pytest.raises(FileExistsError, match="--overwrite"):
         predict(ckpt_path=predicted["ckpt"], split="test", log_dir=str(predicted["root"]), exp_name="pred")
     assert os.path.exists(marker)
-    predict(ckpt_path=predicted["ckpt"], split="test", log_dir=str(predicted["root"]), exp_name="pred", overwrite=True,
-            save_nifti=False, save_png=True)
+    predict(
+        ckpt_path=predicted["ckpt"],
+        split="test",
+        log_dir=str(predicted["root"]),
+        exp_name="pred",
+        overwrite=True,
+        save_nifti=False,
+        save_png=True,
+    )
     assert not os.path.exists(marker)
     pngs = os.listdir(os.path.join(predicted["path"], "pair_0", "fixed_image"))
     assert sorted(pngs) == [f"depth{k}_fixed_image.png" for k in range(8)]
@@ -101,8 +110,13 @@ def test_predict_other_split_and_bad_inputs(trained, tmp_path):
     other = paired_config(data_root())
     other["train"]["backbone"]["num_channel_initial"] = 8
     with pytest.raises(CheckpointError, match="does not fit"):
-        predict(ckpt_path=ckpt, split="test", log_dir=str(tmp_path), exp_name="o",
-                config_path=write_config(other, tmp_path / "other.yaml"))
+        predict(
+            ckpt_path=ckpt,
+            split="test",
+            log_dir=str(tmp_path),
+            exp_name="o",
+            config_path=write_config(other, tmp_path / "other.yaml"),
+        )
     assert not (tmp_path / "o").exists()
     with pytest.raises(ValueError, match="--split"):
         predict(ckpt_path=ckpt, split="testing", log_dir=str(tmp_path))

@@ -119,14 +119,28 @@ def make_rows():
         for label in (0, 1, 2):
             dice_v = float(rng.random())
             tre_v = float(rng.random() * 10)
-            rows.append({"image_ssd": ssd, "label_binary_dice": dice_v, "label_tre": tre_v,
-                         "pair_index": pair, "label_index": label})
+            rows.append(
+                {
+                    "image_ssd": ssd,
+                    "label_binary_dice": dice_v,
+                    "label_tre": tre_v,
+                    "pair_index": pair,
+                    "label_index": label,
+                }
+            )
     rows[4]["label_tre"] = math.nan  # an empty thresholded label
     rows[7]["image_ssd"] = math.nan  # conditional model style missing image
     rows[8]["label_tre"] = math.nan
     for pair in ([5, 6], [7, 8]):
-        rows.append({"image_ssd": float(rng.random()), "label_binary_dice": math.nan, "label_tre": math.nan,
-                     "pair_index": pair, "label_index": -1})
+        rows.append(
+            {
+                "image_ssd": float(rng.random()),
+                "label_binary_dice": math.nan,
+                "label_tre": math.nan,
+                "pair_index": pair,
+                "label_index": -1,
+            }
+        )
     return rows
 
 
@@ -134,12 +148,20 @@ def test_metrics_csv_exact_header_and_cells(tmp_path):
     rows = [
         {"image_ssd": 0.25, "label_binary_dice": 0.5, "label_tre": 2.0, "pair_index": [0, 1], "label_index": 3},
         {"image_ssd": 1.5, "label_binary_dice": math.nan, "label_tre": math.nan, "pair_index": [7], "label_index": -1},
-        {"image_ssd": 0.125, "label_binary_dice": 1.0, "label_tre": 0.0,
-         "pair_index": np.array([2.0, 4.0, 1.0, 3.0]), "label_index": np.float32(0.0)},
+        {
+            "image_ssd": 0.125,
+            "label_binary_dice": 1.0,
+            "label_tre": 0.0,
+            "pair_index": np.array([2.0, 4.0, 1.0, 3.0]),
+            "label_index": np.float32(0.0),
+        },
     ]
     paths = write_metrics_csvs(rows, str(tmp_path))
     assert [p.rsplit("/", 1)[-1] for p in paths] == [
-        "metrics.csv", "metrics_stats_per_label.csv", "metrics_stats_overall.csv"]
+        "metrics.csv",
+        "metrics_stats_per_label.csv",
+        "metrics_stats_overall.csv",
+    ]
     text = (tmp_path / "metrics.csv").read_text()
     lines = text.splitlines()
     assert lines[0] == "image_ssd,label_binary_dice,label_tre,pair_index,label_index"
@@ -189,8 +211,9 @@ def test_per_label_and_overall_tables_match_pandas(tmp_path):
     got_per_label = pd.read_csv(tmp_path / "metrics_stats_per_label.csv", index_col="label_index")
     assert list(got_per_label.columns) == list(expected_per_label.columns)
     assert list(got_per_label.index) == list(expected_per_label.index) == [-1, 0, 1, 2]
-    np.testing.assert_allclose(got_per_label.to_numpy(), expected_per_label.to_numpy(), rtol=0, atol=1e-12,
-                               equal_nan=True)
+    np.testing.assert_allclose(
+        got_per_label.to_numpy(), expected_per_label.to_numpy(), rtol=0, atol=1e-12, equal_nan=True
+    )
     # label -1 only has image_ssd values
     assert np.isnan(got_per_label.loc[-1, "label_tre_mean"])
 
@@ -198,8 +221,7 @@ def test_per_label_and_overall_tables_match_pandas(tmp_path):
     got_overall = pd.read_csv(tmp_path / "metrics_stats_overall.csv", index_col=0)
     assert list(got_overall.columns) == list(expected_overall.columns)
     assert list(got_overall.index) == list(expected_overall.index)
-    np.testing.assert_allclose(got_overall.to_numpy(), expected_overall.to_numpy(), rtol=0, atol=1e-12,
-                               equal_nan=True)
+    np.testing.assert_allclose(got_overall.to_numpy(), expected_overall.to_numpy(), rtol=0, atol=1e-12, equal_nan=True)
 
 
 def test_single_value_groups_have_nan_std_like_pandas(tmp_path):
@@ -238,7 +260,9 @@ def test_tables_without_pandas_hand_numbers(tmp_path):
     assert values["label_index"] == "0"
     assert float(values["image_ssd_mean"]) == pytest.approx(7.0 / 3, abs=1e-12)
     assert float(values["image_ssd_median"]) == pytest.approx(2.0, abs=1e-12)
-    assert float(values["image_ssd_std"]) == pytest.approx(math.sqrt(((1 - 7 / 3) ** 2 + (2 - 7 / 3) ** 2 + (4 - 7 / 3) ** 2) / 2), abs=1e-12)
+    assert float(values["image_ssd_std"]) == pytest.approx(
+        math.sqrt(((1 - 7 / 3) ** 2 + (2 - 7 / 3) ** 2 + (4 - 7 / 3) ** 2) / 2), abs=1e-12
+    )
     assert float(values["label_tre_std"]) == pytest.approx(2.0, abs=1e-12)
     with open(tmp_path / "metrics_stats_overall.csv", newline="") as handle:
         overall = list(csv.reader(handle))
@@ -253,8 +277,10 @@ def test_tables_without_pandas_hand_numbers(tmp_path):
 
 def test_unlabeled_only_tables_match_pandas(tmp_path):
     pd = pytest.importorskip("pandas")
-    rows = [{"image_ssd": v, "label_binary_dice": math.nan, "label_tre": math.nan, "pair_index": [i], "label_index": -1}
-            for i, v in enumerate((0.1, 0.4, 0.2, 0.8))]
+    rows = [
+        {"image_ssd": v, "label_binary_dice": math.nan, "label_tre": math.nan, "pair_index": [i], "label_index": -1}
+        for i, v in enumerate((0.1, 0.4, 0.2, 0.8))
+    ]
     write_metrics_csvs(rows, str(tmp_path))
     df = pd.read_csv(tmp_path / "metrics.csv")
     expected = df[list(METRIC_COLUMNS)].describe()

@@ -19,8 +19,11 @@ def rotation_z(angle):
 
 
 MOVING_GEOMETRY = ImageGeometry(spacing=(0.8, 1.25, 2.5), origin=(-10.0, 4.5, 30.25), direction=rotation_z(0.3))
-FIXED_GEOMETRY = ImageGeometry(spacing=(1.5, 0.75, 3.0), origin=(12.0, -7.5, 2.0),
-                               direction=np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, -1.0]]))
+FIXED_GEOMETRY = ImageGeometry(
+    spacing=(1.5, 0.75, 3.0),
+    origin=(12.0, -7.5, 2.0),
+    direction=np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, -1.0]]),
+)
 MOVING_SHAPE = (5, 6, 4)
 FIXED_SHAPE = (6, 5, 3)
 
@@ -96,8 +99,17 @@ def test_labeled_tree_label_independent_files_written_once(tmp_path):
     # same pair, next label: pair files must not be rewritten; label files go under label_2
     writer.write(second, [0, 1, 2], MOVING_GEOMETRY, FIXED_GEOMETRY, theta=theta + 100)
     label_files = {"moving_label.nii.gz", "fixed_label.nii.gz", "pred_fixed_label.nii.gz"}
-    expected = {"pair_0_1/" + f for f in ("moving_image.nii.gz", "fixed_image.nii.gz", "pred_fixed_image.nii.gz",
-                                           "ddf.nii.gz", "dvf.nii.gz", "affine.txt")}
+    expected = {
+        "pair_0_1/" + f
+        for f in (
+            "moving_image.nii.gz",
+            "fixed_image.nii.gz",
+            "pred_fixed_image.nii.gz",
+            "ddf.nii.gz",
+            "dvf.nii.gz",
+            "affine.txt",
+        )
+    }
     expected |= {f"pair_0_1/label_{k}/{f}" for k in (0, 2) for f in label_files}
     assert list_tree(tmp_path / "test") == expected
 
@@ -143,13 +155,20 @@ def test_nifti_geometry_and_values(tmp_path):
     arrays = sample_arrays(rng)
     PredictionWriter(str(tmp_path)).write(arrays, [5, 6, 1], MOVING_GEOMETRY, FIXED_GEOMETRY)
     pair_dir = tmp_path / "pair_5_6"
-    moving_grid = {"moving_image": pair_dir / "moving_image.nii.gz",
-                   "moving_label": pair_dir / "label_1" / "moving_label.nii.gz"}
-    fixed_grid = {"fixed_image": pair_dir / "fixed_image.nii.gz",
-                  "pred_fixed_image": pair_dir / "pred_fixed_image.nii.gz",
-                  "fixed_label": pair_dir / "label_1" / "fixed_label.nii.gz",
-                  "pred_fixed_label": pair_dir / "label_1" / "pred_fixed_label.nii.gz"}
-    for group, geometry, shape in ((moving_grid, MOVING_GEOMETRY, MOVING_SHAPE), (fixed_grid, FIXED_GEOMETRY, FIXED_SHAPE)):
+    moving_grid = {
+        "moving_image": pair_dir / "moving_image.nii.gz",
+        "moving_label": pair_dir / "label_1" / "moving_label.nii.gz",
+    }
+    fixed_grid = {
+        "fixed_image": pair_dir / "fixed_image.nii.gz",
+        "pred_fixed_image": pair_dir / "pred_fixed_image.nii.gz",
+        "fixed_label": pair_dir / "label_1" / "fixed_label.nii.gz",
+        "pred_fixed_label": pair_dir / "label_1" / "pred_fixed_label.nii.gz",
+    }
+    for group, geometry, shape in (
+        (moving_grid, MOVING_GEOMETRY, MOVING_SHAPE),
+        (fixed_grid, FIXED_GEOMETRY, FIXED_SHAPE),
+    ):
         for name, path in group.items():
             got, image = sitk_array(path)
             assert image.GetDimension() == 3
@@ -169,8 +188,9 @@ def test_nifti_geometry_and_values(tmp_path):
 
 def test_nifti_can_be_disabled(tmp_path):
     rng = np.random.default_rng(4)
-    PredictionWriter(str(tmp_path), save_nifti=False).write(sample_arrays(rng), [0, 1, 0], MOVING_GEOMETRY,
-                                                            FIXED_GEOMETRY, theta=np.eye(4, 3))
+    PredictionWriter(str(tmp_path), save_nifti=False).write(
+        sample_arrays(rng), [0, 1, 0], MOVING_GEOMETRY, FIXED_GEOMETRY, theta=np.eye(4, 3)
+    )
     files = list_tree(tmp_path)
     assert not any(f.endswith(".nii.gz") for f in files)
     assert "pair_0_1/affine.txt" in files  # the affine is not an image
@@ -193,15 +213,21 @@ def test_png_slices_naming_and_count(tmp_path):
 
     rng = np.random.default_rng(5)
     arrays = sample_arrays(rng)
-    PredictionWriter(str(tmp_path), save_nifti=False, save_png=True).write(arrays, [0, 1, 0], MOVING_GEOMETRY,
-                                                                           FIXED_GEOMETRY)
+    PredictionWriter(str(tmp_path), save_nifti=False, save_png=True).write(
+        arrays, [0, 1, 0], MOVING_GEOMETRY, FIXED_GEOMETRY
+    )
     pair_dir = tmp_path / "pair_0_1"
     expected = set()
-    for name, folder, depth in (("moving_image", "", MOVING_SHAPE[2]), ("fixed_image", "", FIXED_SHAPE[2]),
-                                ("pred_fixed_image", "", FIXED_SHAPE[2]), ("ddf", "", FIXED_SHAPE[2]),
-                                ("dvf", "", FIXED_SHAPE[2]), ("moving_label", "label_0/", MOVING_SHAPE[2]),
-                                ("fixed_label", "label_0/", FIXED_SHAPE[2]),
-                                ("pred_fixed_label", "label_0/", FIXED_SHAPE[2])):
+    for name, folder, depth in (
+        ("moving_image", "", MOVING_SHAPE[2]),
+        ("fixed_image", "", FIXED_SHAPE[2]),
+        ("pred_fixed_image", "", FIXED_SHAPE[2]),
+        ("ddf", "", FIXED_SHAPE[2]),
+        ("dvf", "", FIXED_SHAPE[2]),
+        ("moving_label", "label_0/", MOVING_SHAPE[2]),
+        ("fixed_label", "label_0/", FIXED_SHAPE[2]),
+        ("pred_fixed_label", "label_0/", FIXED_SHAPE[2]),
+    ):
         expected |= {f"{folder}{name}/depth{k}_{name}.png" for k in range(depth)}
     assert list_tree(pair_dir) == expected
     # a slice of the (binary, not normalised) fixed label: white where the label is 1
@@ -221,11 +247,16 @@ def test_png_2d_gives_one_file(tmp_path):
 
     geometry = ImageGeometry.identity(2)
     rng = np.random.default_rng(6)
-    arrays = {"fixed_image": rng.random((7, 9)).astype(np.float32),
-              "ddf": rng.standard_normal((7, 9, 2)).astype(np.float32),
-              "fixed_label": (rng.random((7, 9)) > 0.5).astype(np.float32)}
+    arrays = {
+        "fixed_image": rng.random((7, 9)).astype(np.float32),
+        "ddf": rng.standard_normal((7, 9, 2)).astype(np.float32),
+        "fixed_label": (rng.random((7, 9)) > 0.5).astype(np.float32),
+    }
     PredictionWriter(str(tmp_path), save_nifti=False, save_png=True).write(arrays, [4, 1], geometry, geometry)
-    assert list_tree(tmp_path) == {"pair_4/fixed_image/fixed_image.png", "pair_4/ddf/ddf.png",
-                                   "pair_4/label_1/fixed_label/fixed_label.png"}
+    assert list_tree(tmp_path) == {
+        "pair_4/fixed_image/fixed_image.png",
+        "pair_4/ddf/ddf.png",
+        "pair_4/label_1/fixed_label/fixed_label.png",
+    }
     png = mpimg.imread(tmp_path / "pair_4" / "fixed_image" / "fixed_image.png")
     assert png.shape[:2] == (7, 9)

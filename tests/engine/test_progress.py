@@ -70,7 +70,7 @@ def test_clear_blanks_the_line_and_forces_a_redraw():
 
 def test_zero_total_and_negative():
     stream = FakeTTY()
-    with Progress(0, stream=stream) as bar:
+    with Progress(0, stream=stream):
         pass
     assert "0/0" in stream.getvalue() and "100%" in stream.getvalue()
     with pytest.raises(ValueError, match="total must be >= 0"):

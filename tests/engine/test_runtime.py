@@ -62,8 +62,12 @@ def test_num_workers_limits_thread_pools_in_a_fresh_process():
 def test_num_workers_zero_keeps_defaults(cuda_env):
     import tensorflow as tf
 
-    before = (tf.config.threading.get_intra_op_parallelism_threads(),
-              tf.config.threading.get_inter_op_parallelism_threads())
+    before = (
+        tf.config.threading.get_intra_op_parallelism_threads(),
+        tf.config.threading.get_inter_op_parallelism_threads(),
+    )
     configure_devices(num_workers=0)
-    assert (tf.config.threading.get_intra_op_parallelism_threads(),
-            tf.config.threading.get_inter_op_parallelism_threads()) == before
+    assert (
+        tf.config.threading.get_intra_op_parallelism_threads(),
+        tf.config.threading.get_inter_op_parallelism_threads(),
+    ) == before

@@ -33,7 +33,9 @@ def test_names():
     assert STRATEGIES == ("auto", "default", "mirrored", "multiworker")
     for name in ("default", "mirrored", "multiworker"):
         assert strategy_kind(name) == name
-    with pytest.raises(ValueError, match=r"--strategy must be one of \['auto', 'default', 'mirrored', 'multiworker'\], got 'tpu'"):
+    with pytest.raises(
+        ValueError, match=r"--strategy must be one of \['auto', 'default', 'mirrored', 'multiworker'\], got 'tpu'"
+    ):
         strategy_kind("tpu")
     with pytest.raises(ValueError, match="--strategy must be one of"):
         make_strategy("Mirrored")  # names are case-sensitive, as on the command line
@@ -109,8 +111,14 @@ def test_tf_config_valid(monkeypatch):
         (tf_config(task={"type": "worker"}), "TF_CONFIG task.index must be an int"),
         (tf_config(task={"type": "worker", "index": "0"}), "TF_CONFIG task.index must be an int"),
         (tf_config(task={"type": "worker", "index": True}), "TF_CONFIG task.index must be an int"),
-        (tf_config(task={"type": "worker", "index": 2}), "TF_CONFIG task.index 2 is outside cluster.worker, which lists 2"),
-        (tf_config(task={"type": "chief", "index": 0}), "TF_CONFIG task.index 0 is outside cluster.chief, which lists 0"),
+        (
+            tf_config(task={"type": "worker", "index": 2}),
+            "TF_CONFIG task.index 2 is outside cluster.worker, which lists 2",
+        ),
+        (
+            tf_config(task={"type": "chief", "index": 0}),
+            "TF_CONFIG task.index 0 is outside cluster.chief, which lists 0",
+        ),
     ],
 )
 def test_tf_config_errors(monkeypatch, value, message):
@@ -138,7 +146,11 @@ def tiny_model():
 
 
 def batch_norms(model):
-    found = [layer for layer in model._flatten_layers(include_self=False) if isinstance(layer, keras.layers.BatchNormalization)]
+    found = [
+        layer
+        for layer in model._flatten_layers(include_self=False)
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]
     assert len(found) == 3
     return found
 

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.engine.deepreg_configs import paired_config, write_config
 from tfreg.config import ConfigError, load_yaml_file
 from tfreg.engine.checkpoint import CheckpointError
 from tfreg.engine.train import train
-from tests.engine.deepreg_configs import paired_config, write_config
 
 
 def test_log_folder_layout(trained):
@@ -36,8 +36,13 @@ def _event_tags(folder):
 def test_tensorboard_logs_deepreg_names(trained):
     train_tags = _event_tags(os.path.join(trained["exp"], "train"))
     valid_tags = _event_tags(os.path.join(trained["exp"], "validation"))
-    for name in ("epoch_loss", "epoch_loss/image_LocalNormalizedCrossCorrelationLoss", "epoch_loss/label_DiceScoreLoss",
-                 "epoch_loss/regularization_BendingEnergy_weighted", "epoch_metric/TRE"):
+    for name in (
+        "epoch_loss",
+        "epoch_loss/image_LocalNormalizedCrossCorrelationLoss",
+        "epoch_loss/label_DiceScoreLoss",
+        "epoch_loss/regularization_BendingEnergy_weighted",
+        "epoch_metric/TRE",
+    ):
         assert name in train_tags, sorted(train_tags)
         assert name in valid_tags, sorted(valid_tags)
 
@@ -50,8 +55,14 @@ def _checkpoint_values(prefix):
 def test_resume_continues_at_the_checkpoint_epoch(trained):
     tmp = trained["tmp"]
     ckpt1 = os.path.join(trained["exp"], "save", "ckpt-1")
-    model, exp = train(config_path=trained["config_path"], ckpt_path=ckpt1, log_dir=str(tmp / "logs"),
-                       exp_name="resumed", max_epochs=3, verbose=0)
+    model, exp = train(
+        config_path=trained["config_path"],
+        ckpt_path=ckpt1,
+        log_dir=str(tmp / "logs"),
+        exp_name="resumed",
+        max_epochs=3,
+        verbose=0,
+    )
     saved = sorted(os.path.basename(p) for p in glob.glob(os.path.join(exp, "save", "ckpt-*.index")))
     # resumed at epoch 1: epochs 2 and 3 run, nothing is saved as ckpt-1 again
     assert saved == ["ckpt-2.index", "ckpt-3.index"]
@@ -94,13 +105,23 @@ def test_errors_before_anything_is_written(trained, tmp_path):
     with pytest.raises(ValueError, match="does not fit depth 4"):
         train(config_path=write_config(too_deep, tmp_path / "b.yaml"), log_dir=str(logs), exp_name="b", verbose=0)
     with pytest.raises(CheckpointError, match="checkpoint not found"):
-        train(config_path=trained["config_path"], ckpt_path=str(tmp_path / "save" / "ckpt-7"), log_dir=str(logs),
-              exp_name="c", verbose=0)
+        train(
+            config_path=trained["config_path"],
+            ckpt_path=str(tmp_path / "save" / "ckpt-7"),
+            log_dir=str(logs),
+            exp_name="c",
+            verbose=0,
+        )
     other = paired_config(data_root())
     other["train"]["backbone"]["num_channel_initial"] = 8
     with pytest.raises(CheckpointError, match="does not fit the model"):
-        train(config_path=write_config(other, tmp_path / "d.yaml"), log_dir=str(logs), exp_name="d", verbose=0,
-              ckpt_path=os.path.join(trained["exp"], "save", "ckpt-1"))
+        train(
+            config_path=write_config(other, tmp_path / "d.yaml"),
+            log_dir=str(logs),
+            exp_name="d",
+            verbose=0,
+            ckpt_path=os.path.join(trained["exp"], "save", "ckpt-1"),
+        )
     assert not logs.exists()
     with pytest.raises(FileExistsError, match="already exists"):
         train(config_path=trained["config_path"], log_dir=os.path.dirname(trained["exp"]), exp_name="run", verbose=0)
@@ -115,6 +136,12 @@ def test_extra_callbacks_see_every_epoch(trained, tmp_path):
         def on_epoch_end(self, epoch, logs=None):
             self.epochs.append((epoch, "val_loss" in (logs or {})))
 
-    train(config_path=trained["config_path"], log_dir=str(tmp_path), exp_name="cb", max_epochs=1, verbose=0,
-          callbacks=[Count()])
+    train(
+        config_path=trained["config_path"],
+        log_dir=str(tmp_path),
+        exp_name="cb",
+        max_epochs=1,
+        verbose=0,
+        callbacks=[Count()],
+    )
     assert Count.epochs == [(0, True)]

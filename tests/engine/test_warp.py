@@ -107,8 +107,9 @@ def test_integer_shift_is_exact(tmp_path):
     image = rng.random((9, 8, 7)).astype(np.float32)
     ddf = np.zeros((9, 8, 7, 3), dtype=np.float32)
     ddf[..., 0], ddf[..., 1], ddf[..., 2] = 2.0, -1.0, 1.0  # output p samples image[p + (2, -1, 1)]
-    out = warp_file(write_nifti(tmp_path / "i.nii.gz", image), write_nifti(tmp_path / "d.nii.gz", ddf),
-                    str(tmp_path / "o.nii.gz"))
+    out = warp_file(
+        write_nifti(tmp_path / "i.nii.gz", image), write_nifti(tmp_path / "d.nii.gz", ddf), str(tmp_path / "o.nii.gz")
+    )
     got, _ = read_nifti(out)
     expected = np.zeros_like(image)
     expected[:-2, 1:, :-1] = image[2:, :-1, 1:]
@@ -119,8 +120,9 @@ def test_zero_ddf_is_identity(tmp_path):
     rng = np.random.default_rng(3)
     image = rng.random((5, 6, 7)).astype(np.float32)
     ddf = np.zeros((5, 6, 7, 3), dtype=np.float32)
-    out = warp_file(write_nifti(tmp_path / "i.nii.gz", image), write_nifti(tmp_path / "d.nii.gz", ddf),
-                    str(tmp_path / "o.nii.gz"))
+    out = warp_file(
+        write_nifti(tmp_path / "i.nii.gz", image), write_nifti(tmp_path / "d.nii.gz", ddf), str(tmp_path / "o.nii.gz")
+    )
     got, _ = read_nifti(out)
     np.testing.assert_allclose(got, image, atol=1e-6)  # coordinate 0 samples the image (contract §11)
 
@@ -129,8 +131,9 @@ def test_four_d_image_warped_per_channel_on_ddf_grid(tmp_path):
     rng = np.random.default_rng(4)
     image = rng.random((10, 9, 8, 2)).astype(np.float32)
     ddf = smooth_ddf((7, 6, 5), amplitude=2.0, seed=5)  # a different (fixed) grid than the image's
-    out = warp_file(write_nifti(tmp_path / "i.nii.gz", image), write_nifti(tmp_path / "d.nii.gz", ddf),
-                    str(tmp_path / "o.nii.gz"))
+    out = warp_file(
+        write_nifti(tmp_path / "i.nii.gz", image), write_nifti(tmp_path / "d.nii.gz", ddf), str(tmp_path / "o.nii.gz")
+    )
     got, written = read_nifti(out)
     assert got.shape == (7, 6, 5, 2)
     assert written.GetDimension() == 4
@@ -148,8 +151,9 @@ def test_output_has_the_ddf_files_geometry(tmp_path):
     c, s = np.cos(0.4), np.sin(0.4)
     direction = np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
     image_path = write_nifti(tmp_path / "i.nii.gz", image, spacing=(3.0, 3.0, 3.0), origin=(100.0, 0.0, 0.0))
-    ddf_path = write_nifti(tmp_path / "d.nii.gz", ddf, spacing=(0.5, 1.5, 2.25), origin=(-3.0, 7.0, 11.5),
-                           direction=direction)
+    ddf_path = write_nifti(
+        tmp_path / "d.nii.gz", ddf, spacing=(0.5, 1.5, 2.25), origin=(-3.0, 7.0, 11.5), direction=direction
+    )
     out = warp_file(image_path, ddf_path, str(tmp_path / "o.nii.gz"))
     _, written = read_nifti(out)
     assert written.GetDimension() == 3
@@ -162,8 +166,12 @@ def test_nearest_keeps_label_values(tmp_path):
     rng = np.random.default_rng(8)
     labels = rng.integers(0, 5, size=(10, 9, 8)).astype(np.float32) * 3  # values 0, 3, 6, 9, 12
     ddf = smooth_ddf((10, 9, 8), amplitude=2.7, seed=9)
-    out = warp_file(write_nifti(tmp_path / "l.nii.gz", labels), write_nifti(tmp_path / "d.nii.gz", ddf),
-                    str(tmp_path / "o.nii.gz"), interpolation="nearest")
+    out = warp_file(
+        write_nifti(tmp_path / "l.nii.gz", labels),
+        write_nifti(tmp_path / "d.nii.gz", ddf),
+        str(tmp_path / "o.nii.gz"),
+        interpolation="nearest",
+    )
     got, _ = read_nifti(out)
     assert set(np.unique(got)) <= {0.0, 3.0, 6.0, 9.0, 12.0}
     # away from rounding ties, nearest equals SciPy's order-0 sampling

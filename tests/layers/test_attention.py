@@ -94,9 +94,7 @@ def test_mask_only_and_concat():
 @pytest.mark.backend_agnostic
 def test_landmark_cubes_and_roi():
     shape = (12, 11, 10)
-    landmarks = np.array(
-        [[[5.2, 4.8, 5.0], [0.0, 0.0, 9.4], [np.nan, np.nan, np.nan], [30.0, 1.0, 1.0]]], np.float32
-    )
+    landmarks = np.array([[[5.2, 4.8, 5.0], [0.0, 0.0, 9.4], [np.nan, np.nan, np.nan], [30.0, 1.0, 1.0]]], np.float32)
     cubes = np.asarray(landmark_cubes(landmarks, shape, size=3))[0, ..., 0]
     ref = np.zeros(shape, np.float32)
     ref[4:7, 4:7, 4:7] = 1  # around (5, 5, 5)

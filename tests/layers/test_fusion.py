@@ -15,8 +15,10 @@ def np_resize(x, shape):
     src = [np.clip((np.arange(n) + 0.5) * (m / n) - 0.5, 0, m - 1) for n, m in zip(shape, x.shape[1:-1])]
     coords = np.meshgrid(*src, indexing="ij")
     return np.stack(
-        [np.stack([map_coordinates(x[b, ..., c], coords, order=1, mode="nearest") for c in range(x.shape[-1])], -1)
-         for b in range(x.shape[0])]
+        [
+            np.stack([map_coordinates(x[b, ..., c], coords, order=1, mode="nearest") for c in range(x.shape[-1])], -1)
+            for b in range(x.shape[0])
+        ]
     )
 
 
@@ -62,7 +64,9 @@ def test_identity_cases_and_shapes(ndim):
     for stack in layer.branches:
         stack[-1].bias.assign(np.full(stack[-1].bias.shape, 40.0, np.float32))
     np.testing.assert_allclose(np.asarray(layer([coarse, fine])), fine + 2 * shift, rtol=1e-6, atol=1e-6)
-    assert layer.compute_output_shape([(None,) + coarse_s + (ndim,), (None,) + fine_s + (ndim,)]) == (None,) + fine_s + (ndim,)
+    assert layer.compute_output_shape([(None,) + coarse_s + (ndim,), (None,) + fine_s + (ndim,)]) == (
+        None,
+    ) + fine_s + (ndim,)
 
 
 @pytest.mark.backend_agnostic
@@ -90,7 +94,12 @@ def test_gradients_reach_weights_tf():
 
 
 def test_validation_and_config():
-    for kwargs, word in [({"filters": 3}, "filters"), ({"filters": [0]}, "filters"), ({"kernel_size": 2}, "kernel_size"), ({"activation": "nope"}, "activation")]:
+    for kwargs, word in [
+        ({"filters": 3}, "filters"),
+        ({"filters": [0]}, "filters"),
+        ({"kernel_size": 2}, "kernel_size"),
+        ({"activation": "nope"}, "activation"),
+    ]:
         with pytest.raises(ValueError, match=word):
             DFSA(**kwargs)
     with pytest.raises(ValueError, match="DFSA"):

@@ -139,7 +139,7 @@ def test_multiscale_is_mean_over_scales_before_negation():
 
     def smooth(x, s):
         r = int(3 * s)
-        k = np.exp(-np.arange(-r, r + 1) ** 2 / (2 * s * s))
+        k = np.exp(-(np.arange(-r, r + 1) ** 2) / (2 * s * s))
         k /= k.sum()
         y = x.astype(np.float64)
         for a in (1, 2):

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.backend_agnostic
 
 def np_gauss(x, sigma):
     r = int(3 * sigma)
-    g = np.exp(-np.arange(-r, r + 1) ** 2 / (2 * sigma**2))
+    g = np.exp(-(np.arange(-r, r + 1) ** 2) / (2 * sigma**2))
     g /= g.sum()
     for a in range(x.ndim):
         x = ndimage.correlate1d(x, g, axis=a, mode="nearest")
@@ -42,17 +42,23 @@ def images(shape, seed=0):
 def test_log_then_ssd_and_ncc(shape):
     t, p = images(shape)
     ft, fp = np_laplacian(np_gauss(t.astype(np.float64), 1.0)), np_laplacian(np_gauss(p.astype(np.float64), 1.0))
-    ssd = REGISTRY.build_loss({"name": "filtered", "filter": "log", "sigma": 1.0, "loss": {"name": "ssd"}}, {"reduction": None})
+    ssd = REGISTRY.build_loss(
+        {"name": "filtered", "filter": "log", "sigma": 1.0, "loss": {"name": "ssd"}}, {"reduction": None}
+    )
     np.testing.assert_allclose(np.asarray(ssd(t[None], p[None])), [np.mean((ft - fp) ** 2)], rtol=1e-4)
     ncc = FilteredLoss(loss={"name": "ncc"}, filter="log", sigma=1.0, reduction=None)
-    np.testing.assert_allclose(np.asarray(ncc(t[None], p[None])), [-np.corrcoef(ft.ravel(), fp.ravel())[0, 1]], rtol=1e-4)
+    np.testing.assert_allclose(
+        np.asarray(ncc(t[None], p[None])), [-np.corrcoef(ft.ravel(), fp.ravel())[0, 1]], rtol=1e-4
+    )
 
 
 def test_gaussian_laplacian_none_and_channels():
     t, p = images((16, 16, 2), 1)
-    for name, f in [("gaussian", lambda x: np.stack([np_gauss(x[..., c], 2.0) for c in range(2)], -1)),
-                    ("laplacian", lambda x: np.stack([np_laplacian(x[..., c]) for c in range(2)], -1)),
-                    ("none", lambda x: x)]:
+    for name, f in [
+        ("gaussian", lambda x: np.stack([np_gauss(x[..., c], 2.0) for c in range(2)], -1)),
+        ("laplacian", lambda x: np.stack([np_laplacian(x[..., c]) for c in range(2)], -1)),
+        ("none", lambda x: x),
+    ]:
         loss = FilteredLoss(loss={"name": "ssd"}, filter=name, sigma=2.0, spatial_dims=2, reduction=None)
         ref = np.mean((f(t.astype(np.float64)) - f(p.astype(np.float64))) ** 2)
         np.testing.assert_allclose(np.asarray(loss(t[None], p[None])), [ref], rtol=1e-4, err_msg=name)
@@ -60,7 +66,9 @@ def test_gaussian_laplacian_none_and_channels():
 
 def test_lncc_yaml_entry_and_gradients():
     t, p = images((12, 12, 12), 2)
-    loss = REGISTRY.build_loss({"name": "filtered", "filter": "log", "sigma": 1.0, "loss": {"name": "lncc", "kernel_size": 5}})
+    loss = REGISTRY.build_loss(
+        {"name": "filtered", "filter": "log", "sigma": 1.0, "loss": {"name": "lncc", "kernel_size": 5}}
+    )
     value, (_, gp) = value_and_grads(lambda a, b: loss(a, b), t[None], p[None])
     assert -1.0 <= value < 0 and np.all(np.isfinite(gp)) and np.abs(gp).max() > 0
     assert loss.get_config()["loss"] == {"name": "lncc", "kernel_size": 5}

@@ -91,7 +91,7 @@ def test_multiscale_gaussian(shape, dims, ndim):
         if s == 0:
             return x
         r = int(3 * s)
-        k = np.exp(-np.arange(-r, r + 1) ** 2 / (2 * s * s))
+        k = np.exp(-(np.arange(-r, r + 1) ** 2) / (2 * s * s))
         k /= k.sum()
         x = x.astype(np.float64)
         for a in range(1, ndim + 1):

@@ -100,7 +100,9 @@ def test_two_scales_sum_and_concat_2d():
 def test_loss_value_gradients_and_registry():
     t = smooth_image((12, 11, 10), 3)[None]
     p = smooth_image((12, 11, 10), 4)[None]
-    loss = REGISTRY.build_loss({"name": "macmind", "distances": [1], "weights": [1.0], "patch_size": 3}, {"reduction": None})
+    loss = REGISTRY.build_loss(
+        {"name": "macmind", "distances": [1], "weights": [1.0], "patch_size": 3}, {"reduction": None}
+    )
     d = lambda x: np_aggregate(np_ms_ssc_scale(x[0].astype(np.float64), 1, 3), 5, 8, 2, height_axis=2)
     ref = np.mean(np.sum((d(t) - d(p)) ** 2, -1))
     value, (_, gp) = value_and_grads(lambda a, b: loss(a, b), t, p)

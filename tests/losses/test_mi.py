@@ -25,7 +25,12 @@ def np_weights(v, kind, nb, sr=0.5):
         w = np.array([[1.0 if k == np.clip(np.round(x), 0, nb - 1) else 0.0 for k in range(nb)] for x in u])
     else:
         s = int(np.ceil(3 * sr))
-        w = np.array([[np.exp(-(x - k) ** 2 / (2 * sr * sr)) if abs(k - np.round(x)) <= s else 0.0 for k in range(nb)] for x in u])
+        w = np.array(
+            [
+                [np.exp(-((x - k) ** 2) / (2 * sr * sr)) if abs(k - np.round(x)) <= s else 0.0 for k in range(nb)]
+                for x in u
+            ]
+        )
     return w / w.sum(1, keepdims=True)
 
 
@@ -45,11 +50,18 @@ def smooth(shape, seed):
     return ((x - x.min()) / (x.max() - x.min())).astype(np.float32)
 
 
-@pytest.mark.parametrize("kind,fixed,normalized", [("bspline", None, False), ("bspline", "box", True), ("gaussian", None, True), ("gaussian", "bspline", False)])
+@pytest.mark.parametrize(
+    "kind,fixed,normalized",
+    [("bspline", None, False), ("bspline", "box", True), ("gaussian", None, True), ("gaussian", "bspline", False)],
+)
 def test_matches_numpy_reference(kind, fixed, normalized):
     t, p = smooth((9, 8, 7), 0), smooth((9, 8, 7), 1)
     p = 0.5 * p + 0.5 * t
-    out = np.asarray(mutual_information(t[None, ..., None], p[None, ..., None], num_bins=8, kernel=kind, fixed_kernel=fixed, normalized=normalized))
+    out = np.asarray(
+        mutual_information(
+            t[None, ..., None], p[None, ..., None], num_bins=8, kernel=kind, fixed_kernel=fixed, normalized=normalized
+        )
+    )
     np.testing.assert_allclose(out, [np_mi(t, p, kind, 8, fixed, normalized)], rtol=2e-4)
 
 
@@ -79,7 +91,10 @@ def test_self_information_is_entropy():
 @pytest.mark.parametrize("kind", ["gaussian", "bspline"])
 def test_monotone_invariance_and_independence(kind):
     t = smooth((32, 32), 5)[None]
-    loss = REGISTRY.build_loss({"name": "mi", "kernel": kind, "num_bins": 16, "intensity_range": "minmax", "spatial_dims": 2}, {"reduction": None})
+    loss = REGISTRY.build_loss(
+        {"name": "mi", "kernel": kind, "num_bins": 16, "intensity_range": "minmax", "spatial_dims": 2},
+        {"reduction": None},
+    )
     base = -float(np.asarray(loss(t, t))[0])
     # an increasing map that preserves the bin assignment (affine, here) leaves MI unchanged; a
     # non-linear one changes it only by the re-binning
@@ -92,13 +107,21 @@ def test_monotone_invariance_and_independence(kind):
 def test_local_mi_mask_and_sampling():
     t, p = smooth((16, 16), 7), smooth((16, 16), 8)
     p = 0.6 * t + 0.4 * p
-    out = np.asarray(mutual_information(t[None, ..., None], p[None, ..., None], num_bins=6, kernel="bspline", patch_size=8))
-    ref = np.mean([np_mi(t[i:i + 8, j:j + 8], p[i:i + 8, j:j + 8], "bspline", 6) for i in (0, 8) for j in (0, 8)])
+    out = np.asarray(
+        mutual_information(t[None, ..., None], p[None, ..., None], num_bins=6, kernel="bspline", patch_size=8)
+    )
+    ref = np.mean(
+        [np_mi(t[i : i + 8, j : j + 8], p[i : i + 8, j : j + 8], "bspline", 6) for i in (0, 8) for j in (0, 8)]
+    )
     np.testing.assert_allclose(out, [ref], rtol=2e-4)
     m = t > 0.4
-    out = np.asarray(MutualInformation(num_bins=6, kernel="bspline", mask_threshold=0.4, reduction=None)(t[None], p[None]))
+    out = np.asarray(
+        MutualInformation(num_bins=6, kernel="bspline", mask_threshold=0.4, reduction=None)(t[None], p[None])
+    )
     np.testing.assert_allclose(out, [np_mi(t, p, "bspline", 6, m=m)], rtol=2e-4)
-    out = np.asarray(mutual_information(t[None, ..., None], p[None, ..., None], num_bins=6, kernel="bspline", sampling_stride=2))
+    out = np.asarray(
+        mutual_information(t[None, ..., None], p[None, ..., None], num_bins=6, kernel="bspline", sampling_stride=2)
+    )
     np.testing.assert_allclose(out, [np_mi(t[::2, ::2], p[::2, ::2], "bspline", 6)], rtol=2e-4)
 
 
@@ -110,14 +133,23 @@ def test_gradients_finite_for_constant_images_and_mixed_precision():
     t = smooth((8, 8, 8), 9)[None]
     half = MutualInformation(kernel="bspline", reduction=None)(t.astype(np.float16), t.astype(np.float16))
     assert str(np.asarray(half).dtype) == "float32"
-    _, (_, g) = value_and_grads(lambda a, b: MutualInformationLoss(kernel="bspline", reduction=None)(a, b), t, np.sqrt(t))
+    _, (_, g) = value_and_grads(
+        lambda a, b: MutualInformationLoss(kernel="bspline", reduction=None)(a, b), t, np.sqrt(t)
+    )
     assert np.all(np.isfinite(g)) and np.abs(g).max() > 0
 
 
 def test_bad_arguments():
-    for kw, word in [({"kernel": "cubic"}, "kernel"), ({"fixed_kernel": "x"}, "fixed_kernel"), ({"num_bins": 1}, "num_bins"),
-                     ({"sampling_stride": 0}, "sampling_stride"), ({"intensity_range": [1, 0]}, "intensity_range"),
-                     ({"patch_size": 0}, "patch_size"), ({"sigma_ratio": 0}, "sigma_ratio"), ({"mask_threshold": "fg"}, "mask_threshold")]:
+    for kw, word in [
+        ({"kernel": "cubic"}, "kernel"),
+        ({"fixed_kernel": "x"}, "fixed_kernel"),
+        ({"num_bins": 1}, "num_bins"),
+        ({"sampling_stride": 0}, "sampling_stride"),
+        ({"intensity_range": [1, 0]}, "intensity_range"),
+        ({"patch_size": 0}, "patch_size"),
+        ({"sigma_ratio": 0}, "sigma_ratio"),
+        ({"mask_threshold": "fg"}, "mask_threshold"),
+    ]:
         with pytest.raises(ValueError, match=word):
             MutualInformation(**kw)
 
@@ -133,7 +165,9 @@ def np_mi_grad(t, p, voxels, h=1e-6, **kw):
     return np.array(out)
 
 
-@pytest.mark.parametrize("kw", [dict(kind="bspline"), dict(kind="gaussian", normalized=True), dict(kind="bspline", fixed="box")])
+@pytest.mark.parametrize(
+    "kw", [dict(kind="bspline"), dict(kind="gaussian", normalized=True), dict(kind="bspline", fixed="box")]
+)
 def test_chunked_histograms_match_numpy_values_and_gradients(kw):
     # 7 x 11 x 13 = 1001 voxels: chunk_size 64 gives 16 chunks with a padded last one, 10**6 one chunk.
     t, p = smooth((7, 11, 13), 11), smooth((7, 11, 13), 12)
@@ -157,10 +191,22 @@ def test_chunked_histograms_batch_patches_and_mask():
     p = (0.02 + 0.96 * (0.6 * t + 0.4 * p)).astype(np.float32)
     for chunk in (7, 10**6):  # 120 voxels: chunks of 6 (no padding) or one chunk
         out = np.asarray(mutual_information(t, p, num_bins=6, kernel="bspline", patch_size=5, chunk_size=chunk))
-        ref = [np.mean([np_mi(t[b, i:i + 5, j:j + 5, 0], p[b, i:i + 5, j:j + 5, 0], "bspline", 6) for i in (0, 5) for j in (0, 5)])
-               for b in range(2)]
+        ref = [
+            np.mean(
+                [
+                    np_mi(t[b, i : i + 5, j : j + 5, 0], p[b, i : i + 5, j : j + 5, 0], "bspline", 6)
+                    for i in (0, 5)
+                    for j in (0, 5)
+                ]
+            )
+            for b in range(2)
+        ]
         np.testing.assert_allclose(out, ref, rtol=2e-4)
-        loss = MutualInformation(num_bins=6, kernel="gaussian", normalized=True, mask_threshold=0.3, chunk_size=chunk, reduction=None)
+        loss = MutualInformation(
+            num_bins=6, kernel="gaussian", normalized=True, mask_threshold=0.3, chunk_size=chunk, reduction=None
+        )
         out = np.asarray(loss(t, p))
-        ref = [np_mi(t[b, ..., 0], p[b, ..., 0], "gaussian", 6, normalized=True, m=t[b, ..., 0] > 0.3) for b in range(2)]
+        ref = [
+            np_mi(t[b, ..., 0], p[b, ..., 0], "gaussian", 6, normalized=True, m=t[b, ..., 0] > 0.3) for b in range(2)
+        ]
         np.testing.assert_allclose(out, ref, rtol=2e-4)

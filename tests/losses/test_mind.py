@@ -91,7 +91,9 @@ def test_loss_value_and_finite_gradients():
     t = smooth_image((10, 9, 8), 5)[None]
     p = smooth_image((10, 9, 8), 6)[None]
     pairs = M.ssc_pairs(3, 1)
-    ref = np.mean((np_descriptor(t[0].astype(np.float64), pairs, 1) - np_descriptor(p[0].astype(np.float64), pairs, 1)) ** 2)
+    ref = np.mean(
+        (np_descriptor(t[0].astype(np.float64), pairs, 1) - np_descriptor(p[0].astype(np.float64), pairs, 1)) ** 2
+    )
     loss = M.MINDSSCLoss(reduction=None)
     value, (gt, gp) = value_and_grads(lambda a, b: loss(a, b), t, p)
     np.testing.assert_allclose(value, ref, rtol=1e-4)
@@ -129,8 +131,8 @@ def test_box_mean_valid_and_its_gradient():
     ref = np.zeros(w.shape)
     grad = np.zeros(x.shape)
     for i, j, k in itertools.product(range(5), range(6), range(3)):
-        ref[0, i, j, k] = x[0, i:i + 5, j:j + 3, k:k + 5].mean((0, 1, 2))
-        grad[0, i:i + 5, j:j + 3, k:k + 5] += w[0, i, j, k] / 75
+        ref[0, i, j, k] = x[0, i : i + 5, j : j + 3, k : k + 5].mean((0, 1, 2))
+        grad[0, i : i + 5, j : j + 3, k : k + 5] += w[0, i, j, k] / 75
     value, (g,) = value_and_grads(lambda a: M.box_mean_valid(a, (5, 3, 5)) * w, x)
     np.testing.assert_allclose(value, np.sum(ref * w), rtol=1e-5)
     np.testing.assert_allclose(g, grad, atol=1e-6)

@@ -75,9 +75,7 @@ def test_folding_known_folds(spatial):
     # Scaling by 0.5 (det = 0.5^ndim > 0): no folding, but a margin above det J is penalised.
     half = (-0.5 * x)[None].astype(np.float32)
     assert float(np.asarray(FoldingPenalty()(half))[0]) == 0.0
-    np.testing.assert_allclose(
-        np.asarray(FoldingPenalty(margin=0.9)(half)), [0.9 - 0.5**ndim], rtol=1e-5
-    )
+    np.testing.assert_allclose(np.asarray(FoldingPenalty(margin=0.9)(half)), [0.9 - 0.5**ndim], rtol=1e-5)
     # A random field (folds in places), checked against a NumPy determinant of np.gradient.
     u = RNG.normal(size=(1,) + spatial + (ndim,)).astype(np.float32)
     grads = np.stack([np.stack(np.gradient(u[0, ..., c].astype(np.float64)), -1) for c in range(ndim)], -2)

@@ -111,9 +111,7 @@ def test_each_term_against_numpy(spatial):
     np.testing.assert_allclose(np.asarray(loss(ddf, mask=mask[..., None])), expected, rtol=1e-4)
     # Single terms by weights.
     only_on = RigidityPenalty(bending_weight=0.0, properness_weight=0.0)
-    np.testing.assert_allclose(
-        np.asarray(only_on(ddf)), [ref_terms(ddf[b])[1].mean() for b in range(2)], rtol=1e-4
-    )
+    np.testing.assert_allclose(np.asarray(only_on(ddf)), [ref_terms(ddf[b])[1].mean() for b in range(2)], rtol=1e-4)
 
 
 @pytest.mark.backend_agnostic
@@ -131,9 +129,7 @@ def test_several_structures_mean_and_sum():
     )
     # threshold binarises a soft mask
     soft = masks[..., :1] * 0.7
-    np.testing.assert_allclose(
-        np.asarray(RigidityPenalty(threshold=0.5)(ddf, soft)), [per[0]], rtol=1e-4
-    )
+    np.testing.assert_allclose(np.asarray(RigidityPenalty(threshold=0.5)(ddf, soft)), [per[0]], rtol=1e-4)
 
 
 @pytest.mark.backend_agnostic

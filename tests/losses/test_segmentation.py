@@ -89,13 +89,17 @@ def test_multiclass_dice_and_ce(spatial):
         rtol=1e-5,
     )
     # a perfect one-hot prediction scores -1
-    np.testing.assert_allclose(np.asarray(MultiClassDiceLoss(reduction=None)(t, t.astype(np.float32))), [-1, -1], rtol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(MultiClassDiceLoss(reduction=None)(t, t.astype(np.float32))), [-1, -1], rtol=1e-6
+    )
     ce = per_sample_mean(-(t * np.log(p + 1e-5)).sum(-1))
     np.testing.assert_allclose(np.asarray(MultiClassCrossEntropy(reduction=None)(t, p)), ce, rtol=1e-5)
     w = [1.0, 2.0, 0.5, 0.0]
     ce_w = per_sample_mean(-(t * np.log(p + 1e-5) * np.asarray(w)).sum(-1))
     np.testing.assert_allclose(
-        np.asarray(MultiClassCrossEntropy(class_weights=w, reduction=None)(labels.astype(np.float32), p)), ce_w, rtol=1e-5
+        np.asarray(MultiClassCrossEntropy(class_weights=w, reduction=None)(labels.astype(np.float32), p)),
+        ce_w,
+        rtol=1e-5,
     )
     logits = RNG.normal(size=p.shape).astype(np.float32)
     lsm = logits - np.log(np.exp(logits).sum(-1, keepdims=True))

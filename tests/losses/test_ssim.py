@@ -13,7 +13,7 @@ pytestmark = pytest.mark.backend_agnostic
 
 def np_ssim(t, p, data_range=1.0, sigma=1.5):
     r = int(3.5 * sigma + 0.5)
-    g = np.exp(-np.arange(-r, r + 1) ** 2 / (2 * sigma**2))
+    g = np.exp(-(np.arange(-r, r + 1) ** 2) / (2 * sigma**2))
     g /= g.sum()
 
     def filt(x):

@@ -32,8 +32,10 @@ def test_mask_threshold_and_bad_values():
 
 
 def test_metrics_import_without_keras_or_tensorflow():
-    code = ("import sys, tfreg.metrics; "
-            "bad = [m for m in ('keras', 'tensorflow', 'jax', 'torch') if m in sys.modules]; "
-            "assert not bad, bad")
+    code = (
+        "import sys, tfreg.metrics; "
+        "bad = [m for m in ('keras', 'tensorflow', 'jax', 'torch') if m in sys.modules]; "
+        "assert not bad, bad"
+    )
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]

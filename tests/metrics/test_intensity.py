@@ -30,8 +30,9 @@ def test_mi_hand_computed_joint_histogram():
     # a = [0, 0, 0, 1], b = [0, 0, 1, 1]: p(0,0) = 1/2, p(0,1) = 1/4, p(1,1) = 1/4
     a = np.array([[0.0, 0.0], [0.0, 1.0]])
     b = np.array([[0.0, 0.0], [1.0, 1.0]])
-    expected = (0.5 * np.log(0.5 / (0.75 * 0.5)) + 0.25 * np.log(0.25 / (0.75 * 0.5))
-                + 0.25 * np.log(0.25 / (0.25 * 0.5)))
+    expected = (
+        0.5 * np.log(0.5 / (0.75 * 0.5)) + 0.25 * np.log(0.25 / (0.75 * 0.5)) + 0.25 * np.log(0.25 / (0.25 * 0.5))
+    )
     assert mutual_information(a, b, bins=2) == pytest.approx(expected)
     assert mutual_information(b, a, bins=2) == pytest.approx(expected)
 
@@ -43,8 +44,7 @@ def test_mi_mask_and_3d():
     b[:4] = rng.random((4, 8, 8))  # unrelated in the first half
     mask = np.zeros(a.shape, dtype=bool)
     mask[4:] = True
-    assert mutual_information(a, b, bins=8, mask=mask) == pytest.approx(
-        mutual_information(a[4:], b[4:], bins=8))
+    assert mutual_information(a, b, bins=8, mask=mask) == pytest.approx(mutual_information(a[4:], b[4:], bins=8))
     assert mutual_information(a, b, bins=8, mask=mask) > mutual_information(a, b, bins=8)
 
 

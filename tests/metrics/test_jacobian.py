@@ -53,8 +53,9 @@ def test_jacobian_matrix_affine_and_spacing_similarity():
     np.testing.assert_allclose(jac[3, 3, 3], np.eye(3) + np.asarray(AFFINE_3D), atol=1e-12)
     sp = np.array([0.5, 1.0, 2.5])
     jac_mm = jacobian_matrix(u, spacing=sp)
-    np.testing.assert_allclose(jac_mm[3, 3, 3], np.eye(3) + np.diag(sp) @ np.asarray(AFFINE_3D) @ np.diag(1 / sp),
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        jac_mm[3, 3, 3], np.eye(3) + np.diag(sp) @ np.asarray(AFFINE_3D) @ np.diag(1 / sp), atol=1e-12
+    )
     # det J of a voxel-unit field does not depend on the spacing
     np.testing.assert_allclose(jacobian_determinant(u, spacing=sp), jacobian_determinant(u), atol=1e-12)
 
@@ -132,9 +133,11 @@ def _l2r_style_sdlogj(u, offset):
     jac += np.eye(ndim)
     jac = jac[(slice(2, -2),) * ndim]
     if ndim == 3:
-        det = (jac[..., 0, 0] * (jac[..., 1, 1] * jac[..., 2, 2] - jac[..., 1, 2] * jac[..., 2, 1])
-               - jac[..., 0, 1] * (jac[..., 1, 0] * jac[..., 2, 2] - jac[..., 1, 2] * jac[..., 2, 0])
-               + jac[..., 0, 2] * (jac[..., 1, 0] * jac[..., 2, 1] - jac[..., 1, 1] * jac[..., 2, 0]))
+        det = (
+            jac[..., 0, 0] * (jac[..., 1, 1] * jac[..., 2, 2] - jac[..., 1, 2] * jac[..., 2, 1])
+            - jac[..., 0, 1] * (jac[..., 1, 0] * jac[..., 2, 2] - jac[..., 1, 2] * jac[..., 2, 0])
+            + jac[..., 0, 2] * (jac[..., 1, 0] * jac[..., 2, 1] - jac[..., 1, 1] * jac[..., 2, 0])
+        )
     else:
         det = jac[..., 0, 0] * jac[..., 1, 1] - jac[..., 0, 1] * jac[..., 1, 0]
     return np.log(np.clip(det + offset, 1e-9, 1e9)).std()

@@ -81,8 +81,7 @@ def test_empty_masks():
         assert np.isnan(relative_volume_difference(a, empty))
 
 
-@pytest.mark.parametrize("fn", [dice, jaccard, volumetric_overlap_error, relative_volume_difference,
-                                volume_similarity])
+@pytest.mark.parametrize("fn", [dice, jaccard, volumetric_overlap_error, relative_volume_difference, volume_similarity])
 def test_shape_mismatch_names_both_shapes(fn):
     with pytest.raises(ValueError, match=r"\(4, 5\).*\(4, 6\)"):
         fn(np.ones((4, 5)), np.ones((4, 6)))

@@ -66,7 +66,8 @@ def test_nested_cubes_closed_form(shape, lo, hi, margin, spacing):
     assert hausdorff_distance(inner, outer, spacing) == pytest.approx(pooled.max())
     assert hausdorff_distance(inner, outer, spacing, percentile=95) == pytest.approx(np.percentile(pooled, 95))
     assert hausdorff_distance(inner, outer, spacing, percentile=99, combine="max") == pytest.approx(
-        max(np.percentile(d_in, 99), np.percentile(d_out, 99)))
+        max(np.percentile(d_in, 99), np.percentile(d_out, 99))
+    )
     assert assd(inner, outer, spacing) == pytest.approx(pooled.mean())
     assert msd(inner, outer, spacing) == pytest.approx(pooled.mean())
     assert msd(inner, outer, spacing, mode="average") == pytest.approx((d_in.mean() + d_out.mean()) / 2)
@@ -131,8 +132,10 @@ def test_union_percentile_not_above_max_of_directed():
     a, b = _sphere_pair((1.3, 1.1, 0.7))
     b[2:6, 2:6, 2:6] = True  # an outlier blob only b has
     for p in (50, 95, 99):
-        assert hausdorff_distance(a, b, (1.0, 0.8, 1.5), p) <= hausdorff_distance(
-            a, b, (1.0, 0.8, 1.5), p, combine="max") + 1e-12
+        assert (
+            hausdorff_distance(a, b, (1.0, 0.8, 1.5), p)
+            <= hausdorff_distance(a, b, (1.0, 0.8, 1.5), p, combine="max") + 1e-12
+        )
 
 
 def test_identical_masks_zero_distance():

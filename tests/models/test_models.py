@@ -1,6 +1,5 @@
 """Registration models: outputs, identity at init, fit with logged metric names, loss config rules."""
 
-
 import keras
 import numpy as np
 import pytest
@@ -35,8 +34,15 @@ def make_data(n=2, moving=MOVING, fixed=FIXED, labeled=True, seed=0):
 
 
 def make_model(cls=M.DDFModel, labeled=True, loss=LOSS, backbone=BACKBONE, moving=MOVING, fixed=FIXED, **kw):
-    return cls(moving_image_size=moving, fixed_image_size=fixed, index_size=2, labeled=labeled, batch_size=2,
-               config={"backbone": backbone, "loss": loss}, **kw)
+    return cls(
+        moving_image_size=moving,
+        fixed_image_size=fixed,
+        index_size=2,
+        labeled=labeled,
+        batch_size=2,
+        config={"backbone": backbone, "loss": loss},
+        **kw,
+    )
 
 
 def test_registered_models():
@@ -68,8 +74,11 @@ def test_fit_logs_every_name_and_val_prefix():
     ds = tf.data.Dataset.from_tensor_slices(make_data(2)).batch(2)
     hist = model.fit(ds, epochs=1, validation_data=ds, verbose=0).history
     names = ["loss"]
-    for cat, cls in [("image", "SumSquaredDifference"), ("label", "DiceScoreLoss"),
-                     ("regularization", "BendingEnergy")]:
+    for cat, cls in [
+        ("image", "SumSquaredDifference"),
+        ("label", "DiceScoreLoss"),
+        ("regularization", "BendingEnergy"),
+    ]:
         names += [f"loss/{cat}_{cls}", f"loss/{cat}_{cls}_weighted"]
     for key in ["moving_image", "fixed_image", "moving_label", "fixed_label", "ddf"]:
         names += [f"metric/{key}_{s}" for s in ("mean", "min", "max")]
@@ -77,11 +86,16 @@ def test_fit_logs_every_name_and_val_prefix():
     assert sorted(hist) == sorted(names + ["val_" + n for n in names])
     assert all(np.isfinite(v[0]) for v in hist.values())
     # the weighted values add up to the total
-    total = sum(hist[f"loss/{c}_{n}_weighted"][0] for c, n in
-                [("image", "SumSquaredDifference"), ("label", "DiceScoreLoss"), ("regularization", "BendingEnergy")])
+    total = sum(
+        hist[f"loss/{c}_{n}_weighted"][0]
+        for c, n in [("image", "SumSquaredDifference"), ("label", "DiceScoreLoss"), ("regularization", "BendingEnergy")]
+    )
     np.testing.assert_allclose(hist["loss"][0], total, rtol=1e-4)
-    np.testing.assert_allclose(hist["loss/regularization_BendingEnergy_weighted"][0],
-                               0.5 * hist["loss/regularization_BendingEnergy"][0], rtol=1e-5)
+    np.testing.assert_allclose(
+        hist["loss/regularization_BendingEnergy_weighted"][0],
+        0.5 * hist["loss/regularization_BendingEnergy"][0],
+        rtol=1e-5,
+    )
 
 
 def test_weight_zero_skips_only_itself_and_missing_weight_warns():
@@ -111,8 +125,9 @@ def test_dvf_ddf_is_integrated_dvf():
     assert np.abs(np.asarray(out["dvf"])).max() > 0
     data = make_data()
     out = model(data)
-    np.testing.assert_allclose(np.asarray(out["pred_fixed_image"]),
-                               np.asarray(warp(data["moving_image"], out["ddf"])), atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(out["pred_fixed_image"]), np.asarray(warp(data["moving_image"], out["ddf"])), atol=1e-5
+    )
 
 
 def test_affine_and_global_theta():
@@ -139,13 +154,26 @@ def test_custom_backbone_via_registry_copy():
 
     @registry.register_backbone(name="tiny")
     class Tiny(Backbone):
-        def __init__(self, image_size, num_channel_initial, out_kernel_initializer, out_activation, out_channels,
-                     name="Tiny", **kwargs):
-            super().__init__(image_size=image_size, num_channel_initial=num_channel_initial,
-                             out_kernel_initializer=out_kernel_initializer, out_activation=out_activation,
-                             out_channels=out_channels, name=name, **kwargs)
-            self.conv = keras.layers.Conv3D(out_channels, 3, padding="same",
-                                            kernel_initializer=out_kernel_initializer)
+        def __init__(
+            self,
+            image_size,
+            num_channel_initial,
+            out_kernel_initializer,
+            out_activation,
+            out_channels,
+            name="Tiny",
+            **kwargs,
+        ):
+            super().__init__(
+                image_size=image_size,
+                num_channel_initial=num_channel_initial,
+                out_kernel_initializer=out_kernel_initializer,
+                out_activation=out_activation,
+                out_channels=out_channels,
+                name=name,
+                **kwargs,
+            )
+            self.conv = keras.layers.Conv3D(out_channels, 3, padding="same", kernel_initializer=out_kernel_initializer)
 
         def call(self, inputs, training=None, mask=None):
             return self.conv(inputs)

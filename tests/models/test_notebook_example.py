@@ -20,6 +20,7 @@ def test_notebook_example_fits(backend):
     if backend == "jax":
         pytest.importorskip("jax")
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2", JAX_PLATFORMS="cpu")
-    proc = subprocess.run([sys.executable, "-c", SNIPPET], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", SNIPPET], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]

@@ -68,7 +68,11 @@ def test_rotation_against_numpy(ndim):
     np.testing.assert_allclose(np_(affine_to_ddf(theta, shape)), expected - grid, atol=1e-5)
     # a rotation keeps distances to the centre
     c = (np.array(shape) - 1) / 2
-    np.testing.assert_allclose(np.linalg.norm(expected - c, axis=-1), np.broadcast_to(np.linalg.norm(grid - c, axis=-1), expected.shape[:-1]), atol=1e-5)
+    np.testing.assert_allclose(
+        np.linalg.norm(expected - c, axis=-1),
+        np.broadcast_to(np.linalg.norm(grid - c, axis=-1), expected.shape[:-1]),
+        atol=1e-5,
+    )
 
 
 @pytest.mark.parametrize("ndim", [2, 3])
@@ -81,8 +85,12 @@ def test_warping_matches_scipy_affine_transform(ndim):
     warped = np_(warp(image[None], affine_to_ddf(theta, shape)))[0]
     # scipy: out[o] = in[matrix @ o + offset]; ours: out[p] = in[[p, 1] @ theta] = in[theta[:n].T p + theta[n]]
     expected = ndimage.affine_transform(
-        image.astype(np.float64), theta[0, :ndim].T.astype(np.float64), offset=theta[0, ndim].astype(np.float64),
-        order=1, mode="constant", cval=0.0,
+        image.astype(np.float64),
+        theta[0, :ndim].T.astype(np.float64),
+        offset=theta[0, ndim].astype(np.float64),
+        order=1,
+        mode="constant",
+        cval=0.0,
     )
     coords = homogeneous(grid_of(shape)) @ theta[0].astype(np.float64)
     margin = 1e-3  # keep away from samples that float32 rounding could put on either side of an edge

@@ -231,12 +231,15 @@ def test_filters_under_jax():
         ref = x.astype(np.float64)
         for a in range(3):
             ref = ndi.correlate1d(ref, k, axis=a + 1, mode="nearest")
-        np.testing.assert_allclose(np.asarray(F.separable_filter(x, k, boundary="replicate")), ref, rtol=1e-5, atol=1e-4)
+        np.testing.assert_allclose(np.asarray(F.separable_filter(x, k, boundary="replicate")),
+            ref,
+            rtol=1e-5, atol=1e-4)
         st = np.zeros((1, 3, 3, 1))
         st[0, :, 1, 0] = st[0, 1, :, 0] = 1
         st[0, 1, 1, 0] = -4
         y = x[..., 0, :]
-        np.testing.assert_allclose(np.asarray(F.laplacian(y, boundary="zero")), ndi.convolve(y, st, mode="constant"), atol=1e-4)
+        np.testing.assert_allclose(np.asarray(F.laplacian(y, boundary="zero")),
+            ndi.convolve(y, st, mode="constant"), atol=1e-4)
         print("OK")
         """
     )
@@ -258,7 +261,9 @@ def test_long_kernels_match_scipy(taps, boundary):
     mode = "constant" if boundary == "zero" else "nearest"
     # scipy's origin for even kernels: centre tap (k - 1) // 2 as tfreg's, i.e. origin -1 for even k
     origin = 0 if taps % 2 else -1
-    want = ndimage.correlate1d(x.astype("float64"), kernel.astype("float64"), axis=1, mode=mode, cval=0.0, origin=origin)
+    want = ndimage.correlate1d(
+        x.astype("float64"), kernel.astype("float64"), axis=1, mode=mode, cval=0.0, origin=origin
+    )
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 

@@ -75,9 +75,15 @@ def test_matches_scipy_reference(shape, boundary, mode, num_steps):
     n = len(shape)
     # smooth random velocity, a few voxels
     low = np.random.default_rng(100 * n + num_steps).standard_normal((2, *(4,) * n, n))
-    dvf = np.stack(
-        [np.stack([ndimage.zoom(low[b, ..., c], [s / 4 for s in shape], order=1) for c in range(n)], -1) for b in range(2)]
-    ).astype(np.float32) * 2.0
+    dvf = (
+        np.stack(
+            [
+                np.stack([ndimage.zoom(low[b, ..., c], [s / 4 for s in shape], order=1) for c in range(n)], -1)
+                for b in range(2)
+            ]
+        ).astype(np.float32)
+        * 2.0
+    )
     ddf = ops.convert_to_numpy(integrate_dvf(dvf, num_steps=num_steps, boundary=boundary))
     expected = scipy_scaling_and_squaring(dvf, num_steps, mode)
     assert ddf.shape == dvf.shape

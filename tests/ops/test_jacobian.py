@@ -46,7 +46,9 @@ def test_matches_numpy(shape, mode):
 @pytest.mark.parametrize("n", [2, 3])
 def test_determinant_closed_form(n):
     m = RNG.standard_normal((4, 3, n, n)).astype(np.float32)
-    np.testing.assert_allclose(ops.convert_to_numpy(determinant(m)), np.linalg.det(m.astype(np.float64)), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(determinant(m)), np.linalg.det(m.astype(np.float64)), rtol=1e-5, atol=1e-5
+    )
 
 
 @pytest.mark.parametrize("shape", [(6, 7), (5, 6, 7)])
@@ -63,7 +65,9 @@ def test_linear_field(shape):
     jac = ops.convert_to_numpy(jacobian(ddf, mode="forward"))
     inner = jac[(slice(None),) + (slice(0, -1),) * n]
     np.testing.assert_allclose(inner, np.broadcast_to(np.eye(n) + a, inner.shape), atol=1e-4)
-    np.testing.assert_allclose(jac[0, -1, ..., :, 0], np.broadcast_to(np.eye(n)[:, 0], jac[0, -1, ..., :, 0].shape), atol=1e-6)
+    np.testing.assert_allclose(
+        jac[0, -1, ..., :, 0], np.broadcast_to(np.eye(n)[:, 0], jac[0, -1, ..., :, 0].shape), atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("n", [2, 3])

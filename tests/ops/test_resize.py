@@ -30,7 +30,9 @@ def np_resize(x, shape):
 
 
 @pytest.mark.backend_agnostic
-@pytest.mark.parametrize("in_shape, out_shape", [((8, 9, 10), (12, 5, 10)), ((6, 6, 6), (16, 16, 16)), ((16, 11, 9), (8, 13, 3))])
+@pytest.mark.parametrize(
+    "in_shape, out_shape", [((8, 9, 10), (12, 5, 10)), ((6, 6, 6), (16, 16, 16)), ((16, 11, 9), (8, 13, 3))]
+)
 @pytest.mark.parametrize("channels", [None, 1, 3])
 def test_matches_numpy_3d(in_shape, out_shape, channels):
     x = RNG.random((2, *in_shape) + ((channels,) if channels else ())).astype(np.float32)
@@ -40,7 +42,9 @@ def test_matches_numpy_3d(in_shape, out_shape, channels):
     np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
-@pytest.mark.parametrize("in_shape, out_shape", [((7, 9), (14, 4)), ((10, 10), (3, 17)), ((5, 8), (5, 12)), ((1, 6), (4, 6))])
+@pytest.mark.parametrize(
+    "in_shape, out_shape", [((7, 9), (14, 4)), ((10, 10), (3, 17)), ((5, 8), (5, 12)), ((1, 6), (4, 6))]
+)
 def test_matches_tf_image_resize_2d(in_shape, out_shape):
     tf = pytest.importorskip("tensorflow")
     x = RNG.random((2, *in_shape, 3)).astype(np.float32)

@@ -62,8 +62,10 @@ def map_coords(vol, coords, mode):
         pts = np.moveaxis(np.asarray(coords[b], np.float64), -1, 0)
         out.append(
             np.stack(
-                [ndimage.map_coordinates(vol[b, ..., c].astype(np.float64), pts, order=1, mode=mode, cval=0.0)
-                 for c in range(vol.shape[-1])],
+                [
+                    ndimage.map_coordinates(vol[b, ..., c].astype(np.float64), pts, order=1, mode=mode, cval=0.0)
+                    for c in range(vol.shape[-1])
+                ],
                 -1,
             )
         )

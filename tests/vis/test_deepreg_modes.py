@@ -59,8 +59,9 @@ def test_mode1_warp_gif(case, tmp_path):
     written = dm.gif_warp([case["moving"]], case["ddf"], str(tmp_path), slice_inds=[3, 8], num_interval=5, dpi=40)
     assert [os.path.basename(p) for p in written] == ["moving_slice_3.gif", "moving_slice_8.gif"]
     assert gif_info(written[1])[2] == 5
-    random = dm.gif_warp([case["moving"]], case["ddf"], str(tmp_path / "r"), num_interval=2, dpi=30,
-                         rng=np.random.default_rng(0))
+    random = dm.gif_warp(
+        [case["moving"]], case["ddf"], str(tmp_path / "r"), num_interval=2, dpi=30, rng=np.random.default_rng(0)
+    )
     assert len(random) == 1 and os.path.basename(random[0]).startswith("moving_slice_")
 
 
@@ -83,8 +84,9 @@ def test_mode2_tile_png(case, tmp_path):
 
 
 def test_mode3_tiled_gif(case, tmp_path):
-    out = dm.gif_tile_slices([case["moving"], case["warped"], case["fixed"]], str(tmp_path), size="2,2",
-                             fname="t.gif", interval=30, dpi=30)
+    out = dm.gif_tile_slices(
+        [case["moving"], case["warped"], case["fixed"]], str(tmp_path), size="2,2", fname="t.gif", interval=30, dpi=30
+    )
     assert os.path.basename(out) == "t.gif"
     assert gif_info(out)[2:] == (SHAPE[2], 30)
     with pytest.raises(ValueError, match=r"--size: 1x2 holds 2 image\(s\) but 3 were given"):
@@ -102,8 +104,9 @@ def test_2d_images_in_modes_1_and_2(tmp_path):
     image, ddf = rng.random((12, 10)).astype(np.float32), rng.normal(size=(12, 10, 2)).astype(np.float32)
     save_image(image, str(tmp_path / "img.nii.gz"), geometry)
     save_image(ddf, str(tmp_path / "ddf.nii.gz"), geometry)
-    written = dm.gif_warp([str(tmp_path / "img.nii.gz")], str(tmp_path / "ddf.nii.gz"), str(tmp_path),
-                          num_interval=3, dpi=20)
+    written = dm.gif_warp(
+        [str(tmp_path / "img.nii.gz")], str(tmp_path / "ddf.nii.gz"), str(tmp_path), num_interval=3, dpi=20
+    )
     assert [os.path.basename(p) for p in written] == ["img_warp.gif"]
     assert gif_info(written[0])[2] == 3
     png_size(dm.tile_slices([str(tmp_path / "img.nii.gz")] * 2, str(tmp_path), dpi=20))

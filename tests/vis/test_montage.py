@@ -17,8 +17,15 @@ def test_map_index_ends_and_middle():
 
 def test_montage_png_size(case, tmp_path):
     volumes = [io.read_volume(case[n]) for n in ("moving", "warped", "fixed")]
-    out = plot_montage([v.array for v in volumes], str(tmp_path / "sub" / "m.png"), [v.spacing for v in volumes],
-                       ["moving", "warped", "fixed"], slices=[4, 8], dpi=50, figsize=(4, 6))
+    out = plot_montage(
+        [v.array for v in volumes],
+        str(tmp_path / "sub" / "m.png"),
+        [v.spacing for v in volumes],
+        ["moving", "warped", "fixed"],
+        slices=[4, 8],
+        dpi=50,
+        figsize=(4, 6),
+    )
     assert png_size(out) == (200, 300)
 
 

@@ -17,7 +17,7 @@ def test_checkerboard_tiles_come_from_the_right_image():
     edges_b = [int(np.ceil(t * shape[1] / tiles[1])) for t in range(tiles[1] + 1)]
     for ta in range(tiles[0]):
         for tb in range(tiles[1]):
-            block = mix[edges_a[ta]:edges_a[ta + 1], edges_b[tb]:edges_b[tb + 1]]
+            block = mix[edges_a[ta] : edges_a[ta + 1], edges_b[tb] : edges_b[tb + 1]]
             assert block.size > 0
             expected = 0.0 if (ta + tb) % 2 == 0 else 1.0  # even tiles (incl. (0, 0)) show the first image
             assert np.all(block == expected), (ta, tb)

@@ -13,7 +13,14 @@ import sys
 from typing import Callable
 
 #: DeepReg's DEEPREG_LOG_LEVEL values 0-5 (default 2 = INFO)
-LOG_LEVELS = {0: logging.NOTSET, 1: logging.DEBUG, 2: logging.INFO, 3: logging.WARNING, 4: logging.ERROR, 5: logging.CRITICAL}
+LOG_LEVELS = {
+    0: logging.NOTSET,
+    1: logging.DEBUG,
+    2: logging.INFO,
+    3: logging.WARNING,
+    4: logging.ERROR,
+    5: logging.CRITICAL,
+}
 
 
 def setup_logging() -> None:
@@ -42,15 +49,24 @@ def str_to_bool(text: str) -> bool:
 def add_device_flags(parser: argparse.ArgumentParser) -> None:
     """``-g/--gpu``, ``-gr/--gpu_allow_growth``, ``--num_workers`` (DeepReg's flags, §11 fixes)."""
     parser.add_argument(
-        "-g", "--gpu", default=None,
+        "-g",
+        "--gpu",
+        default=None,
         help="GPU indices for CUDA_VISIBLE_DEVICES, e.g. 0 or 0,1; '' runs on the CPU (default: leave it as is)",
     )
     parser.add_argument(
-        "-gr", "--gpu_allow_growth", nargs="?", const=True, default=False, type=str_to_bool,
+        "-gr",
+        "--gpu_allow_growth",
+        nargs="?",
+        const=True,
+        default=False,
+        type=str_to_bool,
         help="allocate GPU memory on demand; a switch (DeepReg's '-gr true/false' form is accepted too)",
     )
     parser.add_argument(
-        "--num_workers", type=int, default=0,
+        "--num_workers",
+        type=int,
+        default=0,
         help="limit TensorFlow to this many CPU threads; 0 (default) uses all cores",
     )
 

@@ -77,20 +77,34 @@ def build_parser() -> argparse.ArgumentParser:
     files.add_argument("--moving-image", metavar="FILE", help="unregistered moving image (mi_before, ssim_before)")
     files.add_argument("--fixed-landmarks", metavar="CSV", help="fixed landmarks, one point per row, mm")
     files.add_argument("--warped-landmarks", metavar="CSV", help="the same landmarks after registration, mm")
-    files.add_argument("--moving-landmarks", metavar="CSV", help="the same landmarks before registration, mm "
-                       "(tre_*_before and robustness)")
+    files.add_argument(
+        "--moving-landmarks",
+        metavar="CSV",
+        help="the same landmarks before registration, mm (tre_*_before and robustness)",
+    )
     files.add_argument("--pair-id", default="pair", help="name of the pair in the output (default: pair)")
 
     out = parser.add_argument_group("output and options")
-    out.add_argument("-o", "--output", metavar="CSV",
-                     help="output CSV (default: evaluation.csv; with --compare: compare_<metric>.csv)")
+    out.add_argument(
+        "-o",
+        "--output",
+        metavar="CSV",
+        help="output CSV (default: evaluation.csv; with --compare: compare_<metric>.csv)",
+    )
     out.add_argument("--summary", metavar="CSV", help="summary CSV (default: <output stem>_summary.csv)")
     out.add_argument("--no-summary", action="store_true", help="do not write the summary CSV")
-    out.add_argument("--labels", metavar="L1,L2,...",
-                     help="comma-separated labels to evaluate (label values, or k of label_<k>); default: all found")
-    out.add_argument("--ddf-units", choices=("voxel", "physical"), default="voxel",
-                     help="DDF displacement units: voxel (tfreg/DeepReg, default) or physical (mm along the world "
-                          "axes, as ITK/ANTs/Elastix write them)")
+    out.add_argument(
+        "--labels",
+        metavar="L1,L2,...",
+        help="comma-separated labels to evaluate (label values, or k of label_<k>); default: all found",
+    )
+    out.add_argument(
+        "--ddf-units",
+        choices=("voxel", "physical"),
+        default="voxel",
+        help="DDF displacement units: voxel (tfreg/DeepReg, default) or physical (mm along the world "
+        "axes, as ITK/ANTs/Elastix write them)",
+    )
     out.add_argument("--overwrite", action="store_true", help="replace existing output files")
     out.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no printed summary")
     return parser
@@ -98,15 +112,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _mode(args, parser: argparse.ArgumentParser) -> str:
     explicit = [f"--{name.replace('_', '-')}" for name in _EXPLICIT if getattr(args, name)]
-    chosen = [flag for flag, value in (("--pred-dir", args.pred_dir), ("--pairs", args.pairs),
-                                       ("--compare", args.compare)) if value]
+    chosen = [
+        flag
+        for flag, value in (("--pred-dir", args.pred_dir), ("--pairs", args.pairs), ("--compare", args.compare))
+        if value
+    ]
     if explicit:
         chosen.append("explicit files")
     if len(chosen) != 1:
         if not chosen:
             parser.error("nothing to do: give --pred-dir, --pairs, --compare, or explicit files (see --help)")
-        parser.error(f"choose one mode, got {', '.join(chosen)}"
-                     + (f" (explicit file flags: {', '.join(explicit)})" if explicit else ""))
+        parser.error(
+            f"choose one mode, got {', '.join(chosen)}"
+            + (f" (explicit file flags: {', '.join(explicit)})" if explicit else "")
+        )
     if args.metric and not args.compare:
         parser.error("--metric is only used with --compare")
     if args.compare and not args.metric:
@@ -121,8 +140,10 @@ def _print_summary(result, stream) -> None:
     width = max(len(r["metric"]) for r in rows)
     print(f"{'metric'.ljust(width)}  {'n':>4}  {'mean':>10}  {'std':>10}  {'median':>10}", file=stream)
     for r in rows:
-        print(f"{r['metric'].ljust(width)}  {r['n']:>4}  {r['mean']:>10.4g}  {r['std']:>10.4g}  {r['median']:>10.4g}",
-              file=stream)
+        print(
+            f"{r['metric'].ljust(width)}  {r['n']:>4}  {r['mean']:>10.4g}  {r['std']:>10.4g}  {r['median']:>10.4g}",
+            file=stream,
+        )
 
 
 def main(argv: Optional[List[str]] = None) -> int:

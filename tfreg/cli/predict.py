@@ -22,7 +22,9 @@ def build_parser(prog: str = "tfreg_predict") -> argparse.ArgumentParser:
         "metrics_stats_overall.csv.",
     )
     add_device_flags(parser)
-    parser.add_argument("-k", "--ckpt_path", required=True, help="checkpoint .../save/ckpt-<epoch> written by tfreg_train")
+    parser.add_argument(
+        "-k", "--ckpt_path", required=True, help="checkpoint .../save/ckpt-<epoch> written by tfreg_train"
+    )
     parser.add_argument("--split", required=True, choices=("train", "valid", "test"), help="dataset split to predict")
     parser.add_argument("-b", "--batch_size", type=int, default=1, help="prediction batch size (default: 1)")
     parser.add_argument("--log_dir", default="logs", help="root folder of the outputs (default: logs)")
@@ -30,16 +32,23 @@ def build_parser(prog: str = "tfreg_predict") -> argparse.ArgumentParser:
         "-n", "-l", "--exp_name", default="", help="output folder under --log_dir (default: a timestamp)"
     )
     nifti = parser.add_mutually_exclusive_group()
-    nifti.add_argument("--save_nifti", dest="save_nifti", action="store_true", default=True, help="write NIfTI files (default)")
+    nifti.add_argument(
+        "--save_nifti", dest="save_nifti", action="store_true", default=True, help="write NIfTI files (default)"
+    )
     nifti.add_argument("--no_nifti", dest="save_nifti", action="store_false", help="do not write NIfTI files")
     png = parser.add_mutually_exclusive_group()
     png.add_argument("--save_png", dest="save_png", action="store_true", default=False, help="write PNG slices")
     png.add_argument("--no_png", dest="save_png", action="store_false", help="no PNG slices (default)")
     parser.add_argument(
-        "-c", "--config_path", nargs="*", default=None,
+        "-c",
+        "--config_path",
+        nargs="*",
+        default=None,
         help="config file(s); default: the config.yaml saved with the checkpoint (<exp>/config.yaml)",
     )
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing <log_dir>/<exp_name>/<split> folder")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an existing <log_dir>/<exp_name>/<split> folder"
+    )
     return parser
 
 

@@ -23,13 +23,20 @@ def build_parser(prog: str = "tfreg_train") -> argparse.ArgumentParser:
     parser.add_argument("-k", "--ckpt_path", default="", help="resume from this checkpoint, .../save/ckpt-<epoch>")
     parser.add_argument("--log_dir", default="logs", help="root folder of the logs (default: logs)")
     parser.add_argument(
-        "-l", "-n", "--exp_name", default="",
+        "-l",
+        "-n",
+        "--exp_name",
+        default="",
         help="experiment folder under --log_dir (default: a %%Y%%m%%d-%%H%%M%%S timestamp); DeepReg's docs said -n",
     )
     parser.add_argument("-c", "--config_path", nargs="+", required=True, help="one or more YAML files, merged in order")
-    parser.add_argument("--max_epochs", type=int, default=-1, help="> 0 overrides train.epochs (default: -1, use the config)")
     parser.add_argument(
-        "--strategy", default="auto", choices=("auto", "default", "mirrored", "multiworker"),
+        "--max_epochs", type=int, default=-1, help="> 0 overrides train.epochs (default: -1, use the config)"
+    )
+    parser.add_argument(
+        "--strategy",
+        default="auto",
+        choices=("auto", "default", "mirrored", "multiworker"),
         help="tf.distribute strategy: auto = mirrored when more than one GPU is visible; multiworker reads TF_CONFIG",
     )
     parser.add_argument("-v", "--verbose", type=int, default=None, choices=(0, 1, 2), help="Keras progress output")

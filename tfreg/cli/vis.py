@@ -63,21 +63,32 @@ def _deepreg_parser(prog: str) -> argparse.ArgumentParser:
         f"tfreg modes (run `{prog} <mode> --help` for their options):\n{modes}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("-m", "--mode", type=int, required=True, choices=range(4), metavar="{0,1,2,3}",
-                        help=DEEPREG_MODES)
-    parser.add_argument("-i", "--image-paths", required=True,
-                        help="comma-separated image files (NIfTI, .h5 or file.h5:key)")
+    parser.add_argument(
+        "-m", "--mode", type=int, required=True, choices=range(4), metavar="{0,1,2,3}", help=DEEPREG_MODES
+    )
+    parser.add_argument(
+        "-i", "--image-paths", required=True, help="comma-separated image files (NIfTI, .h5 or file.h5:key)"
+    )
     parser.add_argument("-s", "--save-path", default="", help="output folder (created if missing; default: here)")
     parser.add_argument("--interval", type=int, default=50, help="ms between GIF frames, modes 0, 1, 3 (default 50)")
     parser.add_argument("--ddf-path", default=None, help="DDF (*spatial, ndim) in voxels; required by mode 1")
-    parser.add_argument("--num-interval", type=int, default=100,
-                        help="number of frames from t=0 to t=1 of the warp, mode 1 (default 100)")
-    parser.add_argument("--slice-inds", default=None,
-                        help="comma-separated slice indices along axis 2, modes 1 and 2 (default: one random)")
-    parser.add_argument("--fname", default=None,
-                        help="output file name, modes 2 and 3 (default visualisation.png / visualisation.gif)")
-    parser.add_argument("--col-titles", default=None,
-                        help="comma-separated column titles, one per image, mode 2 (default: file names)")
+    parser.add_argument(
+        "--num-interval",
+        type=int,
+        default=100,
+        help="number of frames from t=0 to t=1 of the warp, mode 1 (default 100)",
+    )
+    parser.add_argument(
+        "--slice-inds",
+        default=None,
+        help="comma-separated slice indices along axis 2, modes 1 and 2 (default: one random)",
+    )
+    parser.add_argument(
+        "--fname", default=None, help="output file name, modes 2 and 3 (default visualisation.png / visualisation.gif)"
+    )
+    parser.add_argument(
+        "--col-titles", default=None, help="comma-separated column titles, one per image, mode 2 (default: file names)"
+    )
     parser.add_argument("--size", default="2,2", help="tiles as 'rows,cols', mode 3 (default 2,2)")
     parser.add_argument("--dpi", type=int, default=100, help="resolution in dots per inch (default 100)")
     parser.add_argument("--seed", type=int, default=None, help="seed for the random default slice")
@@ -103,11 +114,15 @@ def _run_deepreg(argv: Sequence[str], prog: str) -> int:
     if args.mode == 1:
         if args.ddf_path is None:
             raise ValueError("--ddf-path is required with --mode 1")
-        return _report(deepreg_modes.gif_warp(paths, args.ddf_path, args.save_path, slice_inds, args.num_interval,
-                                              args.interval, args.dpi, rng))
+        return _report(
+            deepreg_modes.gif_warp(
+                paths, args.ddf_path, args.save_path, slice_inds, args.num_interval, args.interval, args.dpi, rng
+            )
+        )
     if args.mode == 2:
-        return _report(deepreg_modes.tile_slices(paths, args.save_path, args.fname, slice_inds, args.col_titles,
-                                                 args.dpi, rng))
+        return _report(
+            deepreg_modes.tile_slices(paths, args.save_path, args.fname, slice_inds, args.col_titles, args.dpi, rng)
+        )
     return _report(deepreg_modes.gif_tile_slices(paths, args.save_path, args.size, args.fname, args.interval, args.dpi))
 
 
@@ -131,9 +146,12 @@ def _montage(argv, prog) -> int:
     parser.add_argument("--moving", help="moving image")
     parser.add_argument("--warped", help="warped (moved) image")
     parser.add_argument("--fixed", help="fixed image")
-    parser.add_argument("--slices", default=None,
-                        help="comma-separated slice indices on the fixed (last given) image's grid "
-                        "(default: --num-slices spread over the object)")
+    parser.add_argument(
+        "--slices",
+        default=None,
+        help="comma-separated slice indices on the fixed (last given) image's grid "
+        "(default: --num-slices spread over the object)",
+    )
     parser.add_argument("--num-slices", type=int, default=5, help="number of default slices (default 5)")
     args = parser.parse_args(argv)
     from tfreg.vis import io
@@ -145,11 +163,19 @@ def _montage(argv, prog) -> int:
     if not rows:
         parser.error("give at least one of --moving, --warped, --fixed")
     volumes = [io.read_volume(path, f"--{name}") for name, path in rows]
-    return _report(plot_montage(
-        [v.array for v in volumes], args.out, [v.spacing for v in volumes], [name for name, _ in rows],
-        axis=args.axis, slices=parse_int_list(args.slices, "--slices"), num_slices=args.num_slices,
-        dpi=args.dpi, title=args.title,
-    ))
+    return _report(
+        plot_montage(
+            [v.array for v in volumes],
+            args.out,
+            [v.spacing for v in volumes],
+            [name for name, _ in rows],
+            axis=args.axis,
+            slices=parse_int_list(args.slices, "--slices"),
+            num_slices=args.num_slices,
+            dpi=args.dpi,
+            title=args.title,
+        )
+    )
 
 
 def _pair_parser(prog, mode):
@@ -176,18 +202,33 @@ def _read_pair(args):
 
 def _overlay(argv, prog) -> int:
     parser = _pair_parser(prog, "overlay")
-    parser.add_argument("--style", choices=("channels", "alpha"), default="channels",
-                        help="channels: fixed magenta, warped green, grey where they agree; "
-                        "alpha: warped in colour blended over grey (default channels)")
+    parser.add_argument(
+        "--style",
+        choices=("channels", "alpha"),
+        default="channels",
+        help="channels: fixed magenta, warped green, grey where they agree; "
+        "alpha: warped in colour blended over grey (default channels)",
+    )
     parser.add_argument("--alpha", type=float, default=0.5, help="opacity of the warped image with --style alpha")
     args = parser.parse_args(argv)
     from tfreg.vis.overlay import plot_overlay
 
     fixed, warped, moving = _read_pair(args)
-    return _report(plot_overlay(
-        fixed.array, warped.array, args.out, moving=None if moving is None else moving.array, spacing=fixed.spacing,
-        axis=args.axis, index=args.slice, style=args.style, alpha=args.alpha, dpi=args.dpi, title=args.title,
-    ))
+    return _report(
+        plot_overlay(
+            fixed.array,
+            warped.array,
+            args.out,
+            moving=None if moving is None else moving.array,
+            spacing=fixed.spacing,
+            axis=args.axis,
+            index=args.slice,
+            style=args.style,
+            alpha=args.alpha,
+            dpi=args.dpi,
+            title=args.title,
+        )
+    )
 
 
 def _checkerboard(argv, prog) -> int:
@@ -201,10 +242,20 @@ def _checkerboard(argv, prog) -> int:
     if len(tiles) not in (1, 2):
         raise ValueError(f"--tiles: expected 'n' or 'n_a,n_b', got {args.tiles!r}")
     fixed, warped, moving = _read_pair(args)
-    return _report(plot_checkerboard(
-        fixed.array, warped.array, args.out, moving=None if moving is None else moving.array, spacing=fixed.spacing,
-        axis=args.axis, index=args.slice, tiles=(tiles[0], tiles[-1]), dpi=args.dpi, title=args.title,
-    ))
+    return _report(
+        plot_checkerboard(
+            fixed.array,
+            warped.array,
+            args.out,
+            moving=None if moving is None else moving.array,
+            spacing=fixed.spacing,
+            axis=args.axis,
+            index=args.slice,
+            tiles=(tiles[0], tiles[-1]),
+            dpi=args.dpi,
+            title=args.title,
+        )
+    )
 
 
 def _contours(argv, prog) -> int:
@@ -213,9 +264,12 @@ def _contours(argv, prog) -> int:
     parser.add_argument("--fixed-label", help="fixed label (green)")
     parser.add_argument("--moving-label", help="moving label on the fixed grid (red)")
     parser.add_argument("--warped-label", help="warped moving label (yellow)")
-    parser.add_argument("--label-index", default=None,
-                        help="comma-separated label channels to draw (default all; an integer label map "
-                        "has one channel per value, in increasing order)")
+    parser.add_argument(
+        "--label-index",
+        default=None,
+        help="comma-separated label channels to draw (default all; an integer label map "
+        "has one channel per value, in increasing order)",
+    )
     parser.add_argument("--linewidth", type=float, default=1.2, help="contour width in points (default 1.2)")
     _add_slice(parser, "where the first label given has the largest area")
     args = parser.parse_args(argv)
@@ -233,11 +287,20 @@ def _contours(argv, prog) -> int:
         labels, _ = io.read_labels(path, f"--{name}-label")
         io.check_same_spatial_shape(image, labels, "--image", f"--{name}-label")
         layers.append((name, labels.array))
-    return _report(plot_contours(
-        image.array, layers, args.out, spacing=image.spacing, axis=args.axis, index=args.slice,
-        channels=parse_int_list(args.label_index, "--label-index"), linewidth=args.linewidth, dpi=args.dpi,
-        title=args.title,
-    ))
+    return _report(
+        plot_contours(
+            image.array,
+            layers,
+            args.out,
+            spacing=image.spacing,
+            axis=args.axis,
+            index=args.slice,
+            channels=parse_int_list(args.label_index, "--label-index"),
+            linewidth=args.linewidth,
+            dpi=args.dpi,
+            title=args.title,
+        )
+    )
 
 
 def _ddf_parser(prog, mode, slice_default):
@@ -261,27 +324,53 @@ def _grid(argv, prog) -> int:
         volume = io.read_volume(args.image, "--image")
         io.check_same_spatial_shape(volume, ddf, "--image", "--ddf")
         image, spacing = volume.array, volume.spacing
-    return _report(plot_grid(ddf.array, args.out, image=image, spacing=spacing, axis=args.axis, index=args.slice,
-                             step=args.step, dpi=args.dpi, title=args.title))
+    return _report(
+        plot_grid(
+            ddf.array,
+            args.out,
+            image=image,
+            spacing=spacing,
+            axis=args.axis,
+            index=args.slice,
+            step=args.step,
+            dpi=args.dpi,
+            title=args.title,
+        )
+    )
 
 
 def _jacobian(argv, prog) -> int:
     parser = _ddf_parser(prog, "jacobian", "the slice with the most folding, else the middle one")
-    parser.add_argument("--vmax", type=float, default=None,
-                        help="top of the colour scale (0 .. 1 .. vmax; default max(2, 99th percentile))")
+    parser.add_argument(
+        "--vmax",
+        type=float,
+        default=None,
+        help="top of the colour scale (0 .. 1 .. vmax; default max(2, 99th percentile))",
+    )
     args = parser.parse_args(argv)
     from tfreg.vis import io
     from tfreg.vis.jacobian_map import plot_jacobian
 
     ddf = io.read_ddf(args.ddf, "--ddf")
-    return _report(plot_jacobian(ddf.array, args.out, spacing=ddf.spacing, axis=args.axis, index=args.slice,
-                                 vmax=args.vmax, dpi=args.dpi, title=args.title))
+    return _report(
+        plot_jacobian(
+            ddf.array,
+            args.out,
+            spacing=ddf.spacing,
+            axis=args.axis,
+            index=args.slice,
+            vmax=args.vmax,
+            dpi=args.dpi,
+            title=args.title,
+        )
+    )
 
 
 def _distribution(argv, prog, kind) -> int:
     parser = _mode_parser(prog, kind, slice_options=False)
-    parser.add_argument("--csv", nargs="+", required=True,
-                        help="evaluation CSVs, one per method (space- or comma-separated)")
+    parser.add_argument(
+        "--csv", nargs="+", required=True, help="evaluation CSVs, one per method (space- or comma-separated)"
+    )
     parser.add_argument("--metric", default="dice", help="metric column to plot (default dice)")
     parser.add_argument("--labels", default=None, help="comma-separated values of the 'label' column to keep")
     parser.add_argument("--names", default=None, help="comma-separated method names (default: CSV file names)")
@@ -292,8 +381,11 @@ def _distribution(argv, prog, kind) -> int:
 
     paths = [p for item in args.csv for p in _split(item)]
     values = io.read_metric_csvs(paths, args.metric, _split(args.labels), _split(args.names))
-    return _report(plot_distribution(values, args.out, kind=kind, metric=args.metric, points=not args.no_points,
-                                     dpi=args.dpi, title=args.title))
+    return _report(
+        plot_distribution(
+            values, args.out, kind=kind, metric=args.metric, points=not args.no_points, dpi=args.dpi, title=args.title
+        )
+    )
 
 
 _HANDLERS = {

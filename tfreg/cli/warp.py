@@ -1,4 +1,6 @@
-"""``tfreg_warp`` (alias ``deepreg_warp``): warp an image file with a DDF file; see :func:`tfreg.engine.warp.warp_file`."""
+"""``tfreg_warp`` (alias ``deepreg_warp``): warp an image file with a DDF file.
+
+See :func:`tfreg.engine.warp.warp_file`."""
 
 from __future__ import annotations
 
@@ -19,10 +21,14 @@ def build_parser(prog: str = "tfreg_warp") -> argparse.ArgumentParser:
     parser.add_argument("-i", "--image", required=True, help="image file (NIfTI), 3-D or 4-D (channels last)")
     parser.add_argument("-d", "--ddf", required=True, help="DDF file, e.g. ddf.nii.gz from tfreg_predict")
     parser.add_argument(
-        "-o", "--out", default="warped.nii.gz",
+        "-o",
+        "--out",
+        default="warped.nii.gz",
         help="output .nii/.nii.gz file, or a folder for <folder>/warped.nii.gz (default: warped.nii.gz)",
     )
-    parser.add_argument("--interpolation", default="linear", choices=("linear", "nearest"), help="nearest for label maps")
+    parser.add_argument(
+        "--interpolation", default="linear", choices=("linear", "nearest"), help="nearest for label maps"
+    )
     return parser
 
 

@@ -56,9 +56,7 @@ class Provenance:
         if old == new:
             return
         resolved = self.source(old)
-        moved = {
-            new + key[len(old):]: value for key, value in self._sources.items() if key[: len(old)] == old
-        }
+        moved = {new + key[len(old) :]: value for key, value in self._sources.items() if key[: len(old)] == old}
         if not keep:
             self.forget(old)
         self.forget(new)

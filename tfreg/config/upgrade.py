@@ -181,8 +181,10 @@ def _max_level(levels: Any) -> Optional[int]:
         return None
     if isinstance(levels, int):
         return levels
-    if isinstance(levels, (list, tuple)) and levels and all(
-        isinstance(v, int) and not isinstance(v, bool) for v in levels
+    if (
+        isinstance(levels, (list, tuple))
+        and levels
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in levels)
     ):
         return max(levels)
     return None

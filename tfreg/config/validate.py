@@ -74,9 +74,7 @@ def normalize_config(config: Dict[str, Any]) -> Dict[str, Any]:
         for category in LOSS_CATEGORIES:
             for path, entry in _loss_entries(loss.get(category), ("train", "loss", category)):
                 if isinstance(entry, dict) and "weight" not in entry:
-                    logger.warning(
-                        "%s has no weight; using weight %s.", format_key_path(path), DEFAULT_LOSS_WEIGHT
-                    )
+                    logger.warning("%s has no weight; using weight %s.", format_key_path(path), DEFAULT_LOSS_WEIGHT)
                     entry["weight"] = DEFAULT_LOSS_WEIGHT
     preprocess = train.get("preprocess")
     if isinstance(preprocess, dict):

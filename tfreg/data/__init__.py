@@ -15,7 +15,7 @@ Main entry points::
     save_image(prediction, "pred.nii.gz", fixed_geometry)
 """
 
-from tfreg.data import file_loaders, loaders
+from tfreg.data import file_loaders, loaders  # noqa: F401  (importing them registers the built-ins)
 from tfreg.data.errors import DataError, DataNotFoundError
 from tfreg.data.file_loaders import FileLoader, H5FileLoader, NiftiFileLoader, SimpleITKFileLoader
 from tfreg.data.geometry import ImageGeometry

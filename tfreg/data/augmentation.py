@@ -79,7 +79,11 @@ def _check_size(size, name: str) -> Tuple[int, ...]:
 
 
 def _check_number(value, name: str, low: float, high: Optional[float] = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not np.isfinite(value):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.integer, np.floating))
+        or not np.isfinite(value)
+    ):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     if value < low or (high is not None and value > high):
         bound = f"in [{low}, {high}]" if high is not None else f">= {low}"

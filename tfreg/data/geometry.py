@@ -175,8 +175,7 @@ class ImageGeometry:
 
     def __repr__(self) -> str:
         return (
-            f"ImageGeometry(spacing={self.spacing}, origin={self.origin}, "
-            f"direction={self.direction.ravel().tolist()})"
+            f"ImageGeometry(spacing={self.spacing}, origin={self.origin}, direction={self.direction.ravel().tolist()})"
         )
 
 

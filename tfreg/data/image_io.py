@@ -80,7 +80,9 @@ def read_image(path: str, dtype=np.float32, check_finite: bool = True) -> Tuple[
     if check_finite:
         # for a scaled float NIfTI (rare) SimpleITK has zeroed non-finite voxels: count them in the file
         count = count_non_finite(path, header) if header is not None else None
-        _raise_if_non_finite(path, count if count is not None else int(array.size - np.count_nonzero(np.isfinite(array))))
+        _raise_if_non_finite(
+            path, count if count is not None else int(array.size - np.count_nonzero(np.isfinite(array)))
+        )
     if dtype is not None:
         array = array.astype(dtype, copy=False)
     return array, ImageGeometry.from_sitk(image)

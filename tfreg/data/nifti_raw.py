@@ -36,14 +36,30 @@ FLOAT_DATATYPES = {16: "f4", 64: "f8"}
 # Byte layout: (offset, struct format) per field, for NIfTI-1 (348-byte header) and NIfTI-2 (540).
 _LAYOUT = {
     348: {
-        "dims": (40, "8h"), "datatype": (70, "h"), "bitpix": (72, "h"), "pixdim": (76, "8f"),
-        "vox_offset": (108, "f"), "scl": (112, "2f"), "qform_code": (252, "h"), "sform_code": (254, "h"),
-        "quatern": (256, "3f"), "qoffset": (268, "3f"), "srow": (280, "12f"),
+        "dims": (40, "8h"),
+        "datatype": (70, "h"),
+        "bitpix": (72, "h"),
+        "pixdim": (76, "8f"),
+        "vox_offset": (108, "f"),
+        "scl": (112, "2f"),
+        "qform_code": (252, "h"),
+        "sform_code": (254, "h"),
+        "quatern": (256, "3f"),
+        "qoffset": (268, "3f"),
+        "srow": (280, "12f"),
     },
     540: {
-        "datatype": (12, "h"), "bitpix": (14, "h"), "dims": (16, "8q"), "pixdim": (104, "8d"),
-        "vox_offset": (168, "q"), "scl": (176, "2d"), "qform_code": (344, "i"), "sform_code": (348, "i"),
-        "quatern": (352, "3d"), "qoffset": (376, "3d"), "srow": (400, "12d"),
+        "datatype": (12, "h"),
+        "bitpix": (14, "h"),
+        "dims": (16, "8q"),
+        "pixdim": (104, "8d"),
+        "vox_offset": (168, "q"),
+        "scl": (176, "2d"),
+        "qform_code": (344, "i"),
+        "sform_code": (348, "i"),
+        "quatern": (352, "3d"),
+        "qoffset": (376, "3d"),
+        "srow": (400, "12d"),
     },
 }
 
@@ -117,7 +133,8 @@ def check_nifti_complete(path: str) -> Dict[str, object]:
     if _is_gzip(path):
         if isize != expected % 2**32:
             raise DataError(
-                f"{path} is truncated or corrupt: its gzip stream holds {isize} bytes, the NIfTI header needs {expected}"
+                f"{path} is truncated or corrupt: its gzip stream holds {isize} bytes, "
+                f"the NIfTI header needs {expected}"
             )
     elif size < expected:
         raise DataError(f"{path} is truncated: {size} bytes, the NIfTI header needs {expected}")

@@ -136,7 +136,11 @@ def build_dataset(
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"train.preprocess.batch_size must be a positive int, got {batch_size!r}")
-    if isinstance(shuffle_buffer_num_batch, bool) or not isinstance(shuffle_buffer_num_batch, (int, np.integer)) or shuffle_buffer_num_batch < 0:
+    if (
+        isinstance(shuffle_buffer_num_batch, bool)
+        or not isinstance(shuffle_buffer_num_batch, (int, np.integer))
+        or shuffle_buffer_num_batch < 0
+    ):
         raise ValueError(
             f"train.preprocess.shuffle_buffer_num_batch must be a non-negative int, got {shuffle_buffer_num_batch!r}"
         )

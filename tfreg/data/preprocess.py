@@ -56,8 +56,7 @@ def label_spatial_shape_and_count(shape: Sequence[int], ndim: int, source: str) 
         spatial, count = shape[:-1], shape[-1]
     else:
         raise DataError(
-            f"label {source} has shape {shape}: expected {ndim}-D (one label) or {ndim + 1}-D "
-            f"(labels on the last axis)"
+            f"label {source} has shape {shape}: expected {ndim}-D (one label) or {ndim + 1}-D (labels on the last axis)"
         )
     if min(shape) <= 0:
         raise DataError(f"label {source} is empty: shape {shape}")

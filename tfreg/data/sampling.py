@@ -56,9 +56,7 @@ def check_grouped_options(
     if not 0 <= intra_group_prob <= 1:
         raise ValueError(f"intra_group_prob must be in [0, 1], got {intra_group_prob}")
     if intra_group_option not in INTRA_GROUP_OPTIONS:
-        raise ValueError(
-            f"intra_group_option must be one of {list(INTRA_GROUP_OPTIONS)}, got {intra_group_option!r}"
-        )
+        raise ValueError(f"intra_group_option must be one of {list(INTRA_GROUP_OPTIONS)}, got {intra_group_option!r}")
     if not isinstance(sample_image_in_group, bool):
         raise ValueError(f"sample_image_in_group must be true or false, got {sample_image_in_group!r}")
     if intra_group_prob < 1 and len(num_images_per_group) < 2:

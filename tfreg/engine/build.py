@@ -24,7 +24,9 @@ def build_loader(config: Dict[str, Any], split: str, registry=None, required: bo
     return loader
 
 
-def split_dataset(config: Dict[str, Any], loader: DataLoader, training: bool, batch_size: int, repeat: bool, registry=None):
+def split_dataset(
+    config: Dict[str, Any], loader: DataLoader, training: bool, batch_size: int, repeat: bool, registry=None
+):
     """The batched ``tf.data`` dataset of ``loader`` with the config's preprocessing.
 
     Training datasets shuffle, drop the last incomplete batch and apply ``train.preprocess.data_augmentation``;
@@ -104,7 +106,9 @@ def example_inputs(loader: DataLoader, batch_size: int = 1) -> Dict[str, np.ndar
     return inputs
 
 
-def create_variables(model: keras.Model, loader: DataLoader, optimizer: Optional[keras.optimizers.Optimizer] = None) -> None:
+def create_variables(
+    model: keras.Model, loader: DataLoader, optimizer: Optional[keras.optimizers.Optimizer] = None
+) -> None:
     """Create the model's (and the optimizer's) variables with one inference call on zeros.
 
     DeepReg ran a hidden one-step ``fit`` for this, which trained one uncounted step; this does not train.

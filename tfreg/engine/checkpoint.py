@@ -61,8 +61,10 @@ def parse_ckpt_path(ckpt_path: str) -> Tuple[str, int]:
     if not os.path.isfile(path + ".index"):
         folder = os.path.dirname(path) or "."
         found = available_checkpoints(folder) if os.path.isdir(folder) else []
-        hint = f"; checkpoints in {folder}: {[os.path.basename(p) for p in found]}" if found else (
-            f"; {folder} has no checkpoints" if os.path.isdir(folder) else f"; folder {folder} does not exist"
+        hint = (
+            f"; checkpoints in {folder}: {[os.path.basename(p) for p in found]}"
+            if found
+            else (f"; {folder} has no checkpoints" if os.path.isdir(folder) else f"; folder {folder} does not exist")
         )
         raise CheckpointError(f"--ckpt_path {ckpt_path}: checkpoint not found (no {path}.index){hint}")
     return path, int(match.group(1))
@@ -117,7 +119,9 @@ def check_checkpoint_fits(weights: ModelWeights, ckpt_path: str) -> None:
     else:
         for i, shape in enumerate(weights.shapes):
             if saved.get(i) != shape:
-                problem = f"weight {i} ({weights.paths[i]}) has shape {saved.get(i)} in the file and {shape} in the model"
+                problem = (
+                    f"weight {i} ({weights.paths[i]}) has shape {saved.get(i)} in the file and {shape} in the model"
+                )
                 break
     if problem:
         raise CheckpointError(
@@ -173,7 +177,9 @@ class CheckpointSaver(keras.callbacks.Callback):
         if isinstance(save_period, bool) or int(save_period) != save_period or save_period < 1:
             raise ValueError(f"save_period must be a positive integer, got {save_period!r}")
         self.checkpoint = checkpoint
-        self.manager = tf.train.CheckpointManager(checkpoint, directory=directory, max_to_keep=None, checkpoint_name=CKPT_NAME)
+        self.manager = tf.train.CheckpointManager(
+            checkpoint, directory=directory, max_to_keep=None, checkpoint_name=CKPT_NAME
+        )
         self.save_period = int(save_period)
         self.last_epoch: Optional[int] = None
         self.last_saved: Optional[int] = None
@@ -196,6 +202,14 @@ class CheckpointSaver(keras.callbacks.Callback):
 
 
 __all__ = [
-    "SAVE_DIR", "CKPT_NAME", "CheckpointError", "ModelWeights", "check_checkpoint_fits", "available_checkpoints", "parse_ckpt_path", "make_checkpoint",
-    "restore_checkpoint", "CheckpointSaver",
+    "SAVE_DIR",
+    "CKPT_NAME",
+    "CheckpointError",
+    "ModelWeights",
+    "check_checkpoint_fits",
+    "available_checkpoints",
+    "parse_ckpt_path",
+    "make_checkpoint",
+    "restore_checkpoint",
+    "CheckpointSaver",
 ]

@@ -130,7 +130,9 @@ def fit_distributed(
                     for key, value in logs.items():
                         if (name == "validation") == key.startswith("val_"):
                             # TensorBoard tags as Keras' callback writes them: epoch_<name>
-                            tf.summary.scalar("epoch_" + key[4:] if key.startswith("val_") else "epoch_" + key, value, step=epoch)
+                            tf.summary.scalar(
+                                "epoch_" + key[4:] if key.startswith("val_") else "epoch_" + key, value, step=epoch
+                            )
                     if name == "train":  # as Keras' TensorBoard callback does (the rate a schedule reached)
                         # float() of the variable fails under a strategy (it wraps a MirroredVariable)
                         rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))

@@ -140,14 +140,32 @@ def _check_pair(spec: PairSpec) -> Dict[str, np.ndarray]:
             infos[path] = read_image_info(path)
     p = spec.pair
     if spec.fixed_label:
-        _same_grid(p, ("fixed_label", spec.fixed_label), infos[spec.fixed_label],
-                   ("warped_label", spec.warped_label), infos[spec.warped_label], _SAME_GRID_HINT)
+        _same_grid(
+            p,
+            ("fixed_label", spec.fixed_label),
+            infos[spec.fixed_label],
+            ("warped_label", spec.warped_label),
+            infos[spec.warped_label],
+            _SAME_GRID_HINT,
+        )
     for lf in spec.label_files:
-        _same_grid(p, (f"label {lf.label} fixed_label", lf.fixed), infos[lf.fixed],
-                   (f"label {lf.label} warped label", lf.warped), infos[lf.warped], _SAME_GRID_HINT)
+        _same_grid(
+            p,
+            (f"label {lf.label} fixed_label", lf.fixed),
+            infos[lf.fixed],
+            (f"label {lf.label} warped label", lf.warped),
+            infos[lf.warped],
+            _SAME_GRID_HINT,
+        )
     if spec.fixed_image:
-        _same_grid(p, ("fixed_image", spec.fixed_image), infos[spec.fixed_image],
-                   ("warped_image", spec.warped_image), infos[spec.warped_image], _SAME_GRID_HINT)
+        _same_grid(
+            p,
+            ("fixed_image", spec.fixed_image),
+            infos[spec.fixed_image],
+            ("warped_image", spec.warped_image),
+            infos[spec.warped_image],
+            _SAME_GRID_HINT,
+        )
     if spec.ddf:
         ddf_shape = _ddf_spatial_shape(infos[spec.ddf][0], spec.ddf, p)
         reference = _fixed_reference(spec)
@@ -417,8 +435,12 @@ def _scalar_image(array: np.ndarray, geometry: ImageGeometry, role: str, path: s
     return array
 
 
-def evaluate_pair(spec: PairSpec, labels: Optional[Sequence[str]] = None, ddf_units: str = "voxel",
-                  landmarks: Optional[Dict[str, np.ndarray]] = None) -> List[Dict[str, object]]:
+def evaluate_pair(
+    spec: PairSpec,
+    labels: Optional[Sequence[str]] = None,
+    ddf_units: str = "voxel",
+    landmarks: Optional[Dict[str, np.ndarray]] = None,
+) -> List[Dict[str, object]]:
     """All metrics of one pair: one row dict per label (one row with label ``""`` when it has no labels).
 
     Assumes :func:`_check_pair` passed (shapes and spacings agree). Empty masks give NaN distance
@@ -428,11 +450,17 @@ def evaluate_pair(spec: PairSpec, labels: Optional[Sequence[str]] = None, ddf_un
     pair_values: Dict[str, float] = {}
     det = None  # det J map of the DDF, when there is one
     if landmarks is None:
-        landmarks = {role: read_landmarks(getattr(spec, role))
-                     for role in ("fixed_landmarks", "warped_landmarks", "moving_landmarks") if getattr(spec, role)}
+        landmarks = {
+            role: read_landmarks(getattr(spec, role))
+            for role in ("fixed_landmarks", "warped_landmarks", "moving_landmarks")
+            if getattr(spec, role)
+        }
     if "fixed_landmarks" in landmarks:
-        pair_values.update(landmark_metrics(landmarks["fixed_landmarks"], landmarks["warped_landmarks"],
-                                            landmarks.get("moving_landmarks")))
+        pair_values.update(
+            landmark_metrics(
+                landmarks["fixed_landmarks"], landmarks["warped_landmarks"], landmarks.get("moving_landmarks")
+            )
+        )
     if spec.ddf:
         ddf, geo = read_image(spec.ddf)
         if ddf.ndim == 4 and ddf.shape[2] == 1 and ddf.shape[3] == 2:
@@ -554,14 +582,16 @@ def _stats(metric: str, label: str, values: Sequence[object]) -> Dict[str, objec
         row.update({k: math.nan for k in ("mean", "std", "median", "q1", "q3", "iqr")})
         return row
     q1, median, q3 = np.percentile(finite, [25, 50, 75])
-    row.update({
-        "mean": float(finite.mean()),
-        "std": float(finite.std(ddof=1)) if n > 1 else math.nan,
-        "median": float(median),
-        "q1": float(q1),
-        "q3": float(q3),
-        "iqr": float(q3 - q1),
-    })
+    row.update(
+        {
+            "mean": float(finite.mean()),
+            "std": float(finite.std(ddof=1)) if n > 1 else math.nan,
+            "median": float(median),
+            "q1": float(q1),
+            "q3": float(q3),
+            "iqr": float(q3 - q1),
+        }
+    )
     return row
 
 

@@ -71,13 +71,21 @@ def read_metric(path: str, metric: str) -> Dict[Tuple[str, str], float]:
 def _test(a: np.ndarray, b: np.ndarray) -> Dict[str, float]:
     """Mean/median of ``b - a`` and the Wilcoxon signed-rank test of the paired samples."""
     n = int(a.size)
-    out = {"n": n, "mean_a": math.nan, "mean_b": math.nan, "mean_diff": math.nan, "median_diff": math.nan,
-           "wilcoxon_statistic": math.nan, "p_value": math.nan}
+    out = {
+        "n": n,
+        "mean_a": math.nan,
+        "mean_b": math.nan,
+        "mean_diff": math.nan,
+        "median_diff": math.nan,
+        "wilcoxon_statistic": math.nan,
+        "p_value": math.nan,
+    }
     if n == 0:
         return out
     diff = b - a
-    out.update(mean_a=float(a.mean()), mean_b=float(b.mean()), mean_diff=float(diff.mean()),
-               median_diff=float(np.median(diff)))
+    out.update(
+        mean_a=float(a.mean()), mean_b=float(b.mean()), mean_diff=float(diff.mean()), median_diff=float(np.median(diff))
+    )
     if not np.any(diff):
         # no difference at all: SciPy answers statistic 0, p 1 for n >= 2 but raises for n == 1
         out["wilcoxon_statistic"], out["p_value"] = 0.0, 1.0
@@ -168,9 +176,7 @@ def format_table(rows: Sequence[Dict[str, object]], csv_a: str = "a", csv_b: str
     lines = []
     if rows:
         lines.append(f"metric {rows[0]['metric']}: a = {csv_a}, b = {csv_b}, differences are b - a")
-    cells = [head] + [
-        tuple(str(r[h]) if h in ("label", "n") else _short(r[h]) for h in head) for r in rows
-    ]
+    cells = [head] + [tuple(str(r[h]) if h in ("label", "n") else _short(r[h]) for h in head) for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(head))]
     for row in cells:
         lines.append("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))))

@@ -179,7 +179,7 @@ def pairs_from_prediction_dir(path: str, labels: Optional[Sequence[str]] = None)
         label_dirs = [
             d for d in os.listdir(folder) if re.fullmatch(r"label_\d+", d) and os.path.isdir(os.path.join(folder, d))
         ]
-        label_folders = [(d[len("label_"):], os.path.join(folder, d)) for d in sorted(label_dirs, key=natural_key)]
+        label_folders = [(d[len("label_") :], os.path.join(folder, d)) for d in sorted(label_dirs, key=natural_key)]
         if not label_folders and _find_nifti(folder, "fixed_label"):
             label_folders = [("0", folder)]
         for k, label_folder in label_folders:
@@ -240,9 +240,7 @@ def pairs_from_csv(path: str) -> List[PairSpec]:
                 raise DataError(f"pairs CSV {path}, line {line}: pair {name!r} already listed on line {seen[name]}")
             seen[name] = line
             kwargs = {
-                col: os.path.join(base, os.path.expanduser(row[col]))
-                for col in PAIR_CSV_COLUMNS[1:]
-                if row.get(col)
+                col: os.path.join(base, os.path.expanduser(row[col])) for col in PAIR_CSV_COLUMNS[1:] if row.get(col)
             }
             spec = PairSpec(pair=name, **kwargs)
             try:
@@ -321,4 +319,12 @@ def _is_number(text: str) -> bool:
     return True
 
 
-__all__ = ["PAIR_CSV_COLUMNS", "LabelFiles", "PairSpec", "natural_key", "pairs_from_prediction_dir", "pairs_from_csv", "read_landmarks"]
+__all__ = [
+    "PAIR_CSV_COLUMNS",
+    "LabelFiles",
+    "PairSpec",
+    "natural_key",
+    "pairs_from_prediction_dir",
+    "pairs_from_csv",
+    "read_landmarks",
+]

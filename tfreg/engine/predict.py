@@ -16,7 +16,6 @@ import shutil
 import tempfile
 from typing import Optional, Sequence, Union
 
-import numpy as np
 import tensorflow as tf
 
 from tfreg.config import load_configs_with_provenance, save_config, validate_config
@@ -100,7 +99,9 @@ def predict(
     exp_path = os.path.join(os.path.expanduser(log_dir), exp_name or default_exp_name())
     out_path = os.path.join(exp_path, split)
     if os.path.lexists(out_path) and not overwrite:
-        raise FileExistsError(f"output folder {out_path} already exists: choose another --exp_name, or pass --overwrite")
+        raise FileExistsError(
+            f"output folder {out_path} already exists: choose another --exp_name, or pass --overwrite"
+        )
 
     loader = build_loader(config, split, registry, required=True)
     model = build_model(config, loader, registry)
@@ -116,7 +117,10 @@ def predict(
     scratch = tempfile.mkdtemp(prefix=f".{split}.partial-", dir=exp_path)
     try:
         writer = PredictionWriter(
-            scratch, save_nifti=save_nifti, save_png=save_png, normalise_pred_label=config["train"]["method"] == "conditional"
+            scratch,
+            save_nifti=save_nifti,
+            save_png=save_png,
+            normalise_pred_label=config["train"]["method"] == "conditional",
         )
         rows = []
         for batch in dataset:

@@ -94,11 +94,17 @@ def write_metrics_csvs(rows: List[Dict[str, object]], folder: str) -> List[str]:
         rows: per sample ``{"image_ssd", "label_binary_dice", "label_tre": float (NaN = absent),
             "pair_index": list of ints, "label_index": int (-1 unlabeled)}``, in prediction order.
     """
-    paths = [os.path.join(folder, name) for name in ("metrics.csv", "metrics_stats_per_label.csv", "metrics_stats_overall.csv")]
+    paths = [
+        os.path.join(folder, name)
+        for name in ("metrics.csv", "metrics_stats_per_label.csv", "metrics_stats_overall.csv")
+    ]
     _write(
         paths[0],
         COLUMNS,
-        [[row[m] for m in METRIC_COLUMNS] + [str([int(i) for i in row["pair_index"]]), int(row["label_index"])] for row in rows],
+        [
+            [row[m] for m in METRIC_COLUMNS] + [str([int(i) for i in row["pair_index"]]), int(row["label_index"])]
+            for row in rows
+        ],
     )
 
     labels = sorted({int(row["label_index"]) for row in rows})
@@ -119,7 +125,11 @@ def write_metrics_csvs(rows: List[Dict[str, object]], folder: str) -> List[str]:
         v = _finite([row[m] for row in rows])
         q = np.percentile(v, [25, 50, 75]) if v.size else [math.nan] * 3
         describe[m] = [float(v.size), _stat(v, np.mean), _std(v), _stat(v, np.min), q[0], q[1], q[2], _stat(v, np.max)]
-    _write(paths[2], [""] + list(METRIC_COLUMNS), [[name] + [describe[m][i] for m in METRIC_COLUMNS] for i, name in enumerate(DESCRIBE_ROWS)])
+    _write(
+        paths[2],
+        [""] + list(METRIC_COLUMNS),
+        [[name] + [describe[m][i] for m in METRIC_COLUMNS] for i, name in enumerate(DESCRIBE_ROWS)],
+    )
     return paths
 
 

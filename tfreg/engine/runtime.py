@@ -49,7 +49,9 @@ def configure_devices(gpu: Optional[str] = None, gpu_allow_growth: bool = False,
                 tf.config.threading.get_intra_op_parallelism_threads() != num_workers
                 or tf.config.threading.get_inter_op_parallelism_threads() != num_workers
             ):
-                logger.warning("could not limit TensorFlow to %d threads (runtime already started): %s", num_workers, err)
+                logger.warning(
+                    "could not limit TensorFlow to %d threads (runtime already started): %s", num_workers, err
+                )
 
 
 __all__ = ["configure_devices"]

@@ -85,7 +85,9 @@ def check_tf_config() -> dict:
     if task_type not in ("worker", "chief"):
         raise ValueError(f"TF_CONFIG task.type must be 'worker' or 'chief', got {task_type!r}")
     if isinstance(index, bool) or not isinstance(index, int):
-        raise ValueError(f"TF_CONFIG task.index must be an int (this process's place in cluster.{task_type}), got {index!r}")
+        raise ValueError(
+            f"TF_CONFIG task.index must be an int (this process's place in cluster.{task_type}), got {index!r}"
+        )
     count = len(cluster.get(task_type) or [])
     if not 0 <= index < count:
         raise ValueError(
@@ -113,7 +115,9 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
     return _is_chief_task(resolver.task_type, resolver.task_id, cluster)
 
 
-def check_batch_size(batch_size: int, strategy: tf.distribute.Strategy, key: str = "train.preprocess.batch_size") -> int:
+def check_batch_size(
+    batch_size: int, strategy: tf.distribute.Strategy, key: str = "train.preprocess.batch_size"
+) -> int:
     """The per-replica batch size; the global ``batch_size`` must divide evenly between the replicas."""
     replicas = strategy.num_replicas_in_sync
     if batch_size % replicas != 0:
@@ -139,4 +143,12 @@ def synchronize_batch_norm(model, strategy: tf.distribute.Strategy) -> int:
     return count
 
 
-__all__ = ["STRATEGIES", "strategy_kind", "make_strategy", "check_tf_config", "is_chief", "check_batch_size", "synchronize_batch_norm"]
+__all__ = [
+    "STRATEGIES",
+    "strategy_kind",
+    "make_strategy",
+    "check_tf_config",
+    "is_chief",
+    "check_batch_size",
+    "synchronize_batch_norm",
+]

@@ -52,7 +52,9 @@ def check_log_dir(log_dir: str, exp_name: str, ckpt_path: Optional[str] = None) 
     """
     path = os.path.join(os.path.expanduser(log_dir), exp_name)
     if os.path.isdir(path) and os.listdir(path):
-        if ckpt_path and os.path.commonpath([os.path.abspath(ckpt_path), os.path.abspath(path)]) == os.path.abspath(path):
+        if ckpt_path and os.path.commonpath([os.path.abspath(ckpt_path), os.path.abspath(path)]) == os.path.abspath(
+            path
+        ):
             return path
         raise FileExistsError(
             f"log folder {path} already exists and is not empty: choose another --exp_name (-l) or --log_dir, "
@@ -139,12 +141,16 @@ def train(
             logger.info("resumed from %s at epoch %d", ckpt_prefix, initial_epoch)
 
     train_steps = steps_per_epoch(train_loader.num_samples, batch_size)
-    train_data = split_dataset(config, train_loader, training=True, batch_size=batch_size, repeat=True, registry=registry)
+    train_data = split_dataset(
+        config, train_loader, training=True, batch_size=batch_size, repeat=True, registry=registry
+    )
     valid_data, valid_steps = None, None
     if valid_loader is not None:
         valid_steps = steps_per_epoch(valid_loader.num_samples, batch_size)
         # repeat before batching: every validation batch is full, so it splits evenly between replicas
-        valid_data = split_dataset(config, valid_loader, training=False, batch_size=batch_size, repeat=True, registry=registry)
+        valid_data = split_dataset(
+            config, valid_loader, training=False, batch_size=batch_size, repeat=True, registry=registry
+        )
 
     chief = is_chief(dist)
     if chief:
@@ -159,13 +165,27 @@ def train(
             from tfreg.engine.custom_loop import fit_distributed
 
             fit_distributed(
-                model, optimizer, dist, checkpoint, exp_path, train_data, train_steps, epochs, initial_epoch,
-                save_period, valid_data, valid_steps, chief=chief, verbose=verbose,
+                model,
+                optimizer,
+                dist,
+                checkpoint,
+                exp_path,
+                train_data,
+                train_steps,
+                epochs,
+                initial_epoch,
+                save_period,
+                valid_data,
+                valid_steps,
+                chief=chief,
+                verbose=verbose,
             )
         else:
             callbacks = [
                 keras.callbacks.TensorBoard(
-                    log_dir=exp_path, histogram_freq=save_period, update_freq=config["train"].get("update_freq", "epoch")
+                    log_dir=exp_path,
+                    histogram_freq=save_period,
+                    update_freq=config["train"].get("update_freq", "epoch"),
                 ),
                 CheckpointSaver(checkpoint, os.path.join(exp_path, SAVE_DIR), save_period),
             ] + list(callbacks or [])

@@ -29,7 +29,9 @@ def output_path(out: Optional[str]) -> str:
     return os.path.join(out, DEFAULT_OUT)
 
 
-def warp_file(image_path: str, ddf_path: str, out_path: Optional[str] = DEFAULT_OUT, interpolation: str = "linear") -> str:
+def warp_file(
+    image_path: str, ddf_path: str, out_path: Optional[str] = DEFAULT_OUT, interpolation: str = "linear"
+) -> str:
     """Warp ``image_path`` by ``ddf_path`` and write the result; returns the path written.
 
     Args:

@@ -47,7 +47,9 @@ def _split_pair(inputs, name: str, mask_is_landmarks: bool = False):
         image = ops.cast(image, "float32")
     ndim = len(image.shape) - 2
     if ndim not in (2, 3):
-        raise ValueError(f"{name}: image must be (batch, *spatial, channels) with 2 or 3 spatial axes, got {tuple(image.shape)}")
+        raise ValueError(
+            f"{name}: image must be (batch, *spatial, channels) with 2 or 3 spatial axes, got {tuple(image.shape)}"
+        )
     mask = ops.cast(ops.convert_to_tensor(mask), image.dtype)
     if mask_is_landmarks:
         return image, mask
@@ -72,7 +74,9 @@ def mask_union(mask):
 
 def _check_size(size, ndim: int):
     sizes = list(size) if isinstance(size, (list, tuple)) else [size] * ndim
-    if len(sizes) != ndim or any(isinstance(s, bool) or not isinstance(s, Integral) or s < 1 or s % 2 == 0 for s in sizes):
+    if len(sizes) != ndim or any(
+        isinstance(s, bool) or not isinstance(s, Integral) or s < 1 or s % 2 == 0 for s in sizes
+    ):
         raise ValueError(f"size must be an odd integer >= 1 or {ndim} of them (voxels), got {size!r}")
     return tuple(int(s) for s in sizes)
 

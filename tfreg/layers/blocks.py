@@ -46,7 +46,9 @@ class AttentionGate(keras.layers.Layer):
         x_shape, g_shape = input_shape
         ndim = len(x_shape) - 2
         if ndim not in (2, 3) or len(g_shape) != ndim + 2:
-            raise ValueError(f"AttentionGate expects [x, g] of rank 4 or 5 (2-D/3-D, channels-last), got {x_shape} and {g_shape}")
+            raise ValueError(
+                f"AttentionGate expects [x, g] of rank 4 or 5 (2-D/3-D, channels-last), got {x_shape} and {g_shape}"
+            )
         ratios = []
         for a in range(ndim):
             s, sg = x_shape[a + 1], g_shape[a + 1]
@@ -58,7 +60,9 @@ class AttentionGate(keras.layers.Layer):
             ratios.append(s // sg)
         inter = self.inter_channels or max(int(x_shape[-1]) // 2, 1)
         self.ratios = tuple(ratios)
-        self.theta_x = conv_layer(ndim, inter, self.ratios, strides=self.ratios, padding="valid", use_bias=False, name="theta_x")
+        self.theta_x = conv_layer(
+            ndim, inter, self.ratios, strides=self.ratios, padding="valid", use_bias=False, name="theta_x"
+        )
         self.phi_g = conv_layer(ndim, inter, 1, name="phi_g")
         self.psi = conv_layer(ndim, 1, 1, name="psi")
         self.theta_x.build(x_shape)
@@ -121,7 +125,9 @@ class SCSEBlock(keras.layers.Layer):
         ndim = len(input_shape) - 2
         channels = input_shape[-1]
         if ndim not in (2, 3) or channels is None:
-            raise ValueError(f"SCSEBlock expects (batch, *spatial, channels) with 2 or 3 spatial axes, got {input_shape}")
+            raise ValueError(
+                f"SCSEBlock expects (batch, *spatial, channels) with 2 or 3 spatial axes, got {input_shape}"
+            )
         self.squeeze = keras.layers.Dense(max(int(channels) // self.ratio, 1), activation="relu", name="squeeze")
         self.excite = keras.layers.Dense(int(channels), activation="sigmoid", name="excite")
         self.spatial = conv_layer(ndim, 1, 1, activation="sigmoid", name="spatial")

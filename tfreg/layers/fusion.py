@@ -59,7 +59,12 @@ class DFSA(keras.layers.Layer):
     def __init__(self, filters: Sequence[int] = (16, 16), kernel_size: int = 3, activation: str = "relu", **kwargs):
         super().__init__(**kwargs)
         self.filters = _check_filters(filters)
-        if isinstance(kernel_size, bool) or not isinstance(kernel_size, Integral) or kernel_size < 1 or kernel_size % 2 == 0:
+        if (
+            isinstance(kernel_size, bool)
+            or not isinstance(kernel_size, Integral)
+            or kernel_size < 1
+            or kernel_size % 2 == 0
+        ):
             raise ValueError(f"kernel_size must be an odd integer >= 1, got {kernel_size!r}")
         self.kernel_size = int(kernel_size)
         try:

@@ -26,6 +26,8 @@ The score classes (``LocalNormalizedCrossCorrelation``, ``DiceScore``, ...) are 
 The registry imports this package lazily on its first lookup, so every loss module is imported here.
 """
 
+# tfreg's own losses; imported for their registrations.
+from tfreg.losses import filtered, macmind, mi, mind, ncc, ngf, penalties, rigidity, segmentation, ssim  # noqa: E402,F401
 from tfreg.losses.base import EPS, ImageLoss, MultiScaleLoss, NegatedLossMixin, to_channels_last
 from tfreg.losses.deformation import BendingEnergy, DeformationLoss, GradientNorm
 from tfreg.losses.image import (
@@ -41,8 +43,6 @@ from tfreg.losses.mutual_information import (
     GlobalMutualInformationLoss,
     global_mutual_information,
 )
-# tfreg's own losses; imported for their registrations.
-from tfreg.losses import filtered, macmind, mi, mind, ncc, ngf, penalties, rigidity, segmentation, ssim  # noqa: E402,F401
 from tfreg.losses.penalties import FoldingPenalty, ForwardGradientNorm, InverseConsistency, TotalVariation
 from tfreg.losses.rigidity import RigidityPenalty
 from tfreg.losses.segmentation import (

@@ -199,9 +199,9 @@ class MultiScaleLoss(ImageLoss):
         self.scales = check_scales(scales)
         self.kernel = kernel
         # Built once here: kernels depend only on the scales.
-        self._kernels = None if self.scales is None else [
-            None if s == 0 else SIGMA_KERNELS[kernel](s) for s in self.scales
-        ]
+        self._kernels = (
+            None if self.scales is None else [None if s == 0 else SIGMA_KERNELS[kernel](s) for s in self.scales]
+        )
 
     def call(self, y_true, y_pred):
         """Mean over scales of :meth:`compute_per_sample`, ``(batch,)``."""

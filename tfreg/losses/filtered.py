@@ -106,7 +106,9 @@ class FilteredLoss(ImageLoss):
 
     def get_config(self) -> dict:
         config = super().get_config()
-        config.update(loss=self.loss_config, filter=self.filter, sigma=self.sigma, stencil=self.stencil, boundary=self.boundary)
+        config.update(
+            loss=self.loss_config, filter=self.filter, sigma=self.sigma, stencil=self.stencil, boundary=self.boundary
+        )
         return config
 
 

@@ -67,7 +67,11 @@ class _OverlapScore(MultiScaleLoss):
         """``P = sum(t p)``, ``S = sum(t + p)``, ``V`` = element count, per sample."""
         if self.binary:
             y_true, y_pred = _threshold(y_true), _threshold(y_pred)
-        return sum_per_sample(y_true * y_pred), sum_per_sample(y_true) + sum_per_sample(y_pred), _elements_per_sample(y_true)
+        return (
+            sum_per_sample(y_true * y_pred),
+            sum_per_sample(y_true) + sum_per_sample(y_pred),
+            _elements_per_sample(y_true),
+        )
 
     def get_config(self) -> dict:
         config = super().get_config()

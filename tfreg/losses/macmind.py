@@ -396,7 +396,6 @@ class MacMIND:
         :func:`bin_energy_plan`) with :func:`lag_energy`; neither the ``N M`` bin channels nor sliced
         copies (whose gradients are full-size scatters) are formed.
         """
-        ndim = len(m.shape) - 2
         columns, plane_bins, plane_axes, half = self._columns(m, self.aggregation_size // 2)
         sizes = [int(s) for s in m.shape[1:-1]]
         plan = bin_energy_plan(plane_bins, half, [sizes[a] for a in plane_axes])

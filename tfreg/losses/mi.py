@@ -464,4 +464,13 @@ class MutualInformationLoss(NegatedLossMixin, MutualInformation):
     """``-MI`` (or ``-NMI``) per sample (registered ``mi``); see :class:`MutualInformation`."""
 
 
-__all__ = ["parzen_support", "parzen_support_derivative", "joint_histograms", "chunked_joint_histograms", "mi_from_joint", "mutual_information", "MutualInformation", "MutualInformationLoss"]
+__all__ = [
+    "parzen_support",
+    "parzen_support_derivative",
+    "joint_histograms",
+    "chunked_joint_histograms",
+    "mi_from_joint",
+    "mutual_information",
+    "MutualInformation",
+    "MutualInformationLoss",
+]

@@ -111,7 +111,9 @@ def shifted_copies(x, offsets: Sequence[Sequence[int]]) -> list:
     reach = [max(abs(int(r[a])) for r in offsets) for a in range(ndim)]
     for a in range(ndim):
         if reach[a] >= sizes[a]:
-            raise ValueError(f"offset of {reach[a]} voxels along spatial axis {a} needs a size > {reach[a]}, got {sizes[a]}")
+            raise ValueError(
+                f"offset of {reach[a]} voxels along spatial axis {a} needs a size > {reach[a]}, got {sizes[a]}"
+            )
     padded = pad_replicate(x, [(m, m) for m in reach])
     return [_crop(padded, [reach[a] + int(r[a]) for a in range(ndim)], sizes) for r in offsets]
 
@@ -295,7 +297,11 @@ def self_similarity_descriptor(x, pairs, radius: int, patch: str = "box"):
 
 
 def _check_descriptor_args(radius, dilation, patch):
-    return check_int(radius, "radius", 0), check_int(dilation, "dilation", 1), check_choice(patch, "patch", PATCH_FILTERS)
+    return (
+        check_int(radius, "radius", 0),
+        check_int(dilation, "dilation", 1),
+        check_choice(patch, "patch", PATCH_FILTERS),
+    )
 
 
 def mind_descriptor(x, radius: int = 1, dilation: int = 1, patch: str = "box"):

@@ -200,7 +200,9 @@ class InverseConsistency(DeformationLoss):
 
     min_size = 2
 
-    def __init__(self, symmetric: bool = True, reduction: Optional[str] = None, name: Optional[str] = None, dtype="float32"):
+    def __init__(
+        self, symmetric: bool = True, reduction: Optional[str] = None, name: Optional[str] = None, dtype="float32"
+    ):
         super().__init__(reduction=reduction, name=name, dtype=dtype)
         self.symmetric = _check_bool(symmetric, "symmetric")
 

@@ -264,7 +264,9 @@ class MultiClassCrossEntropy(_ClassLoss):
         super().__init__(from_logits=from_logits, name=name, reduction=reduction, dtype=dtype)
         if class_weights is not None:
             if not isinstance(class_weights, (list, tuple, np.ndarray)) or len(class_weights) == 0:
-                raise ValueError(f"class_weights must be None or a non-empty list of numbers >= 0, got {class_weights!r}")
+                raise ValueError(
+                    f"class_weights must be None or a non-empty list of numbers >= 0, got {class_weights!r}"
+                )
             class_weights = [check_number(w, "class_weights") for w in class_weights]
         self.class_weights = class_weights
         self.smooth = check_number(smooth, "smooth")

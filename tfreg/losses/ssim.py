@@ -10,8 +10,8 @@ import numpy as np
 from keras import ops
 
 from tfreg.losses.base import ImageLoss, NegatedLossMixin, check_number, mean_per_sample
-from tfreg.registry import REGISTRY
 from tfreg.ops.filters import separable_filter
+from tfreg.registry import REGISTRY
 
 
 def ssim_window(sigma: float) -> np.ndarray:
@@ -91,7 +91,8 @@ class SSIM(ImageLoss):
         small = [s for s in y_true.shape[1:-1] if s is not None and s <= 2 * radius]
         if small:
             raise ValueError(
-                f"SSIM with sigma={self.sigma} needs every spatial size > {2 * radius} voxels, got {tuple(y_true.shape[1:-1])}"
+                f"SSIM with sigma={self.sigma} needs every spatial size > {2 * radius} voxels, "
+                f"got {tuple(y_true.shape[1:-1])}"
             )
         return mean_per_sample(ssim_map(y_true, y_pred, self.data_range, self.sigma, self.k1, self.k2))
 

@@ -73,6 +73,4 @@ def warn_empty(func: str, which: Sequence[str]) -> None:
     """Warn that the named inputs have no foreground (the caller returns NaN)."""
     names = " and ".join(which)
     verb = "have" if len(which) > 1 else "has"
-    warnings.warn(
-        f"{func}: {names} {verb} no foreground voxels; returning NaN", EmptyMaskWarning, stacklevel=3
-    )
+    warnings.warn(f"{func}: {names} {verb} no foreground voxels; returning NaN", EmptyMaskWarning, stacklevel=3)

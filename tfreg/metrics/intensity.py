@@ -74,8 +74,9 @@ def mutual_information(a, b, bins=32, mask=None, normalized: bool = False) -> fl
         return mi
     h = _entropy(pa) + _entropy(pb)
     if h == 0:
-        warnings.warn(f"{func}: both images are constant; normalized MI is undefined, returning NaN",
-                      RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"{func}: both images are constant; normalized MI is undefined, returning NaN", RuntimeWarning, stacklevel=2
+        )
         return float("nan")
     return 2.0 * mi / h
 

@@ -50,9 +50,7 @@ def tre(points_a, points_b, spacing=None) -> np.ndarray:
             "corresponding landmarks must come in equal numbers"
         )
     if pa.shape[1] != pb.shape[1]:
-        raise ValueError(
-            f"{func}: points_a has {pa.shape[1]} coordinates per point but points_b has {pb.shape[1]}"
-        )
+        raise ValueError(f"{func}: points_a has {pa.shape[1]} coordinates per point but points_b has {pb.shape[1]}")
     sp = as_spacing(spacing, pa.shape[1], func)
     return np.linalg.norm((pa - pb) * sp, axis=1)
 
@@ -103,9 +101,7 @@ def landmark_errors(points_a, points_b, spacing=None) -> dict:
     pairs_a = _as_pairs(points_a, 2)
     pairs_b = _as_pairs(points_b, 2)
     if len(pairs_a) != len(pairs_b):
-        raise ValueError(
-            f"{func}: points_a holds {len(pairs_a)} pairs but points_b holds {len(pairs_b)}"
-        )
+        raise ValueError(f"{func}: points_a holds {len(pairs_a)} pairs but points_b holds {len(pairs_b)}")
     if not pairs_a:
         raise ValueError(f"{func}: no pairs given")
     spacings = _per_pair_spacing(spacing, len(pairs_a), func)
@@ -168,9 +164,7 @@ def robustness(initial_errors, final_errors, reduce: str = "mean"):
     init = _as_pairs(initial_errors, 1)
     final = _as_pairs(final_errors, 1)
     if len(init) != len(final):
-        raise ValueError(
-            f"{func}: initial_errors holds {len(init)} pairs but final_errors holds {len(final)}"
-        )
+        raise ValueError(f"{func}: initial_errors holds {len(init)} pairs but final_errors holds {len(final)}")
     if not init:
         raise ValueError(f"{func}: no pairs given")
     per_pair = []
@@ -179,13 +173,10 @@ def robustness(initial_errors, final_errors, reduce: str = "mean"):
         e1 = as_array(e1, f"final_errors[{p}]", func)
         if e0.ndim != 1 or e1.ndim != 1:
             raise ValueError(
-                f"{func}: pair {p}: errors must be 1-D per pair, got shapes {tuple(e0.shape)} "
-                f"and {tuple(e1.shape)}"
+                f"{func}: pair {p}: errors must be 1-D per pair, got shapes {tuple(e0.shape)} and {tuple(e1.shape)}"
             )
         if e0.size != e1.size:
-            raise ValueError(
-                f"{func}: pair {p}: initial_errors has {e0.size} landmarks but final_errors has {e1.size}"
-            )
+            raise ValueError(f"{func}: pair {p}: initial_errors has {e0.size} landmarks but final_errors has {e1.size}")
         if e0.size == 0:
             raise ValueError(f"{func}: pair {p} has no landmarks")
         per_pair.append(np.count_nonzero(e1 < e0) / e0.size)
@@ -221,4 +212,3 @@ def centroid_distance(a, b, spacing=None) -> float:
     ca = np.asarray(ndimage.center_of_mass(ma))
     cb = np.asarray(ndimage.center_of_mass(mb))
     return float(np.linalg.norm((ca - cb) * sp))
-

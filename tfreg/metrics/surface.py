@@ -43,9 +43,7 @@ def _crop_to_union(ma: np.ndarray, mb: np.ndarray) -> tuple[np.ndarray, np.ndarr
     uncropped one.
     """
     idx = np.nonzero(ma | mb)
-    window = tuple(
-        slice(max(int(i.min()) - 1, 0), min(int(i.max()) + 2, n)) for i, n in zip(idx, ma.shape)
-    )
+    window = tuple(slice(max(int(i.min()) - 1, 0), min(int(i.max()) + 2, n)) for i, n in zip(idx, ma.shape))
     return ma[window], mb[window]
 
 

@@ -13,6 +13,15 @@ from tfreg.models.dvf import DVFModel
 from tfreg.models.loss_config import build_losses
 
 __all__ = [
-    "AffineModel", "Backbone", "GlobalNet", "LocalNet", "UNet", "RegistrationModel", "target_registration_error",
-    "ConditionalModel", "DDFModel", "DVFModel", "build_losses",
+    "AffineModel",
+    "Backbone",
+    "GlobalNet",
+    "LocalNet",
+    "UNet",
+    "RegistrationModel",
+    "target_registration_error",
+    "ConditionalModel",
+    "DDFModel",
+    "DVFModel",
+    "build_losses",
 ]

@@ -17,7 +17,10 @@ class AffineModel(DDFModel):
 
     def _build_backbone(self, cfg):
         if cfg is None:
-            raise ValueError("the affine model needs backbone settings, e.g. {'name': 'global', 'num_channel_initial': 4, 'depth': 2}")
+            raise ValueError(
+                "the affine model needs backbone settings, e.g. "
+                "{'name': 'global', 'num_channel_initial': 4, 'depth': 2}"
+            )
         if isinstance(cfg, dict):
             cfg = dict(cfg)
             cfg.setdefault("name", "global")

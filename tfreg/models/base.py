@@ -18,7 +18,6 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import keras
 from keras import ops
-
 from keras.src.losses.loss import scale_loss_for_distribution
 
 from tfreg.losses.base import EPS

@@ -112,9 +112,7 @@ def compose_affine(theta_a, theta_b):
     # by a homogeneous 1 that is not part of theta_a's output.
     linear_b = theta_b[:, :ndim, :]  # (B, ndim, ndim)
     product = ops.sum(ops.expand_dims(theta_a, -1) * ops.expand_dims(linear_b, 1), axis=2)
-    translation = ops.concatenate(
-        [ops.zeros_like(theta_b[:, :ndim, :]), theta_b[:, ndim:, :]], axis=1
-    )
+    translation = ops.concatenate([ops.zeros_like(theta_b[:, :ndim, :]), theta_b[:, ndim:, :]], axis=1)
     return product + translation
 
 

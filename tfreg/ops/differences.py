@@ -17,11 +17,13 @@ def spatial_ndim(x) -> int:
         )
     return ndim
 
+
 def _slice(x, axis: int, start, stop):
     """``x`` sliced along spatial ``axis`` (tensor axis ``axis + 1``)."""
     index = [slice(None)] * len(x.shape)
     index[axis + 1] = slice(start, stop)
     return x[tuple(index)]
+
 
 def _crop_others(x, axis: int, ndim: int):
     """Crop one voxel at both ends of every spatial axis except ``axis``."""
@@ -29,6 +31,7 @@ def _crop_others(x, axis: int, ndim: int):
         if other != axis:
             x = _slice(x, other, 1, -1)
     return x
+
 
 def central_difference(x, axis: int, padding: str = "valid"):
     """Central difference ``(x[i+1] - x[i-1]) / 2`` along spatial ``axis``.
@@ -56,6 +59,7 @@ def central_difference(x, axis: int, padding: str = "valid"):
         return ops.concatenate([first, interior, last], axis=axis + 1)
     raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
 
+
 def forward_difference(x, axis: int, padding: str = "valid"):
     """Forward difference ``x[i+1] - x[i]`` along spatial ``axis``.
 
@@ -73,6 +77,7 @@ def forward_difference(x, axis: int, padding: str = "valid"):
         return ops.concatenate([diff, ops.zeros_like(_slice(x, axis, 0, 1))], axis=axis + 1)
     raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
 
+
 def central_difference_cropped(x, axis: int):
     """DeepReg's ``gradient_dx/dy/dz``: central difference along ``axis``, every spatial axis cropped by 1.
 
@@ -84,6 +89,7 @@ def central_difference_cropped(x, axis: int):
     """
     ndim = spatial_ndim(x)
     return _crop_others(central_difference(x, axis, padding="valid"), axis, ndim)
+
 
 def forward_difference_cropped(x, axis: int):
     """Forward difference along ``axis`` with every spatial axis cut to length ``d - 1``.
@@ -99,6 +105,7 @@ def forward_difference_cropped(x, axis: int):
         if other != axis:
             diff = _slice(diff, other, None, -1)
     return diff
+
 
 def spatial_gradients(x, mode: str = "central"):
     """Per-axis derivatives of ``x`` on a common cropped grid.
@@ -118,6 +125,7 @@ def spatial_gradients(x, mode: str = "central"):
         return [forward_difference_cropped(x, a) for a in range(ndim)]
     raise ValueError(f"mode must be 'central' or 'forward', got {mode!r}")
 
+
 __all__ = [
     "spatial_ndim",
     "central_difference",
@@ -126,4 +134,3 @@ __all__ = [
     "forward_difference_cropped",
     "spatial_gradients",
 ]
-

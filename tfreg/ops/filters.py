@@ -35,8 +35,6 @@ def _check_boundary(boundary: str) -> str:
     return boundary
 
 
-
-
 def _kernel_1d(kernel, name: str = "kernel"):
     """A 1-D kernel as a tensor of static length >= 1, or ValueError."""
     if not hasattr(kernel, "shape"):
@@ -216,9 +214,7 @@ def laplacian(x, stencil: str = "cross", boundary: str = "replicate"):
     raise ValueError(f"stencil must be one of {list(STENCILS)}, got {stencil!r}")
 
 
-def laplacian_of_gaussian(
-    x, sigma: Union[float, Sequence[float]], stencil: str = "cross", boundary: str = "replicate"
-):
+def laplacian_of_gaussian(x, sigma: Union[float, Sequence[float]], stencil: str = "cross", boundary: str = "replicate"):
     """Laplacian of Gaussian: :func:`gaussian_smooth` then :func:`laplacian`, both with ``boundary``.
 
     ``out = L(G_sigma * x)`` with ``L`` the chosen stencil (see :func:`laplacian` for its scaling) and

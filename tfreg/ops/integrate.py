@@ -27,8 +27,7 @@ def integrate_dvf(dvf, num_steps: int = 7, boundary: str = "zero"):
     ndim = dvf.shape[-1]
     if ndim is None or len(dvf.shape) != ndim + 2:
         raise ValueError(
-            f"dvf must be (batch, *spatial, ndim) with ndim = dvf.shape[-1] spatial axes, got shape "
-            f"{tuple(dvf.shape)}"
+            f"dvf must be (batch, *spatial, ndim) with ndim = dvf.shape[-1] spatial axes, got shape {tuple(dvf.shape)}"
         )
     if "float" not in str(dvf.dtype):
         dvf = ops.cast(dvf, "float32")

@@ -12,8 +12,8 @@ linearly interpolated between the two voxels around ``src``. Downsampling theref
 
 from keras import ops
 
-from tfreg.ops.grid import _check_shape
 from tfreg.ops.dtypes import as_float
+from tfreg.ops.grid import _check_shape
 
 
 def _resize_axis(x, axis: int, n_in: int, n_out: int):

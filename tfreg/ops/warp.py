@@ -110,8 +110,7 @@ def _check_image(image, ndim: int):
 def _check_batches(b_img, b_crd, what: str) -> None:
     if b_img is not None and b_crd is not None and b_img != b_crd and 1 not in (b_img, b_crd):
         raise ValueError(
-            f"{what} batch size {b_crd} does not match image batch size {b_img} (expected equal, or 1 in "
-            f"one of them)"
+            f"{what} batch size {b_crd} does not match image batch size {b_img} (expected equal, or 1 in one of them)"
         )
 
 
@@ -225,8 +224,7 @@ def warp(image, ddf, interpolation: str = "linear", boundary: str = "zero"):
     ndim = ddf.shape[-1]
     if ndim is None or len(ddf.shape) != ndim + 2:
         raise ValueError(
-            f"ddf must be (batch, *spatial, ndim) with ndim = ddf.shape[-1] spatial axes, got shape "
-            f"{tuple(ddf.shape)}"
+            f"ddf must be (batch, *spatial, ndim) with ndim = ddf.shape[-1] spatial axes, got shape {tuple(ddf.shape)}"
         )
     image, has_channels = _check_image(as_float(image), ndim)
     _check_batches(image.shape[0], ddf.shape[0], "ddf")

@@ -76,8 +76,9 @@ def plot_contours(
             )
         masks.append(select_channels(mask.astype(bool), channels, f"the {name} label"))
     if colours is None:
-        colours = [DEFAULT_COLOURS.get(name, FALLBACK_COLOURS[i % len(FALLBACK_COLOURS)])
-                   for i, (name, _) in enumerate(layers)]
+        colours = [
+            DEFAULT_COLOURS.get(name, FALLBACK_COLOURS[i % len(FALLBACK_COLOURS)]) for i, (name, _) in enumerate(layers)
+        ]
     if len(colours) != len(layers):
         raise ValueError(f"contours: got {len(colours)} colour(s) for {len(layers)} label layer(s)")
 

@@ -33,8 +33,9 @@ SLICE_AXIS = 2  # DeepReg slices along the last axis of (i, j, k) images
 
 
 # ---------------------------------------------------------------------------------------------- numerics
-def warp_slice(image: np.ndarray, ddf: np.ndarray, index: Optional[int] = None, t: float = 1.0,
-               axis: int = SLICE_AXIS) -> np.ndarray:
+def warp_slice(
+    image: np.ndarray, ddf: np.ndarray, index: Optional[int] = None, t: float = 1.0, axis: int = SLICE_AXIS
+) -> np.ndarray:
     """One slice of ``image`` warped by ``t * ddf``: ``image(x + t u(x))`` for the fixed voxels ``x`` of the slice.
 
     Args:
@@ -58,19 +59,24 @@ def warp_slice(image: np.ndarray, ddf: np.ndarray, index: Optional[int] = None, 
         plane = np.take(ddf, index, axis=axis)
         a, b = sl.in_plane_axes(3, axis)
         # fixed-grid positions of the slice's voxels: broadcastable (n_a, 1), (1, n_b), constant `index`
-        base = {a: np.arange(ddf.shape[a], dtype=np.float64)[:, None],
-                b: np.arange(ddf.shape[b], dtype=np.float64)[None, :],
-                axis: np.float64(index)}
+        base = {
+            a: np.arange(ddf.shape[a], dtype=np.float64)[:, None],
+            b: np.arange(ddf.shape[b], dtype=np.float64)[None, :],
+            axis: np.float64(index),
+        }
     else:
         plane = ddf
-        base = {0: np.arange(ddf.shape[0], dtype=np.float64)[:, None],
-                1: np.arange(ddf.shape[1], dtype=np.float64)[None, :]}
+        base = {
+            0: np.arange(ddf.shape[0], dtype=np.float64)[:, None],
+            1: np.arange(ddf.shape[1], dtype=np.float64)[None, :],
+        }
     coords = np.stack([base[c] + t * plane[..., c] for c in range(ndim)], axis=0)
     return map_coordinates(np.asarray(image, dtype=np.float64), coords, order=1, mode="constant", cval=0.0)
 
 
-def warp_frames(image: np.ndarray, ddf: np.ndarray, index: Optional[int] = None, num_interval: int = 100,
-                axis: int = SLICE_AXIS) -> np.ndarray:
+def warp_frames(
+    image: np.ndarray, ddf: np.ndarray, index: Optional[int] = None, num_interval: int = 100, axis: int = SLICE_AXIS
+) -> np.ndarray:
     """``(num_interval, n_a, n_b)`` frames of :func:`warp_slice` at ``t = linspace(0, 1, num_interval)``."""
     if num_interval < 2:
         raise ValueError(f"--num-interval: need at least 2 steps (t = 0 and t = 1), got {num_interval}")
@@ -78,9 +84,16 @@ def warp_frames(image: np.ndarray, ddf: np.ndarray, index: Optional[int] = None,
 
 
 # ---------------------------------------------------------------------------------------------- GIF writing
-def write_gif(frames: np.ndarray, out: str, interval: int = 50, spacing: Sequence[float] = (1.0, 1.0),
-              labels: Optional[Sequence[str]] = None, dpi: int = 100, width: float = 3.2,
-              limits: Optional[Tuple[float, float]] = None) -> str:
+def write_gif(
+    frames: np.ndarray,
+    out: str,
+    interval: int = 50,
+    spacing: Sequence[float] = (1.0, 1.0),
+    labels: Optional[Sequence[str]] = None,
+    dpi: int = 100,
+    width: float = 3.2,
+    limits: Optional[Tuple[float, float]] = None,
+) -> str:
     """Write ``frames`` ``(T, n_a, n_b)`` as a looping grey GIF, ``interval`` ms per frame.
 
     Args:
@@ -158,8 +171,16 @@ def gif_slices(image_paths: Sequence[str], save_path: str = "", interval: int = 
     return written
 
 
-def gif_warp(image_paths: Sequence[str], ddf_path: str, save_path: str = "", slice_inds: Optional[Sequence[int]] = None,
-             num_interval: int = 100, interval: int = 50, dpi: int = 100, rng=None) -> List[str]:
+def gif_warp(
+    image_paths: Sequence[str],
+    ddf_path: str,
+    save_path: str = "",
+    slice_inds: Optional[Sequence[int]] = None,
+    num_interval: int = 100,
+    interval: int = 50,
+    dpi: int = 100,
+    rng=None,
+) -> List[str]:
     """Mode 1: for each image and slice, a GIF of the image being warped by ``t * ddf``, t from 0 to 1.
 
     Files are ``<save_path>/<stem>_slice_<k>.gif`` (``<stem>_warp.gif`` for 2-D images). The DDF is
@@ -186,8 +207,7 @@ def gif_warp(image_paths: Sequence[str], ddf_path: str, save_path: str = "", sli
             labels = [f"t = {t:.2f}" for t in np.linspace(0.0, 1.0, num_interval)]
             name = f"{volume.stem}_warp.gif" if k is None else f"{volume.stem}_slice_{k}.gif"
             out = os.path.join(save_path, name)
-            written.append(write_gif(frames, out, interval, _in_plane_spacing(ddf.spacing), labels, dpi,
-                                     limits=limits))
+            written.append(write_gif(frames, out, interval, _in_plane_spacing(ddf.spacing), labels, dpi, limits=limits))
     return written
 
 
@@ -200,8 +220,15 @@ def _parse_titles(col_titles, count: int) -> Optional[List[str]]:
     return titles
 
 
-def tile_slices(image_paths: Sequence[str], save_path: str = "", fname: Optional[str] = None,
-                slice_inds: Optional[Sequence[int]] = None, col_titles=None, dpi: int = 100, rng=None) -> str:
+def tile_slices(
+    image_paths: Sequence[str],
+    save_path: str = "",
+    fname: Optional[str] = None,
+    slice_inds: Optional[Sequence[int]] = None,
+    col_titles=None,
+    dpi: int = 100,
+    rng=None,
+) -> str:
     """Mode 2: a PNG with one row per slice and one column per image (default ``visualisation.png``).
 
     Args:
@@ -236,8 +263,13 @@ def tile_slices(image_paths: Sequence[str], save_path: str = "", fname: Optional
         window = sl.intensity_limits(v.array)
         for r, k in enumerate(rows):
             ax = fig.add_subplot(grid[r, c])
-            sl.show_slice(ax, sl.take_slice(v.array, SLICE_AXIS, k), sl.pixel_aspect(v.spacing, SLICE_AXIS),
-                          vmin=window[0], vmax=window[1])
+            sl.show_slice(
+                ax,
+                sl.take_slice(v.array, SLICE_AXIS, k),
+                sl.pixel_aspect(v.spacing, SLICE_AXIS),
+                vmin=window[0],
+                vmax=window[1],
+            )
             if r == 0:
                 ax.set_title(title, fontsize=9)
             if c == 0 and v.array.ndim == 3:
@@ -257,8 +289,14 @@ def parse_size(size) -> Tuple[int, int]:
     return parts[0], parts[1]
 
 
-def gif_tile_slices(image_paths: Sequence[str], save_path: str = "", size=(2, 2), fname: Optional[str] = None,
-                    interval: int = 50, dpi: int = 100) -> str:
+def gif_tile_slices(
+    image_paths: Sequence[str],
+    save_path: str = "",
+    size=(2, 2),
+    fname: Optional[str] = None,
+    interval: int = 50,
+    dpi: int = 100,
+) -> str:
     """Mode 3: a GIF of ``size = (rows, cols)`` panels, one per 3-D image, running through slices together.
 
     DeepReg required exactly ``rows * cols`` images; fewer are accepted here (the remaining panels stay
@@ -290,8 +328,9 @@ def gif_tile_slices(image_paths: Sequence[str], save_path: str = "", size=(2, 2)
             continue
         v = volumes[m]
         window = sl.intensity_limits(v.array)
-        shown.append(sl.show_slice(ax, v.array[:, :, 0], sl.pixel_aspect(v.spacing, SLICE_AXIS),
-                                   vmin=window[0], vmax=window[1]))
+        shown.append(
+            sl.show_slice(ax, v.array[:, :, 0], sl.pixel_aspect(v.spacing, SLICE_AXIS), vmin=window[0], vmax=window[1])
+        )
         ax.set_title(v.stem, fontsize=8)
     heading = fig.suptitle("slice 0", fontsize=9)
     out = os.path.join(save_path, fname or "visualisation.gif")

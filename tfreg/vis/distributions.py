@@ -57,8 +57,9 @@ def plot_distribution(
         # a kernel density needs spread: methods with one distinct value get only their dots and median
         spread = [i for i, d in enumerate(data) if np.ptp(d) > 0]
         if spread:
-            parts = ax.violinplot([data[i] for i in spread], positions=positions[spread], showmedians=True,
-                                  showextrema=False, widths=0.7)
+            parts = ax.violinplot(
+                [data[i] for i in spread], positions=positions[spread], showmedians=True, showextrema=False, widths=0.7
+            )
             for body, i in zip(parts["bodies"], spread):
                 body.set_facecolor(colours[i])
                 body.set_edgecolor("black")
@@ -76,8 +77,15 @@ def plot_distribution(
             median.set_color("black")
     if points:
         for i, (d, colour) in enumerate(zip(data, colours)):
-            ax.scatter(positions[i] + jitter(d.size, seed=i), d, s=9, color=colour, edgecolors="black",
-                       linewidths=0.3, zorder=3)
+            ax.scatter(
+                positions[i] + jitter(d.size, seed=i),
+                d,
+                s=9,
+                color=colour,
+                edgecolors="black",
+                linewidths=0.3,
+                zorder=3,
+            )
     ax.set_xticks(positions)
     ax.set_xticklabels([f"{n}\n(n={d.size})" for n, d in zip(names, data)], fontsize=8)
     ax.set_xlim(0.4, len(names) + 0.6)

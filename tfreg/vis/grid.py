@@ -107,8 +107,9 @@ def plot_grid(
     ax = fig.add_subplot()
     if image is not None:
         window = sl.intensity_limits(image)
-        sl.show_slice(ax, sl.take_slice(image, axis, index), sl.pixel_aspect(spacing, axis),
-                      vmin=window[0], vmax=window[1])
+        sl.show_slice(
+            ax, sl.take_slice(image, axis, index), sl.pixel_aspect(spacing, axis), vmin=window[0], vmax=window[1]
+        )
     else:
         sl.show_slice(ax, np.zeros((shape[a], shape[b])), sl.pixel_aspect(spacing, axis), vmin=0, vmax=1)
     ax.add_collection(LineCollection(lines_a + lines_b, colors=colour, linewidths=linewidth))

@@ -110,9 +110,7 @@ def _read_h5(path: str, what: str) -> Tuple[np.ndarray, Tuple[float, ...]]:
                 raise ValueError(f"{what}: HDF5 file {file_path} holds no dataset")
             key = sorted(datasets)[0]
         elif key not in handle or not isinstance(handle[key], h5py.Dataset):
-            raise ValueError(
-                f"{what}: HDF5 file {file_path} has no dataset {key!r}; it has {sorted(datasets)[:10]}"
-            )
+            raise ValueError(f"{what}: HDF5 file {file_path} has no dataset {key!r}; it has {sorted(datasets)[:10]}")
         dataset = handle[key]
         array = np.asarray(dataset[()], dtype=np.float32)
         attrs = dict(dataset.attrs)

@@ -85,12 +85,19 @@ def plot_jacobian(
     shown = sl.show_slice(ax, plane, aspect, cmap=cmap, norm=TwoSlopeNorm(vmin=0.0, vcenter=1.0, vmax=vmax))
     if folded.any():
         # folds on their own layer: a colour outside the map, so they cannot be read as compression
-        sl.show_slice(ax, np.ma.masked_where(~folded, np.ones(folded.shape)), aspect,
-                      cmap=ListedColormap([fold_colour]), vmin=0, vmax=1)
+        sl.show_slice(
+            ax,
+            np.ma.masked_where(~folded, np.ones(folded.shape)),
+            aspect,
+            cmap=ListedColormap([fold_colour]),
+            vmin=0,
+            vmax=1,
+        )
     colourbar = fig.colorbar(shown, ax=ax, shrink=0.9, extend="both")
     colourbar.set_label("det J")
-    ax.legend(handles=[Patch(color=fold_colour, label="folding (det J ≤ 0)")], loc="upper right",
-              fontsize=7, framealpha=0.8)
+    ax.legend(
+        handles=[Patch(color=fold_colour, label="folding (det J ≤ 0)")], loc="upper right", fontsize=7, framealpha=0.8
+    )
     where = "det J" if ndim == 2 else f"det J, axis {axis}, slice {index}"
     folding = f"folding: {100 * total_fraction:.2f}% of the field"
     if ndim == 3:

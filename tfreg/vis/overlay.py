@@ -19,8 +19,9 @@ STYLES = ("channels", "alpha")
 CHANNELS_LEGEND = "grey: both, magenta: fixed only, green: other only"
 
 
-def overlay_rgb(fixed2d: np.ndarray, other2d: np.ndarray, style: str = "channels", alpha: float = 0.5,
-                cmap: str = "autumn") -> np.ndarray:
+def overlay_rgb(
+    fixed2d: np.ndarray, other2d: np.ndarray, style: str = "channels", alpha: float = 0.5, cmap: str = "autumn"
+) -> np.ndarray:
     """RGB overlay ``(n_a, n_b, 3)`` in [0, 1] of two slices already normalised to [0, 1].
 
     Styles:
@@ -133,8 +134,11 @@ def plot_overlay(
         o = sl.normalise(sl.take_slice(other, axis, index), sl.intensity_limits(other))
         sl.show_slice(ax, overlay_rgb(f, o, style, alpha), sl.pixel_aspect(spacing, axis))
         ax.set_title(f"fixed + {label}", fontsize=9)
-    caption = CHANNELS_LEGEND.replace("other", "moving/warped") if style == "channels" else (
-        f"fixed in grey, moving/warped in colour (opacity {alpha:g} x intensity)")
+    caption = (
+        CHANNELS_LEGEND.replace("other", "moving/warped")
+        if style == "channels"
+        else (f"fixed in grey, moving/warped in colour (opacity {alpha:g} x intensity)")
+    )
     fig.supxlabel(caption, fontsize=8)
     fig.suptitle(title or _slice_title("overlay", fixed.ndim, axis, index), fontsize=10)
     return save_figure(fig, out, dpi)

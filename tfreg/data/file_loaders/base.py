@@ -99,9 +99,7 @@ class FileLoader:
                 raise IndexError(f"{self.name}: group index {group} out of range [0, {len(self.group_struct)})")
             members = self.group_struct[group]
             if not 0 <= image < len(members):
-                raise IndexError(
-                    f"{self.name}: image index {image} out of range [0, {len(members)}) in group {group}"
-                )
+                raise IndexError(f"{self.name}: image index {image} out of range [0, {len(members)}) in group {group}")
             return members[image]
         if isinstance(index, (bool, np.bool_)) or not isinstance(index, (int, np.integer)):
             raise ValueError(f"{self.name}: an index must be an int or (group, image), got {index!r}")
@@ -194,7 +192,9 @@ def format_list(items: Sequence[Any], limit: int = 5) -> str:
     """``[a, b, c, ... (12 in all)]``: short lists for error messages."""
     items = list(items)
     shown = ", ".join(repr(i) for i in items[:limit])
-    return f"[{shown}{', ...' if len(items) > limit else ''}]" + (f" ({len(items)} in all)" if len(items) > limit else "")
+    return f"[{shown}{', ...' if len(items) > limit else ''}]" + (
+        f" ({len(items)} in all)" if len(items) > limit else ""
+    )
 
 
 __all__ = ["FileLoader", "Index", "check_dir_exists", "format_list"]

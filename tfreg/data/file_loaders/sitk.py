@@ -115,4 +115,11 @@ class NrrdFileLoader(SimpleITKFileLoader):
     format_name = "NRRD"
 
 
-__all__ = ["SimpleITKFileLoader", "SITKFileLoader", "MetaImageFileLoader", "NrrdFileLoader", "find_files", "SITK_SUFFIXES"]
+__all__ = [
+    "SimpleITKFileLoader",
+    "SITKFileLoader",
+    "MetaImageFileLoader",
+    "NrrdFileLoader",
+    "find_files",
+    "SITK_SUFFIXES",
+]

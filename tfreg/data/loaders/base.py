@@ -153,7 +153,12 @@ class DataLoader:
     def _file_loaders(self) -> List[FileLoader]:
         """The distinct file loaders in use (unpaired/grouped share one loader for moving and fixed)."""
         loaders = []
-        for loader in (self.loader_moving_image, self.loader_fixed_image, self.loader_moving_label, self.loader_fixed_label):
+        for loader in (
+            self.loader_moving_image,
+            self.loader_fixed_image,
+            self.loader_moving_label,
+            self.loader_fixed_label,
+        ):
             if loader is not None and all(loader is not seen for seen in loaders):
                 loaders.append(loader)
         return loaders
@@ -185,7 +190,9 @@ class DataLoader:
             (self.loader_fixed_image, self.loader_fixed_label),
         ):
             for index in self._indices_of(label_loader):
-                spatial, _ = label_spatial_shape_and_count(label_loader.get_shape(index), ndim, label_loader.get_source(index))
+                spatial, _ = label_spatial_shape_and_count(
+                    label_loader.get_shape(index), ndim, label_loader.get_source(index)
+                )
                 image_spatial = image_spatial_shape(image_loader.get_shape(index), ndim, image_loader.get_source(index))
                 if spatial != image_spatial:
                     # DeepReg only warned: both are resized to the configured shape anyway.

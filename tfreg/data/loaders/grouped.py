@@ -62,7 +62,9 @@ class GroupedDataLoader(SingleShapeMixin, DataLoader):
                 check_same_ids(loader_image, loader_label, "images and labels")
             self.num_groups = loader_image.get_num_groups()
             self.num_images_per_group = loader_image.get_num_images_per_group()
-            check_grouped_options(self.num_images_per_group, intra_group_prob, intra_group_option, sample_image_in_group)
+            check_grouped_options(
+                self.num_images_per_group, intra_group_prob, intra_group_option, sample_image_in_group
+            )
             self.validate_headers()
         except BaseException:
             self.close()

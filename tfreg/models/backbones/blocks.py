@@ -77,7 +77,9 @@ class ConvBlock(keras.layers.Layer):
         self.kernel_size = check_positive_int(kernel_size, "kernel_size")
         self.strides = check_positive_int(strides, "strides")
         self.activation = bool(activation)
-        self.conv = conv_layer(self.ndim, self.filters, self.kernel_size, strides=self.strides, padding="same", use_bias=False)
+        self.conv = conv_layer(
+            self.ndim, self.filters, self.kernel_size, strides=self.strides, padding="same", use_bias=False
+        )
         self.norm = keras.layers.BatchNormalization()
 
     def call(self, inputs, training=None):
@@ -86,8 +88,13 @@ class ConvBlock(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(ndim=self.ndim, filters=self.filters, kernel_size=self.kernel_size, strides=self.strides,
-                      activation=self.activation)
+        config.update(
+            ndim=self.ndim,
+            filters=self.filters,
+            kernel_size=self.kernel_size,
+            strides=self.strides,
+            activation=self.activation,
+        )
         return config
 
 
@@ -140,7 +147,11 @@ class DeconvBlock(keras.layers.Layer):
             deconv_output_padding(i, o, self.kernel_size, self.strides) for i, o in zip(self.in_size, self.out_size)
         )
         self.deconv = _DECONV[self.ndim](
-            self.filters, self.kernel_size, strides=self.strides, padding="same", output_padding=padding,
+            self.filters,
+            self.kernel_size,
+            strides=self.strides,
+            padding="same",
+            output_padding=padding,
             use_bias=False,
         )
         self.norm = keras.layers.BatchNormalization()
@@ -150,8 +161,14 @@ class DeconvBlock(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(ndim=self.ndim, filters=self.filters, in_size=list(self.in_size), out_size=list(self.out_size),
-                      kernel_size=self.kernel_size, strides=self.strides)
+        config.update(
+            ndim=self.ndim,
+            filters=self.filters,
+            in_size=list(self.in_size),
+            out_size=list(self.out_size),
+            kernel_size=self.kernel_size,
+            strides=self.strides,
+        )
         return config
 
 

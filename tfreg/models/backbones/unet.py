@@ -160,7 +160,9 @@ class UNet(Backbone):
         self.encode_kernel_sizes = _per_level(
             encode_kernel_sizes, depth + 1, "encode_kernel_sizes", self._default_encode_kernels(depth)
         )
-        self.decode_kernel_sizes = _per_level(decode_kernel_sizes, max(depth, 1), "decode_kernel_sizes")[: max(depth, 1)]
+        self.decode_kernel_sizes = _per_level(decode_kernel_sizes, max(depth, 1), "decode_kernel_sizes")[
+            : max(depth, 1)
+        ]
         self.encode_num_channels = _per_level(
             encode_num_channels, depth + 1, "encode_num_channels", [nci * 2**d for d in range(depth + 1)]
         )
@@ -202,16 +204,25 @@ class UNet(Backbone):
         self.ups_list, self.decoders_list = [], []  # lists so that Keras tracks the layers
         for d in range(depth - 1, self.min_level - 1, -1):
             up = DeconvBlock(
-                ndim, self.decode_num_channels[d], self.sizes[d + 1], self.sizes[d],
-                kernel_size=self.decode_kernel_sizes[d], strides=self.strides,
+                ndim,
+                self.decode_num_channels[d],
+                self.sizes[d + 1],
+                self.sizes[d],
+                kernel_size=self.decode_kernel_sizes[d],
+                strides=self.strides,
             )
             dec = ConvBlock(ndim, self.decode_num_channels[d], self.decode_kernel_sizes[d])
             self.ups_list.append(up)
             self.decoders_list.append(dec)
         self.out_convs = [
             conv_layer(
-                ndim, self.out_channels, 3, padding="same", kernel_initializer=self.out_kernel_initializer,
-                bias_initializer="zeros", activation=self.out_activation,
+                ndim,
+                self.out_channels,
+                3,
+                padding="same",
+                kernel_initializer=self.out_kernel_initializer,
+                bias_initializer="zeros",
+                activation=self.out_activation,
             )
             for _ in self.extract_levels
         ]
