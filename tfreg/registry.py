@@ -30,8 +30,9 @@ DATA_AUGMENTATION_CLASS = "da_class"
 DATA_LOADER_CLASS = "data_loader_class"
 FILE_LOADER_CLASS = "file_loader_class"
 ATTENTION_CLASS = "attention_class"
+TRAINER_CLASS = "trainer_class"
 
-# DeepReg's six categories, plus tfreg's own (segmentation-guided attention layers).
+# DeepReg's six categories, plus tfreg's own (segmentation-guided attention layers, training loops).
 KNOWN_CATEGORIES = [
     BACKBONE_CLASS,
     LOSS_CLASS,
@@ -40,6 +41,7 @@ KNOWN_CATEGORIES = [
     DATA_LOADER_CLASS,
     FILE_LOADER_CLASS,
     ATTENTION_CLASS,
+    TRAINER_CLASS,
 ]
 
 # Modules whose import registers tfreg's built-in components. They are imported lazily (on the first
@@ -52,6 +54,7 @@ BUILTIN_MODULES = [
     "tfreg.data.file_loaders",
     "tfreg.data.loaders",
     "tfreg.data.augmentation",
+    "tfreg.engine.trainers",
 ]
 
 
@@ -163,6 +166,10 @@ class Registry:
         """Register an attention layer (tfreg's category ``attention_class``)."""
         return self.register(category=ATTENTION_CLASS, name=name, cls=cls, force=force)
 
+    def register_trainer(self, name: str, cls: Any = None, force: bool = False) -> Callable:
+        """Register a trainer class (tfreg's category ``trainer_class``, ``train.trainer.name``)."""
+        return self.register(category=TRAINER_CLASS, name=name, cls=cls, force=force)
+
     # ------------------------------------------------------------------ lookup
     def names(self, category: str) -> List[str]:
         """The sorted names registered in ``category``."""
@@ -256,6 +263,10 @@ class Registry:
     def build_file_loader(self, config: Dict, default_args: Optional[Dict] = None) -> Any:
         """Build a file loader from ``{name, **kwargs}``."""
         return self.build_from_config(category=FILE_LOADER_CLASS, config=config, default_args=default_args)
+
+    def build_trainer(self, config: Dict, default_args: Optional[Dict] = None) -> Any:
+        """Build a trainer from ``{name, **kwargs}``."""
+        return self.build_from_config(category=TRAINER_CLASS, config=config, default_args=default_args)
 
     def build_attention(self, config: Dict, default_args: Optional[Dict] = None) -> Any:
         """Build an attention layer from ``{name, **kwargs}``."""

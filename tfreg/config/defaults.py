@@ -10,18 +10,17 @@ from typing import Dict, Tuple
 
 #: Top-level keys the upgrader and the training entry point index directly.
 REQUIRED_TOP_LEVEL_KEYS: Tuple[str, ...] = ("dataset", "train")
-#: Keys of ``train`` that must be present.
-REQUIRED_TRAIN_KEYS: Tuple[str, ...] = (
-    "method",
-    "backbone",
-    "loss",
-    "preprocess",
-    "optimizer",
-    "epochs",
-    "save_period",
-)
-#: Every key of ``train`` tfreg reads; anything else is warned about (a typo would be ignored silently).
-KNOWN_TRAIN_KEYS: Tuple[str, ...] = REQUIRED_TRAIN_KEYS + ("update_freq",)
+#: Keys of ``train`` that the engine itself requires. The model class (``train.method``) and the trainer
+#: class (``train.trainer``) add the keys they read (``config_keys``) and require (``required_config_keys``):
+#: DeepReg's registration models ``backbone`` and ``loss``, the default trainer ``optimizer``.
+REQUIRED_TRAIN_KEYS: Tuple[str, ...] = ("method", "preprocess", "epochs", "save_period")
+#: Every key of ``train`` the engine reads; keys that neither it, the model nor the trainer reads are
+#: warned about (a typo would be ignored silently).
+ENGINE_TRAIN_KEYS: Tuple[str, ...] = REQUIRED_TRAIN_KEYS + ("update_freq", "trainer", "init_from")
+#: The model class checked when ``train.method`` is missing or unknown (so other keys are still checked).
+DEFAULT_METHOD = "ddf"
+#: The trainer when ``train.trainer`` is absent: Keras ``fit`` (DeepReg's behaviour).
+DEFAULT_TRAINER = "fit"
 
 #: The dataset splits, in the order loaders are built.
 DATASET_SPLITS: Tuple[str, ...] = ("train", "valid", "test")

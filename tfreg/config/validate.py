@@ -26,11 +26,13 @@ from tfreg.config.defaults import (
     DATA_LOADER_REQUIRED_KEYS,
     DATASET_SPLITS,
     DEFAULT_LOSS_WEIGHT,
+    DEFAULT_METHOD,
     DEFAULT_NUM_PARALLEL_CALLS,
+    DEFAULT_TRAINER,
+    ENGINE_TRAIN_KEYS,
     IMAGE_SHAPE_LENGTHS,
     INTRA_GROUP_OPTIONS,
     KNOWN_PREPROCESS_KEYS,
-    KNOWN_TRAIN_KEYS,
     LOSS_CATEGORIES,
     REQUIRED_PREPROCESS_KEYS,
     REQUIRED_TOP_LEVEL_KEYS,
@@ -40,14 +42,15 @@ from tfreg.config.defaults import (
 )
 from tfreg.config.errors import ConfigError, KeyPath, format_key_path, suggestion
 from tfreg.config.provenance import Provenance
+from tfreg.loss_inputs import check_source_names, split_loss_entry
 from tfreg.registry import (
-    BACKBONE_CLASS,
     DATA_AUGMENTATION_CLASS,
     DATA_LOADER_CLASS,
     FILE_LOADER_CLASS,
     LOSS_CLASS,
     MODEL_CLASS,
     REGISTRY,
+    TRAINER_CLASS,
     Registry,
 )
 
@@ -71,7 +74,8 @@ def normalize_config(config: Dict[str, Any]) -> Dict[str, Any]:
         return config
     loss = train.get("loss")
     if isinstance(loss, dict):
-        for category in LOSS_CATEGORIES:
+        # every category key, so that a composite model's own categories (e.g. segmentation) are filled too
+        for category in loss:
             for path, entry in _loss_entries(loss.get(category), ("train", "loss", category)):
                 if isinstance(entry, dict) and "weight" not in entry:
                     logger.warning("%s has no weight; using weight %s.", format_key_path(path), DEFAULT_LOSS_WEIGHT)
@@ -88,6 +92,13 @@ def _loss_entries(value: Any, base: KeyPath) -> List[Tuple[KeyPath, Any]]:
     if value is None:
         return []
     return [(base, value)]
+
+
+def _train_labeled(dataset: Any) -> Optional[bool]:
+    """``dataset.train.labeled`` when it is a bool, else None (unknown: reported by the dataset checks)."""
+    split = dataset.get("train") if isinstance(dataset, dict) else None
+    labeled = split.get("labeled") if isinstance(split, dict) else None
+    return labeled if isinstance(labeled, bool) else None
 
 
 # ---------------------------------------------------------------------- small predicates
@@ -134,8 +145,14 @@ def _optimizer_names_cached() -> Tuple[str, ...]:
 
 
 # ---------------------------------------------------------------------- the checker
-class _Checker:
-    """Collects the problems of one config."""
+class ConfigChecker:
+    """Collects the problems of one config.
+
+    Model and trainer classes receive it in their ``validate_train_config`` class methods, so that each
+    checks the ``train`` keys it owns with the same messages: :meth:`error`, :meth:`warn`,
+    :meth:`registered`, :meth:`mapping`, :meth:`check_component`, :meth:`check_loss`,
+    :meth:`check_optimizer`, :meth:`positive_int`, :meth:`boolean`, :meth:`one_of`.
+    """
 
     def __init__(self, provenance: Optional[Provenance], registry: Registry, check_dirs: bool):
         self.prov = provenance
@@ -235,9 +252,7 @@ class _Checker:
         if train is not None:
             if "model" in train and "method" not in train:
                 hint = " (train.model is DeepReg v0.1.1's form: load the file with load_configs to upgrade it)"
-            self.check_train(train, hint)
-        if dataset is not None and train is not None:
-            self.check_conditional_labels(dataset, train)
+            self.check_train(train, hint, _train_labeled(dataset))
 
     def check_dataset(self, dataset: Dict[str, Any]) -> None:
         base: KeyPath = ("dataset",)
@@ -359,37 +374,39 @@ class _Checker:
         if seed is not None and not _is_int(seed):
             self.error(base + ("seed",), f"must be an integer or null, got {_show(seed)}{_quoted_number_hint(seed)}")
 
-    def check_train(self, train: Dict[str, Any], hint: str) -> None:
+    def check_train(self, train: Dict[str, Any], hint: str, labeled: Optional[bool] = None) -> None:
+        """The engine's ``train`` keys here; the model class and the trainer class check their own keys
+        (``validate_train_config``), so a registered method or trainer brings its own rules."""
         base: KeyPath = ("train",)
-        for key in train:
-            if key not in KNOWN_TRAIN_KEYS:
-                self.warn(base + (key,), f"unknown key, ignored.{suggestion(key, KNOWN_TRAIN_KEYS)}")
-
         method = train.get("method")
         if "method" not in train:
             self.error(base, f"missing required key 'method'{hint}")
         else:
             self.registered(base + ("method",), method, MODEL_CLASS)
+        model_cls = self._class_or_default(MODEL_CLASS, method, DEFAULT_METHOD)
+        trainer_cfg = train.get("trainer")
+        trainer_name = trainer_cfg.get("name") if isinstance(trainer_cfg, dict) else DEFAULT_TRAINER
+        trainer_cls = self._class_or_default(TRAINER_CLASS, trainer_name, DEFAULT_TRAINER)
 
-        backbone = self.mapping(train, base, "backbone", hint)
-        if backbone is not None:
-            if "name" not in backbone:
-                self.error(base + ("backbone",), "missing required key 'name'")
-            else:
-                self.registered(base + ("backbone", "name"), backbone["name"], BACKBONE_CLASS)
-            if backbone.get("control_points") is not None:
-                self.check_control_points(base + ("backbone", "control_points"), backbone["control_points"], method)
+        known = ENGINE_TRAIN_KEYS + tuple(model_cls.config_keys) + tuple(trainer_cls.config_keys)
+        for key in train:
+            if key not in known:
+                self.warn(base + (key,), f"unknown key, ignored.{suggestion(key, known)}")
+        for key in tuple(model_cls.required_config_keys) + tuple(trainer_cls.required_config_keys):
+            if key not in train:
+                self.error(base, f"missing required key {key!r}{hint}")
+        shown = method if isinstance(method, str) else DEFAULT_METHOD
+        model_cls.validate_train_config(self, train, labeled, shown)
+        backbone = train.get("backbone")
+        if isinstance(backbone, dict) and backbone.get("control_points") is not None:
+            self.check_control_points(base + ("backbone", "control_points"), backbone["control_points"], method)
+        if trainer_cfg is not None:
+            self.check_component(base + ("trainer",), trainer_cfg, TRAINER_CLASS, build=True)
+        trainer_cls.validate_train_config(self, train, model_cls)
 
-        loss = self.mapping(train, base, "loss")
-        if loss is not None:
-            self.check_loss(loss)
         preprocess = self.mapping(train, base, "preprocess")
         if preprocess is not None:
             self.check_preprocess(preprocess)
-        optimizer = self.mapping(train, base, "optimizer")
-        if optimizer is not None:
-            self.check_optimizer(optimizer)
-
         for key in ("epochs", "save_period"):
             if key not in train:
                 self.error(base, f"missing required key {key!r} (a positive integer)")
@@ -403,6 +420,51 @@ class _Checker:
                     f"must be {' or '.join(repr(w) for w in UPDATE_FREQ_WORDS)} or a positive integer "
                     f"(batches), got {_show(freq)}",
                 )
+        if train.get("init_from") is not None:
+            self.check_init_from(base + ("init_from",), train["init_from"])
+
+    def _class_or_default(self, category: str, name: Any, default: str):
+        """The class registered as ``name``, or the default's when ``name`` is missing or unknown (its
+        error is reported elsewhere), so that the remaining keys are still checked."""
+        if isinstance(name, str) and self.registry.contains(category, name):
+            return self.registry.get(category, name)
+        return self.registry.get(category, default)
+
+    def check_component(self, path: KeyPath, value: Any, category: str, build: bool = False) -> None:
+        """``value`` is ``{name, **kwargs}`` with a registered name; with ``build``, its constructor is
+        also run on the keyword arguments (for light components such as trainers) and its error reported."""
+        if not isinstance(value, dict):
+            self.error(path, f"must be a mapping, got {_show(value)}")
+            return
+        if "name" not in value:
+            self.error(path, "missing required key 'name'")
+            return
+        if self.registered(path + ("name",), value["name"], category) and build:
+            try:
+                self.registry.build_from_config(category, value)
+            except ValueError as err:
+                self.error(path, str(err))
+
+    def check_init_from(self, path: KeyPath, value: Any) -> None:
+        """``{path: .../save/ckpt-N, parts: [names] | {target: source}}``; the file is checked when loaded."""
+        if not isinstance(value, dict):
+            self.error(path, f"must be a mapping {{path, parts}}, got {_show(value)}")
+            return
+        self.unknown_keys(path, value, ("path", "parts"), "train.init_from")
+        if not isinstance(value.get("path"), str) or not value.get("path"):
+            self.error(path + ("path",), f"must be a checkpoint path .../save/ckpt-N, got {_show(value.get('path'))}")
+        parts = value.get("parts")
+        ok = (isinstance(parts, list) and parts and all(isinstance(p, str) and p for p in parts)) or (
+            isinstance(parts, dict)
+            and parts
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in parts.items())
+        )
+        if not ok:
+            self.error(
+                path + ("parts",),
+                "must be a list of sub-network names (e.g. [backbone]) or a mapping {target: source}, "
+                f"got {_show(parts)}",
+            )
 
     def check_control_points(self, path: KeyPath, value: Any, method: Any) -> None:
         if isinstance(method, str) and method not in CONTROL_POINT_METHODS:
@@ -418,10 +480,31 @@ class _Checker:
             return
         self.error(path, f"must be a positive integer or a list of positive integers, got {_show(value)}")
 
-    def check_loss(self, loss: Dict[str, Any]) -> None:
+    def check_loss(
+        self,
+        loss: Any,
+        categories: Sequence[str] = LOSS_CATEGORIES,
+        tensor_names: Optional[Sequence[str]] = None,
+        owner: str = "the model",
+        ignored: Sequence[str] = (),
+    ) -> None:
+        """``train.loss`` for a model with loss ``categories`` whose losses may be wired to ``tensor_names``.
+
+        Checks each entry's name and weight, and the tensor inputs the loss declares
+        (:mod:`tfreg.loss_inputs`): a required input that is not wired, or one wired to a tensor the
+        model does not produce, is an error naming the loss, the input and the model. Categories in
+        ``ignored`` are accepted with a warning (the model skips them).
+        """
         base: KeyPath = ("train", "loss")
-        self.unknown_keys(base, loss, LOSS_CATEGORIES, "train.loss")
-        for category in LOSS_CATEGORIES:
+        if not isinstance(loss, dict):
+            self.error(base, f"must be a mapping, got {_show(loss)}")
+            return
+        for key in loss:
+            if key in ignored and loss[key] is not None:
+                self.warn(base + (key,), f"not used by {owner} (its loss categories: {', '.join(categories)}): skipped")
+        # the categories are the model's: a composite model's own (e.g. segmentation) are allowed here
+        self.unknown_keys(base, {k: v for k, v in loss.items() if k not in ignored}, tuple(categories), "train.loss")
+        for category in categories:
             value = loss.get(category)
             if value is None:
                 # DeepReg warns about a missing category when building and skips it.
@@ -433,20 +516,35 @@ class _Checker:
                 )
                 continue
             for path, entry in _loss_entries(value, base + (category,)):
-                if not isinstance(entry, dict):
-                    self.error(path, f"must be a loss {{name, weight, ...}}, got {_show(entry)}")
-                    continue
-                if "name" not in entry:
-                    self.error(path, "missing required key 'name'")
-                else:
-                    self.registered(path + ("name",), entry["name"], LOSS_CLASS)
-                if "weight" not in entry:
-                    self.error(path, "missing required key 'weight' (normalize_config fills in 1.0)")
-                elif not _is_number(entry["weight"]):
-                    self.error(
-                        path + ("weight",),
-                        f"must be a number, got {_show(entry['weight'])}{_quoted_number_hint(entry['weight'])}",
-                    )
+                self.check_loss_entry(path, entry, tensor_names, owner)
+
+    def check_loss_entry(self, path: KeyPath, entry: Any, tensor_names: Optional[Sequence[str]], owner: str) -> None:
+        if not isinstance(entry, dict):
+            self.error(path, f"must be a loss {{name, weight, ...}}, got {_show(entry)}")
+            return
+        if "weight" not in entry:
+            self.error(path, "missing required key 'weight' (normalize_config fills in 1.0)")
+        elif not _is_number(entry["weight"]):
+            self.error(
+                path + ("weight",),
+                f"must be a number, got {_show(entry['weight'])}{_quoted_number_hint(entry['weight'])}",
+            )
+        if "name" not in entry:
+            self.error(path, "missing required key 'name'")
+            return
+        if not self.registered(path + ("name",), entry["name"], LOSS_CLASS):
+            return
+        split = split_loss_entry(self.registry.get(LOSS_CLASS, entry["name"]), entry)
+        for keys, message in split.problems:
+            self.error(path + keys, message)
+        if tensor_names is None:
+            return
+        for key, tensor in check_source_names(split.inputs, tensor_names):
+            self.error(
+                path + (key,),
+                f"{entry['name']!r} takes {key!r} from {tensor!r}, which {owner} does not produce for this data; "
+                f"available: {', '.join(sorted(tensor_names))}",
+            )
 
     def check_preprocess(self, preprocess: Dict[str, Any]) -> None:
         base: KeyPath = ("train", "preprocess")
@@ -481,8 +579,11 @@ class _Checker:
             else:
                 self.registered(entry_path + ("name",), entry["name"], DATA_AUGMENTATION_CLASS)
 
-    def check_optimizer(self, optimizer: Dict[str, Any]) -> None:
-        path: KeyPath = ("train", "optimizer")
+    def check_optimizer(self, path: KeyPath, optimizer: Any) -> None:
+        """``optimizer`` is ``{name: <keras.optimizers class>, **kwargs}`` (kwargs checked when built)."""
+        if not isinstance(optimizer, dict):
+            self.error(path, f"must be a mapping {{name, ...}}, got {_show(optimizer)}")
+            return
         if "name" not in optimizer:
             self.error(path, "missing required key 'name' (a keras.optimizers class such as Adam)")
             return
@@ -495,14 +596,6 @@ class _Checker:
             f"{_show(name)} is not an optimizer class in keras.optimizers; allowed: {', '.join(allowed)}."
             f"{suggestion(name, allowed)}".rstrip(),
         )
-
-    def check_conditional_labels(self, dataset: Dict[str, Any], train: Dict[str, Any]) -> None:
-        split = dataset.get("train")
-        if train.get("method") == "conditional" and isinstance(split, dict) and split.get("labeled") is False:
-            self.error(
-                ("train", "method"),
-                "'conditional' predicts the fixed label and needs labeled data, but dataset.train.labeled is false",
-            )
 
 
 def validate_config(
@@ -532,7 +625,7 @@ def validate_config(
             ``<key path>: <what is wrong, the value, the allowed values> (from <file>)``.
     """
     normalized = normalize_config(config)
-    checker = _Checker(provenance, registry, check_dirs)
+    checker = ConfigChecker(provenance, registry, check_dirs)
     checker.check(normalized)
     if checker.errors:
         raise ConfigError(checker.errors)

@@ -81,16 +81,11 @@ def build_model(config: Dict[str, Any], loader: DataLoader, registry=None) -> ke
 
 
 def build_optimizer(config: Dict[str, Any]) -> keras.optimizers.Optimizer:
-    """``train.optimizer`` (``{name: Adam, learning_rate: 1e-4, ...}``) as a Keras optimizer."""
-    options = dict(config["train"]["optimizer"])
-    name = options.pop("name")
-    cls = getattr(keras.optimizers, name, None)
-    if not (isinstance(cls, type) and issubclass(cls, keras.optimizers.Optimizer)):
-        raise ValueError(f"train.optimizer.name: {name!r} is not a keras.optimizers class")
-    try:
-        return cls(**options)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"train.optimizer ({name}) rejects {options}: {err}") from None
+    """``train.optimizer`` (``{name: Adam, learning_rate: 1e-4, ...}``) of a config as a Keras optimizer
+    (what the default trainer builds; see :func:`tfreg.engine.trainers.base.build_optimizer`)."""
+    from tfreg.engine.trainers.base import build_optimizer as build_one
+
+    return build_one(config["train"]["optimizer"])
 
 
 def example_inputs(loader: DataLoader, batch_size: int = 1) -> Dict[str, np.ndarray]:

@@ -24,17 +24,18 @@ import logging
 import os
 import sys
 from datetime import datetime
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import keras
-import tensorflow as tf
 
 from tfreg.config import apply_max_epochs, load_configs_with_provenance, save_config, validate_config
+from tfreg.config.defaults import DEFAULT_TRAINER
 from tfreg.data.loaders.base import steps_per_epoch
-from tfreg.engine.build import build_loader, build_model, build_optimizer, create_variables, split_dataset
-from tfreg.engine.checkpoint import SAVE_DIR, CheckpointSaver, make_checkpoint, parse_ckpt_path, restore_checkpoint
+from tfreg.engine.build import build_loader, build_model, create_variables, split_dataset
+from tfreg.engine.checkpoint import make_checkpoint, parse_ckpt_path, restore_checkpoint, restore_parts
 from tfreg.engine.runtime import configure_devices
 from tfreg.engine.strategy import check_batch_size, is_chief, make_strategy, synchronize_batch_norm
+from tfreg.engine.trainers.base import TrainingRun, is_multiworker
 
 logger = logging.getLogger(__name__)
 
@@ -123,22 +124,34 @@ def train(
     exp_path = check_log_dir(log_dir, exp_name or default_exp_name(), ckpt_prefix)
 
     dist = make_strategy(strategy)
-    if callbacks and isinstance(dist, tf.distribute.MultiWorkerMirroredStrategy):
-        raise ValueError("callbacks are not supported with strategy='multiworker' (custom training loop)")
+    trainer = build_trainer(config["train"], dist, registry)
+    if callbacks and not trainer.supports_callbacks:
+        raise ValueError(
+            f"callbacks are not supported by trainer {type(trainer).__name__} (tfreg's own loop, used for "
+            "train.trainer 'loop'/'alternating' and under strategy='multiworker', has no callback hooks)"
+        )
     batch_size = int(config["train"]["preprocess"]["batch_size"])
     check_batch_size(batch_size, dist)
     train_loader = build_loader(config, "train", registry, required=True)
     valid_loader = build_loader(config, "valid", registry)
+    init_from = config["train"].get("init_from")
     with dist.scope():
         model = build_model(config, train_loader, registry)
-        optimizer = build_optimizer(config)
+        model.set_replicas(dist.num_replicas_in_sync)
         synchronize_batch_norm(model, dist)
-        model.compile(optimizer=optimizer)
-        create_variables(model, train_loader, optimizer)
-        checkpoint = make_checkpoint(model, optimizer)
+        optimizers = trainer.build_optimizers(config["train"], model)
+        trainer.compile(model, optimizers)
+        create_variables(model, train_loader)
+        trainer.build_optimizer_variables(model, optimizers)
+        checkpoint = checkpoint_of(model, optimizers)
         if ckpt_prefix:
             restore_checkpoint(checkpoint, ckpt_prefix, with_optimizer=True)
             logger.info("resumed from %s at epoch %d", ckpt_prefix, initial_epoch)
+            if init_from:
+                logger.info("train.init_from is not applied when resuming: %s holds every weight", ckpt_prefix)
+        elif init_from:
+            restored = restore_parts(model, os.path.expanduser(init_from["path"]), init_from["parts"])
+            logger.info("initialised %s from %s", restored, init_from["path"])
 
     train_steps = steps_per_epoch(train_loader.num_samples, batch_size)
     train_data = split_dataset(
@@ -156,50 +169,25 @@ def train(
     if chief:
         os.makedirs(exp_path, exist_ok=True)
         save_config(config, os.path.join(exp_path, "config.yaml"))
-    save_period = int(config["train"]["save_period"])
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
-
+    run = TrainingRun(
+        strategy=dist,
+        exp_path=exp_path,
+        train_data=train_data,
+        train_steps=train_steps,
+        epochs=epochs,
+        initial_epoch=initial_epoch,
+        save_period=int(config["train"]["save_period"]),
+        valid_data=valid_data,
+        valid_steps=valid_steps,
+        chief=chief,
+        verbose=verbose,
+        update_freq=config["train"].get("update_freq", "epoch"),
+        callbacks=list(callbacks or []),
+    )
     try:
-        if isinstance(dist, tf.distribute.MultiWorkerMirroredStrategy):
-            from tfreg.engine.custom_loop import fit_distributed
-
-            fit_distributed(
-                model,
-                optimizer,
-                dist,
-                checkpoint,
-                exp_path,
-                train_data,
-                train_steps,
-                epochs,
-                initial_epoch,
-                save_period,
-                valid_data,
-                valid_steps,
-                chief=chief,
-                verbose=verbose,
-            )
-        else:
-            callbacks = [
-                keras.callbacks.TensorBoard(
-                    log_dir=exp_path,
-                    histogram_freq=save_period,
-                    update_freq=config["train"].get("update_freq", "epoch"),
-                ),
-                CheckpointSaver(checkpoint, os.path.join(exp_path, SAVE_DIR), save_period),
-            ] + list(callbacks or [])
-            model.fit(
-                train_data,
-                steps_per_epoch=train_steps,
-                initial_epoch=initial_epoch,
-                epochs=epochs,
-                validation_data=valid_data,
-                validation_steps=valid_steps,
-                callbacks=callbacks,
-                shuffle=False,  # the dataset shuffles itself; Keras would only warn that it ignores True
-                verbose=verbose,
-            )
+        trainer.fit(model, optimizers, checkpoint, run)
     finally:
         for loader in (train_loader, valid_loader):
             if loader is not None:
@@ -208,4 +196,26 @@ def train(
     return model, exp_path
 
 
-__all__ = ["train", "check_log_dir", "default_exp_name"]
+def build_trainer(train_config: Dict[str, Any], strategy, registry):
+    """The trainer of ``train.trainer`` (default ``fit``; ``loop`` under MultiWorkerMirroredStrategy,
+    where Keras' ``fit`` does not run). ValueError for a trainer that cannot run under ``strategy``."""
+    entry = train_config.get("trainer")
+    if entry is None:
+        entry = {"name": "loop" if is_multiworker(strategy) else DEFAULT_TRAINER}
+    trainer = registry.build_trainer(entry)
+    if is_multiworker(strategy) and not trainer.supports_multiworker:
+        raise ValueError(
+            f"train.trainer {entry['name']!r} cannot run under MultiWorkerMirroredStrategy "
+            "(keras-team/keras#20585); use 'loop' (or leave train.trainer out)"
+        )
+    return trainer
+
+
+def checkpoint_of(model: keras.Model, optimizers: Dict[str, keras.optimizers.Optimizer]):
+    """The run's checkpoint: the model and every optimizer (one under ``optimizer``, several under their names)."""
+    if list(optimizers) == ["optimizer"]:
+        return make_checkpoint(model, optimizers["optimizer"])
+    return make_checkpoint(model, optimizers=optimizers)
+
+
+__all__ = ["train", "check_log_dir", "default_exp_name", "build_trainer", "checkpoint_of"]

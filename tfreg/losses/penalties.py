@@ -19,6 +19,7 @@ from typing import Optional
 
 from keras import ops
 
+from tfreg.loss_inputs import LossInput
 from tfreg.losses.base import check_number
 from tfreg.losses.deformation import DeformationLoss
 from tfreg.ops.differences import forward_difference_cropped
@@ -196,9 +197,17 @@ class InverseConsistency(DeformationLoss):
     Args:
         symmetric: also penalise ``u_b(y) + u_f(y + u_b(y))``.
         reduction, name, dtype: see :class:`~tfreg.losses.deformation.DeformationLoss`.
+
+    In a model's config the backward field is the model's ``ddf_backward`` output by default (the DDF and
+    DVF models compute it by a second, swapped pass when this loss asks for it; :mod:`tfreg.loss_inputs`).
     """
 
     min_size = 2
+    tensor_inputs = (
+        LossInput(
+            "ddf_backward", "backward DDF (B, *S, ndim), voxels, on the forward DDF's grid", default="ddf_backward"
+        ),
+    )
 
     def __init__(
         self, symmetric: bool = True, reduction: Optional[str] = None, name: Optional[str] = None, dtype="float32"

@@ -31,6 +31,7 @@ from typing import Optional
 
 from keras import ops
 
+from tfreg.loss_inputs import LossInput
 from tfreg.losses.base import EPS, check_number
 from tfreg.losses.deformation import DeformationLoss
 from tfreg.ops.differences import central_difference
@@ -115,7 +116,21 @@ class RigidityPenalty(DeformationLoss):
             binarised as ``mask > threshold`` first (methods.md's "in mask" is ``threshold=0.5``).
         eps: > 0, added to the mask volume (voxels) in the denominator.
         reduction, name, dtype: see :class:`~tfreg.losses.deformation.DeformationLoss`.
+
+    In a model's config the mask is wired by name (:mod:`tfreg.loss_inputs`), and must be:
+    ``{name: rigidity, weight: 0.2, mask: moving_label}`` (optionally ``channels: [...]``, ``combine:
+    union``), or ``mask: null`` for the whole grid; without ``mask`` the config is refused, since a
+    penalty silently applied everywhere is a different method.
     """
+
+    tensor_inputs = (
+        LossInput(
+            "mask",
+            "rigid structures, (B, *S) or (B, *S, K) weights in [0, 1] on the DDF's grid",
+            optional=True,
+            is_mask=True,
+        ),
+    )
 
     def __init__(
         self,

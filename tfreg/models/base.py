@@ -11,20 +11,34 @@ Keras backend: losses and logged metrics are computed in :meth:`RegistrationMode
 Keras' default ``train_step``/``test_step`` call, and tracked with ``keras.metrics.Mean`` under DeepReg's
 names (``loss/<category>_<LossName>``, ``..._weighted``, ``metric/...``; Keras adds ``val_`` in validation).
 The total loss is ``sum(weight * mean over the batch(loss))``.
+
+Models own their part of the config and their loss wiring, so that a new method is a new class, not an
+edit of the engine or the config validator:
+
+- ``loss_inputs`` (class attribute): per loss category, the tensor names its losses are called on
+  (``image: (fixed_image, pred_fixed_image)``); a composite model adds categories by overriding it;
+- ``config_keys`` / ``required_config_keys``: the ``train`` keys the model reads, checked by
+  :meth:`RegistrationModel.validate_train_config` (called by :func:`tfreg.config.validate_config`);
+- ``optional_outputs``: outputs computed only when a configured loss asks for them (``ddf_backward``);
+- :meth:`RegistrationModel.build_networks`: builds the sub-networks (public, so subclasses extend it).
 """
 
 import copy
-from typing import Any, Dict, List, Optional, Sequence
+import logging
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import keras
 from keras import ops
-from keras.src.losses.loss import scale_loss_for_distribution
 
+from tfreg.loss_inputs import declared_inputs
 from tfreg.losses.base import EPS
-from tfreg.models.loss_config import LOSS_CATEGORIES, build_losses
+from tfreg.models.loss_config import build_losses
+from tfreg.models.loss_wiring import call_loss, lookup, resolve_inputs
 from tfreg.ops.grid import _check_shape, get_reference_grid
 from tfreg.ops.resize import resize
-from tfreg.registry import REGISTRY
+from tfreg.registry import BACKBONE_CLASS, REGISTRY
+
+logger = logging.getLogger(__name__)
 
 
 def _with_channel(x):
@@ -47,8 +61,27 @@ class RegistrationModel(keras.Model):
         name: Keras model name.
     """
 
-    #: loss categories the model uses
-    loss_categories = LOSS_CATEGORIES
+    #: loss category -> the tensor names (inputs or outputs) its losses are called on, positionally
+    loss_inputs: Dict[str, Tuple[str, ...]] = {
+        "image": ("fixed_image", "pred_fixed_image"),
+        "label": ("fixed_label", "pred_fixed_label"),
+        "regularization": ("ddf",),
+    }
+    #: other names a loss' extra inputs may use (see :mod:`tfreg.models.loss_wiring` for where masks live)
+    tensor_aliases: Dict[str, str] = {
+        "moving": "moving_label",
+        "fixed": "fixed_label",
+        "warped_moving": "pred_fixed_label",
+    }
+    #: outputs that :meth:`call` computes only when a configured loss asks for them
+    optional_outputs: Tuple[str, ...] = ()
+    #: categories a config may carry that this model skips with a warning (DeepReg's conditional model
+    #: ignored its image and regularization losses)
+    ignored_loss_categories: Tuple[str, ...] = ()
+    #: ``train`` keys this model reads (the engine's own keys are listed in tfreg.config.defaults)
+    config_keys: Tuple[str, ...] = ("backbone", "loss")
+    #: the subset of ``config_keys`` that must be present
+    required_config_keys: Tuple[str, ...] = ("backbone", "loss")
     #: defaults injected into the backbone config (setdefault)
     backbone_defaults: Dict[str, Any] = {}
 
@@ -87,15 +120,120 @@ class RegistrationModel(keras.Model):
             config["loss"] = loss
         self.config = config
         self.registry = registry or REGISTRY
+        #: multiplies the total loss; the engine sets ``1 / replicas`` under a ``tf.distribute`` strategy
+        self.replica_loss_scale = 1.0
         self._check_labels()
-        self.backbone = self._build_backbone(config.get("backbone"))
-        categories = [c for c in self.loss_categories if c != "label" or self.labeled]
-        self.weighted_losses = build_losses(config.get("loss"), categories, registry=self.registry)
+        self.build_networks(config)
+        self.weighted_losses = build_losses(
+            self._loss_section(config.get("loss")),
+            tuple(self.loss_inputs),
+            registry=self.registry,
+            usable=self.usable_categories(self.labeled),
+            owner=f"model {type(self).__name__}",
+        )
+        self.requested_outputs = self._check_loss_wiring()
         self._build_trackers()
+
+    # ------------------------------------------------------------------ the model's contract, per class
+    @classmethod
+    def input_names(cls, labeled: bool) -> Tuple[str, ...]:
+        """Names of the input dict's tensors (labels only when ``labeled``)."""
+        names = ("moving_image", "fixed_image", "indices")
+        return names + (("moving_label", "fixed_label") if labeled else ())
+
+    @classmethod
+    def output_names(cls, labeled: bool) -> Tuple[str, ...]:
+        """Names of the output dict's tensors that :meth:`call` always returns for such data."""
+        return ("ddf", "pred_fixed_image") + (("pred_fixed_label",) if labeled else ())
+
+    @classmethod
+    def tensor_names(cls, labeled: bool) -> Tuple[str, ...]:
+        """Every name a loss may be wired to: inputs, outputs, optional outputs and usable aliases."""
+        names = cls.input_names(labeled) + cls.output_names(labeled) + tuple(cls.optional_outputs)
+        return names + tuple(a for a, target in cls.tensor_aliases.items() if target in names)
+
+    @classmethod
+    def usable_categories(cls, labeled: bool) -> Tuple[str, ...]:
+        """The loss categories whose tensors exist for such data (``label`` needs labels)."""
+        names = cls.tensor_names(labeled)
+        return tuple(c for c, args in cls.loss_inputs.items() if all(a in names for a in args))
+
+    @classmethod
+    def validate_train_config(cls, checker, train: Dict[str, Any], labeled: Optional[bool], method: str) -> None:
+        """Report problems of the ``train`` keys this model reads through ``checker`` (before anything is built).
+
+        Args:
+            checker: :class:`tfreg.config.validate.ConfigChecker`: ``error(path, message)``,
+                ``registered(path, value, category)``, ``mapping(node, path, key)``, ``check_loss(...)``.
+            train: the ``train`` section.
+            labeled: ``dataset.train.labeled`` (None when unknown).
+            method: the registered name, for messages.
+        """
+        # the checker reports missing ``required_config_keys`` itself
+        base = ("train",)
+        if "backbone" in cls.config_keys and "backbone" in train:
+            checker.check_component(base + ("backbone",), train["backbone"], BACKBONE_CLASS)
+        if "loss" in cls.config_keys and train.get("loss") is not None:
+            names = cls.tensor_names(bool(labeled)) if labeled is not None else cls.tensor_names(True)
+            checker.check_loss(
+                train["loss"],
+                tuple(cls.loss_inputs),
+                names,
+                f"method {method!r}",
+                ignored=cls.ignored_loss_categories,
+            )
+
+    @classmethod
+    def parameter_group_names(cls) -> Tuple[str, ...]:
+        """Names of :meth:`parameter_groups`, for config checks before the model exists."""
+        return ("registration",)
+
+    def parameter_groups(self) -> Dict[str, list]:
+        """``{group: trainable variables}`` that a trainer with several optimizers steps separately;
+        here one group, ``registration``, of every trainable variable. Composite models return one
+        group per sub-network (e.g. ``registration`` and ``segmentation``)."""
+        return {"registration": self.trainable_variables}
 
     # ------------------------------------------------------------------ construction
     def _check_labels(self):
         pass
+
+    def build_networks(self, config: Dict[str, Any]) -> None:
+        """Build the sub-networks from the ``train`` section: here ``self.backbone``; composite models
+        extend this (``super().build_networks(config)`` then their own, e.g. ``self.segmenter``)."""
+        self.backbone = self._build_backbone(config.get("backbone"))
+
+    def _loss_section(self, section):
+        """``section`` without the :attr:`ignored_loss_categories` (each skipped with a warning)."""
+        if not isinstance(section, dict):
+            return section
+        for category in self.ignored_loss_categories:
+            if section.get(category) is not None:
+                logger.warning(
+                    "loss.%s is not used by model %s (it has the categories %s): skipped",
+                    category,
+                    type(self).__name__,
+                    list(self.loss_inputs),
+                )
+        return {k: v for k, v in section.items() if k not in self.ignored_loss_categories}
+
+    def _check_loss_wiring(self) -> Tuple[str, ...]:
+        """ValueError for a loss wired to a tensor this model does not produce; returns the optional
+        outputs that the losses request."""
+        names = self.tensor_names(self.labeled)
+        requested = []
+        for wl in self.weighted_losses:
+            for key, source in wl.inputs.items():
+                if source.name not in names:
+                    raise ValueError(
+                        f"{wl.log_name}: input {key!r} comes from {source.name!r}, which model "
+                        f"{type(self).__name__} does not produce for {'labeled' if self.labeled else 'unlabeled'} "
+                        f"data; available: {sorted(names)}"
+                    )
+                target = self.tensor_aliases.get(source.name, source.name)
+                if target in self.optional_outputs and target not in requested:
+                    requested.append(target)
+        return tuple(requested)
 
     def _build_backbone(self, cfg):
         if cfg is None:
@@ -158,44 +296,60 @@ class RegistrationModel(keras.Model):
         if i is not None:
             self.trackers[i].update_state(value)
 
-    def _loss_inputs(self, category, x, y_pred):
-        """``(args for the loss call)`` or None when the category does not apply to this batch."""
-        if category == "image":
-            return (ops.cast(x["fixed_image"], "float32"), y_pred["pred_fixed_image"])
-        if category == "label":
-            if not self._has_labels(x) or "pred_fixed_label" not in y_pred:
-                return None
-            return (ops.cast(x["fixed_label"], "float32"), y_pred["pred_fixed_label"])
-        return (y_pred["ddf"],)
-
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        """``sum(weight * mean(loss))`` over the configured losses, updating the logged metrics.
+    def loss_total(self, x, y_pred, categories: Optional[Sequence[str]] = None):
+        """``sum(weight * mean over the batch(loss))`` over the configured losses, updating the logged metrics.
 
         Args:
-            x: the input dict; y: unused (targets live in ``x``); y_pred: the output dict of :meth:`call`.
+            x: the input dict; y_pred: the output dict of :meth:`call`.
+            categories: only the losses of these categories (a trainer's phase); None: all.
 
         Returns:
-            scalar float32 total loss (plus any ``self.losses`` added by layers), divided by the number of
-            replicas in sync under a ``tf.distribute`` strategy.
+            scalar float32. A category whose tensors this batch lacks (``label`` without labels) is
+            skipped; a wired extra input that the batch lacks is a ValueError.
         """
         total = ops.convert_to_tensor(0.0, "float32")
         for wl in self.weighted_losses:
-            args = self._loss_inputs(wl.category, x, y_pred)
-            if args is None:
+            if categories is not None and wl.category not in categories:
                 continue
-            value = ops.mean(ops.cast(wl.loss(*args), "float32"))
+            args = [lookup(n, x, y_pred, {}) for n in self.loss_inputs[wl.category]]
+            if any(a is None for a in args):
+                continue
+            args = [ops.cast(a, "float32") for a in args]
+            specs = {spec.name: spec for spec in declared_inputs(type(wl.loss))}
+            kwargs = resolve_inputs(wl.inputs, specs, args[0], x, y_pred, self.tensor_aliases, self.ndim, wl.log_name)
+            value = ops.mean(ops.cast(call_loss(wl.loss, args, kwargs), "float32"))
             weighted = wl.weight * value
             self._track(wl.log_name, value)
             self._track(wl.weighted_log_name, weighted)
             total = total + weighted
+        return total
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True, categories=None):
+        """The total of :meth:`loss_total` (plus any ``self.losses`` added by layers), times
+        ``replica_loss_scale``; updates the logged metrics.
+
+        Args:
+            x: the input dict; y: unused (targets live in ``x``); y_pred: the output dict of :meth:`call`.
+            categories: only the losses of these categories (a trainer's phase); None (Keras): all.
+
+        Returns:
+            scalar float32. Under a ``tf.distribute`` strategy each replica sees its share of the batch and
+            the optimizer sums the replicas' gradients, so the engine sets ``replica_loss_scale = 1 /
+            replicas`` (:meth:`set_replicas`), making the step that of the global batch mean (what Keras'
+            own losses do). A user running ``fit`` under a strategy by hand calls ``set_replicas`` too.
+        """
+        total = self.loss_total(x, y_pred, categories)
         self._update_metrics(x, y_pred)
         extra = self.losses
         if extra:
             total = total + ops.sum(ops.stack([ops.cast(l, "float32") for l in extra]))
-        # Under tf.distribute each replica sees its share of the batch and the optimizer sums the
-        # replicas' gradients: divide by the replica count so the step is that of the global batch
-        # mean (what Keras' own losses do; a no-op on one device and on the other backends).
-        return scale_loss_for_distribution(total)
+        return total * self.replica_loss_scale
+
+    def set_replicas(self, count: int) -> None:
+        """Scale the loss for ``count`` replicas in sync (1: no scaling)."""
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ValueError(f"count must be an int >= 1 (replicas in sync), got {count!r}")
+        self.replica_loss_scale = 1.0 / count
 
     def _update_metrics(self, x, y_pred):
         fields = {"moving_image": x["moving_image"], "fixed_image": x["fixed_image"]}

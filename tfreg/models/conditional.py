@@ -12,15 +12,30 @@ class ConditionalModel(RegistrationModel):
     """Predicts ``pred_fixed_label (B, *f)`` in [0, 1] from ``concat[moving, fixed, moving_label]``.
 
     Arguments as :class:`~tfreg.models.base.RegistrationModel`; ``labeled`` must be True (ValueError
-    otherwise). Backbone defaults: ``out_channels = 1``, ``"glorot_uniform"``, ``"sigmoid"``. Only the
-    label losses apply; other categories are ignored silently.
+    otherwise, and a config error when ``dataset.train.labeled`` is false). Backbone defaults:
+    ``out_channels = 1``, ``"glorot_uniform"``, ``"sigmoid"``. Only the label losses apply; image and
+    regularization losses in the config are skipped with a warning, as DeepReg skipped them.
     """
 
-    loss_categories = ("label",)
+    loss_inputs = {"label": ("fixed_label", "pred_fixed_label")}
+    ignored_loss_categories = ("image", "regularization")
     backbone_defaults = {"out_channels": 1, "out_kernel_initializer": "glorot_uniform", "out_activation": "sigmoid"}
 
     def __init__(self, *args, name: str = "ConditionalModel", **kwargs):
         super().__init__(*args, name=name, **kwargs)
+
+    @classmethod
+    def output_names(cls, labeled):
+        return ("pred_fixed_label",)
+
+    @classmethod
+    def validate_train_config(cls, checker, train, labeled, method):
+        super().validate_train_config(checker, train, labeled, method)
+        if labeled is False:
+            checker.error(
+                ("train", "method"),
+                f"{method!r} predicts the fixed label and needs labeled data, but dataset.train.labeled is false",
+            )
 
     def _check_labels(self):
         if not self.labeled:

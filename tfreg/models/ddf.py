@@ -16,10 +16,25 @@ class DDFModel(RegistrationModel):
 
     Call: input dict -> ``{"ddf": (B, *f, ndim) moving voxels, "pred_fixed_image": (B, *f),
     "pred_fixed_label": (B, *f) when labels are given, "theta": (B, ndim + 1, ndim) with the global
-    backbone}``.
+    backbone}``, plus ``"ddf_backward"`` when a configured loss asks for it.
+
+    ``ddf_backward`` (optional output, e.g. for ``inverse-consistency``): a second pass of the same
+    backbone with the roles swapped, ``backbone(concat[fixed, moving])``: the field that maps the fixed
+    image onto the moving one, ``(B, *m, ndim)``, in fixed voxels. It needs moving and fixed images of one
+    shape (ValueError otherwise) and costs a second forward and backward pass of the backbone.
     """
 
     backbone_defaults = {"out_kernel_initializer": "zeros", "out_activation": None}
+    optional_outputs = ("ddf_backward",)
+
+    def _check_loss_wiring(self):
+        requested = super()._check_loss_wiring()
+        if "ddf_backward" in requested and self.moving_image_size != self.fixed_image_size:
+            raise ValueError(
+                f"ddf_backward (asked for by a loss) needs moving and fixed images of one shape, got "
+                f"{self.moving_image_size} and {self.fixed_image_size}"
+            )
+        return requested
 
     def __init__(self, *args, name: str = "DDFModel", **kwargs):
         super().__init__(*args, name=name, **kwargs)
@@ -39,6 +54,9 @@ class DDFModel(RegistrationModel):
         outputs["pred_fixed_image"] = warp(ops.cast(inputs["moving_image"], "float32"), ddf)
         if self._has_labels(inputs):
             outputs["pred_fixed_label"] = warp(ops.cast(inputs["moving_label"], "float32"), ddf)
+        if "ddf_backward" in self.requested_outputs:
+            swapped = dict(inputs, moving_image=inputs["fixed_image"], fixed_image=inputs["moving_image"])
+            outputs["ddf_backward"], _ = self.predict_field(swapped, training=training)
         return outputs
 
 

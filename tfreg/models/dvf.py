@@ -16,6 +16,10 @@ class DVFModel(DDFModel):
     def __init__(self, *args, name: str = "DVFModel", **kwargs):
         super().__init__(*args, name=name, **kwargs)
 
+    @classmethod
+    def output_names(cls, labeled):
+        return ("dvf",) + super().output_names(labeled)
+
     def field_names(self):
         return ["dvf", "ddf"]
 
