@@ -657,3 +657,132 @@ def test_errors_name_the_file(base, reg, tmp_path):
     config["train"]["epochs"] = 0
     with pytest.raises(ConfigError, match=f"train.epochs: must be a positive integer, got 0 \\(from {main}\\)"):
         validate_config(config, prov, registry=reg)
+
+
+# ---------------------------------------------------------------------- keys owned by the model and trainer classes
+def test_rigidity_without_a_mask_is_refused_before_training(base, reg):
+    base["train"]["loss"]["regularization"] = {"name": "rigidity", "weight": 0.2}
+    line = one_error(base, reg)
+    assert line.startswith("train.loss.regularization.mask: 'rigidity' needs its input 'mask'"), line
+
+
+def test_rigidity_with_the_moving_label_passes(base, reg):
+    base["train"]["loss"]["regularization"] = [
+        {"name": "rigidity", "weight": 0.2, "mask": "moving_label", "channels": [0]},
+        {"name": "rigidity", "weight": 0.2, "mask": None},
+    ]
+    validate_config(base, registry=reg)
+
+
+def test_mask_from_labels_on_unlabeled_data_names_loss_input_and_model(base, reg):
+    base["dataset"]["train"]["labeled"] = False
+    base["train"]["loss"]["regularization"] = {"name": "rigidity", "weight": 0.2, "mask": "warped_moving"}
+    line = one_error(base, reg)
+    assert line.startswith(
+        "train.loss.regularization.mask: 'rigidity' takes 'mask' from 'warped_moving', which method 'ddf' does not "
+        "produce for this data"
+    ), line
+
+
+def test_inverse_consistency_needs_a_model_with_a_backward_field(base, reg):
+    class NoBackward(REGISTRY.get("model_class", "ddf")):
+        optional_outputs = ()
+
+    local = reg.copy()
+    local.register("model_class", "no-backward", NoBackward)
+    base["train"]["loss"]["regularization"] = {"name": "inverse-consistency", "weight": 0.1}
+    validate_config(copy.deepcopy(base), registry=local)  # ddf computes ddf_backward on request
+    base["train"]["method"] = "no-backward"
+    line = one_error(base, local)
+    assert "takes 'ddf_backward' from 'ddf_backward', which method 'no-backward' does not produce" in line
+
+
+def test_composite_model_brings_its_keys_and_categories(base, reg, caplog):
+    class Composite(REGISTRY.get("model_class", "ddf")):
+        loss_inputs = dict(REGISTRY.get("model_class", "ddf").loss_inputs, segmentation=("moving_label", "seg"))
+        config_keys = ("backbone", "loss", "segmenter")
+        required_config_keys = ("backbone", "loss", "segmenter")
+
+        @classmethod
+        def output_names(cls, labeled):
+            return super().output_names(labeled) + ("seg",)
+
+        @classmethod
+        def validate_train_config(cls, checker, train, labeled, method):
+            super().validate_train_config(checker, train, labeled, method)
+            if "segmenter" in train:
+                checker.check_component(("train", "segmenter"), train["segmenter"], "backbone_class")
+
+    local = reg.copy()
+    local.register("model_class", "composite", Composite)
+    base["train"]["method"] = "composite"
+    base["train"]["loss"]["segmentation"] = {"name": "dice", "weight": 1.0}
+    assert one_error(copy.deepcopy(base), local) == "train: missing required key 'segmenter'"
+    base["train"]["segmenter"] = {"name": "unet", "num_channel_initial": 4}
+    with caplog.at_level(logging.WARNING, logger="tfreg.config"):
+        validate_config(copy.deepcopy(base), registry=local)
+    assert "segmenter" not in caplog.text  # the model reads it: not "unknown, ignored"
+    base["train"]["segmenter"] = {"name": "unett"}
+    assert one_error(copy.deepcopy(base), local).startswith("train.segmenter.name: 'unett' is not registered")
+    base["train"]["method"] = "ddf"
+    del base["train"]["segmenter"]
+    assert one_error(base, local).startswith("train.loss.segmentation: unknown key 'segmentation' in train.loss")
+
+
+def test_segmenter_key_of_a_plain_model_is_warned(base, reg, caplog):
+    base["train"]["segmenter"] = {"name": "unet"}
+    with caplog.at_level(logging.WARNING, logger="tfreg.config"):
+        validate_config(base, registry=reg)
+    assert "train.segmenter: unknown key, ignored." in caplog.text
+
+
+def test_conditional_needs_labels_is_the_model_rule(base, reg):
+    base["train"]["method"] = "conditional"
+    base["dataset"]["train"]["labeled"] = False
+    assert "'conditional' predicts the fixed label and needs labeled data" in one_error(base, reg)
+
+
+def test_alternating_trainer_keys(base, reg):
+    base["train"]["trainer"] = {"name": "alternating"}
+    assert sorted(errors(copy.deepcopy(base), reg)) == sorted(
+        [
+            "train: missing required key 'optimizers'",
+            "train.optimizer: trainer 'alternating' reads train.optimizers (one optimizer per parameter group), "
+            "not train.optimizer; move it under train.optimizers.<group>",
+        ]
+    )
+    optimizer = base["train"].pop("optimizer")
+    base["train"]["optimizers"] = {"registration": optimizer, "segmentation": {"name": "Adamm"}}
+    lines = errors(copy.deepcopy(base), reg)
+    assert any(
+        l.startswith("train.optimizers.segmentation: the model has no parameter group 'segmentation'") for l in lines
+    )
+    assert any(l.startswith("train.optimizers.segmentation.name: 'Adamm' is not an optimizer class") for l in lines)
+    base["train"]["optimizers"] = {"registration": optimizer}
+    base["train"]["trainer"]["phases"] = [{"optimizer": "registration", "losses": ["imag"]}, {"optimizer": "other"}]
+    assert sorted(errors(copy.deepcopy(base), reg)) == [
+        "train.trainer.phases[0].losses: the model has no loss category 'imag'; its categories: image, label, "
+        "regularization",
+        "train.trainer.phases[1].optimizer: 'other' is not in train.optimizers (registration)",
+    ]
+    base["train"]["trainer"]["phases"] = [{"optimizer": "registration", "steps": 0}]
+    assert "phases[0].steps must be an integer >= 1" in one_error(base, reg)
+
+
+def test_unknown_trainer(base, reg):
+    base["train"]["trainer"] = {"name": "fitt"}
+    assert one_error(base, reg).startswith("train.trainer.name: 'fitt' is not registered in trainer_class")
+
+
+@pytest.mark.parametrize(
+    "value, fragment",
+    [
+        ("ckpt", "train.init_from: must be a mapping {path, parts}"),
+        ({"path": "a/save/ckpt-1"}, "train.init_from.parts: must be a list of sub-network names"),
+        ({"path": "", "parts": ["backbone"]}, "train.init_from.path: must be a checkpoint path"),
+        ({"path": "a", "parts": ["backbone"], "strict": True}, "train.init_from.strict: unknown key 'strict'"),
+    ],
+)
+def test_init_from_shape(base, reg, value, fragment):
+    base["train"]["init_from"] = value
+    assert one_error(base, reg).startswith(fragment)

@@ -44,6 +44,7 @@ from tfreg.config.errors import ConfigError, KeyPath, format_key_path, suggestio
 from tfreg.config.provenance import Provenance
 from tfreg.loss_inputs import check_source_names, split_loss_entry
 from tfreg.registry import (
+    BACKBONE_CLASS,
     DATA_AUGMENTATION_CLASS,
     DATA_LOADER_CLASS,
     FILE_LOADER_CLASS,
@@ -388,15 +389,24 @@ class ConfigChecker:
         trainer_name = trainer_cfg.get("name") if isinstance(trainer_cfg, dict) else DEFAULT_TRAINER
         trainer_cls = self._class_or_default(TRAINER_CLASS, trainer_name, DEFAULT_TRAINER)
 
-        known = ENGINE_TRAIN_KEYS + tuple(model_cls.config_keys) + tuple(trainer_cls.config_keys)
+        # A user's model class that predates this contract reads DeepReg's keys (backbone, loss).
+        model_keys = tuple(getattr(model_cls, "config_keys", ("backbone", "loss")))
+        model_required = tuple(getattr(model_cls, "required_config_keys", ("backbone", "loss")))
+        known = ENGINE_TRAIN_KEYS + model_keys + tuple(trainer_cls.config_keys)
         for key in train:
             if key not in known:
                 self.warn(base + (key,), f"unknown key, ignored.{suggestion(key, known)}")
-        for key in tuple(model_cls.required_config_keys) + tuple(trainer_cls.required_config_keys):
+        for key in model_required + tuple(trainer_cls.required_config_keys):
             if key not in train:
                 self.error(base, f"missing required key {key!r}{hint}")
         shown = method if isinstance(method, str) else DEFAULT_METHOD
-        model_cls.validate_train_config(self, train, labeled, shown)
+        if hasattr(model_cls, "validate_train_config"):
+            model_cls.validate_train_config(self, train, labeled, shown)
+        else:
+            if "backbone" in train:
+                self.check_component(base + ("backbone",), train["backbone"], BACKBONE_CLASS)
+            if train.get("loss") is not None:
+                self.check_loss(train["loss"])
         backbone = train.get("backbone")
         if isinstance(backbone, dict) and backbone.get("control_points") is not None:
             self.check_control_points(base + ("backbone", "control_points"), backbone["control_points"], method)
