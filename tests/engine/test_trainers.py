@@ -14,8 +14,8 @@ from tests.conftest import data_root
 from tests.engine.deepreg_configs import paired_config, write_config
 from tfreg.engine.checkpoint import file_key, named_weights
 from tfreg.engine.custom_loop import gradient_step, run_loop
-from tfreg.engine.trainers.base import TrainingRun
 from tfreg.engine.train import train
+from tfreg.engine.trainers.base import TrainingRun
 from tfreg.models.base import _with_channel
 from tfreg.models.ddf import DDFModel
 from tfreg.registry import REGISTRY
