@@ -16,11 +16,13 @@ from tfreg.engine.checkpoint import (
     CheckpointError,
     CheckpointSaver,
     available_checkpoints,
+    file_key,
     make_checkpoint,
     named_weights,
     parse_ckpt_path,
     restore_checkpoint,
     restore_parts,
+    saved_weights,
 )
 from tfreg.registry import REGISTRY
 
@@ -307,7 +309,7 @@ class Holder(keras.layers.Layer):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.w = keras.layers.Dense(2)
-        self.dense_list = [keras.layers.Dense(2), {"b": keras.layers.Dense(3), "a": keras.layers.Dense(2)}]
+        self.dense_list = [keras.layers.Dense(2), {"b.S": keras.layers.Dense(3), "a": keras.layers.Dense(2)}]
 
     def build(self, shape):
         self.first = self.add_weight(shape=(2,), name="w")
@@ -344,14 +346,25 @@ def test_repeated_names_shared_layers_and_containers():
         "holder/dense_list/0/bias",
         "holder/dense_list/1/a/kernel",  # dict items by sorted key
         "holder/dense_list/1/a/bias",
-        "holder/dense_list/1/b/kernel",
-        "holder/dense_list/1/b/bias",
+        "holder/dense_list/1/b.S/kernel",  # a '.' in a key: escaped by TensorFlow in the file (below)
+        "holder/dense_list/1/b.S/bias",
         "holder/w/kernel",
         "holder/w/bias",
     ]
     assert keys["holder/w_1"] is model.holder.first and keys["holder/w_2"] is model.holder.second
     assert keys["a_first/kernel"] is model.z_second.kernel
     assert len(keys) == len(model.weights)
+
+
+def test_keys_read_back_from_the_file(tmp_path):
+    """TensorFlow writes '.' as '..' in a key segment; saved_weights and file_key undo and redo that."""
+    model = Shared()
+    model(np.zeros((1, 2), "float32"))
+    prefix = CheckpointSaver(make_checkpoint(model), str(tmp_path), 1).save(1)
+    stored = file_values(prefix)
+    assert f"model/holder/dense_list/1/b..S/kernel{VALUE}" in stored
+    assert saved_weights(prefix) == {key: tuple(v.shape) for key, v in named_weights(model).items()}
+    assert sorted(file_key(key) for key in named_weights(model)) == sorted(stored)
 
 
 class Hidden(keras.Model):

@@ -6,7 +6,10 @@ Layout. :func:`make_checkpoint` returns a ``tf.train.Checkpoint`` with these chi
   non-trainable, e.g. BatchNormalization statistics) under a name key (below);
 - ``optimizer`` (one optimizer, DeepReg's ``train.optimizer``) or one child per name of
   ``optimizers={"registration": ..., "segmentation": ...}`` (a trainer with several optimizers): each
-  optimizer's own state (iteration count, learning rate, Adam moments);
+  optimizer's own state (iteration count, learning rate, Adam moments), as
+  ``optimizer/_iterations``, ``optimizer/_variables/<i>``... The optimizers are saved through views that
+  leave out their references to the model's weights: TensorFlow files a variable under its SHORTEST path
+  from the root, which would otherwise be ``optimizer/_trainable_variables/<i>`` instead of its name key;
 - ``save_counter`` (written by ``tf.train.CheckpointManager``).
 
 The number after ``ckpt-`` is the number of completed epochs, which becomes the resumed run's
@@ -24,7 +27,8 @@ are reached through the public ``model.layers`` as ``layers/<i>``. A layer reach
 (shared) is keyed by the first path. Keras' auto-generated layer names (``conv3d_7``) are never used: they
 depend on how many layers the process created before. A weight that the walk does not reach is an error
 (never skipped). In the file a key reads
-``model/backbone/encoders/0/conv/kernel/.ATTRIBUTES/VARIABLE_VALUE`` (TensorFlow escapes ``.`` as ``..``).
+``model/backbone/encoders/0/conv/kernel/.ATTRIBUTES/VARIABLE_VALUE`` (TensorFlow escapes ``.`` as ``..``):
+:func:`file_key` spells it, :func:`saved_weights` lists a file's keys and shapes.
 
 Why not ``tf.train.Checkpoint(model=model)``: Keras 3 keeps sub-layers stored in Python lists (as the
 backbones do) out of TensorFlow's object graph, so such a checkpoint silently misses most weights.
@@ -307,7 +311,8 @@ def _escape(segment: str) -> str:
 
 
 def _unescape(segment: str) -> str:
-    return segment.replace(".S", "/").replace("..", ".")
+    # left to right, so that an escaped "." followed by "S" ("..S") is not read as "/"
+    return re.sub(r"\.([.S])", lambda m: "." if m.group(1) == "." else "/", segment)
 
 
 def file_key(key: str) -> str:
