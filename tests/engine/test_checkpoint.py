@@ -1,19 +1,34 @@
-"""tfreg.engine.checkpoint: ckpt-N path checks, DeepReg's saving rule, restore round trip."""
+"""tfreg.engine.checkpoint: ckpt-N path checks, DeepReg's saving rule, restore round trip, name keys,
+several optimizers, the tfreg 0.1 positional fallback and partial restore."""
 
 import os
+import pathlib
 
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
+import yaml
 
+from tests.engine.fixtures.ckpt_v0_1.make_fixture import build as build_fixture_model
+from tests.engine.fixtures.ckpt_v0_1.make_fixture import fixture_inputs
 from tfreg.engine.checkpoint import (
     CheckpointError,
     CheckpointSaver,
     available_checkpoints,
+    file_key,
     make_checkpoint,
+    named_weights,
     parse_ckpt_path,
     restore_checkpoint,
+    restore_parts,
+    saved_weights,
 )
+from tfreg.registry import REGISTRY
+
+FIXTURE = pathlib.Path(__file__).parent / "fixtures" / "ckpt_v0_1"
+LEGACY_CKPT = str(FIXTURE / "save" / "ckpt-1")
+VALUE = "/.ATTRIBUTES/VARIABLE_VALUE"
 
 
 def tiny_model(units=3, seed=0):
@@ -222,3 +237,445 @@ def test_saver_rejects_bad_period(tmp_path, period):
     with pytest.raises(ValueError, match="save_period"):
         CheckpointSaver(make_checkpoint(tiny_model()), str(tmp_path), period)
     assert not any(tmp_path.iterdir())  # no manager folder written either
+
+
+# ---------------------------------------------------------------------------------------------- name keys
+def fixture_config(**backbone):
+    config = yaml.safe_load((FIXTURE / "config.yaml").read_text())
+    config["train"]["backbone"].update(backbone)
+    return config
+
+
+def built_ddf(seed=0, **backbone):
+    """The fixture's ddf/local model (8^3, unpaired), built by one call."""
+    keras.utils.set_random_seed(seed)
+    model = build_fixture_model(fixture_config(**backbone))
+    model(fixture_inputs(), training=False)
+    return model
+
+
+def file_values(prefix, startswith="model/"):
+    reader = tf.train.load_checkpoint(prefix)
+    return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map() if k.startswith(startswith)}
+
+
+def randomize(model, seed):
+    """Independent random values in every weight (so a restore is visible whatever the initializers)."""
+    rng = np.random.default_rng(seed)
+    for w in model.weights:
+        w.assign(rng.standard_normal(tuple(w.shape)).astype("float32") * 0.1 + (1.0 if "variance" in w.name else 0))
+
+
+def test_keys_are_attribute_paths_independent_of_keras_auto_names():
+    first = built_ddf()
+    for _ in range(7):  # more layers created before the second model: its auto-generated names shift
+        keras.layers.Conv3D(2, 3)
+        keras.layers.BatchNormalization()
+    second = built_ddf()
+    assert [w.path for w in first.weights] != [w.path for w in second.weights]
+    keys = list(named_weights(first))
+    assert keys == list(named_weights(second))
+    assert len(keys) == len(set(keys)) == len(first.weights) == 34
+    # the local backbone: encoders[0] = [conv block, residual block], out_convs[i] = Conv3D
+    assert "backbone/encoders/0/0/conv/kernel" in keys
+    assert "backbone/encoders/0/1/block2/norm/moving_variance" in keys
+    assert "backbone/out_convs/1/bias" in keys
+    assert not any("conv3d" in key or "batch_normalization" in key for key in keys)
+    # every key names the variable it holds
+    for key, variable in named_weights(second).items():
+        assert key.split("/")[-1] == variable.name
+
+
+def test_file_keys_are_the_name_keys(tmp_path):
+    """TensorFlow files each model weight under model/<key> (not under the optimizer's positions)."""
+    model = built_ddf()
+    randomize(model, 1)
+    optimizer = keras.optimizers.Adam(1e-2)
+    optimizer.build(model.trainable_variables)
+    prefix = CheckpointSaver(make_checkpoint(model, optimizer), str(tmp_path), 1).save(1)
+    stored = file_values(prefix)
+    keys = named_weights(model)
+    assert sorted(stored) == sorted(f"model/{key}{VALUE}" for key in keys)
+    for key, variable in keys.items():
+        np.testing.assert_array_equal(stored[f"model/{key}{VALUE}"], variable.numpy())
+    optimizer_keys = file_values(prefix, "optimizer/")
+    assert f"optimizer/_iterations{VALUE}" in optimizer_keys
+    assert not any("_trainable_variables" in k for k in optimizer_keys)
+
+
+class Holder(keras.layers.Layer):
+    """Two own weights named ``w`` and a sub-layer under the attribute ``w`` too."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.w = keras.layers.Dense(2)
+        self.dense_list = [keras.layers.Dense(2), {"b.S": keras.layers.Dense(3), "a": keras.layers.Dense(2)}]
+
+    def build(self, shape):
+        self.first = self.add_weight(shape=(2,), name="w")
+        self.second = self.add_weight(shape=(3,), name="w", trainable=False)
+
+    def call(self, x):
+        return self.w(x)
+
+
+class Shared(keras.Model):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.z_second = keras.layers.Dense(2)
+        self.a_first = self.z_second  # the same layer under two attributes
+        self.holder = Holder()
+
+    def call(self, x):
+        h = self.holder(x)
+        for layer in self.holder.dense_list[:1] + list(self.holder.dense_list[1].values()):
+            layer(x)
+        return self.a_first(h)
+
+
+def test_repeated_names_shared_layers_and_containers():
+    model = Shared()
+    model(np.zeros((1, 2), "float32"))
+    keys = named_weights(model)
+    assert list(keys) == [
+        "a_first/kernel",  # attributes in sorted order; the shared layer under its first path only
+        "a_first/bias",
+        "holder/w_1",  # own weights named w: the sub-layer attribute w comes first, then suffixes
+        "holder/w_2",
+        "holder/dense_list/0/kernel",
+        "holder/dense_list/0/bias",
+        "holder/dense_list/1/a/kernel",  # dict items by sorted key
+        "holder/dense_list/1/a/bias",
+        "holder/dense_list/1/b.S/kernel",  # a '.' in a key: escaped by TensorFlow in the file (below)
+        "holder/dense_list/1/b.S/bias",
+        "holder/w/kernel",
+        "holder/w/bias",
+    ]
+    assert keys["holder/w_1"] is model.holder.first and keys["holder/w_2"] is model.holder.second
+    assert keys["a_first/kernel"] is model.z_second.kernel
+    assert len(keys) == len(model.weights)
+
+
+def test_keys_read_back_from_the_file(tmp_path):
+    """TensorFlow writes '.' as '..' in a key segment; saved_weights and file_key undo and redo that."""
+    model = Shared()
+    model(np.zeros((1, 2), "float32"))
+    prefix = CheckpointSaver(make_checkpoint(model), str(tmp_path), 1).save(1)
+    stored = file_values(prefix)
+    assert f"model/holder/dense_list/1/b..S/kernel{VALUE}" in stored
+    assert saved_weights(prefix) == {key: tuple(v.shape) for key, v in named_weights(model).items()}
+    assert sorted(file_key(key) for key in named_weights(model)) == sorted(stored)
+
+
+class Hidden(keras.Model):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.visible = keras.layers.Dense(2)
+        self._layers.append(keras.layers.Dense(3, name="hidden_dense"))  # tracked by Keras, held by no attribute
+
+    def call(self, x):
+        return self._layers[-1](self.visible(x))
+
+
+def test_unreached_weight_is_an_error_naming_it():
+    model = Hidden()
+    model(np.zeros((1, 2), "float32"))
+    assert len(model.weights) == 4
+    with pytest.raises(CheckpointError, match="hidden_dense/kernel.*not reachable"):
+        named_weights(model)
+    with pytest.raises(CheckpointError, match="hidden_dense"):
+        make_checkpoint(model)
+
+
+def test_make_checkpoint_argument_errors():
+    model = tiny_model()
+    adam = keras.optimizers.Adam()
+    with pytest.raises(ValueError, match="not both"):
+        make_checkpoint(model, adam, optimizers={"a": adam})
+    for bad in ("model", "save_counter", "save", "1st", "a/b", ""):
+        with pytest.raises(ValueError, match="cannot name a checkpoint child"):
+            make_checkpoint(model, optimizers={bad: adam})
+    with pytest.raises(ValueError, match=r"optimizers\['a'\] must be a keras.optimizers.Optimizer"):
+        make_checkpoint(model, optimizers={"a": "adam"})
+    with pytest.raises(ValueError, match="no weights yet"):
+        make_checkpoint(keras.Sequential([keras.layers.Dense(2)]))
+
+
+# ---------------------------------------------------------------------------------------------- round trip
+def test_new_format_round_trip_weights_and_output(tmp_path):
+    model = built_ddf(seed=0)
+    optimizer = keras.optimizers.Adam(1e-2)
+    model.compile(optimizer=optimizer)
+    model.train_on_batch(fixture_inputs())
+    randomize(model, 2)  # non-zero output convolution (ddf starts at zero)
+    prefix = CheckpointSaver(make_checkpoint(model, optimizer), str(tmp_path), 1).save(1)
+    expected = model(fixture_inputs(seed=5), training=False)
+
+    fresh = built_ddf(seed=9)
+    fresh_opt = keras.optimizers.Adam(1e-2)
+    fresh_opt.build(fresh.trainable_variables)
+    restore_checkpoint(make_checkpoint(fresh, fresh_opt), prefix, with_optimizer=True)
+    saved, restored = named_weights(model), named_weights(fresh)
+    assert list(saved) == list(restored)
+    for key in saved:
+        np.testing.assert_array_equal(restored[key].numpy(), saved[key].numpy(), err_msg=key)
+    assert int(fresh_opt.iterations.numpy()) == 1
+    for got, want in zip(fresh_opt.variables, optimizer.variables):
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    got = fresh(fixture_inputs(seed=5), training=False)
+    assert float(np.abs(np.asarray(expected["ddf"])).max()) > 0
+    for name in ("ddf", "pred_fixed_image"):
+        np.testing.assert_array_equal(np.asarray(got[name]), np.asarray(expected[name]))
+
+
+def test_name_keyed_mismatch_names_key_and_both_shapes(tmp_path):
+    model = built_ddf()
+    prefix = CheckpointSaver(make_checkpoint(model), str(tmp_path), 1).save(1)
+    wider = built_ddf(num_channel_initial=3)
+    with pytest.raises(CheckpointError) as exc:
+        restore_checkpoint(make_checkpoint(wider), prefix, with_optimizer=False)
+    message = str(exc.value)
+    assert "does not fit" in message
+    # keys in walk order (attributes sorted: bottom before encoders), at most five listed
+    assert (
+        "backbone/bottom/0/conv/kernel: shape (3, 3, 3, 2, 4) in the file and (3, 3, 3, 3, 6) in the model" in message
+    )
+    assert "backbone/bottom/0/norm/gamma: shape (4,) in the file and (6,) in the model" in message
+    assert "more" in message
+    deeper = built_ddf(extract_levels=[0, 1, 2])  # extra weights in the model
+    with pytest.raises(
+        CheckpointError,
+        match=r"backbone/decoders_list/1/conv/kernel: shape \(3, 3, 3, 2, 2\) in the model, missing in the file",
+    ):
+        restore_checkpoint(make_checkpoint(deeper), prefix, with_optimizer=False)
+    shallower = built_ddf(extract_levels=[0])  # fewer: the file's extra keys are named
+    with pytest.raises(
+        CheckpointError,
+        match=r"backbone/decoders_list/0/conv/kernel: shape \(3, 3, 3, 2, 2\) in the file, not in the model",
+    ):
+        restore_checkpoint(make_checkpoint(shallower), prefix, with_optimizer=False)
+
+
+# ---------------------------------------------------------------------------------------------- several optimizers
+class TwoNets(keras.Model):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.registration = keras.layers.Dense(3)
+        self.segmentation = [keras.layers.Dense(4), keras.layers.BatchNormalization()]
+
+    def call(self, x, training=False):
+        return self.registration(x), self.segmentation[1](self.segmentation[0](x), training=training)
+
+
+def two_nets(seed):
+    keras.utils.set_random_seed(seed)
+    model = TwoNets()
+    model(np.zeros((2, 5), "float32"))
+    optimizers = {"registration": keras.optimizers.Adam(1e-2), "segmentation": keras.optimizers.SGD(0.1, momentum=0.9)}
+    optimizers["registration"].build(model.registration.trainable_variables)
+    optimizers["segmentation"].build([w for layer in model.segmentation for w in layer.trainable_variables])
+    return model, optimizers
+
+
+def test_several_optimizers_saved_by_name_and_all_restored(tmp_path):
+    model, optimizers = two_nets(0)
+    rng = np.random.default_rng(0)
+    for name, steps in (("registration", 3), ("segmentation", 2)):  # alternating trainers step them apart
+        variables = optimizers[name]._trainable_variables
+        for _ in range(steps):
+            grads = [rng.standard_normal(tuple(v.shape)).astype("float32") for v in variables]
+            optimizers[name].apply(grads, variables)
+    prefix = CheckpointSaver(make_checkpoint(model, optimizers=optimizers), str(tmp_path), 1).save(4)
+    stored = file_values(prefix, "")
+    assert int(stored[f"registration/_iterations{VALUE}"]) == 3
+    assert int(stored[f"segmentation/_iterations{VALUE}"]) == 2
+
+    fresh, fresh_opts = two_nets(7)
+    restore_checkpoint(make_checkpoint(fresh, optimizers=fresh_opts), prefix, with_optimizer=True)
+    for w_got, w_want in zip(fresh.weights, model.weights):
+        np.testing.assert_array_equal(w_got.numpy(), w_want.numpy())
+    for name in optimizers:
+        assert len(fresh_opts[name].variables) == len(optimizers[name].variables)
+        for got, want in zip(fresh_opts[name].variables, optimizers[name].variables):
+            np.testing.assert_array_equal(got.numpy(), want.numpy())
+    momentum = [v for v in fresh_opts["segmentation"].variables if "momentum" in v.path]
+    assert momentum and all(np.abs(v.numpy()).max() > 0 for v in momentum)
+
+    # a trainer with other optimizers cannot resume from it; predicting (weights only) still works
+    single, single_opt = two_nets(3)
+    with pytest.raises(CheckpointError, match=r"\['registration', 'segmentation'\].*missing: \['optimizer'\]"):
+        restore_checkpoint(make_checkpoint(single, single_opt["registration"]), prefix, with_optimizer=True)
+    restore_checkpoint(make_checkpoint(single), prefix, with_optimizer=False)
+    np.testing.assert_array_equal(single.registration.kernel.numpy(), model.registration.kernel.numpy())
+
+
+# ---------------------------------------------------------------------------------------------- legacy tfreg 0.1
+def test_legacy_positional_checkpoint_restores_with_optimizer():
+    reader = tf.train.load_checkpoint(LEGACY_CKPT)
+    model = built_ddf(seed=5)
+    optimizer = keras.optimizers.Adam(1e-2)
+    optimizer.build(model.trainable_variables)
+    restore_checkpoint(make_checkpoint(model, optimizer), LEGACY_CKPT, with_optimizer=True)
+    assert len(model.weights) == 34
+    for i, weight in enumerate(model.weights):
+        np.testing.assert_array_equal(weight.numpy(), reader.get_tensor(f"model/w{i:04d}{VALUE}"), err_msg=weight.path)
+    assert int(optimizer.iterations.numpy()) == 1
+    # Adam's variables: [iterations, learning rate, (m, v) per trainable weight] stored as _variables/<i>
+    moments = optimizer.variables[2:]
+    assert len(moments) == 2 * len(model.trainable_variables)
+    for i, variable in enumerate(moments, start=2):
+        np.testing.assert_array_equal(variable.numpy(), reader.get_tensor(f"optimizer/_variables/{i}{VALUE}"))
+    # after one step only the output convolutions have gradients (ddf's zero-initialized output blocks the rest)
+    assert any(np.abs(v.numpy()).max() > 0 for v in moments)
+    out = model(fixture_inputs(), training=False)
+    assert np.isfinite(np.asarray(out["ddf"])).all()
+
+
+def test_legacy_checkpoint_for_predict_and_its_refusals(tmp_path):
+    reader = tf.train.load_checkpoint(LEGACY_CKPT)
+    model = built_ddf(seed=6)
+    restore_checkpoint(make_checkpoint(model), LEGACY_CKPT, with_optimizer=False)
+    np.testing.assert_array_equal(model.weights[3].numpy(), reader.get_tensor(f"model/w0003{VALUE}"))
+    np.testing.assert_array_equal(model.weights[33].numpy(), reader.get_tensor(f"model/w0033{VALUE}"))
+
+    with pytest.raises(
+        CheckpointError, match=r"legacy weight w0000 .* \(7, 7, 7, 2, 2\) in the file and \(7, 7, 7, 2, 3\)"
+    ):
+        restore_checkpoint(make_checkpoint(built_ddf(num_channel_initial=3)), LEGACY_CKPT, with_optimizer=False)
+    with pytest.raises(CheckpointError, match="holds the state of the optimizer.*'optimizer'"):
+        adam, sgd = keras.optimizers.Adam(), keras.optimizers.SGD()
+        adam.build(model.trainable_variables)
+        sgd.build(model.trainable_variables)
+        restore_checkpoint(make_checkpoint(model, optimizers={"a": adam, "b": sgd}), LEGACY_CKPT, with_optimizer=True)
+    with pytest.raises(CheckpointError, match="keyed by position"):
+        restore_parts(model, LEGACY_CKPT, ["backbone"])
+
+    # restored and saved again: the name-keyed format, whose parts can then be restored
+    prefix = CheckpointSaver(make_checkpoint(model), str(tmp_path), 1).save(1)
+    assert f"model/backbone/encoders/0/0/conv/kernel{VALUE}" in file_values(prefix)
+    np.testing.assert_array_equal(
+        file_values(prefix)[f"model/backbone/encoders/0/0/conv/kernel{VALUE}"], reader.get_tensor(f"model/w0000{VALUE}")
+    )
+
+
+# ---------------------------------------------------------------------------------------------- partial restore
+UNET = {"name": "unet", "image_size": (8, 8, 8), "out_channels": 3, "num_channel_initial": 2, "depth": 2}
+
+
+class Composite(keras.Model):
+    """A segmenter (a tfreg UNet) and a registration backbone (a tfreg LocalNet) as attributes."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.segmenter = REGISTRY.build_backbone(config=dict(UNET))
+        self.backbone = REGISTRY.build_backbone(
+            config={
+                "name": "local",
+                "image_size": (8, 8, 8),
+                "out_channels": 3,
+                "num_channel_initial": 2,
+                "extract_levels": [0, 1],
+            }
+        )
+
+    def call(self, x):
+        return self.segmenter(x), self.backbone(x)
+
+
+def built_composite(seed):
+    keras.utils.set_random_seed(seed)
+    model = Composite()
+    model(np.zeros((1, 8, 8, 8, 2), "float32"))
+    return model
+
+
+def saved_standalone(tmp_path, seed=3):
+    """A ddf model whose backbone is the segmenter's UNet, random weights, saved as ckpt-1."""
+    keras.utils.set_random_seed(seed)
+    model = REGISTRY.build_model(
+        config=dict(
+            name="ddf",
+            moving_image_size=(8, 8, 8),
+            fixed_image_size=(8, 8, 8),
+            index_size=3,
+            config={
+                "backbone": {k: v for k, v in UNET.items() if k not in ("image_size", "out_channels")},
+                "loss": {"image": {"name": "ssd", "weight": 1.0}},
+            },
+        )
+    )
+    model(fixture_inputs(), training=False)
+    randomize(model, seed)
+    return model, CheckpointSaver(make_checkpoint(model), str(tmp_path), 1).save(1)
+
+
+def test_restore_parts_segmenter_from_a_standalone_backbone(tmp_path):
+    standalone, prefix = saved_standalone(tmp_path)
+    composite = built_composite(11)
+    other_before = {k: v.numpy().copy() for k, v in named_weights(composite.backbone).items()}
+    summary = restore_parts(composite, prefix, {"segmenter": "backbone"})
+    assert summary == {"segmenter": len(composite.segmenter.weights)}
+
+    stored = file_values(prefix)
+    for sub, variable in named_weights(composite.segmenter).items():
+        np.testing.assert_array_equal(variable.numpy(), stored[f"model/backbone/{sub}{VALUE}"], err_msg=sub)
+    for sub, variable in named_weights(composite.backbone).items():
+        np.testing.assert_array_equal(variable.numpy(), other_before[sub], err_msg=sub)
+    x = np.random.default_rng(0).random((1, 8, 8, 8, 2)).astype("float32")
+    np.testing.assert_allclose(
+        np.asarray(composite.segmenter(x, training=False)),
+        np.asarray(standalone.backbone(x, training=False)),
+        rtol=1e-6,
+        atol=1e-6,
+    )
+
+
+def test_restore_parts_whole_saved_model_and_same_name_list(tmp_path):
+    keras.utils.set_random_seed(4)
+    segmenter = REGISTRY.build_backbone(config=dict(UNET))
+    segmenter(np.zeros((1, 8, 8, 8, 2), "float32"))
+    randomize(segmenter, 4)
+    prefix = CheckpointSaver(make_checkpoint(segmenter), str(tmp_path / "seg"), 1).save(1)
+    composite = built_composite(12)
+    assert restore_parts(composite, prefix, {"segmenter": "."}) == {"segmenter": len(segmenter.weights)}
+    for got, want in zip(composite.segmenter.weights, segmenter.weights):
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+    # a list: the same attribute in both models (composite -> composite)
+    source = built_composite(13)
+    randomize(source, 13)
+    prefix = CheckpointSaver(make_checkpoint(source), str(tmp_path / "comp"), 1).save(1)
+    target = built_composite(14)
+    segmenter_before = [w.numpy().copy() for w in target.segmenter.weights]
+    assert restore_parts(target, prefix, ["backbone"]) == {"backbone": len(source.backbone.weights)}
+    for got, want in zip(target.backbone.weights, source.backbone.weights):
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    for got, want in zip(target.segmenter.weights, segmenter_before):
+        np.testing.assert_array_equal(got.numpy(), want)
+
+
+def test_restore_parts_errors_change_nothing(tmp_path):
+    _, prefix = saved_standalone(tmp_path)
+    composite = built_composite(15)
+    before = [w.numpy().copy() for w in composite.weights]
+    with pytest.raises(
+        CheckpointError, match=r"'segmenter' is not a part of the model saved in .*its parts: \['backbone'\]"
+    ):
+        restore_parts(composite, prefix, ["segmenter"])
+    with pytest.raises(
+        CheckpointError, match=r"'decoder' is not a part of the Composite; its parts: \['backbone', 'segmenter'\]"
+    ):
+        restore_parts(composite, prefix, {"decoder": "backbone"})
+    # the composite's LocalNet is not the saved UNet: keys and shapes differ, named
+    with pytest.raises(CheckpointError, match="does not fit the model's 'backbone'.*in the (file|model)"):
+        restore_parts(composite, prefix, ["backbone"])
+    with pytest.raises(CheckpointError, match="overlap"):
+        restore_parts(composite, prefix, {"segmenter": "backbone", "segmenter/encoders": "backbone/encoders"})
+    with pytest.raises(CheckpointError, match="parts is empty"):
+        restore_parts(composite, prefix, [])
+    with pytest.raises(CheckpointError, match="parts must be a list"):
+        restore_parts(composite, prefix, 3)
+    with pytest.raises(CheckpointError, match="ckpt-<epoch>"):
+        restore_parts(composite, str(tmp_path / "model-1"), ["segmenter"])
+    for got, want in zip(composite.weights, before):
+        np.testing.assert_array_equal(got.numpy(), want)

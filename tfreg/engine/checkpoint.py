@@ -6,7 +6,10 @@ Layout. :func:`make_checkpoint` returns a ``tf.train.Checkpoint`` with these chi
   non-trainable, e.g. BatchNormalization statistics) under a name key (below);
 - ``optimizer`` (one optimizer, DeepReg's ``train.optimizer``) or one child per name of
   ``optimizers={"registration": ..., "segmentation": ...}`` (a trainer with several optimizers): each
-  optimizer's own state (iteration count, learning rate, Adam moments);
+  optimizer's own state (iteration count, learning rate, Adam moments), as
+  ``optimizer/_iterations``, ``optimizer/_variables/<i>``... The optimizers are saved through views that
+  leave out their references to the model's weights: TensorFlow files a variable under its SHORTEST path
+  from the root, which would otherwise be ``optimizer/_trainable_variables/<i>`` instead of its name key;
 - ``save_counter`` (written by ``tf.train.CheckpointManager``).
 
 The number after ``ckpt-`` is the number of completed epochs, which becomes the resumed run's
@@ -24,7 +27,8 @@ are reached through the public ``model.layers`` as ``layers/<i>``. A layer reach
 (shared) is keyed by the first path. Keras' auto-generated layer names (``conv3d_7``) are never used: they
 depend on how many layers the process created before. A weight that the walk does not reach is an error
 (never skipped). In the file a key reads
-``model/backbone/encoders/0/conv/kernel/.ATTRIBUTES/VARIABLE_VALUE`` (TensorFlow escapes ``.`` as ``..``).
+``model/backbone/encoders/0/conv/kernel/.ATTRIBUTES/VARIABLE_VALUE`` (TensorFlow escapes ``.`` as ``..``):
+:func:`file_key` spells it, :func:`saved_weights` lists a file's keys and shapes.
 
 Why not ``tf.train.Checkpoint(model=model)``: Keras 3 keeps sub-layers stored in Python lists (as the
 backbones do) out of TensorFlow's object graph, so such a checkpoint silently misses most weights.
@@ -123,25 +127,29 @@ def parse_ckpt_path(ckpt_path: str) -> Tuple[str, int]:
 
 
 # ---------------------------------------------------------------------------------------------- key scheme
-_BOOKKEEPING: Optional[frozenset] = None
+_BOOKKEEPING: Optional[Tuple[frozenset, tuple]] = None
 
 
-def _bookkeeping_attributes() -> frozenset:
-    """Attribute names Keras itself sets on layers and models (bare, subclassed, functional, Sequential).
+def _keras_internals() -> Tuple[frozenset, tuple]:
+    """``(bookkeeping attribute names, graph model classes)``.
 
-    Read from fresh instances rather than listed, so that a new Keras version's bookkeeping is skipped too;
-    cached after the first call.
+    The names are those Keras itself sets on layers and models (bare, subclassed, functional, Sequential),
+    read from fresh instances rather than listed, so that a new Keras version's bookkeeping is skipped too.
+    The classes are those of functional and Sequential models (taken from instances: Keras exports no
+    functional class), whose layers are reachable only through ``model.layers``. Cached after the first call.
     """
     global _BOOKKEEPING
     if _BOOKKEEPING is None:
         inputs = keras.Input((1,))
+        functional = keras.Model(inputs, keras.layers.Identity()(inputs))
         samples = [
             keras.layers.Layer(),
             keras.Model(),
-            keras.Model(inputs, keras.layers.Identity()(inputs)),
+            functional,
             keras.Sequential([keras.Input((1,)), keras.layers.Identity()]),
         ]
-        _BOOKKEEPING = frozenset(name for sample in samples for name in vars(sample))
+        names = frozenset(name for sample in samples for name in vars(sample))
+        _BOOKKEEPING = (names, (type(functional), keras.Sequential))
     return _BOOKKEEPING
 
 
@@ -191,7 +199,7 @@ def named_weights(model: keras.layers.Layer) -> Dict[str, keras.Variable]:
     if not weights:
         raise ValueError("the model has no weights yet: call it once (create_variables) before making a checkpoint")
     wanted = {id(w) for w in weights}
-    skip = _bookkeeping_attributes()
+    skip, graph_models = _keras_internals()
     keys: Dict[str, keras.Variable] = {}
     keyed, visited = set(), set()
 
@@ -202,7 +210,7 @@ def named_weights(model: keras.layers.Layer) -> Dict[str, keras.Variable]:
             if name in skip or name.startswith("_self_"):  # Keras' and TensorFlow's own bookkeeping
                 continue
             children.extend(_layers_in(vars(layer)[name], (_join(prefix, name),)))
-        if isinstance(layer, keras.Model):
+        if isinstance(layer, graph_models):
             # functional and Sequential models hold their layers only in bookkeeping: reach them by position
             children.extend((_join(prefix, "layers", str(i)), sub) for i, sub in enumerate(layer.layers))
         # own weights: those not created by a sub-layer (Keras' own record of sub-layers is `_layers`; an
@@ -303,7 +311,8 @@ def _escape(segment: str) -> str:
 
 
 def _unescape(segment: str) -> str:
-    return segment.replace(".S", "/").replace("..", ".")
+    # left to right, so that an escaped "." followed by "S" ("..S") is not read as "/"
+    return re.sub(r"\.([.S])", lambda m: "." if m.group(1) == "." else "/", segment)
 
 
 def file_key(key: str) -> str:
@@ -345,17 +354,22 @@ def _top_parts(keys) -> List[str]:
 
 
 def _mismatches(model_shapes: Dict[str, tuple], file_shapes: Dict[str, tuple], limit: int = 5) -> List[str]:
-    """Key-by-key differences: missing in the file, extra in the file, or a different shape."""
-    problems = []
-    for key, shape in model_shapes.items():
-        if key not in file_shapes:
-            problems.append(f"{key}: shape {shape} in the model, missing in the file")
-        elif file_shapes[key] != shape:
-            problems.append(f"{key}: shape {file_shapes[key]} in the file and {shape} in the model")
+    """Key-by-key differences: missing in the file, extra in the file, then different shapes (at most
+    ``limit`` listed, the structural ones first: they say most about which model wrote the file)."""
+    problems = [
+        f"{key}: shape {shape} in the model, missing in the file"
+        for key, shape in model_shapes.items()
+        if key not in file_shapes
+    ]
     problems += [
         f"{key}: shape {shape} in the file, not in the model"
         for key, shape in file_shapes.items()
         if key not in model_shapes
+    ]
+    problems += [
+        f"{key}: shape {file_shapes[key]} in the file and {shape} in the model"
+        for key, shape in model_shapes.items()
+        if key in file_shapes and file_shapes[key] != shape
     ]
     if len(problems) > limit:
         problems = problems[:limit] + [f"... {len(problems) - limit} more"]
