@@ -118,7 +118,10 @@ def _train_loss_entries(config: Dict[str, Any], categories: Tuple[str, ...]):
 
 
 def _hoist(entry: Dict[str, Any], section: str, args: Dict[str, Any], path: KeyPath, prov: Provenance) -> None:
-    """Move the keys of ``entry[section]`` (already popped as ``args``) up into ``entry``; keys already in ``entry`` win."""
+    """Move the keys of ``entry[section]`` (already popped as ``args``) up into ``entry``.
+
+    Keys already in ``entry`` win (a 1.0 key overrides the v0.1.1 one it replaces).
+    """
     for key, value in args.items():
         entry.setdefault(key, value)
         prov.move(path + (section, key), path + (key,))
