@@ -304,6 +304,61 @@ def test_build_accepts_anything_with_var_kwargs():
     assert built.size == 2 and built.kwargs == {"anything": 1}
 
 
+def test_var_kwargs_subclass_checked_against_its_base_classes():
+    """A ``**kwargs`` subclass accepts its own and its bases' arguments (walking the MRO), nothing else."""
+    import keras
+
+    class Base:
+        def __init__(self, size=1, scale=1.0):
+            self.size, self.scale = size, scale
+
+    class Middle(Base):
+        def __init__(self, depth=0, **kwargs):
+            super().__init__(**kwargs)
+            self.depth = depth
+
+    class Leaf(Middle):  # no __init__ of its own: Middle's chain applies
+        pass
+
+    reg = Registry()
+    reg.register_loss("leaf", Leaf)
+    built = reg.build_loss({"name": "leaf", "depth": 2, "scale": 3.0})
+    assert (built.depth, built.size, built.scale) == (2, 1, 3.0)
+    with pytest.raises(
+        ValueError, match=r"unexpected key\(s\) \['scael'\]; accepted keys: \['depth', 'size', 'scale'\]"
+    ):
+        reg.build_loss({"name": "leaf", "scael": 2.0})
+
+    # At a Keras base the walk accepts only the documented name/dtype (and reduction for losses).
+    class MyLayer(keras.layers.Layer):
+        def __init__(self, width=1, **kwargs):
+            super().__init__(**kwargs)
+            self.width = width
+
+    reg.register_attention("mine", MyLayer)
+    assert reg.build_attention({"name": "mine", "width": 3, "dtype": "float32"}).width == 3
+    with pytest.raises(
+        ValueError, match=r"unexpected key\(s\) \['trainable'\]; accepted keys: \['width', 'name', 'dtype'\]"
+    ):
+        reg.build_attention({"name": "mine", "trainable": False})
+
+
+def test_builtin_var_kwargs_components_refuse_unknown_keys_and_take_base_keys():
+    """Built-in losses and backbones pass **kwargs to their base: base keys work, typos are still refused."""
+    lncc = REGISTRY.build_loss({"name": "lncc", "kernel_size": 5, "spatial_dims": 2, "reduction": None})
+    assert (lncc.kernel_size, lncc.spatial_dims, lncc.reduction) == (5, 2, None)
+    with pytest.raises(ValueError, match=r"unexpected key\(s\) \['kernel_sise'\].*did you mean 'kernel_size'"):
+        REGISTRY.build_loss({"name": "lncc", "kernel_sise": 5})
+    tv = REGISTRY.build_loss({"name": "tv", "isotropic": True, "reduction": "sum"})
+    assert tv.isotropic and tv.reduction == "sum"
+    with pytest.raises(ValueError, match=r"unexpected key\(s\) \['spatial_dims'\]"):
+        REGISTRY.build_loss({"name": "tv", "spatial_dims": 2})
+    net = REGISTRY.build_backbone({"name": "unet", "image_size": (8, 8), "depth": 1, "num_channel_initial": 2})
+    assert net.image_size == (8, 8) and net.num_channel_initial == 2 and net.depth == 1
+    with pytest.raises(ValueError, match=r"unexpected key\(s\) \['num_channels_initial'\]"):
+        REGISTRY.build_backbone({"name": "unet", "image_size": (8, 8), "num_channels_initial": 2})
+
+
 def test_type_error_from_constructor_becomes_value_error():
     reg = Registry()
     reg.register_loss("thing", Thing)

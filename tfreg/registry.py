@@ -293,10 +293,17 @@ def _signature(cls: Any) -> Optional[inspect.Signature]:
         return None
 
 
-def _accepted_kwargs(cls: Any) -> List[str]:
-    sig = _signature(cls)
-    if sig is None:
-        return []
+#: What tfreg accepts for a Keras base class at the end of a ``**kwargs`` chain: the arguments Keras documents
+#: for every layer, model and loss. ``reduction`` only where the base's own signature has it (Loss).
+#: Other ``keras.layers.Layer`` arguments (``trainable``, ``autocast``, ...) are not config keys.
+_KERAS_BASE_KWARGS = ("name", "dtype", "reduction")
+
+
+def _is_keras_class(klass: type) -> bool:
+    return getattr(klass, "__module__", "").split(".")[0] == "keras"
+
+
+def _named_parameters(sig: inspect.Signature) -> List[str]:
     return [
         p.name
         for p in sig.parameters.values()
@@ -304,13 +311,58 @@ def _accepted_kwargs(cls: Any) -> List[str]:
     ]
 
 
+def _has_var_keyword(sig: inspect.Signature) -> bool:
+    return any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
+
+
+def _constructor_kwargs(cls: Any) -> Optional[List[str]]:
+    """The keyword arguments ``cls(...)`` accepts, or None when they cannot be known (accept any).
+
+    For a class, the constructors along the MRO are walked: a class whose ``__init__`` takes ``**kwargs``
+    accepts its own named parameters plus those of the next class in the MRO that defines ``__init__``
+    (where the ``**kwargs`` go, by ``super().__init__(**kwargs)``). The walk stops at the first
+    ``__init__`` without ``**kwargs``, or at a Keras base class, for which only ``name``, ``dtype`` and (for
+    losses) ``reduction`` are accepted. A chain of ``**kwargs`` that reaches ``object`` (a class keeping
+    its ``**kwargs`` for itself) and a plain function with ``**kwargs`` accept anything.
+    """
+    if not inspect.isclass(cls):
+        sig = _signature(cls)
+        if sig is None or _has_var_keyword(sig):
+            return None
+        return _named_parameters(sig)
+    accepted: List[str] = []
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass):
+            continue
+        if klass is object:
+            # The **kwargs reached no constructor that names them (object takes none): the class consumes
+            # them itself, e.g. stores them, so any key is accepted.
+            return None
+        try:
+            sig = inspect.signature(klass.__init__)
+        except (TypeError, ValueError):
+            return None
+        if _is_keras_class(klass):
+            own = _named_parameters(sig)
+            accepted += [k for k in _KERAS_BASE_KWARGS if k != "reduction" or k in own]
+            break
+        accepted += _named_parameters(sig)
+        if not _has_var_keyword(sig):
+            break
+    return list(dict.fromkeys(accepted))
+
+
+def _accepted_kwargs(cls: Any) -> List[str]:
+    """The keyword arguments the constructor accepts (along its ``**kwargs`` chain, see above)."""
+    return _constructor_kwargs(cls) or []
+
+
 def _unexpected_kwargs(cls: Any, kwargs: Dict[str, Any]) -> List[str]:
-    """Keys the constructor cannot take; empty when it accepts ``**kwargs`` or cannot be inspected."""
-    sig = _signature(cls)
-    if sig is None or any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values()):
+    """Keys the constructor cannot take; empty when it cannot be inspected or is a function with ``**kwargs``."""
+    accepted = _constructor_kwargs(cls)
+    if accepted is None:
         return []
-    accepted = set(_accepted_kwargs(cls))
-    return sorted(k for k in kwargs if k not in accepted)
+    return sorted(k for k in kwargs if k not in set(accepted))
 
 
 def _qualname(cls: Any) -> str:

@@ -11,6 +11,7 @@ import os
 import sys
 from typing import List, Optional
 
+from tfreg.checks import DATASET_SPLITS
 from tfreg.cli.common import add_device_flags, run_command, setup_logging
 
 
@@ -25,7 +26,7 @@ def build_parser(prog: str = "tfreg_predict") -> argparse.ArgumentParser:
     parser.add_argument(
         "-k", "--ckpt_path", required=True, help="checkpoint .../save/ckpt-<epoch> written by tfreg_train"
     )
-    parser.add_argument("--split", required=True, choices=("train", "valid", "test"), help="dataset split to predict")
+    parser.add_argument("--split", required=True, choices=DATASET_SPLITS, help="dataset split to predict")
     parser.add_argument("-b", "--batch_size", type=int, default=1, help="prediction batch size (default: 1)")
     parser.add_argument("--log_dir", default="logs", help="root folder of the outputs (default: logs)")
     parser.add_argument(

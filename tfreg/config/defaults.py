@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Dict, Tuple
 
+from tfreg.checks import DATASET_SPLITS as _DATASET_SPLITS
+from tfreg.checks import LOSS_CATEGORIES as _LOSS_CATEGORIES
+
 #: Top-level keys the upgrader and the training entry point index directly.
 REQUIRED_TOP_LEVEL_KEYS: Tuple[str, ...] = ("dataset", "train")
 #: Keys of ``train`` that the engine itself requires. The model class (``train.method``) and the trainer
@@ -22,8 +25,8 @@ DEFAULT_METHOD = "ddf"
 #: The trainer when ``train.trainer`` is absent: Keras ``fit`` (DeepReg's behaviour).
 DEFAULT_TRAINER = "fit"
 
-#: The dataset splits, in the order loaders are built.
-DATASET_SPLITS: Tuple[str, ...] = ("train", "valid", "test")
+#: The dataset splits, in the order loaders are built (defined in tfreg.checks, shared with the data code).
+DATASET_SPLITS: Tuple[str, ...] = _DATASET_SPLITS
 #: Keys of one split.
 SPLIT_KEYS: Tuple[str, ...] = ("dir", "format", "labeled")
 
@@ -40,8 +43,8 @@ INTRA_GROUP_OPTIONS: Tuple[str, ...] = ("forward", "backward", "unconstrained")
 #: Image shapes are 3-D as in DeepReg, or 2-D (tfreg supports 2-D images).
 IMAGE_SHAPE_LENGTHS: Tuple[int, ...] = (2, 3)
 
-#: The loss categories under ``train.loss``.
-LOSS_CATEGORIES: Tuple[str, ...] = ("image", "label", "regularization")
+#: The loss categories under ``train.loss`` (defined in tfreg.checks, shared with the models).
+LOSS_CATEGORIES: Tuple[str, ...] = _LOSS_CATEGORIES
 #: The weight of a loss entry that does not set one (DeepReg's default, with a warning).
 DEFAULT_LOSS_WEIGHT = 1.0
 

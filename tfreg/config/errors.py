@@ -7,8 +7,11 @@ the file the value came from.
 
 from __future__ import annotations
 
-import difflib
-from typing import Any, Iterable, List, Sequence, Tuple, Union
+from typing import Iterable, List, Sequence, Tuple, Union
+
+# closest_match and suggestion live in tfreg.checks (shared with the argument checks); the config code
+# imports them from here.
+from tfreg.checks import closest_match, suggestion
 
 #: A key path: dict keys (str) and list indices (int), from the top of the config.
 KeyPath = Tuple[Union[str, int], ...]
@@ -63,24 +66,12 @@ def parse_key_path(text: str) -> KeyPath:
     return tuple(parts)
 
 
-def closest_match(value: Any, allowed: Sequence[str]) -> str:
-    """The allowed name closest to ``value`` (typos, wrong case), or ``""`` when none is close."""
-    if not isinstance(value, str) or not allowed:
-        return ""
-    allowed = [str(a) for a in allowed]
-    # A difference of case only (``adam`` for ``Adam``) is the likeliest mistake, but difflib would
-    # rank ``Nadam`` above ``Adam``: check it first.
-    by_lower = {a.lower(): a for a in allowed}
-    if value.lower() in by_lower:
-        return by_lower[value.lower()]
-    close = difflib.get_close_matches(value, allowed, n=1, cutoff=0.6)
-    if close:
-        return close[0]
-    close = difflib.get_close_matches(value.lower(), list(by_lower), n=1, cutoff=0.6)
-    return by_lower[close[0]] if close else ""
-
-
-def suggestion(value: Any, allowed: Sequence[str]) -> str:
-    """``" Did you mean 'x'?"`` for the closest allowed name, or ``""``."""
-    match = closest_match(value, allowed)
-    return f" Did you mean {match!r}?" if match else ""
+__all__ = [
+    "KeyPath",
+    "ConfigError",
+    "ConfigFileNotFoundError",
+    "format_key_path",
+    "parse_key_path",
+    "closest_match",
+    "suggestion",
+]

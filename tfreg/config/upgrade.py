@@ -109,6 +109,25 @@ def _loss_entries(loss: Dict[str, Any], category: str) -> List[Tuple[KeyPath, Di
     return []
 
 
+def _train_loss_entries(config: Dict[str, Any], categories: Tuple[str, ...]):
+    """``(category, key path, entry)`` for every dict entry of ``train.loss.<category>``, in order."""
+    loss = _dict_at(config, "train", "loss")
+    for category in categories if loss is not None else ():
+        for path, entry in _loss_entries(loss, category):
+            yield category, path, entry
+
+
+def _hoist(entry: Dict[str, Any], section: str, args: Dict[str, Any], path: KeyPath, prov: Provenance) -> None:
+    """Move the keys of ``entry[section]`` (already popped as ``args``) up into ``entry``.
+
+    Keys already in ``entry`` win (a 1.0 key overrides the v0.1.1 one it replaces).
+    """
+    for key, value in args.items():
+        entry.setdefault(key, value)
+        prov.move(path + (section, key), path + (key,))
+    prov.forget(path + (section,))
+
+
 # ---------------------------------------------------------------------- rules
 def _upgrade_dataset(config: Dict[str, Any], prov: Provenance, notes: List[str]) -> None:
     dataset = _dict_at(config, "dataset")
@@ -205,10 +224,7 @@ def _upgrade_dissimilarity(config: Dict[str, Any], prov: Provenance, notes: List
 
 
 def _upgrade_label_wrappers(config: Dict[str, Any], prov: Provenance, notes: List[str]) -> None:
-    loss = _dict_at(config, "train", "loss")
-    if loss is None:
-        return
-    for path, entry in _loss_entries(loss, "label"):
+    for _, path, entry in _train_loss_entries(config, ("label",)):
         wrapper_name = entry.get("name")
         if wrapper_name not in V011_LABEL_WRAPPERS:
             continue
@@ -226,53 +242,35 @@ def _upgrade_label_wrappers(config: Dict[str, Any], prov: Provenance, notes: Lis
         if "loss_scales" in wrapper:
             entry.setdefault("scales", wrapper.pop("loss_scales"))
             prov.move(path + (wrapper_name, "loss_scales"), path + ("scales",))
-        for key, value in wrapper.items():
-            entry.setdefault(key, value)
-            prov.move(path + (wrapper_name, key), path + (key,))
-        prov.forget(path + (wrapper_name,))
+        _hoist(entry, wrapper_name, wrapper, path, prov)
         notes.append(f"{wrapper_name} label loss became name/scales")
 
 
 def _upgrade_nested_arguments(config: Dict[str, Any], prov: Provenance, notes: List[str]) -> None:
-    loss = _dict_at(config, "train", "loss")
-    if loss is None:
-        return
-    for category in ("image", "label"):
-        for path, entry in _loss_entries(loss, category):
-            name = entry.get("name")
-            if not isinstance(name, str) or not isinstance(entry.get(name), dict):
-                continue
-            args = entry.pop(name)
-            for key, value in args.items():
-                entry.setdefault(key, value)
-                prov.move(path + (name, key), path + (key,))
-            prov.forget(path + (name,))
-            notes.append(f"{category} loss arguments under {name!r} flattened")
+    for category, path, entry in _train_loss_entries(config, ("image", "label")):
+        name = entry.get("name")
+        if not isinstance(name, str) or not isinstance(entry.get(name), dict):
+            continue
+        _hoist(entry, name, entry.pop(name), path, prov)
+        notes.append(f"{category} loss arguments under {name!r} flattened")
 
 
 def _upgrade_loss_renames(config: Dict[str, Any], prov: Provenance, notes: List[str]) -> None:
-    loss = _dict_at(config, "train", "loss")
-    if loss is None:
-        return
-    for category in ("image", "label"):
-        for path, entry in _loss_entries(loss, category):
-            name = entry.get("name")
-            if isinstance(name, str) and name in V011_LOSS_NAMES:
-                entry["name"] = V011_LOSS_NAMES[name]
-                notes.append(f"loss name {name!r} renamed {entry['name']!r}")
-            for old, new in V011_LOSS_ARGUMENTS.items():
-                if old in entry:
-                    value = entry.pop(old)
-                    entry.setdefault(new, value)
-                    prov.move(path + (old,), path + (new,))
-                    notes.append(f"loss argument {old!r} renamed {new!r}")
+    for _, path, entry in _train_loss_entries(config, ("image", "label")):
+        name = entry.get("name")
+        if isinstance(name, str) and name in V011_LOSS_NAMES:
+            entry["name"] = V011_LOSS_NAMES[name]
+            notes.append(f"loss name {name!r} renamed {entry['name']!r}")
+        for old, new in V011_LOSS_ARGUMENTS.items():
+            if old in entry:
+                value = entry.pop(old)
+                entry.setdefault(new, value)
+                prov.move(path + (old,), path + (new,))
+                notes.append(f"loss argument {old!r} renamed {new!r}")
 
 
 def _upgrade_energy_type(config: Dict[str, Any], prov: Provenance, notes: List[str]) -> None:
-    loss = _dict_at(config, "train", "loss")
-    if loss is None:
-        return
-    for path, entry in _loss_entries(loss, "regularization"):
+    for _, path, entry in _train_loss_entries(config, ("regularization",)):
         if "energy_type" not in entry or "name" in entry:
             continue
         energy = entry.pop("energy_type")

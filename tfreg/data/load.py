@@ -19,10 +19,12 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, Optional
 
+from tfreg.checks import DATASET_SPLITS, check_choice
 from tfreg.data.errors import DataNotFoundError
 from tfreg.data.loaders.base import DataLoader
 
-SPLITS = ("train", "valid", "test")
+#: The dataset splits (:data:`tfreg.checks.DATASET_SPLITS`).
+SPLITS = DATASET_SPLITS
 SPLIT_KEYS = ("dir", "format", "labeled")
 
 
@@ -42,8 +44,7 @@ def get_data_loader(data_config: Dict[str, Any], split: str, registry=None) -> O
     """
     if registry is None:
         from tfreg.registry import REGISTRY as registry
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
+    check_choice(split, "split", SPLITS)
     if not isinstance(data_config, dict):
         raise ValueError(f"dataset must be a dict, got {data_config!r}")
     split_config = data_config.get(split)

@@ -33,8 +33,10 @@ from typing import Sequence, Union
 import keras
 from keras import ops
 
-from tfreg.ops.filters import BOUNDARIES, STENCILS, laplacian
+from tfreg.checks import BOUNDARIES, check_bool, check_choice
+from tfreg.ops.filters import STENCILS, laplacian
 from tfreg.registry import REGISTRY
+from tfreg.serialization import AttributeConfigMixin
 
 
 def _split_pair(inputs, name: str, mask_is_landmarks: bool = False):
@@ -121,7 +123,7 @@ def landmark_cubes(landmarks, spatial_shape, size: Union[int, Sequence[int]] = 9
     return ops.stop_gradient(cubes)
 
 
-class SegmentationAttention(keras.layers.Layer):
+class SegmentationAttention(AttributeConfigMixin, keras.layers.Layer):
     """Base of the attention layers: weight-free, called on ``[image, mask]`` (see the module docstring)."""
 
     def _pair(self, inputs):
@@ -130,10 +132,8 @@ class SegmentationAttention(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[0])
 
-    def get_config(self) -> dict:
-        config = super().get_config()
-        config.pop("trainable", None)
-        return config
+    # Weight-free: "trainable" is meaningless here and the constructors do not take it.
+    config_drop = ("trainable",)
 
 
 @REGISTRY.register_attention(name="contour")
@@ -155,22 +155,15 @@ class ContourAttention(SegmentationAttention):
 
     def __init__(self, stencil: str = "cross", boundary: str = "replicate", **kwargs):
         super().__init__(**kwargs)
-        if stencil not in STENCILS:
-            raise ValueError(f"stencil must be one of {list(STENCILS)}, got {stencil!r}")
-        if boundary not in BOUNDARIES:
-            raise ValueError(f"boundary must be one of {list(BOUNDARIES)}, got {boundary!r}")
-        self.stencil = stencil
-        self.boundary = boundary
+        self.stencil = check_choice(stencil, "stencil", STENCILS)
+        self.boundary = check_choice(boundary, "boundary", BOUNDARIES)
 
     def call(self, inputs):
         image, mask = self._pair(inputs)
         edges = ops.sum(ops.abs(laplacian(mask, stencil=self.stencil, boundary=self.boundary)), axis=-1, keepdims=True)
         return edges * mask_union(mask) + image
 
-    def get_config(self) -> dict:
-        config = super().get_config()
-        config.update(stencil=self.stencil, boundary=self.boundary)
-        return config
+    config_keys = ("stencil", "boundary")
 
 
 @REGISTRY.register_attention(name="masking")
@@ -189,19 +182,14 @@ class MaskingAttention(SegmentationAttention):
 
     def __init__(self, invert: bool = False, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(invert, bool):
-            raise ValueError(f"invert must be True or False, got {invert!r}")
-        self.invert = invert
+        self.invert = check_bool(invert, "invert")
 
     def call(self, inputs):
         image, mask = self._pair(inputs)
         m = mask_union(mask)
         return (1.0 - m) * image if self.invert else m * image
 
-    def get_config(self) -> dict:
-        config = super().get_config()
-        config["invert"] = self.invert
-        return config
+    config_keys = ("invert",)
 
 
 ROI_INPUTS = ("mask", "landmarks")
@@ -226,8 +214,7 @@ class RoiAttention(SegmentationAttention):
 
     def __init__(self, input_type: str = "mask", size: Union[int, Sequence[int]] = 9, **kwargs):
         super().__init__(**kwargs)
-        if input_type not in ROI_INPUTS:
-            raise ValueError(f"input_type must be one of {list(ROI_INPUTS)}, got {input_type!r}")
+        check_choice(input_type, "input_type", ROI_INPUTS)
         _check_size(size, len(size) if isinstance(size, (list, tuple)) else 3)
         self.input_type = input_type
         self.size = list(size) if isinstance(size, (list, tuple)) else size
@@ -240,10 +227,7 @@ class RoiAttention(SegmentationAttention):
         cubes = landmark_cubes(landmarks, image.shape[1:-1], self.size)
         return ops.cast(cubes, image.dtype) * image
 
-    def get_config(self) -> dict:
-        config = super().get_config()
-        config.update(input_type=self.input_type, size=self.size)
-        return config
+    config_keys = ("input_type", "size")
 
 
 @REGISTRY.register_attention(name="mask_only")

@@ -6,17 +6,18 @@
   recalibrates decoder features; used in macJNet's segmentation sub-network.
 """
 
-from numbers import Integral
 from typing import Optional
 
 import keras
 from keras import ops
 
-from tfreg.layers.fusion import conv_layer
+from tfreg.checks import check_choice, check_positive_int
+from tfreg.layers.conv import conv_layer
 from tfreg.ops.resize import resize
+from tfreg.serialization import AttributeConfigMixin
 
 
-class AttentionGate(keras.layers.Layer):
+class AttentionGate(AttributeConfigMixin, keras.layers.Layer):
     """Additive attention gate: ``out = alpha * x`` with a spatial map ``alpha`` in [0, 1].
 
     With ``x`` the skip features ``(B, *S, C_x)`` and ``g`` the gating features ``(B, *S_g, C_g)`` from the
@@ -36,11 +37,7 @@ class AttentionGate(keras.layers.Layer):
 
     def __init__(self, inter_channels: Optional[int] = None, **kwargs):
         super().__init__(**kwargs)
-        if inter_channels is not None and (
-            isinstance(inter_channels, bool) or not isinstance(inter_channels, Integral) or inter_channels < 1
-        ):
-            raise ValueError(f"inter_channels must be None or an integer >= 1, got {inter_channels!r}")
-        self.inter_channels = inter_channels
+        self.inter_channels = None if inter_channels is None else check_positive_int(inter_channels, "inter_channels")
 
     def build(self, input_shape):
         x_shape, g_shape = input_shape
@@ -82,16 +79,13 @@ class AttentionGate(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[0])
 
-    def get_config(self) -> dict:
-        config = super().get_config()
-        config["inter_channels"] = self.inter_channels
-        return config
+    config_keys = ("inter_channels",)
 
 
 SCSE_COMBINATIONS = ("add", "max")
 
 
-class SCSEBlock(keras.layers.Layer):
+class SCSEBlock(AttributeConfigMixin, keras.layers.Layer):
     """Concurrent spatial and channel squeeze & excitation (scSE), Roy et al. 2018.
 
     For features ``x`` ``(B, *S, C)``::
@@ -114,12 +108,8 @@ class SCSEBlock(keras.layers.Layer):
 
     def __init__(self, ratio: int = 2, combine: str = "add", **kwargs):
         super().__init__(**kwargs)
-        if isinstance(ratio, bool) or not isinstance(ratio, Integral) or ratio < 1:
-            raise ValueError(f"ratio must be an integer >= 1, got {ratio!r}")
-        if combine not in SCSE_COMBINATIONS:
-            raise ValueError(f"combine must be one of {list(SCSE_COMBINATIONS)}, got {combine!r}")
-        self.ratio = int(ratio)
-        self.combine = combine
+        self.ratio = check_positive_int(ratio, "ratio")
+        self.combine = check_choice(combine, "combine", SCSE_COMBINATIONS)
 
     def build(self, input_shape):
         ndim = len(input_shape) - 2
@@ -145,10 +135,7 @@ class SCSEBlock(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 
-    def get_config(self) -> dict:
-        config = super().get_config()
-        config.update(ratio=self.ratio, combine=self.combine)
-        return config
+    config_keys = ("ratio", "combine")
 
 
 __all__ = ["AttentionGate", "SCSEBlock"]

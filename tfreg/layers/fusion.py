@@ -14,16 +14,9 @@ from typing import Sequence
 import keras
 from keras import ops
 
+from tfreg.layers.conv import conv_layer
 from tfreg.ops.resize import resize
-
-
-def conv_layer(ndim: int, *args, **kwargs):
-    """A ``Conv2D`` or ``Conv3D`` for ``ndim`` spatial axes."""
-    if ndim == 2:
-        return keras.layers.Conv2D(*args, **kwargs)
-    if ndim == 3:
-        return keras.layers.Conv3D(*args, **kwargs)
-    raise ValueError(f"only 2 or 3 spatial axes are supported, got {ndim}")
+from tfreg.serialization import AttributeConfigMixin
 
 
 def _check_filters(filters) -> list:
@@ -33,7 +26,7 @@ def _check_filters(filters) -> list:
     return [int(f) for f in values]
 
 
-class DFSA(keras.layers.Layer):
+class DFSA(AttributeConfigMixin, keras.layers.Layer):
     """Displacement Field Spatial Attention block: ``out = W(up(coarse)) * up(coarse) + fine``.
 
     For each displacement channel ``c`` (axis ``c`` of the field)::
@@ -118,10 +111,7 @@ class DFSA(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[1])
 
-    def get_config(self) -> dict:
-        config = super().get_config()
-        config.update(filters=self.filters, kernel_size=self.kernel_size, activation=self.activation)
-        return config
+    config_keys = ("filters", "kernel_size", "activation")
 
 
-__all__ = ["DFSA", "conv_layer"]
+__all__ = ["DFSA"]

@@ -6,10 +6,12 @@ The constructor arguments and the ``[ddf, image]`` input order follow DeepReg's 
 
 import keras
 
+from tfreg.checks import BOUNDARIES, check_choice, check_int
 from tfreg.ops.grid import _check_shape
 from tfreg.ops.integrate import integrate_dvf
 from tfreg.ops.resize import resize
-from tfreg.ops.warp import BOUNDARIES, INTERPOLATIONS, check_choice, warp
+from tfreg.ops.warp import INTERPOLATIONS, warp
+from tfreg.serialization import AttributeConfigMixin
 
 
 def _check_fixed_size(fixed_image_size):
@@ -29,7 +31,7 @@ def _check_ddf_size(layer, field, name: str):
         )
 
 
-class Warping(keras.layers.Layer):
+class Warping(AttributeConfigMixin, keras.layers.Layer):
     """Warp an image by a dense displacement field (DeepReg's ``Warping``).
 
     Args:
@@ -48,8 +50,8 @@ class Warping(keras.layers.Layer):
 
     def __init__(self, fixed_image_size=None, interpolation="linear", boundary="zero", **kwargs):
         super().__init__(**kwargs)
-        check_choice("interpolation", interpolation, INTERPOLATIONS)
-        check_choice("boundary", boundary, BOUNDARIES)
+        check_choice(interpolation, "interpolation", INTERPOLATIONS)
+        check_choice(boundary, "boundary", BOUNDARIES)
         self.fixed_image_size = _check_fixed_size(fixed_image_size)
         self.interpolation = interpolation
         self.boundary = boundary
@@ -61,17 +63,10 @@ class Warping(keras.layers.Layer):
         _check_ddf_size(self, ddf, "ddf")
         return warp(image, ddf, interpolation=self.interpolation, boundary=self.boundary)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            fixed_image_size=None if self.fixed_image_size is None else list(self.fixed_image_size),
-            interpolation=self.interpolation,
-            boundary=self.boundary,
-        )
-        return config
+    config_keys = ("fixed_image_size", "interpolation", "boundary")
 
 
-class IntDVF(keras.layers.Layer):
+class IntDVF(AttributeConfigMixin, keras.layers.Layer):
     """Integrate a stationary velocity field into a displacement field (DeepReg's ``IntDVF``).
 
     Args:
@@ -88,9 +83,8 @@ class IntDVF(keras.layers.Layer):
 
     def __init__(self, fixed_image_size=None, num_steps=7, boundary="zero", **kwargs):
         super().__init__(**kwargs)
-        if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 0:
-            raise ValueError(f"num_steps must be an int >= 0, got {num_steps!r}")
-        check_choice("boundary", boundary, BOUNDARIES)
+        num_steps = check_int(num_steps, "num_steps", minimum=0)
+        check_choice(boundary, "boundary", BOUNDARIES)
         self.fixed_image_size = _check_fixed_size(fixed_image_size)
         self.num_steps = num_steps
         self.boundary = boundary
@@ -99,17 +93,10 @@ class IntDVF(keras.layers.Layer):
         _check_ddf_size(self, inputs, "dvf")
         return integrate_dvf(inputs, num_steps=self.num_steps, boundary=self.boundary)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            fixed_image_size=None if self.fixed_image_size is None else list(self.fixed_image_size),
-            num_steps=self.num_steps,
-            boundary=self.boundary,
-        )
-        return config
+    config_keys = ("fixed_image_size", "num_steps", "boundary")
 
 
-class Resize(keras.layers.Layer):
+class Resize(AttributeConfigMixin, keras.layers.Layer):
     """Resize the spatial axes by separable linear interpolation (DeepReg's ``Resize3d``, 2-D and 3-D).
 
     Args:
@@ -133,10 +120,7 @@ class Resize(keras.layers.Layer):
         ndim = len(self.shape)
         return (input_shape[0], *self.shape, *input_shape[ndim + 1 :])
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(shape=list(self.shape))
-        return config
+    config_keys = ("shape",)
 
 
 __all__ = ["Warping", "IntDVF", "Resize"]

@@ -14,30 +14,19 @@ from typing import Optional, Sequence, Union
 import numpy as np
 from keras import losses, ops
 
+from tfreg.checks import check_choice
 from tfreg.ops.filters import separable_filter
 from tfreg.ops.kernels import SIGMA_KERNELS
+from tfreg.serialization import AttributeConfigMixin
 
 #: DeepReg's smoothing constant (``EPS`` in its formulas).
 EPS = 1e-5
 
 
-def check_number(value, name: str, minimum: float = 0.0, maximum: Optional[float] = None) -> float:
-    """``value`` as a finite float in ``[minimum, maximum]``, or ValueError naming ``name``."""
-    ok = not isinstance(value, bool) and isinstance(value, Real) and np.isfinite(value)
-    ok = ok and value >= minimum and (maximum is None or value <= maximum)
-    if not ok:
-        bounds = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
-        raise ValueError(f"{name} must be a number {bounds}, got {value!r}")
-    return float(value)
-
-
 def check_spatial_dims(spatial_dims) -> Optional[int]:
     """``spatial_dims`` validated: None, 2 or 3."""
-    if spatial_dims is None:
-        return None
-    if isinstance(spatial_dims, bool) or spatial_dims not in (2, 3):
-        raise ValueError(f"spatial_dims must be None, 2 or 3, got {spatial_dims!r}")
-    return int(spatial_dims)
+    check_choice(spatial_dims, "spatial_dims", (None, 2, 3))
+    return None if spatial_dims is None else int(spatial_dims)
 
 
 def to_channels_last(x, spatial_dims: Optional[int] = None):
@@ -81,7 +70,7 @@ def sum_per_sample(x):
     return ops.sum(x, axis=tuple(range(1, len(x.shape))))
 
 
-class ImageLoss(losses.Loss):
+class ImageLoss(AttributeConfigMixin, losses.Loss):
     """Base of tfreg's image and label losses (and scores): ``call(y_true, y_pred) -> (batch,)``.
 
     Inputs are ``(B, *S)`` or ``(B, *S, C)`` with 2 or 3 spatial axes. The number of spatial axes is read
@@ -138,10 +127,7 @@ class ImageLoss(losses.Loss):
         """``(batch,)`` values of :meth:`compute_per_sample` on the prepared inputs."""
         return self.compute_per_sample(*self.prepare(y_true, y_pred))
 
-    def get_config(self) -> dict:
-        config = super().get_config()
-        config["spatial_dims"] = self.spatial_dims
-        return config
+    config_keys = ("spatial_dims",)
 
 
 class NegatedLossMixin:
@@ -181,21 +167,17 @@ class MultiScaleLoss(ImageLoss):
     Args:
         scales: None, a number, or a non-empty list of numbers >= 0 (voxels).
         kernel: ``"gaussian"`` or ``"cauchy"``.
-        spatial_dims, name, reduction, dtype: see :class:`ImageLoss`.
+        **kwargs: ``spatial_dims``, ``name``, ``reduction``, ``dtype`` of :class:`ImageLoss`.
     """
 
     def __init__(
         self,
         scales: Union[None, float, Sequence[float]] = None,
         kernel: str = "gaussian",
-        spatial_dims: Optional[int] = None,
-        name: Optional[str] = None,
-        reduction: Optional[str] = "sum_over_batch_size",
-        dtype=None,
+        **kwargs,
     ):
-        super().__init__(spatial_dims=spatial_dims, name=name, reduction=reduction, dtype=dtype)
-        if kernel not in SIGMA_KERNELS:
-            raise ValueError(f"kernel={kernel!r} is not supported; expected one of {sorted(SIGMA_KERNELS)}")
+        super().__init__(**kwargs)
+        check_choice(kernel, "kernel", sorted(SIGMA_KERNELS))
         self.scales = check_scales(scales)
         self.kernel = kernel
         # Built once here: kernels depend only on the scales.
@@ -216,15 +198,11 @@ class MultiScaleLoss(ImageLoss):
                 values.append(self.compute_per_sample(separable_filter(y_true, k), separable_filter(y_pred, k)))
         return ops.mean(ops.stack(values, axis=0), axis=0)
 
-    def get_config(self) -> dict:
-        config = super().get_config()
-        config.update(scales=self.scales, kernel=self.kernel)
-        return config
+    config_keys = ("scales", "kernel")
 
 
 __all__ = [
     "EPS",
-    "check_number",
     "check_spatial_dims",
     "check_scales",
     "to_channels_last",

@@ -11,14 +11,14 @@ from typing import Optional
 import keras
 from keras import ops
 
+from tfreg.checks import REDUCTIONS, check_bool, check_choice
 from tfreg.losses.base import mean_per_sample
 from tfreg.ops.differences import central_difference_cropped
 from tfreg.registry import REGISTRY
+from tfreg.serialization import AttributeConfigMixin
 
-_REDUCTIONS = (None, "none", "sum_over_batch_size", "mean", "sum")
 
-
-class DeformationLoss(keras.layers.Layer):
+class DeformationLoss(AttributeConfigMixin, keras.layers.Layer):
     """Base of the DDF regularisers: ``call(inputs)`` maps a DDF to one value per sample.
 
     Subclasses implement :meth:`penalty`, a per-voxel penalty map ``(B, *S', K)``; the base checks the
@@ -42,9 +42,7 @@ class DeformationLoss(keras.layers.Layer):
 
     def __init__(self, reduction: Optional[str] = None, name: Optional[str] = None, dtype="float32"):
         super().__init__(name=name or type(self).__name__, dtype=dtype)
-        if reduction not in _REDUCTIONS:
-            raise ValueError(f"reduction must be one of {list(_REDUCTIONS)}, got {reduction!r}")
-        self.reduction = reduction
+        self.reduction = check_choice(reduction, "reduction", REDUCTIONS)
 
     def check_ddf(self, ddf):
         """``ddf`` as float32 after checking its shape ``(B, *S, ndim)``."""
@@ -83,12 +81,9 @@ class DeformationLoss(keras.layers.Layer):
             return (input_shape[0],)
         return ()
 
-    def get_config(self) -> dict:
-        config = super().get_config()
-        # No weights: "trainable" is meaningless here and the constructor does not take it.
-        config.pop("trainable", None)
-        config["reduction"] = self.reduction
-        return config
+    config_keys = ("reduction",)
+    # No weights: "trainable" is meaningless here and the constructor does not take it.
+    config_drop = ("trainable",)
 
 
 @REGISTRY.register_loss(name="bending")
@@ -129,14 +124,12 @@ class GradientNorm(DeformationLoss):
 
     Args:
         l1: use absolute values instead of squares.
-        reduction, name, dtype: see :class:`DeformationLoss`.
+        **kwargs: reduction, name, dtype, see :class:`DeformationLoss`.
     """
 
-    def __init__(self, l1: bool = False, reduction: Optional[str] = None, name: Optional[str] = None, dtype="float32"):
-        super().__init__(reduction=reduction, name=name, dtype=dtype)
-        if not isinstance(l1, bool):
-            raise ValueError(f"l1 must be True or False, got {l1!r}")
-        self.l1 = l1
+    def __init__(self, l1: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.l1 = check_bool(l1, "l1")
 
     def penalty(self, ddf):
         """``(B, *(S - 2), ndim)`` map of ``sum_a |D_a f|^p``."""
@@ -147,10 +140,7 @@ class GradientNorm(DeformationLoss):
             norm = norm + (ops.abs(d) if self.l1 else ops.square(d))
         return norm
 
-    def get_config(self) -> dict:
-        config = super().get_config()
-        config["l1"] = self.l1
-        return config
+    config_keys = ("l1",)
 
 
 __all__ = ["DeformationLoss", "BendingEnergy", "GradientNorm"]

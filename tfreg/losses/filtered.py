@@ -15,8 +15,9 @@ from typing import Any, Dict, Optional
 
 from keras import ops
 
-from tfreg.losses.base import ImageLoss, check_number
-from tfreg.ops.filters import BOUNDARIES, STENCILS, gaussian_smooth, laplacian, laplacian_of_gaussian
+from tfreg.checks import BOUNDARIES, check_choice, check_number
+from tfreg.losses.base import ImageLoss
+from tfreg.ops.filters import STENCILS, gaussian_smooth, laplacian, laplacian_of_gaussian
 from tfreg.registry import REGISTRY
 
 FILTERS = ("log", "laplacian", "gaussian", "none")
@@ -43,7 +44,7 @@ class FilteredLoss(ImageLoss):
         sigma: Gaussian sigma in voxels (scalar or one per spatial axis), > 0 for log/gaussian.
         stencil: Laplacian stencil, ``"cross"`` or ``"full"``.
         boundary: ``"replicate"`` (default) or ``"zero"``.
-        spatial_dims, name, reduction, dtype: see :class:`~tfreg.losses.base.ImageLoss`; ``spatial_dims``
+        **kwargs: spatial_dims, name, reduction, dtype, see :class:`~tfreg.losses.base.ImageLoss`; ``spatial_dims``
             is passed on to an inner loss built from a config.
     """
 
@@ -54,18 +55,12 @@ class FilteredLoss(ImageLoss):
         sigma: Any = 1.0,
         stencil: str = "cross",
         boundary: str = "replicate",
-        spatial_dims: Optional[int] = None,
-        name: Optional[str] = None,
-        reduction: Optional[str] = "sum_over_batch_size",
-        dtype=None,
+        **kwargs,
     ):
-        super().__init__(spatial_dims=spatial_dims, name=name, reduction=reduction, dtype=dtype)
-        if filter not in FILTERS:
-            raise ValueError(f"filter must be one of {list(FILTERS)}, got {filter!r}")
-        if stencil not in STENCILS:
-            raise ValueError(f"stencil must be one of {list(STENCILS)}, got {stencil!r}")
-        if boundary not in BOUNDARIES:
-            raise ValueError(f"boundary must be one of {list(BOUNDARIES)}, got {boundary!r}")
+        super().__init__(**kwargs)
+        check_choice(filter, "filter", FILTERS)
+        check_choice(stencil, "stencil", STENCILS)
+        check_choice(boundary, "boundary", BOUNDARIES)
         sigmas = list(sigma) if isinstance(sigma, (list, tuple)) else [sigma]
         if filter in ("log", "gaussian"):
             for s in sigmas:
@@ -73,8 +68,8 @@ class FilteredLoss(ImageLoss):
         if isinstance(loss, dict):
             self.loss_config: Optional[Dict] = dict(loss)
             defaults = {"reduction": None}
-            if spatial_dims is not None:
-                defaults["spatial_dims"] = spatial_dims
+            if self.spatial_dims is not None:
+                defaults["spatial_dims"] = self.spatial_dims
             self.inner = REGISTRY.build_loss(self.loss_config, defaults)
         elif hasattr(loss, "call"):
             self.loss_config, self.inner = None, loss
@@ -104,11 +99,11 @@ class FilteredLoss(ImageLoss):
             ft, fp = ops.squeeze(ft, -1), ops.squeeze(fp, -1)
         return self.inner.call(ft, fp)
 
+    config_keys = ("filter", "sigma", "stencil", "boundary")
+
     def get_config(self) -> dict:
         config = super().get_config()
-        config.update(
-            loss=self.loss_config, filter=self.filter, sigma=self.sigma, stencil=self.stencil, boundary=self.boundary
-        )
+        config["loss"] = self.loss_config
         return config
 
 

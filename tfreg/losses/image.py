@@ -5,16 +5,14 @@ Registered (DeepReg's names): ``lncc`` -> :class:`LocalNormalizedCrossCorrelatio
 :class:`SumSquaredDifference` (positive). The score classes serve as metrics.
 """
 
-from typing import Optional
-
 from keras import ops
 
+from tfreg.checks import check_choice, check_number
 from tfreg.losses.base import (
     EPS,
     ImageLoss,
     MultiScaleLoss,
     NegatedLossMixin,
-    check_number,
     mean_per_sample,
 )
 from tfreg.ops.filters import separable_filter
@@ -42,7 +40,7 @@ class LocalNormalizedCrossCorrelation(ImageLoss):
         kernel_size: window length in voxels (an integer >= 1; odd >= 3 for ``triangular``).
         kernel_type: ``"rectangular"`` (default), ``"triangular"`` or ``"gaussian"``.
         smooth_nr, smooth_dr: >= 0, added to the numerator and denominator.
-        spatial_dims, name, reduction, dtype: see :class:`~tfreg.losses.base.ImageLoss`.
+        **kwargs: spatial_dims, name, reduction, dtype, see :class:`~tfreg.losses.base.ImageLoss`.
 
     ``call`` inputs: ``(B, *S)`` or ``(B, *S, C)``; returns ``(B,)``.
     """
@@ -53,14 +51,10 @@ class LocalNormalizedCrossCorrelation(ImageLoss):
         kernel_type: str = "rectangular",
         smooth_nr: float = EPS,
         smooth_dr: float = EPS,
-        spatial_dims: Optional[int] = None,
-        name: Optional[str] = None,
-        reduction: Optional[str] = "sum_over_batch_size",
-        dtype=None,
+        **kwargs,
     ):
-        super().__init__(spatial_dims=spatial_dims, name=name, reduction=reduction, dtype=dtype)
-        if kernel_type not in SIZE_KERNELS:
-            raise ValueError(f"kernel_type={kernel_type!r} is not supported; expected one of {sorted(SIZE_KERNELS)}")
+        super().__init__(**kwargs)
+        check_choice(kernel_type, "kernel_type", sorted(SIZE_KERNELS))
         try:
             self._kernel = SIZE_KERNELS[kernel_type](kernel_size)
         except ValueError as err:
@@ -88,15 +82,7 @@ class LocalNormalizedCrossCorrelation(ImageLoss):
         ncc = (cross * cross + self.smooth_nr) / (t_var * p_var + self.smooth_dr)
         return mean_per_sample(ncc)
 
-    def get_config(self) -> dict:
-        config = super().get_config()
-        config.update(
-            kernel_size=self.kernel_size,
-            kernel_type=self.kernel_type,
-            smooth_nr=self.smooth_nr,
-            smooth_dr=self.smooth_dr,
-        )
-        return config
+    config_keys = ("kernel_size", "kernel_type", "smooth_nr", "smooth_dr")
 
 
 @REGISTRY.register_loss(name="lncc")
@@ -141,7 +127,7 @@ class SumSquaredDifference(MultiScaleLoss):
     Args:
         scales: None (raw inputs), a number or a non-empty list of numbers >= 0 (voxels).
         kernel: ``"gaussian"`` or ``"cauchy"``.
-        spatial_dims, name, reduction, dtype: see :class:`~tfreg.losses.base.ImageLoss`.
+        **kwargs: spatial_dims, name, reduction, dtype, see :class:`~tfreg.losses.base.ImageLoss`.
     """
 
     def compute_per_sample(self, y_true, y_pred):

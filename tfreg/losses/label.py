@@ -8,15 +8,13 @@ Sums and means run over every non-batch axis, channels included (DeepReg's reduc
 multi-channel label is scored as one foreground. Labels are expected in ``[0, 1]``.
 """
 
-from typing import Optional, Sequence, Union
-
 from keras import ops
 
+from tfreg.checks import check_bool, check_number
 from tfreg.losses.base import (
     EPS,
     MultiScaleLoss,
     NegatedLossMixin,
-    check_number,
     mean_per_sample,
     sum_per_sample,
 )
@@ -46,19 +44,10 @@ class _OverlapScore(MultiScaleLoss):
         background_weight: float = 0.0,
         smooth_nr: float = EPS,
         smooth_dr: float = EPS,
-        scales: Union[None, float, Sequence[float]] = None,
-        kernel: str = "gaussian",
-        spatial_dims: Optional[int] = None,
-        name: Optional[str] = None,
-        reduction: Optional[str] = "sum_over_batch_size",
-        dtype=None,
+        **kwargs,
     ):
-        super().__init__(
-            scales=scales, kernel=kernel, spatial_dims=spatial_dims, name=name, reduction=reduction, dtype=dtype
-        )
-        if not isinstance(binary, bool):
-            raise ValueError(f"binary must be True or False, got {binary!r}")
-        self.binary = binary
+        super().__init__(**kwargs)
+        self.binary = check_bool(binary, "binary")
         self.background_weight = check_number(background_weight, "background_weight", 0.0, 1.0)
         self.smooth_nr = check_number(smooth_nr, "smooth_nr")
         self.smooth_dr = check_number(smooth_dr, "smooth_dr")
@@ -73,15 +62,7 @@ class _OverlapScore(MultiScaleLoss):
             _elements_per_sample(y_true),
         )
 
-    def get_config(self) -> dict:
-        config = super().get_config()
-        config.update(
-            binary=self.binary,
-            background_weight=self.background_weight,
-            smooth_nr=self.smooth_nr,
-            smooth_dr=self.smooth_dr,
-        )
-        return config
+    config_keys = ("binary", "background_weight", "smooth_nr", "smooth_dr")
 
 
 class DiceScore(_OverlapScore):
@@ -101,7 +82,7 @@ class DiceScore(_OverlapScore):
         background_weight: ``bg`` in ``[0, 1]``.
         smooth_nr, smooth_dr: >= 0.
         scales, kernel: multi-scale smoothing, see :class:`~tfreg.losses.base.MultiScaleLoss`.
-        spatial_dims, name, reduction, dtype: see :class:`~tfreg.losses.base.ImageLoss`.
+        **kwargs: spatial_dims, name, reduction, dtype, see :class:`~tfreg.losses.base.ImageLoss`.
 
     ``call`` inputs: ``(B, *S)`` or ``(B, *S, C)`` in ``[0, 1]``; returns ``(B,)``.
     """
@@ -159,7 +140,7 @@ class CrossEntropy(MultiScaleLoss):
         background_weight: ``bg`` in ``[0, 1]``.
         smooth: > 0 keeps ``log`` finite at ``p = 0`` (default EPS).
         scales, kernel: multi-scale smoothing, see :class:`~tfreg.losses.base.MultiScaleLoss`.
-        spatial_dims, name, reduction, dtype: see :class:`~tfreg.losses.base.ImageLoss`.
+        **kwargs: spatial_dims, name, reduction, dtype, see :class:`~tfreg.losses.base.ImageLoss`.
 
     ``call`` inputs: ``(B, *S)`` or ``(B, *S, C)`` with ``p`` in ``[0, 1]``; returns ``(B,)``.
     """
@@ -169,19 +150,10 @@ class CrossEntropy(MultiScaleLoss):
         binary: bool = False,
         background_weight: float = 0.0,
         smooth: float = EPS,
-        scales: Union[None, float, Sequence[float]] = None,
-        kernel: str = "gaussian",
-        spatial_dims: Optional[int] = None,
-        name: Optional[str] = None,
-        reduction: Optional[str] = "sum_over_batch_size",
-        dtype=None,
+        **kwargs,
     ):
-        super().__init__(
-            scales=scales, kernel=kernel, spatial_dims=spatial_dims, name=name, reduction=reduction, dtype=dtype
-        )
-        if not isinstance(binary, bool):
-            raise ValueError(f"binary must be True or False, got {binary!r}")
-        self.binary = binary
+        super().__init__(**kwargs)
+        self.binary = check_bool(binary, "binary")
         self.background_weight = check_number(background_weight, "background_weight", 0.0, 1.0)
         self.smooth = check_number(smooth, "smooth")
         if self.smooth == 0:
@@ -198,10 +170,7 @@ class CrossEntropy(MultiScaleLoss):
         background = -mean_per_sample((1.0 - y_true) * ops.log(1.0 - y_pred + self.smooth))
         return (1.0 - bg) * foreground + bg * background
 
-    def get_config(self) -> dict:
-        config = super().get_config()
-        config.update(binary=self.binary, background_weight=self.background_weight, smooth=self.smooth)
-        return config
+    config_keys = ("binary", "background_weight", "smooth")
 
 
 __all__ = [

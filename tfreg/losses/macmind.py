@@ -57,16 +57,15 @@ import keras
 import numpy as np
 from keras import ops
 
+from tfreg.checks import check_bool, check_choice, check_int
 from tfreg.losses.base import ImageLoss
 from tfreg.losses.mind import (
     box_mean_valid,
-    check_choice,
-    check_int,
     neighbour_offsets,
-    pad_replicate,
     pair_distances,
     variance_floor,
 )
+from tfreg.ops.padding import pad_replicate
 from tfreg.registry import REGISTRY
 
 COMBINE = ("sum", "concat")
@@ -303,12 +302,9 @@ class MacMIND:
         self.height_bins = check_int(height_bins, "height_bins", 1)
         if self.height_bins > self.aggregation_size:
             raise ValueError(f"height_bins must be <= aggregation_size ({self.aggregation_size}), got {height_bins}")
-        if isinstance(height_axis, bool) or height_axis not in (-1, 0, 1, 2):
-            raise ValueError(f"height_axis must be one of [-1, 0, 1, 2], got {height_axis!r}")
+        check_choice(height_axis, "height_axis", (-1, 0, 1, 2))
         self.height_axis = int(height_axis)
-        if not isinstance(recompute, bool):
-            raise ValueError(f"recompute must be True or False, got {recompute!r}")
-        self.recompute = recompute
+        self.recompute = check_bool(recompute, "recompute")
         # Validates the bin counts once (empty bins raise here, not at the first call).
         log_polar_bins(2, self.aggregation_size, self.angle_bins, self.radius_bins, 1, 0)
 
@@ -456,12 +452,9 @@ class MacMINDLoss(ImageLoss):
         height_bins: int = 1,
         height_axis: int = -1,
         recompute: bool = False,
-        spatial_dims: Optional[int] = None,
-        name: Optional[str] = None,
-        reduction: Optional[str] = "sum_over_batch_size",
-        dtype=None,
+        **kwargs,
     ):
-        super().__init__(spatial_dims=spatial_dims, name=name, reduction=reduction, dtype=dtype)
+        super().__init__(**kwargs)
         self.descriptor = MacMIND(
             num_scales=num_scales,
             distance=distance,

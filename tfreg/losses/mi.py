@@ -46,8 +46,8 @@ from typing import Optional, Sequence, Union
 import numpy as np
 from keras import ops
 
+from tfreg.checks import check_choice, check_int, check_number
 from tfreg.losses.base import ImageLoss, NegatedLossMixin
-from tfreg.losses.mind import check_choice, check_int
 from tfreg.losses.mutual_information import (
     DEFAULT_CHUNK_SIZE,
     chunk_at,
@@ -318,8 +318,7 @@ def mutual_information(
         ``(B,)`` float32: MI in nats, or NMI (dimensionless, in [1, 2]).
     """
     num_bins = check_int(num_bins, "num_bins", 2)
-    if isinstance(sigma_ratio, bool) or not isinstance(sigma_ratio, Real) or not sigma_ratio > 0:
-        raise ValueError(f"sigma_ratio must be a number > 0 (bin spacings), got {sigma_ratio!r}")
+    check_number(sigma_ratio, "sigma_ratio (bin spacings)", exclusive_minimum=True)
     kernel = check_choice(kernel, "kernel", KERNELS)
     fixed_kernel = kernel if fixed_kernel is None else check_choice(fixed_kernel, "fixed_kernel", FIXED_KERNELS)
     if patch_size is not None:
@@ -402,7 +401,7 @@ class MutualInformation(ImageLoss):
             (intensity units, before ``intensity_range``), e.g. 0 to drop a zero background.
         intensity_range: ``"clip"`` (default), ``"minmax"`` or ``[low, high]``.
         chunk_size: voxels per sample per chunk (sparse histograms and DeepReg's estimator).
-        spatial_dims, name, reduction, dtype: see :class:`~tfreg.losses.base.ImageLoss`.
+        **kwargs: spatial_dims, name, reduction, dtype, see :class:`~tfreg.losses.base.ImageLoss`.
 
     ``call`` returns ``(B,)``: MI in nats (or NMI); computed in float32 whatever the input dtype.
     """
@@ -419,14 +418,11 @@ class MutualInformation(ImageLoss):
         mask_threshold: Optional[float] = None,
         intensity_range: Union[str, Sequence[float]] = "clip",
         chunk_size: int = DEFAULT_CHUNK_SIZE,
-        spatial_dims: Optional[int] = None,
-        name: Optional[str] = None,
-        reduction: Optional[str] = "sum_over_batch_size",
-        dtype=None,
+        **kwargs,
     ):
-        super().__init__(spatial_dims=spatial_dims, name=name, reduction=reduction, dtype=dtype)
-        if mask_threshold is not None and (isinstance(mask_threshold, bool) or not isinstance(mask_threshold, Real)):
-            raise ValueError(f"mask_threshold must be None or a number (intensity), got {mask_threshold!r}")
+        super().__init__(**kwargs)
+        if mask_threshold is not None:
+            check_number(mask_threshold, "mask_threshold (intensity)", minimum=None)
         self.options = dict(
             num_bins=num_bins,
             sigma_ratio=sigma_ratio,

@@ -26,69 +26,22 @@ The loss is ``mean over voxels and channels of (MIND(y_true) - MIND(y_pred))^2``
 Everything is shifts and separable filters; there is no Python loop over voxels.
 """
 
-from numbers import Integral
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Sequence, Tuple
 
 import numpy as np
 from keras import ops
 
+from tfreg.checks import check_choice, check_int
 from tfreg.losses.base import ImageLoss, mean_per_sample
 from tfreg.ops.filters import separable_filter
 from tfreg.ops.kernels import gaussian_kernel_sigma
+from tfreg.ops.padding import pad_replicate, replicate_index
 from tfreg.registry import REGISTRY
 
 PATCH_FILTERS = ("box", "gaussian")
 #: Relative and absolute lower bounds of the variance estimate V (see the module docstring).
 V_FLOOR_RELATIVE = 1e-3
 V_FLOOR_ABSOLUTE = 1e-6
-
-
-def check_int(value, name: str, minimum: int) -> int:
-    """``value`` as a Python int >= ``minimum``, or ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def check_choice(value, name: str, allowed: Sequence[str]) -> str:
-    """``value`` if it is one of ``allowed``, else ValueError naming ``name`` and the allowed values."""
-    if not isinstance(value, str) or value not in allowed:
-        raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
-    return value
-
-
-def gather_spatial(x, indices: Sequence[np.ndarray]):
-    """``out[b, i_0, .., i_n, c] = x[b, indices[0][i_0], .., indices[n][i_n], c]`` as one gather.
-
-    The spatial axes are flattened and indexed with the precomputed flat index of the outer product of
-    the per-axis ``indices`` (int arrays, static). For an 18-channel 128x128x96 map padded by 2 voxels
-    (TensorFlow, CPU, value and gradient) this took about half the time and 60-70 % of the peak memory of
-    the per-axis edge-slice concatenations it replaced. For single-channel maps it is not better than
-    per-axis gathers (see :func:`padded_shifted_copies`).
-
-    Args:
-        x: ``(B, *S, C)`` with static spatial sizes.
-        indices: one integer array per spatial axis, values in ``[0, S_a)``.
-
-    Returns:
-        ``(B, *[len(i) for i in indices], C)``.
-    """
-    sizes = [int(v) for v in x.shape[1:-1]]
-    out_sizes = tuple(len(i) for i in indices)
-    grids = np.meshgrid(*[np.asarray(i, np.int64) for i in indices], indexing="ij")
-    flat = np.ravel_multi_index(grids, sizes).reshape(-1).astype(np.int32)
-    channels = x.shape[-1]
-    rows = ops.reshape(x, (-1, int(np.prod(sizes)), channels))
-    out = ops.take(rows, ops.convert_to_tensor(flat), axis=1)
-    return ops.reshape(out, (-1,) + out_sizes + (channels,))
-
-
-def pad_replicate(x, pads: Sequence[Tuple[int, int]]):
-    """Pad the spatial axes of ``(B, *S, C)`` by ``pads[a] = (before, after)`` copies of the edge voxel."""
-    if not any(before or after for before, after in pads):
-        return x
-    sizes = [int(v) for v in x.shape[1:-1]]
-    return gather_spatial(x, [np.clip(np.arange(-b, n + a), 0, n - 1) for n, (b, a) in zip(sizes, pads)])
 
 
 def _crop(x, starts: Sequence[int], sizes: Sequence[int]):
@@ -210,8 +163,7 @@ def clamped_index(size: int, pad: int, shift: int) -> np.ndarray:
     Indexing an axis of length ``size`` with it gives the shift by ``shift`` voxels (replicate boundary)
     then a replicate padding by ``pad`` voxels on both sides.
     """
-    y = np.clip(np.arange(-pad, size + pad), 0, size - 1)
-    return np.clip(y + shift, 0, size - 1).astype(np.int32)
+    return np.clip(replicate_index(size, pad, pad) + shift, 0, size - 1).astype(np.int32)
 
 
 def padded_shifted_copies(x, offsets: Sequence[Sequence[int]], pad: int = 0) -> list:
@@ -233,7 +185,8 @@ def padded_shifted_copies(x, offsets: Sequence[Sequence[int]], pad: int = 0) -> 
             raise ValueError(f"offset of {reach} voxels along spatial axis {a} needs a size > {reach}, got {sizes[a]}")
     # One gather per axis, last spatial axis first: copies with the same trailing offsets share those
     # gathers (7 copies need 3 + 5 + 7 gathers, on growing tensors). For these C-channel copies this
-    # needed less memory than one flat gather_spatial per copy (whose gradient is a scatter per copy).
+    # needed less memory than one flat tfreg.ops.padding.gather_spatial per copy (whose gradient is a
+    # scatter per copy).
     memo = {(): x}
     out = []
     for r in offsets:
@@ -343,12 +296,9 @@ class _DescriptorLoss(ImageLoss):
         radius: int = 1,
         dilation: int = 1,
         patch: str = "box",
-        spatial_dims: Optional[int] = None,
-        name: Optional[str] = None,
-        reduction: Optional[str] = "sum_over_batch_size",
-        dtype=None,
+        **kwargs,
     ):
-        super().__init__(spatial_dims=spatial_dims, name=name, reduction=reduction, dtype=dtype)
+        super().__init__(**kwargs)
         self.radius, self.dilation, self.patch = _check_descriptor_args(radius, dilation, patch)
 
     def compute_per_sample(self, y_true, y_pred):
@@ -358,10 +308,7 @@ class _DescriptorLoss(ImageLoss):
         dp = fn(y_pred, self.radius, self.dilation, self.patch)
         return mean_per_sample(ops.square(dt - dp))
 
-    def get_config(self) -> dict:
-        config = super().get_config()
-        config.update(radius=self.radius, dilation=self.dilation, patch=self.patch)
-        return config
+    config_keys = ("radius", "dilation", "patch")
 
 
 @REGISTRY.register_loss(name="mind")
@@ -375,7 +322,7 @@ class MINDLoss(_DescriptorLoss):
         radius: patch radius in voxels (default 1: 3^3 box).
         dilation: neighbour distance in voxels (default 1).
         patch: ``"box"`` (default) or ``"gaussian"``.
-        spatial_dims, name, reduction, dtype: see :class:`~tfreg.losses.base.ImageLoss`.
+        **kwargs: spatial_dims, name, reduction, dtype, see :class:`~tfreg.losses.base.ImageLoss`.
     """
 
     descriptor = staticmethod(mind_descriptor)
@@ -395,8 +342,6 @@ __all__ = [
     "pair_distances",
     "box_mean_valid",
     "padded_shifted_copies",
-    "gather_spatial",
-    "pad_replicate",
     "clamped_index",
     "shifted_copies",
     "patch_filter",

@@ -17,11 +17,11 @@ Second derivatives are not available (the backward pass is not itself differenti
 """
 
 import math
-from typing import Optional
 
 import numpy as np
 from keras import ops
 
+from tfreg.checks import check_int, check_number, check_positive_int
 from tfreg.losses.base import EPS, ImageLoss, NegatedLossMixin
 from tfreg.registry import REGISTRY
 
@@ -183,14 +183,9 @@ def map_chunks(chunk_fn, n, chunk, num_chunks):
 
 
 def _check_args(num_bins, sigma_ratio, chunk_size):
-    if isinstance(num_bins, bool) or not isinstance(num_bins, (int, np.integer)) or num_bins < 2:
-        raise ValueError(f"num_bins must be an integer >= 2, got {num_bins!r}")
-    if isinstance(sigma_ratio, bool) or not isinstance(sigma_ratio, (int, float, np.floating, np.integer)):
-        raise ValueError(f"sigma_ratio must be a positive number, got {sigma_ratio!r}")
-    if not np.isfinite(sigma_ratio) or sigma_ratio <= 0:
-        raise ValueError(f"sigma_ratio must be a positive number, got {sigma_ratio!r}")
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be an integer >= 1 (voxels), got {chunk_size!r}")
+    check_int(num_bins, "num_bins", minimum=2)
+    check_number(sigma_ratio, "sigma_ratio", exclusive_minimum=True)
+    check_positive_int(chunk_size, "chunk_size (voxels)")
 
 
 def _chunked_mi(t_flat, p_flat, centres, preterm, chunk, num_chunks, n):
@@ -278,7 +273,7 @@ class GlobalMutualInformation(ImageLoss):
         num_bins: number of bins, an integer >= 2 (default 23).
         sigma_ratio: Parzen sigma relative to the bin spacing, > 0 (default 0.5).
         chunk_size: voxels per chunk (tfreg addition; bounds memory, does not change the value).
-        spatial_dims, name, reduction, dtype: see :class:`~tfreg.losses.base.ImageLoss`.
+        **kwargs: spatial_dims, name, reduction, dtype, see :class:`~tfreg.losses.base.ImageLoss`.
 
     ``call`` inputs: ``(B, *S)`` or ``(B, *S, C)``; returns ``(B,)``.
     """
@@ -288,12 +283,9 @@ class GlobalMutualInformation(ImageLoss):
         num_bins: int = 23,
         sigma_ratio: float = 0.5,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
-        spatial_dims: Optional[int] = None,
-        name: Optional[str] = None,
-        reduction: Optional[str] = "sum_over_batch_size",
-        dtype=None,
+        **kwargs,
     ):
-        super().__init__(spatial_dims=spatial_dims, name=name, reduction=reduction, dtype=dtype)
+        super().__init__(**kwargs)
         _check_args(num_bins, sigma_ratio, chunk_size)
         self.num_bins = int(num_bins)
         self.sigma_ratio = float(sigma_ratio)
@@ -305,10 +297,7 @@ class GlobalMutualInformation(ImageLoss):
             y_true, y_pred, num_bins=self.num_bins, sigma_ratio=self.sigma_ratio, chunk_size=self.chunk_size
         )
 
-    def get_config(self) -> dict:
-        config = super().get_config()
-        config.update(num_bins=self.num_bins, sigma_ratio=self.sigma_ratio, chunk_size=self.chunk_size)
-        return config
+    config_keys = ("num_bins", "sigma_ratio", "chunk_size")
 
 
 @REGISTRY.register_loss(name="gmi")

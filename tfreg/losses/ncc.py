@@ -5,11 +5,10 @@ smoothing constants) the square of this score, so it cannot tell an inverted con
 ``ncc`` can (``ncc(t, -t) = -1``).
 """
 
-from typing import Optional
-
 from keras import ops
 
-from tfreg.losses.base import ImageLoss, NegatedLossMixin, check_number, mean_per_sample
+from tfreg.checks import check_number
+from tfreg.losses.base import ImageLoss, NegatedLossMixin, mean_per_sample
 from tfreg.registry import REGISTRY
 
 
@@ -28,18 +27,15 @@ class GlobalNCC(ImageLoss):
             the score of images in [0, 1] (var(t) var(p) ~1e-3) nor of filtered ones such as a LoG
             (~1e-9); DeepReg's 1e-5 would shift the former by ~0.1 %). Rescale images whose variance
             product is below ~1e-9.
-        spatial_dims, name, reduction, dtype: see :class:`~tfreg.losses.base.ImageLoss`.
+        **kwargs: spatial_dims, name, reduction, dtype, see :class:`~tfreg.losses.base.ImageLoss`.
     """
 
     def __init__(
         self,
         eps: float = 1e-12,
-        spatial_dims: Optional[int] = None,
-        name: Optional[str] = None,
-        reduction: Optional[str] = "sum_over_batch_size",
-        dtype=None,
+        **kwargs,
     ):
-        super().__init__(spatial_dims=spatial_dims, name=name, reduction=reduction, dtype=dtype)
+        super().__init__(**kwargs)
         self.eps = check_number(eps, "eps")
 
     def compute_per_sample(self, y_true, y_pred):
@@ -50,10 +46,7 @@ class GlobalNCC(ImageLoss):
         cov = mean_per_sample(dt * dp)
         return cov / ops.sqrt(mean_per_sample(dt * dt) * mean_per_sample(dp * dp) + self.eps)
 
-    def get_config(self) -> dict:
-        config = super().get_config()
-        config["eps"] = self.eps
-        return config
+    config_keys = ("eps",)
 
 
 @REGISTRY.register_loss(name="ncc")

@@ -3,11 +3,10 @@
 Registered: ``ngf`` -> :class:`NGFLoss` (negated score).
 """
 
-from typing import Optional
-
 from keras import ops
 
-from tfreg.losses.base import ImageLoss, NegatedLossMixin, check_number, mean_per_sample
+from tfreg.checks import check_number
+from tfreg.losses.base import ImageLoss, NegatedLossMixin, mean_per_sample
 from tfreg.ops.differences import central_difference
 from tfreg.registry import REGISTRY
 
@@ -33,18 +32,15 @@ class NGF(ImageLoss):
     Args:
         epsilon: edge parameter in intensity units per voxel, > 0 (default 0.01): gradients much smaller
             are treated as noise. Choose it near the noise level of the gradient magnitude.
-        spatial_dims, name, reduction, dtype: see :class:`~tfreg.losses.base.ImageLoss`.
+        **kwargs: spatial_dims, name, reduction, dtype, see :class:`~tfreg.losses.base.ImageLoss`.
     """
 
     def __init__(
         self,
         epsilon: float = 0.01,
-        spatial_dims: Optional[int] = None,
-        name: Optional[str] = None,
-        reduction: Optional[str] = "sum_over_batch_size",
-        dtype=None,
+        **kwargs,
     ):
-        super().__init__(spatial_dims=spatial_dims, name=name, reduction=reduction, dtype=dtype)
+        super().__init__(**kwargs)
         self.epsilon = check_number(epsilon, "epsilon", minimum=1e-12)
 
     def compute_per_sample(self, y_true, y_pred):
@@ -52,10 +48,7 @@ class NGF(ImageLoss):
         dot = ops.sum(normalised_gradient(y_true, self.epsilon) * normalised_gradient(y_pred, self.epsilon), axis=-1)
         return mean_per_sample(dot * dot)
 
-    def get_config(self) -> dict:
-        config = super().get_config()
-        config["epsilon"] = self.epsilon
-        return config
+    config_keys = ("epsilon",)
 
 
 @REGISTRY.register_loss(name="ngf")

@@ -15,24 +15,16 @@ Forward differences ``D_a u[i] = u[i + e_a] - u[i]`` are taken on the common gri
 axis (``forward_difference_cropped``), so every voxel of the map has all ``ndim`` derivatives.
 """
 
-from typing import Optional
-
 from keras import ops
 
+from tfreg.checks import check_bool, check_choice, check_number
 from tfreg.loss_inputs import LossInput
-from tfreg.losses.base import check_number
 from tfreg.losses.deformation import DeformationLoss
 from tfreg.ops.differences import forward_difference_cropped
 from tfreg.ops.jacobian import MODES as JACOBIAN_MODES
 from tfreg.ops.jacobian import jacobian_determinant
 from tfreg.ops.warp import warp
 from tfreg.registry import REGISTRY
-
-
-def _check_bool(value, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
-    return value
 
 
 @REGISTRY.register_loss(name="tv")
@@ -54,7 +46,7 @@ class TotalVariation(DeformationLoss):
     Args:
         isotropic: Euclidean norm of the gradient per component instead of the sum of absolute values.
         eps: > 0, only used when ``isotropic``.
-        reduction, name, dtype: see :class:`~tfreg.losses.deformation.DeformationLoss`.
+        **kwargs: reduction, name, dtype, see :class:`~tfreg.losses.deformation.DeformationLoss`.
     """
 
     min_size = 2
@@ -63,12 +55,10 @@ class TotalVariation(DeformationLoss):
         self,
         isotropic: bool = False,
         eps: float = 1e-8,
-        reduction: Optional[str] = None,
-        name: Optional[str] = None,
-        dtype="float32",
+        **kwargs,
     ):
-        super().__init__(reduction=reduction, name=name, dtype=dtype)
-        self.isotropic = _check_bool(isotropic, "isotropic")
+        super().__init__(**kwargs)
+        self.isotropic = check_bool(isotropic, "isotropic")
         self.eps = check_number(eps, "eps")
 
     def penalty(self, ddf):
@@ -79,10 +69,7 @@ class TotalVariation(DeformationLoss):
             return ops.sqrt(sum(ops.square(d) for d in diffs) + self.eps)
         return sum(ops.abs(d) for d in diffs)
 
-    def get_config(self) -> dict:
-        config = super().get_config()
-        config.update(isotropic=self.isotropic, eps=self.eps)
-        return config
+    config_keys = ("isotropic", "eps")
 
 
 @REGISTRY.register_loss(name="gradient-forward")
@@ -96,14 +83,14 @@ class ForwardGradientNorm(DeformationLoss):
 
     Args:
         l1: absolute values instead of squares (then equal to ``tv``).
-        reduction, name, dtype: see :class:`~tfreg.losses.deformation.DeformationLoss`.
+        **kwargs: reduction, name, dtype, see :class:`~tfreg.losses.deformation.DeformationLoss`.
     """
 
     min_size = 2
 
-    def __init__(self, l1: bool = False, reduction: Optional[str] = None, name: Optional[str] = None, dtype="float32"):
-        super().__init__(reduction=reduction, name=name, dtype=dtype)
-        self.l1 = _check_bool(l1, "l1")
+    def __init__(self, l1: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.l1 = check_bool(l1, "l1")
 
     def penalty(self, ddf):
         """``(B, *(S - 1), ndim)`` map of ``sum_a |D_a u|^p``."""
@@ -111,10 +98,7 @@ class ForwardGradientNorm(DeformationLoss):
         diffs = [forward_difference_cropped(ddf, a) for a in range(ndim)]
         return sum(ops.abs(d) if self.l1 else ops.square(d) for d in diffs)
 
-    def get_config(self) -> dict:
-        config = super().get_config()
-        config["l1"] = self.l1
-        return config
+    config_keys = ("l1",)
 
 
 FOLDING_PENALTIES = ("relu", "squared", "fraction")
@@ -141,7 +125,7 @@ class FoldingPenalty(DeformationLoss):
         margin: ``m``, a number in [0, 1] (dimensionless, det J units).
         mode: ``"central"`` (default) or ``"forward"`` differences for ``J`` (see
             :func:`tfreg.ops.jacobian.jacobian`).
-        reduction, name, dtype: see :class:`~tfreg.losses.deformation.DeformationLoss`.
+        **kwargs: reduction, name, dtype, see :class:`~tfreg.losses.deformation.DeformationLoss`.
     """
 
     def __init__(
@@ -149,15 +133,11 @@ class FoldingPenalty(DeformationLoss):
         penalty: str = "relu",
         margin: float = 0.0,
         mode: str = "central",
-        reduction: Optional[str] = None,
-        name: Optional[str] = None,
-        dtype="float32",
+        **kwargs,
     ):
-        super().__init__(reduction=reduction, name=name, dtype=dtype)
-        if penalty not in FOLDING_PENALTIES:
-            raise ValueError(f"penalty must be one of {list(FOLDING_PENALTIES)}, got {penalty!r}")
-        if mode not in JACOBIAN_MODES:
-            raise ValueError(f"mode must be one of {list(JACOBIAN_MODES)}, got {mode!r}")
+        super().__init__(**kwargs)
+        check_choice(penalty, "penalty", FOLDING_PENALTIES)
+        check_choice(mode, "mode", JACOBIAN_MODES)
         self.penalty_type = penalty
         self.margin = check_number(margin, "margin", 0.0, 1.0)
         self.mode = mode
@@ -196,7 +176,7 @@ class InverseConsistency(DeformationLoss):
 
     Args:
         symmetric: also penalise ``u_b(y) + u_f(y + u_b(y))``.
-        reduction, name, dtype: see :class:`~tfreg.losses.deformation.DeformationLoss`.
+        **kwargs: reduction, name, dtype, see :class:`~tfreg.losses.deformation.DeformationLoss`.
 
     In a model's config the backward field is the model's ``ddf_backward`` output by default (the DDF and
     DVF models compute it by a second, swapped pass when this loss asks for it; :mod:`tfreg.loss_inputs`).
@@ -209,11 +189,9 @@ class InverseConsistency(DeformationLoss):
         ),
     )
 
-    def __init__(
-        self, symmetric: bool = True, reduction: Optional[str] = None, name: Optional[str] = None, dtype="float32"
-    ):
-        super().__init__(reduction=reduction, name=name, dtype=dtype)
-        self.symmetric = _check_bool(symmetric, "symmetric")
+    def __init__(self, symmetric: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.symmetric = check_bool(symmetric, "symmetric")
 
     @staticmethod
     def one_way(ddf_a, ddf_b):
@@ -245,10 +223,7 @@ class InverseConsistency(DeformationLoss):
             input_shape = input_shape[0]
         return super().compute_output_shape(input_shape)
 
-    def get_config(self) -> dict:
-        config = super().get_config()
-        config["symmetric"] = self.symmetric
-        return config
+    config_keys = ("symmetric",)
 
 
 __all__ = [

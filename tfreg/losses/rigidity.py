@@ -31,8 +31,9 @@ from typing import Optional
 
 from keras import ops
 
+from tfreg.checks import check_choice, check_number
 from tfreg.loss_inputs import LossInput
-from tfreg.losses.base import EPS, check_number
+from tfreg.losses.base import EPS
 from tfreg.losses.deformation import DeformationLoss
 from tfreg.ops.differences import central_difference
 from tfreg.ops.jacobian import determinant, jacobian
@@ -115,7 +116,7 @@ class RigidityPenalty(DeformationLoss):
         threshold: None (default: the mask is used as soft weights) or a number in [0, 1]: the mask is
             binarised as ``mask > threshold`` first (methods.md's "in mask" is ``threshold=0.5``).
         eps: > 0, added to the mask volume (voxels) in the denominator.
-        reduction, name, dtype: see :class:`~tfreg.losses.deformation.DeformationLoss`.
+        **kwargs: reduction, name, dtype, see :class:`~tfreg.losses.deformation.DeformationLoss`.
 
     In a model's config the mask is wired by name (:mod:`tfreg.loss_inputs`), and must be:
     ``{name: rigidity, weight: 0.2, mask: moving_label}`` (optionally ``channels: [...]``, ``combine:
@@ -140,19 +141,13 @@ class RigidityPenalty(DeformationLoss):
         structure_reduction: str = "mean",
         threshold: Optional[float] = None,
         eps: float = EPS,
-        reduction: Optional[str] = None,
-        name: Optional[str] = None,
-        dtype="float32",
+        **kwargs,
     ):
-        super().__init__(reduction=reduction, name=name, dtype=dtype)
+        super().__init__(**kwargs)
         self.bending_weight = check_number(bending_weight, "bending_weight")
         self.orthonormality_weight = check_number(orthonormality_weight, "orthonormality_weight")
         self.properness_weight = check_number(properness_weight, "properness_weight")
-        if structure_reduction not in STRUCTURE_REDUCTIONS:
-            raise ValueError(
-                f"structure_reduction must be one of {list(STRUCTURE_REDUCTIONS)}, got {structure_reduction!r}"
-            )
-        self.structure_reduction = structure_reduction
+        self.structure_reduction = check_choice(structure_reduction, "structure_reduction", STRUCTURE_REDUCTIONS)
         self.threshold = None if threshold is None else check_number(threshold, "threshold", 0.0, 1.0)
         self.eps = check_number(eps, "eps")
         if self.eps == 0:
@@ -210,17 +205,14 @@ class RigidityPenalty(DeformationLoss):
     def compute_output_shape(self, input_shape, mask_shape=None):
         return super().compute_output_shape(input_shape)
 
-    def get_config(self) -> dict:
-        config = super().get_config()
-        config.update(
-            bending_weight=self.bending_weight,
-            orthonormality_weight=self.orthonormality_weight,
-            properness_weight=self.properness_weight,
-            structure_reduction=self.structure_reduction,
-            threshold=self.threshold,
-            eps=self.eps,
-        )
-        return config
+    config_keys = (
+        "bending_weight",
+        "orthonormality_weight",
+        "properness_weight",
+        "structure_reduction",
+        "threshold",
+        "eps",
+    )
 
 
 __all__ = ["RigidityPenalty", "rigidity_terms", "masked_mean"]

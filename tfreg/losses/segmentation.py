@@ -30,15 +30,10 @@ import keras
 import numpy as np
 from keras import ops
 
-from tfreg.losses.base import EPS, ImageLoss, check_number, mean_per_sample, sum_per_sample
-from tfreg.ops.filters import BOUNDARIES, STENCILS, laplacian
+from tfreg.checks import BOUNDARIES, check_bool, check_choice, check_number
+from tfreg.losses.base import EPS, ImageLoss, mean_per_sample, sum_per_sample
+from tfreg.ops.filters import STENCILS, laplacian
 from tfreg.registry import REGISTRY
-
-
-def _check_bool(value, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
-    return value
 
 
 def to_one_hot(y_true, y_pred):
@@ -74,7 +69,7 @@ class _ClassLoss(ImageLoss):
 
     def __init__(self, from_logits: bool = False, name=None, reduction="sum_over_batch_size", dtype=None):
         super().__init__(spatial_dims=None, name=name, reduction=reduction, dtype=dtype)
-        self.from_logits = _check_bool(from_logits, "from_logits")
+        self.from_logits = check_bool(from_logits, "from_logits")
 
     def probabilities(self, y_pred):
         """Softmax over classes when ``from_logits``, else ``y_pred`` as float32."""
@@ -85,11 +80,9 @@ class _ClassLoss(ImageLoss):
         y_true = to_one_hot(y_true, y_pred)
         return self.compute_per_sample(y_true, ops.cast(y_pred, "float32"))
 
-    def get_config(self) -> dict:
-        config = super().get_config()
-        config.pop("spatial_dims", None)
-        config["from_logits"] = self.from_logits
-        return config
+    config_keys = ("from_logits",)
+    # The classes are read from the channel axis: spatial_dims is not an argument of these losses.
+    config_drop = ("spatial_dims",)
 
 
 def _check_alpha(alpha):
@@ -129,7 +122,7 @@ class FocalLoss(ImageLoss):
         multi_class: multi-class (softmax) instead of per-channel binary (sigmoid) targets.
         from_logits: ``y_pred`` are logits (sigmoid, or softmax over the last axis when ``multi_class``).
         eps: clipping of the probabilities, in (0, 0.5).
-        spatial_dims, name, reduction, dtype: see :class:`~tfreg.losses.base.ImageLoss` (binary case).
+        **kwargs: spatial_dims, name, reduction, dtype, see :class:`~tfreg.losses.base.ImageLoss` (binary case).
 
     ``call`` returns ``(B,)`` (dimensionless, nats).
     """
@@ -141,16 +134,13 @@ class FocalLoss(ImageLoss):
         multi_class: bool = False,
         from_logits: bool = False,
         eps: float = 1e-7,
-        spatial_dims: Optional[int] = None,
-        name: Optional[str] = None,
-        reduction: Optional[str] = "sum_over_batch_size",
-        dtype=None,
+        **kwargs,
     ):
-        super().__init__(spatial_dims=spatial_dims, name=name, reduction=reduction, dtype=dtype)
+        super().__init__(**kwargs)
         self.gamma = check_number(gamma, "gamma")
         self.alpha = _check_alpha(alpha)
-        self.multi_class = _check_bool(multi_class, "multi_class")
-        self.from_logits = _check_bool(from_logits, "from_logits")
+        self.multi_class = check_bool(multi_class, "multi_class")
+        self.from_logits = check_bool(from_logits, "from_logits")
         if not self.multi_class and isinstance(self.alpha, list):
             raise ValueError("alpha must be None or a number in [0, 1] when multi_class is False, got a list")
         self.eps = check_number(eps, "eps", 0.0, 0.5)
@@ -183,12 +173,7 @@ class FocalLoss(ImageLoss):
         bg = a_bg * (1.0 - y_true) * ops.power(p, self.gamma) * ops.log(1.0 - p)
         return -mean_per_sample(fg + bg)
 
-    def get_config(self) -> dict:
-        config = super().get_config()
-        config.update(
-            gamma=self.gamma, alpha=self.alpha, multi_class=self.multi_class, from_logits=self.from_logits, eps=self.eps
-        )
-        return config
+    config_keys = ("gamma", "alpha", "multi_class", "from_logits", "eps")
 
 
 @REGISTRY.register_loss(name="multiclass-dice")
@@ -211,13 +196,10 @@ class MultiClassDiceLoss(_ClassLoss):
         include_background: bool = True,
         smooth_nr: float = EPS,
         smooth_dr: float = EPS,
-        from_logits: bool = False,
-        name: Optional[str] = None,
-        reduction: Optional[str] = "sum_over_batch_size",
-        dtype=None,
+        **kwargs,
     ):
-        super().__init__(from_logits=from_logits, name=name, reduction=reduction, dtype=dtype)
-        self.include_background = _check_bool(include_background, "include_background")
+        super().__init__(**kwargs)
+        self.include_background = check_bool(include_background, "include_background")
         self.smooth_nr = check_number(smooth_nr, "smooth_nr")
         self.smooth_dr = check_number(smooth_dr, "smooth_dr")
 
@@ -233,10 +215,7 @@ class MultiClassDiceLoss(_ClassLoss):
         dice = (2.0 * inter + self.smooth_nr) / (total + self.smooth_dr)
         return -ops.mean(dice, axis=-1)
 
-    def get_config(self) -> dict:
-        config = super().get_config()
-        config.update(include_background=self.include_background, smooth_nr=self.smooth_nr, smooth_dr=self.smooth_dr)
-        return config
+    config_keys = ("include_background", "smooth_nr", "smooth_dr")
 
 
 @REGISTRY.register_loss(name="multiclass-cross-entropy")
@@ -256,12 +235,9 @@ class MultiClassCrossEntropy(_ClassLoss):
         self,
         class_weights: Optional[Sequence[float]] = None,
         smooth: float = EPS,
-        from_logits: bool = False,
-        name: Optional[str] = None,
-        reduction: Optional[str] = "sum_over_batch_size",
-        dtype=None,
+        **kwargs,
     ):
-        super().__init__(from_logits=from_logits, name=name, reduction=reduction, dtype=dtype)
+        super().__init__(**kwargs)
         if class_weights is not None:
             if not isinstance(class_weights, (list, tuple, np.ndarray)) or len(class_weights) == 0:
                 raise ValueError(
@@ -289,10 +265,7 @@ class MultiClassCrossEntropy(_ClassLoss):
             terms = terms * ops.convert_to_tensor(np.asarray(self.class_weights, np.float32))
         return -mean_per_sample(ops.sum(terms, axis=-1))
 
-    def get_config(self) -> dict:
-        config = super().get_config()
-        config.update(class_weights=self.class_weights, smooth=self.smooth)
-        return config
+    config_keys = ("class_weights", "smooth")
 
 
 def contour_distance(y_true, y_pred, stencil: str = "cross", boundary: str = "replicate", normalize: bool = False):
@@ -319,11 +292,9 @@ def contour_distance(y_true, y_pred, stencil: str = "cross", boundary: str = "re
 
 
 def _check_contour_args(stencil, boundary, normalize):
-    if stencil not in STENCILS:
-        raise ValueError(f"stencil must be one of {list(STENCILS)}, got {stencil!r}")
-    if boundary not in BOUNDARIES:
-        raise ValueError(f"boundary must be one of {list(BOUNDARIES)}, got {boundary!r}")
-    return _check_bool(normalize, "normalize")
+    check_choice(stencil, "stencil", STENCILS)
+    check_choice(boundary, "boundary", BOUNDARIES)
+    return check_bool(normalize, "normalize")
 
 
 @REGISTRY.register_loss(name="contour")
@@ -340,7 +311,7 @@ class ContourLoss(ImageLoss):
         stencil: ``"cross"`` (default) or ``"full"``.
         boundary: ``"replicate"`` (default) or ``"zero"``.
         normalize: see above.
-        spatial_dims, name, reduction, dtype: see :class:`~tfreg.losses.base.ImageLoss`.
+        **kwargs: spatial_dims, name, reduction, dtype, see :class:`~tfreg.losses.base.ImageLoss`.
     """
 
     def __init__(
@@ -348,12 +319,9 @@ class ContourLoss(ImageLoss):
         stencil: str = "cross",
         boundary: str = "replicate",
         normalize: bool = False,
-        spatial_dims: Optional[int] = None,
-        name: Optional[str] = None,
-        reduction: Optional[str] = "sum_over_batch_size",
-        dtype=None,
+        **kwargs,
     ):
-        super().__init__(spatial_dims=spatial_dims, name=name, reduction=reduction, dtype=dtype)
+        super().__init__(**kwargs)
         self.normalize = _check_contour_args(stencil, boundary, normalize)
         self.stencil = stencil
         self.boundary = boundary
@@ -361,10 +329,7 @@ class ContourLoss(ImageLoss):
     def compute_per_sample(self, y_true, y_pred):
         return contour_distance(y_true, y_pred, self.stencil, self.boundary, self.normalize)
 
-    def get_config(self) -> dict:
-        config = super().get_config()
-        config.update(stencil=self.stencil, boundary=self.boundary, normalize=self.normalize)
-        return config
+    config_keys = ("stencil", "boundary", "normalize")
 
 
 @REGISTRY.register_loss(name="contour-ce")
@@ -382,7 +347,7 @@ class ContourCrossEntropy(ImageLoss):
         multi_class: see above.
         stencil, boundary, normalize: of the contour term, see :class:`ContourLoss`.
         smooth: > 0 inside the logarithms.
-        spatial_dims, name, reduction, dtype: see :class:`~tfreg.losses.base.ImageLoss`.
+        **kwargs: spatial_dims, name, reduction, dtype, see :class:`~tfreg.losses.base.ImageLoss`.
     """
 
     def __init__(
@@ -393,14 +358,11 @@ class ContourCrossEntropy(ImageLoss):
         boundary: str = "replicate",
         normalize: bool = False,
         smooth: float = EPS,
-        spatial_dims: Optional[int] = None,
-        name: Optional[str] = None,
-        reduction: Optional[str] = "sum_over_batch_size",
-        dtype=None,
+        **kwargs,
     ):
-        super().__init__(spatial_dims=spatial_dims, name=name, reduction=reduction, dtype=dtype)
+        super().__init__(**kwargs)
         self.weight = check_number(weight, "weight")
-        self.multi_class = _check_bool(multi_class, "multi_class")
+        self.multi_class = check_bool(multi_class, "multi_class")
         self.normalize = _check_contour_args(stencil, boundary, normalize)
         self.stencil = stencil
         self.boundary = boundary
@@ -421,17 +383,7 @@ class ContourCrossEntropy(ImageLoss):
             )
         return ce + self.weight * contour_distance(y_true, y_pred, self.stencil, self.boundary, self.normalize)
 
-    def get_config(self) -> dict:
-        config = super().get_config()
-        config.update(
-            weight=self.weight,
-            multi_class=self.multi_class,
-            stencil=self.stencil,
-            boundary=self.boundary,
-            normalize=self.normalize,
-            smooth=self.smooth,
-        )
-        return config
+    config_keys = ("weight", "multi_class", "stencil", "boundary", "normalize", "smooth")
 
 
 @REGISTRY.register_loss(name="embedding")
@@ -449,7 +401,7 @@ class EmbeddingLoss(ImageLoss):
     Args:
         encoder: a Keras model/layer, or the path of a saved ``.keras`` model (loaded without compiling).
         normalize: mean instead of sum over the features.
-        spatial_dims, name, reduction, dtype: see :class:`~tfreg.losses.base.ImageLoss`; inputs are laid out
+        **kwargs: spatial_dims, name, reduction, dtype, see :class:`~tfreg.losses.base.ImageLoss`; inputs are laid out
             as ``(B, *S, C)`` (a missing channel axis is added) before the encoder sees them.
     """
 
@@ -457,12 +409,9 @@ class EmbeddingLoss(ImageLoss):
         self,
         encoder,
         normalize: bool = False,
-        spatial_dims: Optional[int] = None,
-        name: Optional[str] = None,
-        reduction: Optional[str] = "sum_over_batch_size",
-        dtype=None,
+        **kwargs,
     ):
-        super().__init__(spatial_dims=spatial_dims, name=name, reduction=reduction, dtype=dtype)
+        super().__init__(**kwargs)
         self.encoder_path = None
         if isinstance(encoder, (str, os.PathLike)):
             if not os.path.isfile(encoder):
@@ -474,7 +423,7 @@ class EmbeddingLoss(ImageLoss):
         if isinstance(encoder, keras.layers.Layer):
             encoder.trainable = False
         self.encoder = encoder
-        self.normalize = _check_bool(normalize, "normalize")
+        self.normalize = check_bool(normalize, "normalize")
 
     def encode(self, x):
         if isinstance(self.encoder, keras.layers.Layer):
@@ -486,9 +435,11 @@ class EmbeddingLoss(ImageLoss):
         squared = ops.square(diff)
         return mean_per_sample(squared) if self.normalize else sum_per_sample(squared)
 
+    config_keys = ("normalize",)
+
     def get_config(self) -> dict:
         config = super().get_config()
-        config.update(encoder=self.encoder_path, normalize=self.normalize)
+        config["encoder"] = self.encoder_path
         return config
 
 

@@ -4,12 +4,11 @@ Registered: ``ssim`` -> :class:`SSIMLoss` (negated score); :class:`SSIM` is the 
 metric.
 """
 
-from typing import Optional
-
 import numpy as np
 from keras import ops
 
-from tfreg.losses.base import ImageLoss, NegatedLossMixin, check_number, mean_per_sample
+from tfreg.checks import check_number
+from tfreg.losses.base import ImageLoss, NegatedLossMixin, mean_per_sample
 from tfreg.ops.filters import separable_filter
 from tfreg.registry import REGISTRY
 
@@ -65,7 +64,7 @@ class SSIM(ImageLoss):
         data_range: L, the intensity range of the images (default 1.0, intensity units), > 0.
         sigma: Gaussian window sigma in voxels (default 1.5), > 0.
         k1, k2: constants of ``C1 = (k1 L)^2`` and ``C2 = (k2 L)^2`` (defaults 0.01, 0.03), >= 0.
-        spatial_dims, name, reduction, dtype: see :class:`~tfreg.losses.base.ImageLoss`.
+        **kwargs: spatial_dims, name, reduction, dtype, see :class:`~tfreg.losses.base.ImageLoss`.
     """
 
     def __init__(
@@ -74,12 +73,9 @@ class SSIM(ImageLoss):
         sigma: float = 1.5,
         k1: float = 0.01,
         k2: float = 0.03,
-        spatial_dims: Optional[int] = None,
-        name: Optional[str] = None,
-        reduction: Optional[str] = "sum_over_batch_size",
-        dtype=None,
+        **kwargs,
     ):
-        super().__init__(spatial_dims=spatial_dims, name=name, reduction=reduction, dtype=dtype)
+        super().__init__(**kwargs)
         self.data_range = check_number(data_range, "data_range", minimum=1e-12)
         self.sigma = check_number(sigma, "sigma", minimum=1e-3)
         self.k1 = check_number(k1, "k1")
@@ -96,10 +92,7 @@ class SSIM(ImageLoss):
             )
         return mean_per_sample(ssim_map(y_true, y_pred, self.data_range, self.sigma, self.k1, self.k2))
 
-    def get_config(self) -> dict:
-        config = super().get_config()
-        config.update(data_range=self.data_range, sigma=self.sigma, k1=self.k1, k2=self.k2)
-        return config
+    config_keys = ("data_range", "sigma", "k1", "k2")
 
 
 @REGISTRY.register_loss(name="ssim")

@@ -23,12 +23,11 @@ from dataclasses import dataclass, field
 from numbers import Real
 from typing import Any, Dict, List, Optional, Sequence
 
+from tfreg.checks import LOSS_CATEGORIES
 from tfreg.loss_inputs import TensorSource, split_loss_entry
 from tfreg.registry import LOSS_CLASS, REGISTRY
 
 logger = logging.getLogger(__name__)
-
-LOSS_CATEGORIES = ("image", "label", "regularization")
 
 
 @dataclass

@@ -16,6 +16,7 @@ hundreds.
 
 from keras import ops
 
+from tfreg.checks import check_choice, check_positive_int
 from tfreg.ops.grid import _check_shape, get_reference_grid
 
 
@@ -42,10 +43,8 @@ def identity_affine(batch_size: int, ndim: int = 3):
     Returns:
         float32 ``(batch_size, ndim + 1, ndim)``, each ``eye(ndim + 1, ndim)``.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
-    if ndim not in (2, 3) or isinstance(ndim, bool):
-        raise ValueError(f"ndim must be 2 or 3, got {ndim!r}")
+    batch_size = check_positive_int(batch_size, "batch_size")
+    check_choice(ndim, "ndim", (2, 3))
     eye = ops.eye(ndim + 1, ndim, dtype="float32")
     return ops.tile(ops.expand_dims(eye, 0), (batch_size, 1, 1))
 

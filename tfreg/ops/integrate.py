@@ -2,7 +2,8 @@
 
 from keras import ops
 
-from tfreg.ops.warp import BOUNDARIES, check_choice, warp
+from tfreg.checks import BOUNDARIES, check_choice, check_int
+from tfreg.ops.warp import warp
 
 
 def integrate_dvf(dvf, num_steps: int = 7, boundary: str = "zero"):
@@ -20,9 +21,8 @@ def integrate_dvf(dvf, num_steps: int = 7, boundary: str = "zero"):
     Returns:
         ``(B, *S, ndim)`` displacement field, voxels, same dtype as ``dvf`` (float32 for integer input).
     """
-    if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 0:
-        raise ValueError(f"num_steps must be an int >= 0, got {num_steps!r}")
-    check_choice("boundary", boundary, BOUNDARIES)
+    num_steps = check_int(num_steps, "num_steps", minimum=0)
+    check_choice(boundary, "boundary", BOUNDARIES)
     dvf = ops.convert_to_tensor(dvf)
     ndim = dvf.shape[-1]
     if ndim is None or len(dvf.shape) != ndim + 2:

@@ -7,6 +7,7 @@ For a DDF ``u`` (voxel units), the transform is ``phi(x) = x + u(x)`` and its Ja
 
 from keras import ops
 
+from tfreg.checks import check_choice
 from tfreg.ops.differences import central_difference, forward_difference
 
 MODES = ("central", "forward")
@@ -39,8 +40,7 @@ def jacobian(ddf, mode: str = "central"):
         ``(B, *S, ndim, ndim)`` with ``J[..., i, j] = delta_ij + d u_i / d x_j`` (dimensionless, per-voxel
         derivatives), same spatial size as ``ddf``.
     """
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(repr(m) for m in MODES)}, got {mode!r}")
+    check_choice(mode, "mode", MODES)
     ddf, ndim = _check_ddf(ddf)
     diff = central_difference if mode == "central" else forward_difference
     # Each derivative along spatial axis j holds d u_i / d x_j in channel i: stacking on a new last axis

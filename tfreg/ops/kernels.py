@@ -13,26 +13,21 @@ NumPy is used here (not ``keras.ops``) because kernels depend only on Python num
 once on the host and become constants of the filter ops.
 """
 
-from numbers import Integral, Real
 from typing import Callable, Dict
 
 import numpy as np
 
+from tfreg.checks import check_int, check_number
+
 
 def _check_size(size, name: str = "size", minimum: int = 1) -> int:
     """``size`` as a Python int, or ValueError naming the argument."""
-    if isinstance(size, bool) or not isinstance(size, Integral):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {size!r} ({type(size).__name__})")
-    if size < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {size}")
-    return int(size)
+    return check_int(size, name, minimum)
 
 
 def _check_sigma(sigma, name: str = "sigma") -> float:
     """``sigma`` as a positive finite float, or ValueError naming the argument."""
-    if isinstance(sigma, bool) or not isinstance(sigma, Real) or not np.isfinite(sigma) or sigma <= 0:
-        raise ValueError(f"{name} must be a positive finite number (voxels), got {sigma!r}")
-    return float(sigma)
+    return check_number(sigma, f"{name} (voxels)", exclusive_minimum=True)
 
 
 def rectangular_kernel(size: int) -> np.ndarray:

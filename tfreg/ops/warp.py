@@ -24,16 +24,10 @@ import itertools
 
 from keras import ops
 
+from tfreg.checks import BOUNDARIES, check_choice
 from tfreg.ops.dtypes import as_float
 
 INTERPOLATIONS = ("linear", "nearest")
-BOUNDARIES = ("zero", "replicate")
-
-
-def check_choice(name: str, value, allowed) -> None:
-    """ValueError naming ``name`` and ``value`` unless ``value`` is one of ``allowed``."""
-    if not isinstance(value, str) or value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(repr(a) for a in allowed)}, got {value!r}")
 
 
 def _sizes(x, axes):
@@ -68,8 +62,8 @@ def resample(image, coords, interpolation: str = "linear", boundary: str = "zero
         none (rank ``ndim + 1``); dtype of ``image`` (float32 for integer images). For ``"linear"``,
         gradients flow to both ``image`` and ``coords``.
     """
-    check_choice("interpolation", interpolation, INTERPOLATIONS)
-    check_choice("boundary", boundary, BOUNDARIES)
+    check_choice(interpolation, "interpolation", INTERPOLATIONS)
+    check_choice(boundary, "boundary", BOUNDARIES)
     image = as_float(image)
     coords = ops.convert_to_tensor(coords)
     ndim = coords.shape[-1]
@@ -218,8 +212,8 @@ def warp(image, ddf, interpolation: str = "linear", boundary: str = "zero"):
     Returns:
         ``(B, *S_out, C)`` or ``(B, *S_out)`` (following ``image``), the warped image.
     """
-    check_choice("interpolation", interpolation, INTERPOLATIONS)
-    check_choice("boundary", boundary, BOUNDARIES)
+    check_choice(interpolation, "interpolation", INTERPOLATIONS)
+    check_choice(boundary, "boundary", BOUNDARIES)
     ddf = ops.convert_to_tensor(ddf)
     ndim = ddf.shape[-1]
     if ndim is None or len(ddf.shape) != ndim + 2:

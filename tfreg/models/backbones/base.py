@@ -10,8 +10,9 @@ from typing import Optional, Sequence
 
 import keras
 
-from tfreg.models.backbones.blocks import check_positive_int
+from tfreg.checks import check_positive_int
 from tfreg.ops.grid import _check_shape
+from tfreg.serialization import attribute_config
 
 
 class Backbone(keras.Model):
@@ -56,12 +57,9 @@ class Backbone(keras.Model):
         """``(B, *image_size, C)`` -> ``(B, *image_size, out_channels)``."""
         raise NotImplementedError
 
+    #: The constructor arguments saved by get_config; subclasses list their own (see tfreg.serialization).
+    config_keys = ("image_size", "num_channel_initial", "out_kernel_initializer", "out_activation", "out_channels")
+
     def get_config(self) -> dict:
-        return dict(
-            name=self.name,
-            image_size=list(self.image_size),
-            num_channel_initial=self.num_channel_initial,
-            out_kernel_initializer=self.out_kernel_initializer,
-            out_activation=self.out_activation,
-            out_channels=self.out_channels,
-        )
+        # Not keras.Model's config (it would hold the layers): the name and the constructor arguments only.
+        return dict(name=self.name, **attribute_config(self))

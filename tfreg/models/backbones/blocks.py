@@ -5,36 +5,22 @@ number of spatial dimensions ``ndim`` (2 or 3) is given explicitly by the backbo
 its ``image_size``.
 """
 
-from numbers import Integral
 from typing import Sequence, Tuple
 
 import keras
 from keras import ops
 
+from tfreg.checks import check_choice, check_positive_int
+from tfreg.layers.conv import conv_layer
 from tfreg.ops.resize import resize
+from tfreg.serialization import AttributeConfigMixin
 
-_CONV = {2: keras.layers.Conv2D, 3: keras.layers.Conv3D}
-_DECONV = {2: keras.layers.Conv2DTranspose, 3: keras.layers.Conv3DTranspose}
 _POOL = {2: keras.layers.MaxPooling2D, 3: keras.layers.MaxPooling3D}
 
 
 def check_ndim(ndim) -> int:
     """``ndim`` validated: 2 or 3."""
-    if isinstance(ndim, bool) or ndim not in (2, 3):
-        raise ValueError(f"ndim must be 2 or 3, got {ndim!r}")
-    return int(ndim)
-
-
-def check_positive_int(value, name: str) -> int:
-    """``value`` as an int >= 1, or ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return int(value)
-
-
-def conv_layer(ndim: int, *args, **kwargs):
-    """``keras.layers.Conv2D`` or ``Conv3D`` for ``ndim`` spatial dimensions."""
-    return _CONV[check_ndim(ndim)](*args, **kwargs)
+    return int(check_choice(ndim, "ndim", (2, 3)))
 
 
 def downsampled_size(size: int, strides: int) -> int:
@@ -57,7 +43,7 @@ def deconv_output_padding(in_size: int, out_size: int, kernel_size: int, strides
     return pad
 
 
-class ConvBlock(keras.layers.Layer):
+class ConvBlock(AttributeConfigMixin, keras.layers.Layer):
     """Convolution without bias -> BatchNormalization -> ReLU (optional).
 
     Args:
@@ -86,19 +72,10 @@ class ConvBlock(keras.layers.Layer):
         x = self.norm(self.conv(inputs), training=training)
         return ops.relu(x) if self.activation else x
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            ndim=self.ndim,
-            filters=self.filters,
-            kernel_size=self.kernel_size,
-            strides=self.strides,
-            activation=self.activation,
-        )
-        return config
+    config_keys = ("ndim", "filters", "kernel_size", "strides", "activation")
 
 
-class ResidualBlock(keras.layers.Layer):
+class ResidualBlock(AttributeConfigMixin, keras.layers.Layer):
     """Two convolution blocks with a skip: ``relu(x + bn(conv(relu(bn(conv(x))))))`` (DeepReg's residual block).
 
     Call: ``(B, *S, filters)`` -> ``(B, *S, filters)``; the input must already have ``filters`` channels.
@@ -116,13 +93,10 @@ class ResidualBlock(keras.layers.Layer):
         x = self.block2(self.block1(inputs, training=training), training=training)
         return ops.relu(x + inputs)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(ndim=self.ndim, filters=self.filters, kernel_size=self.kernel_size)
-        return config
+    config_keys = ("ndim", "filters", "kernel_size")
 
 
-class DeconvBlock(keras.layers.Layer):
+class DeconvBlock(AttributeConfigMixin, keras.layers.Layer):
     """Transposed convolution without bias -> BatchNormalization -> ReLU, up-sampling to a given size.
 
     Args:
@@ -146,30 +120,22 @@ class DeconvBlock(keras.layers.Layer):
         padding = tuple(
             deconv_output_padding(i, o, self.kernel_size, self.strides) for i, o in zip(self.in_size, self.out_size)
         )
-        self.deconv = _DECONV[self.ndim](
+        self.deconv = conv_layer(
+            self.ndim,
             self.filters,
             self.kernel_size,
             strides=self.strides,
             padding="same",
             output_padding=padding,
             use_bias=False,
+            transpose=True,
         )
         self.norm = keras.layers.BatchNormalization()
 
     def call(self, inputs, training=None):
         return ops.relu(self.norm(self.deconv(inputs), training=training))
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            ndim=self.ndim,
-            filters=self.filters,
-            in_size=list(self.in_size),
-            out_size=list(self.out_size),
-            kernel_size=self.kernel_size,
-            strides=self.strides,
-        )
-        return config
+    config_keys = ("ndim", "filters", "in_size", "out_size", "kernel_size", "strides")
 
 
 def additive_upsampling(x, out_size: Sequence[int], num_chunks: int = 2):

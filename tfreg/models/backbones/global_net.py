@@ -14,6 +14,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from tfreg.checks import check_int
 from tfreg.models.backbones.base import Backbone
 from tfreg.models.backbones.blocks import ConvBlock, ResidualBlock, pooling_layer
 from tfreg.models.backbones.unet import check_depth_fits, check_levels
@@ -26,7 +27,8 @@ class GlobalNet(Backbone):
     """GlobalNet (DeepReg's ``global``).
 
     Args:
-        image_size, num_channel_initial, out_kernel_initializer, out_activation, name: see :class:`Backbone`.
+        **kwargs: image_size, num_channel_initial, out_kernel_initializer, out_activation, see :class:`Backbone`.
+        name: Keras model name.
         out_channels: must equal ``ndim`` (the output is a DDF).
         extract_levels: DeepReg's older way to give the depth: ``depth = max(extract_levels)``.
         depth: number of down-samplings; one of ``depth`` and ``extract_levels`` is required.
@@ -38,39 +40,28 @@ class GlobalNet(Backbone):
 
     def __init__(
         self,
-        image_size: Sequence[int] = (),
-        num_channel_initial: int = 1,
-        out_kernel_initializer: Optional[str] = "glorot_uniform",
-        out_activation: Optional[str] = None,
         out_channels: Optional[int] = None,
         extract_levels: Optional[Sequence[int]] = None,
         depth: Optional[int] = None,
         name: str = "GlobalNet",
         **kwargs,
     ):
+        image_size = kwargs.get("image_size", ())
         ndim_guess = len(tuple(image_size)) if hasattr(image_size, "__len__") else 3
-        super().__init__(
-            image_size=image_size,
-            num_channel_initial=num_channel_initial,
-            out_kernel_initializer=out_kernel_initializer,
-            out_activation=out_activation,
-            out_channels=ndim_guess if out_channels is None else out_channels,
-            name=name,
-            **kwargs,
-        )
+        super().__init__(out_channels=ndim_guess if out_channels is None else out_channels, name=name, **kwargs)
         if self.out_channels != self.ndim:
             raise ValueError(
                 f"out_channels of the global backbone must equal the number of spatial dimensions {self.ndim}, "
                 f"got {out_channels!r} (use the global backbone with ddf/dvf/affine models only)"
             )
-        if out_activation is not None:
-            raise ValueError(f"out_activation of the global backbone must be None, got {out_activation!r}")
+        if self.out_activation is not None:
+            raise ValueError(f"out_activation of the global backbone must be None, got {self.out_activation!r}")
         if depth is None and extract_levels is None:
             raise ValueError("the global backbone needs depth (or extract_levels, giving depth = max(extract_levels))")
         if depth is None:
             _, depth = check_levels(extract_levels, None)
-        elif isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
-            raise ValueError(f"depth must be an int >= 0, got {depth!r}")
+        else:
+            depth = check_int(depth, "depth", minimum=0)
         self.depth = int(depth)
         self.extract_levels = None if extract_levels is None else list(extract_levels)
         check_depth_fits(self.image_size, self.depth, 2)
@@ -86,7 +77,7 @@ class GlobalNet(Backbone):
         identity = np.eye(ndim + 1, ndim, dtype="float32").reshape(-1)
         self.dense = keras.layers.Dense(
             ndim * (ndim + 1),
-            kernel_initializer=out_kernel_initializer,
+            kernel_initializer=self.out_kernel_initializer,
             bias_initializer=keras.initializers.Constant(identity),
         )
 
@@ -101,10 +92,7 @@ class GlobalNet(Backbone):
         theta = ops.reshape(self.dense(self.flatten(x)), (-1, self.ndim + 1, self.ndim))
         return affine_to_ddf(theta, self.image_size), theta
 
-    def get_config(self) -> dict:
-        config = super().get_config()
-        config.update(depth=self.depth, extract_levels=self.extract_levels)
-        return config
+    config_keys = ("depth", "extract_levels")
 
 
 __all__ = ["GlobalNet"]

@@ -17,14 +17,15 @@ class LocalNet(UNet):
     """LocalNet (DeepReg's ``local``).
 
     Args:
-        image_size, num_channel_initial, out_kernel_initializer, out_activation, out_channels, name: see
-            :class:`~tfreg.models.backbones.base.Backbone`.
+        name: Keras model name.
         extract_levels: required, ints in [0, depth]; the output averages these levels.
         depth: default ``max(extract_levels)``.
         use_additive_upsampling: add the resized, channel-halved coarser features to the transposed
             convolution's output (DeepReg's default True).
-        pooling, concat_skip, encode_kernel_sizes (default ``[7] + [3] * depth``), decode_kernel_sizes,
-        encode_num_channels, decode_num_channels, strides, padding: as :class:`UNet`.
+        encode_kernel_sizes: default ``[7] + [3] * depth``, see :class:`UNet`.
+        **kwargs: depth, pooling, concat_skip, decode_kernel_sizes, encode_num_channels, decode_num_channels,
+            strides, padding of :class:`UNet`, and image_size, num_channel_initial, out_kernel_initializer,
+            out_activation, out_channels of :class:`~tfreg.models.backbones.base.Backbone`.
 
     Call: ``(B, *image_size, C)`` -> ``(B, *image_size, out_channels)``.
     """
@@ -34,45 +35,15 @@ class LocalNet(UNet):
 
     def __init__(
         self,
-        image_size: Sequence[int] = (),
-        num_channel_initial: int = 1,
         extract_levels: Optional[Sequence[int]] = None,
-        out_kernel_initializer: Optional[str] = "glorot_uniform",
-        out_activation: Optional[str] = None,
-        out_channels: int = 1,
-        depth: Optional[int] = None,
         use_additive_upsampling: bool = True,
-        pooling: bool = True,
-        concat_skip: bool = False,
         encode_kernel_sizes=None,
-        decode_kernel_sizes=3,
-        encode_num_channels=None,
-        decode_num_channels=None,
-        strides: int = 2,
-        padding: str = "same",
         name: str = "LocalNet",
         **kwargs,
     ):
         self.use_additive_upsampling = bool(use_additive_upsampling)
-        super().__init__(
-            image_size=image_size,
-            num_channel_initial=num_channel_initial,
-            out_kernel_initializer=out_kernel_initializer,
-            out_activation=out_activation,
-            out_channels=out_channels,
-            depth=depth,
-            extract_levels=extract_levels,
-            pooling=pooling,
-            concat_skip=concat_skip,
-            encode_kernel_sizes=encode_kernel_sizes,
-            decode_kernel_sizes=decode_kernel_sizes,
-            encode_num_channels=encode_num_channels,
-            decode_num_channels=decode_num_channels,
-            strides=strides,
-            padding=padding,
-            name=name,
-            **kwargs,
-        )
+        # UNet's defaults differ for these two: extract_levels is required, encoder kernels are [7, 3, ...].
+        super().__init__(extract_levels=extract_levels, encode_kernel_sizes=encode_kernel_sizes, name=name, **kwargs)
         if self.use_additive_upsampling:
             for d in range(self.min_level, self.depth):
                 coarse = self.decode_num_channels[d + 1] if d + 1 < self.depth else self.encode_num_channels[d + 1]
@@ -93,10 +64,7 @@ class LocalNet(UNet):
             up = up + additive_upsampling(x, self.sizes[d])
         return up
 
-    def get_config(self) -> dict:
-        config = super().get_config()
-        config["use_additive_upsampling"] = self.use_additive_upsampling
-        return config
+    config_keys = ("use_additive_upsampling",)
 
 
 __all__ = ["LocalNet"]

@@ -15,13 +15,13 @@ from typing import List, Optional, Sequence, Union
 
 from keras import ops
 
+from tfreg.checks import check_int, check_positive_int
+from tfreg.layers.conv import conv_layer
 from tfreg.models.backbones.base import Backbone
 from tfreg.models.backbones.blocks import (
     ConvBlock,
     DeconvBlock,
     ResidualBlock,
-    check_positive_int,
-    conv_layer,
     level_sizes,
     pooling_layer,
 )
@@ -78,8 +78,7 @@ def check_levels(extract_levels, depth: Optional[int]):
         raise ValueError(f"extract_levels must be a non-empty list of ints >= 0, got {extract_levels!r}")
     if depth is None:
         depth = max(levels)
-    if isinstance(depth, bool) or not isinstance(depth, Integral) or depth < 0:
-        raise ValueError(f"depth must be an int >= 0, got {depth!r}")
+    depth = check_int(depth, "depth", minimum=0)
     if max(levels) > depth:
         raise ValueError(f"extract_levels {list(extract_levels)} must lie in [0, depth={depth}]")
     return sorted(set(levels)), int(depth)
@@ -90,8 +89,9 @@ class UNet(Backbone):
     """U-Net (DeepReg's ``unet``); see the module docstring for the architecture.
 
     Args:
-        image_size, num_channel_initial, out_kernel_initializer, out_activation, out_channels, name: see
+        **kwargs: image_size, num_channel_initial, out_kernel_initializer, out_activation, out_channels, see
             :class:`Backbone`.
+        name: Keras model name.
         depth: number of down-samplings, int >= 0.
         extract_levels: levels whose decoder features give the output (averaged), ints in [0, depth];
             DeepReg's default ``(0,)``.
@@ -117,11 +117,6 @@ class UNet(Backbone):
 
     def __init__(
         self,
-        image_size: Sequence[int] = (),
-        num_channel_initial: int = 1,
-        out_kernel_initializer: Optional[str] = "glorot_uniform",
-        out_activation: Optional[str] = None,
-        out_channels: int = 1,
         depth: Optional[int] = None,
         extract_levels: Sequence[int] = (0,),
         pooling: bool = True,
@@ -135,15 +130,7 @@ class UNet(Backbone):
         name: str = "UNet",
         **kwargs,
     ):
-        super().__init__(
-            image_size=image_size,
-            num_channel_initial=num_channel_initial,
-            out_kernel_initializer=out_kernel_initializer,
-            out_activation=out_activation,
-            out_channels=out_channels,
-            name=name,
-            **kwargs,
-        )
+        super().__init__(name=name, **kwargs)
         self.extract_levels, self.depth = check_levels(extract_levels, depth)
         depth = self.depth
         if padding != "same":
@@ -255,21 +242,18 @@ class UNet(Backbone):
             return outs[0]
         return ops.mean(ops.stack(outs, axis=0), axis=0)
 
-    def get_config(self) -> dict:
-        config = super().get_config()
-        config.update(
-            depth=self.depth,
-            extract_levels=list(self.extract_levels),
-            pooling=self.pooling,
-            concat_skip=self.concat_skip,
-            encode_kernel_sizes=list(self.encode_kernel_sizes),
-            decode_kernel_sizes=list(self.decode_kernel_sizes),
-            encode_num_channels=list(self.encode_num_channels),
-            decode_num_channels=list(self.decode_num_channels),
-            strides=self.strides,
-            padding=self.padding,
-        )
-        return config
+    config_keys = (
+        "depth",
+        "extract_levels",
+        "pooling",
+        "concat_skip",
+        "encode_kernel_sizes",
+        "decode_kernel_sizes",
+        "encode_num_channels",
+        "decode_num_channels",
+        "strides",
+        "padding",
+    )
 
 
 __all__ = ["UNet", "check_depth_fits", "check_levels"]
