@@ -11,6 +11,7 @@ from typing import Sequence, Tuple
 import keras
 from keras import ops
 
+from tfreg.layers.normalization import batch_normalization
 from tfreg.ops.resize import resize
 
 _CONV = {2: keras.layers.Conv2D, 3: keras.layers.Conv3D}
@@ -80,7 +81,7 @@ class ConvBlock(keras.layers.Layer):
         self.conv = conv_layer(
             self.ndim, self.filters, self.kernel_size, strides=self.strides, padding="same", use_bias=False
         )
-        self.norm = keras.layers.BatchNormalization()
+        self.norm = batch_normalization()
 
     def call(self, inputs, training=None):
         x = self.norm(self.conv(inputs), training=training)
@@ -154,7 +155,7 @@ class DeconvBlock(keras.layers.Layer):
             output_padding=padding,
             use_bias=False,
         )
-        self.norm = keras.layers.BatchNormalization()
+        self.norm = batch_normalization()
 
     def call(self, inputs, training=None):
         return ops.relu(self.norm(self.deconv(inputs), training=training))
