@@ -80,6 +80,9 @@ try:
         backbone = REGISTRY.build_backbone(config)
         backbone(keras.ops.zeros((1, 8, 8, 8, 2)))  # build and run it once
         built.append(type(backbone).__name__)
+    # The model classes and the config package are TensorFlow-free too (the engine is not).
+    built.extend(REGISTRY.get("model_class", name).__name__ for name in REGISTRY.names("model_class"))
+    import tfreg.config  # noqa: F401
 except Exception:  # reported with the import chains below
     import traceback
 
@@ -115,9 +118,9 @@ def _describe(attempts):
 def test_registry_core_path_imports_no_tensorflow_simpleitk_h5py():
     result = _run_probe()
     assert result["error"] is None, f"building failed:\n{result['error']}\n{_describe(result['attempts'])}"
-    # Everything asked for was built: 10 losses, the attention layers, 3 backbones.
-    assert len(result["built"]) >= 10 + 3 + 3, result["built"]
-    assert {"LocalNet", "GlobalNet", "UNet"} <= set(result["built"])
+    # Everything asked for was built: 10 losses, the attention layers, 3 backbones, and the model classes found.
+    assert len(result["built"]) >= 10 + 3 + 3 + 4, result["built"]
+    assert {"LocalNet", "GlobalNet", "UNet", "DDFModel"} <= set(result["built"])
     # TensorFlow and SimpleITK: not imported at all, by anyone.
     loaded = [m for m in result["loaded"] if m.split(".")[0] in ("tensorflow", "SimpleITK")]
     offending = [a for a in result["attempts"] if a["module"].split(".")[0] in ("tensorflow", "SimpleITK")]
