@@ -385,3 +385,65 @@ def test_other_errors_from_constructor_pass_through():
     reg.register_loss("broken", Broken)
     with pytest.raises(RuntimeError, match="boom"):
         reg.build_loss({"name": "broken"})
+
+
+def _plugin(tmp_path, monkeypatch, module, body):
+    """Write ``module``.py into tmp_path (on sys.path); its import runs ``body`` with ``REG`` in scope."""
+    (tmp_path / f"{module}.py").write_text(f"from tfreg_test_registry_holder import REG\n{body}\n")
+    monkeypatch.delitem(sys.modules, module, raising=False)
+
+
+def test_builtin_modules_loaded_per_category(tmp_path, monkeypatch):
+    reg = Registry(
+        builtin_modules={LOSS_CLASS: ["tfreg_test_plugin_loss"], BACKBONE_CLASS: ["tfreg_test_plugin_backbone"]}
+    )
+    holder = types.ModuleType("tfreg_test_registry_holder")
+    holder.REG = reg
+    monkeypatch.setitem(sys.modules, "tfreg_test_registry_holder", holder)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    _plugin(tmp_path, monkeypatch, "tfreg_test_plugin_loss", "REG.register_loss('builtin_loss', object)")
+    _plugin(tmp_path, monkeypatch, "tfreg_test_plugin_backbone", "REG.register_backbone('builtin_net', object)")
+    # A lookup imports only its own category's modules.
+    assert reg.names(LOSS_CLASS) == ["builtin_loss"]
+    assert "tfreg_test_plugin_loss" in sys.modules
+    assert "tfreg_test_plugin_backbone" not in sys.modules
+    assert not reg.contains(MODEL_CLASS, "anything")  # a category without built-ins imports nothing
+    assert "tfreg_test_plugin_backbone" not in sys.modules
+    # copy() imports every category's modules, so the copy sees all built-ins.
+    clone = reg.copy()
+    assert "tfreg_test_plugin_backbone" in sys.modules
+    assert clone.names(BACKBONE_CLASS) == ["builtin_net"] and clone.names(LOSS_CLASS) == ["builtin_loss"]
+    # Each module is imported once: removing it from sys.modules does not make the registry import it again.
+    monkeypatch.delitem(sys.modules, "tfreg_test_plugin_loss")
+    assert reg.get(LOSS_CLASS, "builtin_loss") is object
+    assert "tfreg_test_plugin_loss" not in sys.modules
+
+
+def test_failed_builtin_import_is_retried(tmp_path, monkeypatch):
+    reg = Registry(builtin_modules={LOSS_CLASS: ["tfreg_test_plugin_flaky"]})
+    holder = types.ModuleType("tfreg_test_registry_holder")
+    holder.REG = reg
+    monkeypatch.setitem(sys.modules, "tfreg_test_registry_holder", holder)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    _plugin(tmp_path, monkeypatch, "tfreg_test_plugin_flaky", "raise ImportError('missing dependency xyz')")
+    with pytest.raises(ImportError, match="missing dependency xyz"):
+        reg.names(LOSS_CLASS)
+    # The error shows again on the next lookup instead of an empty registry.
+    with pytest.raises(ImportError, match="missing dependency xyz"):
+        reg.get(LOSS_CLASS, "flaky")
+    # Once the module imports, the next lookup sees its registrations.
+    _plugin(tmp_path, monkeypatch, "tfreg_test_plugin_flaky", "REG.register_loss('flaky', object)")
+    assert reg.get(LOSS_CLASS, "flaky") is object
+    monkeypatch.delitem(sys.modules, "tfreg_test_plugin_flaky")
+
+
+def test_global_registry_categories_import_their_own_modules():
+    from tfreg.registry import BUILTIN_MODULES
+
+    assert set(BUILTIN_MODULES) == set(KNOWN_CATEGORIES)
+    assert BUILTIN_MODULES[LOSS_CLASS] == ["tfreg.losses"]
+    assert BUILTIN_MODULES[BACKBONE_CLASS] == ["tfreg.models.backbones"]
+    assert BUILTIN_MODULES[ATTENTION_CLASS] == ["tfreg.layers.attention"]
+    # Every built-in category has at least one registered name once looked up.
+    for category in KNOWN_CATEGORIES:
+        assert REGISTRY.names(category), category

@@ -2,7 +2,9 @@
 
 Layers, each importing only from those below it: cli -> engine -> data -> models -> layers -> losses ->
 ops, with registry and config beside them. ops, losses, layers and models use ``keras.ops`` only and run
-on any Keras 3 backend; data and engine use TensorFlow.
+on any Keras 3 backend; data and engine use TensorFlow. Beside them, without TensorFlow or Keras:
+metrics (NumPy/SciPy metrics on arrays) and evaluation (file-level evaluation, ``tfreg_evaluate``), which
+cli and engine may import.
 """
 
 __version__ = "0.1.0"

@@ -12,7 +12,9 @@ built-in::
         ...
 
 Built-in components are registered when their modules are imported; the registry imports them on the
-first lookup, so ``from tfreg.registry import REGISTRY`` alone is enough to see them.
+first lookup in their category (:data:`BUILTIN_MODULES`), so ``from tfreg.registry import REGISTRY`` alone
+is enough to see them, and a lookup imports only what its category needs: building a loss imports
+``tfreg.losses`` (``keras.ops`` only) and neither TensorFlow nor the data readers.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import copy as _copy
 import difflib
 import importlib
 import inspect
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 BACKBONE_CLASS = "backbone_class"
 LOSS_CLASS = "loss_class"
@@ -44,18 +46,20 @@ KNOWN_CATEGORIES = [
     TRAINER_CLASS,
 ]
 
-# Modules whose import registers tfreg's built-in components. They are imported lazily (on the first
-# lookup) because they import this module to register themselves.
-BUILTIN_MODULES = [
-    "tfreg.losses",
-    "tfreg.layers.attention",
-    "tfreg.models.backbones",
-    "tfreg.models",
-    "tfreg.data.file_loaders",
-    "tfreg.data.loaders",
-    "tfreg.data.augmentation",
-    "tfreg.engine.trainers",
-]
+# For each category, the modules whose import registers tfreg's built-in components of that category.
+# They are imported lazily, on the first lookup in that category, because they import this module to
+# register themselves, and so that a lookup pays only for its own category: the loss, attention and
+# backbone modules use keras.ops only, while the data modules bring TensorFlow and the image readers.
+BUILTIN_MODULES: Dict[str, List[str]] = {
+    BACKBONE_CLASS: ["tfreg.models.backbones"],
+    LOSS_CLASS: ["tfreg.losses"],
+    MODEL_CLASS: ["tfreg.models"],
+    DATA_AUGMENTATION_CLASS: ["tfreg.data.augmentation"],
+    DATA_LOADER_CLASS: ["tfreg.data.loaders"],
+    FILE_LOADER_CLASS: ["tfreg.data.file_loaders"],
+    ATTENTION_CLASS: ["tfreg.layers.attention"],
+    TRAINER_CLASS: ["tfreg.engine.trainers"],
+}
 
 
 class Registry:
@@ -67,11 +71,32 @@ class Registry:
     :meth:`add_category`.
     """
 
-    def __init__(self, categories: Iterable[str] = KNOWN_CATEGORIES, builtin_modules: Iterable[str] = ()):
+    def __init__(
+        self,
+        categories: Iterable[str] = KNOWN_CATEGORIES,
+        builtin_modules: Union[Mapping[str, Iterable[str]], Iterable[str]] = (),
+    ):
+        """
+        Args:
+            categories: the category names.
+            builtin_modules: modules whose import registers built-in components, imported on the first
+                lookup that needs them: a mapping ``category -> module names`` (imported on the first
+                lookup in that category), or a plain list of module names (imported on the first lookup
+                in any category).
+        """
         self._dict: Dict[Tuple[str, str], Any] = {}
         self._categories: List[str] = list(categories)
-        self._builtin_modules = list(builtin_modules)
-        self._builtins_loaded = not self._builtin_modules
+        if isinstance(builtin_modules, Mapping):
+            self._builtin_modules: Dict[Optional[str], List[str]] = {
+                category: list(modules) for category, modules in builtin_modules.items()
+            }
+        else:
+            # None: modules every category needs.
+            self._builtin_modules = {None: list(builtin_modules)}
+        # Modules imported successfully; one whose import failed stays out, so the next lookup retries.
+        self._loaded_modules: set = set()
+        # Modules being imported now: their own register() calls must not re-enter the loader.
+        self._loading_modules: set = set()
 
     # ------------------------------------------------------------------ categories
     @property
@@ -95,19 +120,23 @@ class Registry:
             )
 
     # ------------------------------------------------------------------ registration
-    def _load_builtins(self) -> None:
-        if self._builtins_loaded:
-            return
-        # Set first: the imported modules call register(), which must not recurse into this loader.
-        self._builtins_loaded = True
-        try:
-            for module in self._builtin_modules:
+    def _load_builtins(self, category: Optional[str] = None) -> None:
+        """Import the built-in modules of ``category`` (and those every category needs); all when None."""
+        if category is None:
+            modules = [m for group in self._builtin_modules.values() for m in group]
+        else:
+            modules = self._builtin_modules.get(None, []) + self._builtin_modules.get(category, [])
+        for module in modules:
+            if module in self._loaded_modules or module in self._loading_modules:
+                continue
+            self._loading_modules.add(module)
+            try:
                 importlib.import_module(module)
-        except BaseException:
-            # Let the next lookup retry (and show the import error again) instead of silently
-            # running without the built-ins.
-            self._builtins_loaded = False
-            raise
+            finally:
+                # On failure the module is not marked loaded: the next lookup retries (and shows the
+                # import error again) instead of silently running without the built-ins.
+                self._loading_modules.discard(module)
+            self._loaded_modules.add(module)
 
     def _register(self, category: str, key: str, value: Any, force: bool) -> None:
         self._check_category(category)
@@ -174,12 +203,12 @@ class Registry:
     def names(self, category: str) -> List[str]:
         """The sorted names registered in ``category``."""
         self._check_category(category)
-        self._load_builtins()
+        self._load_builtins(category)
         return sorted(k for c, k in self._dict if c == category)
 
     def contains(self, category: str, key: str) -> bool:
         """Whether ``key`` is registered in ``category``."""
-        self._load_builtins()
+        self._load_builtins(category)
         return isinstance(key, str) and (category, key) in self._dict
 
     def get(self, category: str, key: str) -> Any:
@@ -191,7 +220,7 @@ class Registry:
         self._check_category(category)
         if not isinstance(key, str):
             raise ValueError(f"a {category} name must be a string, got {key!r}")
-        self._load_builtins()
+        self._load_builtins(category)
         if (category, key) in self._dict:
             return self._dict[(category, key)]
         known = self.names(category)
@@ -201,7 +230,10 @@ class Registry:
         )
 
     def copy(self) -> "Registry":
-        """A deep copy, to register test or experimental components without touching the original."""
+        """A deep copy, to register test or experimental components without touching the original.
+
+        Every category's built-ins are imported first, so the copy sees all of them.
+        """
         self._load_builtins()
         return _copy.deepcopy(self)
 

@@ -1,4 +1,4 @@
-"""tfreg_evaluate (tfreg.cli.evaluate) and its --compare mode (tfreg.engine.evaluate_compare)."""
+"""tfreg_evaluate (tfreg.cli.evaluate) and its --compare mode (tfreg.evaluation.compare)."""
 
 import csv
 import math
@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from scipy.stats import wilcoxon
 
-from tests.engine.test_evaluate import read_rows, write_label_case, write_landmarks, write_prediction_dir
+from tests.evaluation.test_evaluate import read_rows, write_label_case, write_landmarks, write_prediction_dir
 from tfreg.cli.evaluate import main
 from tfreg.data.errors import DataError
-from tfreg.engine.evaluate_compare import compare, format_table
+from tfreg.evaluation.compare import compare, format_table
 
 
 # ---------------------------------------------------------------------------------------------- evaluate
@@ -46,8 +46,9 @@ def test_help_documents_every_mode(capsys):
 
 def test_import_does_not_load_tensorflow():
     code = (
-        "import sys, tfreg.cli.evaluate, tfreg.engine.evaluate; assert 'tensorflow' not in sys.modules; "
-        "assert 'keras' not in sys.modules"
+        "import sys, tfreg.cli.evaluate, tfreg.evaluation.evaluate, tfreg.evaluation.compare; "
+        "assert 'tensorflow' not in sys.modules; assert 'keras' not in sys.modules; "
+        "assert not [m for m in sys.modules if m.startswith('tfreg.engine')], 'tfreg.evaluation imports the engine'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
 

@@ -159,3 +159,46 @@ def test_mirrored_strategy_splits_the_batch(tmp_path):
         cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
     )
     assert "SHAPES [(2, 4, 4, 4), (2, 4, 4, 4)]" in result.stdout, result.stderr[-3000:]
+
+
+def _runtime_imports(path):
+    """Modules a source file imports when it runs (anywhere, functions included), except under TYPE_CHECKING."""
+    import ast
+
+    tree = ast.parse(open(path, encoding="utf-8").read())
+    skipped = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            skipped.update(id(n) for n in ast.walk(node))
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return found
+
+
+def test_pipeline_does_not_import_the_loaders():
+    # The loaders import the pipeline (when a dataset is built); the pipeline must not import them back, so
+    # there is no import cycle between tfreg.data.loaders and tfreg.data.pipeline.
+    import tfreg.data.loaders
+    import tfreg.data.pipeline
+
+    imported = _runtime_imports(tfreg.data.pipeline.__file__)
+    assert not [m for m in imported if m.startswith("tfreg.data.loaders")], sorted(imported)
+    assert "tfreg.data.sampling" in imported  # steps_per_epoch lives there, beside the sample counts
+    loader_dir = os.path.dirname(tfreg.data.loaders.__file__)
+    for name in sorted(os.listdir(loader_dir)):
+        if name.endswith(".py"):
+            # Only base.py builds datasets; the others never reach the pipeline.
+            uses = "tfreg.data.pipeline" in _runtime_imports(os.path.join(loader_dir, name))
+            assert uses == (name == "base.py"), name
+    # The moved function is the same object under every name it had.
+    from tfreg.data import sampling, steps_per_epoch
+    from tfreg.data.loaders.base import steps_per_epoch as from_base
+
+    assert tfreg.data.pipeline.steps_per_epoch is sampling.steps_per_epoch is steps_per_epoch is from_base
+    assert [sampling.steps_per_epoch(n, 4) for n in (0, 3, 4, 9)] == [1, 1, 1, 2]

@@ -37,9 +37,8 @@ def _run_mirrored(config, config_batch3, out_dir):
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
-    import keras
-
     import tfreg.engine.train as train_module
+    from tfreg.layers.normalization import batch_norm_layers
 
     result = {}
     log_dir = os.path.join(out_dir, "logs")
@@ -69,11 +68,7 @@ def _run_mirrored(config, config_batch3, out_dir):
             for variable, value in zip(model.weights, state["initial"]):
                 variable.assign(value)
         state["replicas"] = strategy.num_replicas_in_sync
-        state["synchronized_bn"] = sum(
-            1
-            for layer in model._flatten_layers(include_self=False)
-            if isinstance(layer, keras.layers.BatchNormalization) and layer.synchronized
-        )
+        state["synchronized_bn"] = sum(1 for layer in batch_norm_layers(model) if layer.synchronized)
         state["strategy"] = type(strategy).__name__
 
     train_module.create_variables = create_variables

@@ -18,6 +18,7 @@ from tfreg.engine.strategy import (
     strategy_kind,
     synchronize_batch_norm,
 )
+from tfreg.layers.normalization import batch_norm_layers
 
 WORKERS = ["127.0.0.1:20001", "127.0.0.1:20002"]
 
@@ -146,11 +147,7 @@ def tiny_model():
 
 
 def batch_norms(model):
-    found = [
-        layer
-        for layer in model._flatten_layers(include_self=False)
-        if isinstance(layer, keras.layers.BatchNormalization)
-    ]
+    found = batch_norm_layers(model)
     assert len(found) == 3
     return found
 

@@ -6,7 +6,7 @@ from keras import ops
 from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
-from tfreg.ops.affine import affine_to_ddf, compose_affine, identity_affine, warp_grid
+from tfreg.ops.affine import affine_to_ddf, identity_affine, warp_grid
 from tfreg.ops.warp import warp
 
 pytestmark = pytest.mark.backend_agnostic
@@ -99,20 +99,6 @@ def test_warping_matches_scipy_affine_transform(ndim):
     np.testing.assert_allclose(warped[inside], expected[inside], atol=1e-5)
 
 
-@pytest.mark.parametrize("ndim", [2, 3])
-def test_compose(ndim):
-    a = (np.eye(ndim + 1, ndim) + RNG.standard_normal((2, ndim + 1, ndim)) * 0.3).astype(np.float32)
-    b = (np.eye(ndim + 1, ndim) + RNG.standard_normal((2, ndim + 1, ndim)) * 0.3).astype(np.float32)
-    points = RNG.standard_normal((5, ndim)) * 4
-    ab = np_(compose_affine(a, b))
-    for i in range(2):
-        expected = homogeneous(homogeneous(points) @ a[i].astype(np.float64)) @ b[i].astype(np.float64)
-        np.testing.assert_allclose(homogeneous(points) @ ab[i], expected, rtol=1e-5, atol=1e-5)
-    identity = np_(identity_affine(2, ndim))
-    np.testing.assert_allclose(np_(compose_affine(a, identity)), a, atol=1e-6)
-    np.testing.assert_allclose(np_(compose_affine(identity, b)), b, atol=1e-6)
-
-
 def test_bad_arguments():
     with pytest.raises(ValueError, match="batch_size"):
         identity_affine(0, 3)
@@ -124,5 +110,3 @@ def test_bad_arguments():
         affine_to_ddf(np.zeros((1, 4, 3), np.float32), (4, 4))
     with pytest.raises(ValueError, match="grid"):
         warp_grid(np.zeros((4, 4, 2), np.float32), np.zeros((1, 4, 3), np.float32))
-    with pytest.raises(ValueError, match="theta"):
-        compose_affine(np.zeros((1, 4, 3), np.float32), np.zeros((1, 3, 2), np.float32))

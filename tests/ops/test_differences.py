@@ -9,7 +9,6 @@ from tfreg.ops.differences import (
     central_difference_cropped,
     forward_difference,
     forward_difference_cropped,
-    spatial_gradients,
     spatial_ndim,
 )
 
@@ -77,17 +76,6 @@ def test_cropped_variants(shape):
         np.testing.assert_allclose(got, expected, atol=1e-6)
 
 
-@pytest.mark.parametrize("shape", SHAPES)
-@pytest.mark.parametrize("mode", ["central", "forward"])
-def test_spatial_gradients(shape, mode):
-    x = field(shape)
-    grads = spatial_gradients(x, mode=mode)
-    assert len(grads) == len(shape)
-    single = central_difference_cropped if mode == "central" else forward_difference_cropped
-    for axis, g in enumerate(grads):
-        np.testing.assert_array_equal(np_(g), np_(single(x, axis)))
-
-
 def test_linear_ramp_has_unit_slope():
     x = np.broadcast_to(np.arange(6, dtype=np.float32)[None, None, :, None], (1, 4, 6, 1))
     np.testing.assert_array_equal(np_(central_difference(x, 1, padding="same")), np.ones((1, 4, 6, 1)))
@@ -101,8 +89,6 @@ def test_bad_arguments():
         central_difference(x, 0, padding="full")
     with pytest.raises(ValueError, match="padding"):
         forward_difference(x, 0, padding="full")
-    with pytest.raises(ValueError, match="mode"):
-        spatial_gradients(x, mode="backward")
     with pytest.raises(ValueError, match="spatial"):
         central_difference(np.zeros((2, 5, 1), np.float32), 0)
     with pytest.raises(ValueError, match="at least 3"):

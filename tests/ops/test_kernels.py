@@ -69,17 +69,3 @@ def test_bad_size(size):
     for fn in (K.rectangular_kernel, K.gaussian_kernel):
         with pytest.raises(ValueError, match="size"):
             fn(size)
-
-
-def test_lookup_by_name():
-    assert K.get_kernel_fn("triangular") is K.triangular_kernel
-    assert K.get_kernel_fn("gaussian") is K.gaussian_kernel
-    assert K.get_kernel_fn("gaussian", family="sigma") is K.gaussian_kernel_sigma
-    assert K.get_kernel_fn("cauchy", family="sigma") is K.cauchy_kernel
-    assert K.get_kernel_fn(np.str_("rectangular")) is K.rectangular_kernel
-    with pytest.raises(ValueError, match=r"'box'.*\['gaussian', 'rectangular', 'triangular'\]"):
-        K.get_kernel_fn("box")
-    with pytest.raises(ValueError, match="cauchy"):
-        K.get_kernel_fn("cauchy", family="size")
-    with pytest.raises(ValueError, match="family"):
-        K.get_kernel_fn("gaussian", family="width")

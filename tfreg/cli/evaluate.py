@@ -1,7 +1,7 @@
 """``tfreg_evaluate``: evaluate registration results from files, or compare two evaluations.
 
-A thin argparse layer over :func:`tfreg.engine.evaluate.evaluate` and
-:func:`tfreg.engine.evaluate_compare.compare`; it imports neither TensorFlow nor Keras, so it starts
+A thin argparse layer over :func:`tfreg.evaluation.evaluate.evaluate` and
+:func:`tfreg.evaluation.compare.compare`; it imports neither TensorFlow nor Keras, so it starts
 in a fraction of a second. See ``tfreg_evaluate --help`` and docs/evaluation.md.
 """
 
@@ -12,7 +12,7 @@ import sys
 import warnings
 from typing import List, Optional
 
-from tfreg.engine.evaluate import PAIR_CSV_COLUMNS
+from tfreg.evaluation.evaluate import PAIR_CSV_COLUMNS
 
 DESCRIPTION = """\
 Evaluate registration results: Dice, Jaccard, Hausdorff distance (max, 95th, 99th percentile), ASSD,
@@ -164,11 +164,11 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 def _run(args, mode: str) -> int:
     from tfreg.data.errors import DataError
-    from tfreg.engine import evaluate as engine
+    from tfreg.evaluation import evaluate as evaluation
 
     try:
         if mode == "--compare":
-            from tfreg.engine.evaluate_compare import compare, format_table
+            from tfreg.evaluation.compare import compare, format_table
 
             output = args.output or f"compare_{args.metric}.csv"
             rows = compare(args.compare[0], args.compare[1], args.metric, output=output, overwrite=args.overwrite)
@@ -178,14 +178,14 @@ def _run(args, mode: str) -> int:
             return 0
         labels = [s.strip() for s in args.labels.split(",") if s.strip()] if args.labels else None
         if mode == "--pred-dir":
-            pairs = engine.pairs_from_prediction_dir(args.pred_dir, labels)
+            pairs = evaluation.pairs_from_prediction_dir(args.pred_dir, labels)
         elif mode == "--pairs":
-            pairs = engine.pairs_from_csv(args.pairs)
+            pairs = evaluation.pairs_from_csv(args.pairs)
         else:
-            pairs = [engine.PairSpec(pair=args.pair_id, **{name: getattr(args, name) for name in _EXPLICIT})]
+            pairs = [evaluation.PairSpec(pair=args.pair_id, **{name: getattr(args, name) for name in _EXPLICIT})]
         output = args.output or "evaluation.csv"
         summary = "" if args.no_summary else args.summary
-        result = engine.evaluate(
+        result = evaluation.evaluate(
             pairs,
             output=output,
             summary=summary,

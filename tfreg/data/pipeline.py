@@ -24,12 +24,15 @@ iteration and with ``strategy.experimental_distribute_dataset`` (the global batc
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Union
 
 import numpy as np
 import tensorflow as tf
 
-from tfreg.data.loaders.base import DataLoader, steps_per_epoch
+from tfreg.data.sampling import steps_per_epoch
+
+if TYPE_CHECKING:  # annotations only: the loaders import this module (lazily), not the other way round
+    from tfreg.data.loaders.base import DataLoader
 
 AUTOTUNE = tf.data.AUTOTUNE
 

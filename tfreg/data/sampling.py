@@ -180,6 +180,13 @@ def label_rng(seed: Optional[int]) -> random.Random:
     return random.Random(None if seed is None else f"tfreg-label-{seed}")
 
 
+def steps_per_epoch(num_samples: int, batch_size: int) -> int:
+    """DeepReg's steps per epoch (training and validation): ``max(num_samples // batch_size, 1)``."""
+    if isinstance(batch_size, bool) or int(batch_size) < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    return max(int(num_samples) // int(batch_size), 1)
+
+
 __all__ = [
     "paired_samples",
     "unpaired_samples",
@@ -192,4 +199,5 @@ __all__ = [
     "label_rng",
     "INTRA_GROUP_OPTIONS",
     "SAMPLE_LABEL_OPTIONS",
+    "steps_per_epoch",
 ]

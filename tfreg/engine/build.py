@@ -14,6 +14,7 @@ import numpy as np
 from tfreg.data.load import get_data_loader
 from tfreg.data.loaders.base import DataLoader
 from tfreg.data.pipeline import build_dataset
+from tfreg.layers.normalization import synchronized_batch_norm
 
 
 def build_loader(config: Dict[str, Any], split: str, registry=None, required: bool = False) -> Optional[DataLoader]:
@@ -45,13 +46,18 @@ def split_dataset(
     )
 
 
-def build_model(config: Dict[str, Any], loader: DataLoader, registry=None) -> keras.Model:
+def build_model(
+    config: Dict[str, Any], loader: DataLoader, registry=None, synchronized_bn: bool = False
+) -> keras.Model:
     """The registration model named by ``train.method``, sized from the loader (DeepReg's ``build_model``).
 
     Args:
         config: a validated config.
         loader: gives ``moving_image_shape``, ``fixed_image_shape``, ``num_indices`` and ``labeled``.
         registry: where ``train.method`` and the backbone/losses are looked up.
+        synchronized_bn: build every BatchNormalization with ``synchronized=True`` (global-batch statistics
+            across replicas; TensorFlow backend). Training passes ``strategy.num_replicas_in_sync > 1``, inside
+            ``strategy.scope()``. See :mod:`tfreg.layers.normalization`.
 
     Raises:
         ValueError: naming ``train.method``/``train.backbone`` and the image shapes when the model cannot be
@@ -69,15 +75,19 @@ def build_model(config: Dict[str, Any], loader: DataLoader, registry=None) -> ke
         batch_size=train["preprocess"]["batch_size"],
         config=train,
     )
-    try:
-        return registry.build_model(config=args)
-    except ValueError as err:
-        backbone = train.get("backbone", {}).get("name") if isinstance(train.get("backbone"), dict) else None
-        raise ValueError(
-            f"train.method {train['method']!r} with train.backbone {backbone!r} cannot be built for moving images "
-            f"{tuple(loader.moving_image_shape)} and fixed images {tuple(loader.fixed_image_shape)} "
-            f"(dataset shapes): {err}"
-        ) from None
+    if not isinstance(synchronized_bn, bool):
+        raise ValueError(f"build_model: synchronized_bn must be a bool, got {synchronized_bn!r}")
+    # The context is outside the try: its own error (e.g. a non-TensorFlow backend) is not a shape problem.
+    with synchronized_batch_norm(synchronized_bn):
+        try:
+            return registry.build_model(config=args)
+        except ValueError as err:
+            backbone = train.get("backbone", {}).get("name") if isinstance(train.get("backbone"), dict) else None
+            raise ValueError(
+                f"train.method {train['method']!r} with train.backbone {backbone!r} cannot be built for moving images "
+                f"{tuple(loader.moving_image_shape)} and fixed images {tuple(loader.fixed_image_shape)} "
+                f"(dataset shapes): {err}"
+            ) from None
 
 
 def build_optimizer(config: Dict[str, Any]) -> keras.optimizers.Optimizer:

@@ -8,8 +8,9 @@
   so the engine trains with its own loop there (:mod:`tfreg.engine.custom_loop`).
 - ``auto`` (default): ``mirrored`` when more than one GPU is visible, else ``default``.
 
-With several replicas, BatchNormalization layers are switched to synchronised statistics so that the
-replicas together normalise over the global batch, as one device would.
+With several replicas, BatchNormalization layers use synchronised statistics so that the replicas together
+normalise over the global batch, as one device would: the model is built with them
+(``build_model(..., synchronized_bn=True)``), or :func:`synchronize_batch_norm` switches a built one.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import os
 from typing import Optional, Tuple
 
 import tensorflow as tf
+
+from tfreg.layers.normalization import batch_norm_layers
 
 STRATEGIES: Tuple[str, ...] = ("auto", "default", "mirrored", "multiworker")
 
@@ -129,15 +132,23 @@ def check_batch_size(
 
 
 def synchronize_batch_norm(model, strategy: tf.distribute.Strategy) -> int:
-    """Switch every ``BatchNormalization`` of ``model`` to global-batch statistics when there are several
-    replicas (otherwise each replica would normalise over its own share only). Returns how many were switched."""
-    import keras
+    """Switch every ``BatchNormalization`` of an already built ``model`` to global-batch statistics when
+    there are several replicas (otherwise each replica would normalise over its own share only).
 
+    Prefer building the model synchronized in the first place, through the public constructor argument:
+    ``build_model(config, loader, registry, synchronized_bn=strategy.num_replicas_in_sync > 1)`` (see
+    :mod:`tfreg.layers.normalization`); this function then finds nothing to switch and returns 0. It stays
+    for models built outside that context (a user's own), and sets the layers' public ``synchronized``
+    attribute, which they read at each call.
+
+    Returns:
+        How many layers were switched (0 with one replica: nothing is changed).
+    """
     if strategy.num_replicas_in_sync <= 1:
         return 0
     count = 0
-    for layer in model._flatten_layers(include_self=False, recursive=True):
-        if isinstance(layer, keras.layers.BatchNormalization) and not layer.synchronized:
+    for layer in batch_norm_layers(model):
+        if not layer.synchronized:
             layer.synchronized = True
             count += 1
     return count

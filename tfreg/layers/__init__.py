@@ -1,6 +1,7 @@
 """tfreg.layers: Keras layers (``keras.ops`` only): warping, DVF integration, resizing, the seed
 methods' segmentation-guided attention layers (registered in ``attention_class``), multi-scale field
-fusion (DFSA), attention gates and scSE blocks."""
+fusion (DFSA), attention gates and scSE blocks, and the one BatchNormalization factory (synchronized or not,
+chosen at construction: :mod:`tfreg.layers.normalization`)."""
 
 from tfreg.layers.attention import (
     ConcatAttention,
@@ -12,6 +13,7 @@ from tfreg.layers.attention import (
 )
 from tfreg.layers.blocks import AttentionGate, SCSEBlock
 from tfreg.layers.fusion import DFSA
+from tfreg.layers.normalization import batch_normalization, synchronized_batch_norm
 from tfreg.layers.warping import IntDVF, Resize, Warping
 
 __all__ = [
@@ -27,4 +29,6 @@ __all__ = [
     "DFSA",
     "AttentionGate",
     "SCSEBlock",
+    "batch_normalization",
+    "synchronized_batch_norm",
 ]

@@ -23,7 +23,7 @@ losses (``focal``, ``contour``, ``contour-ce``, ``multiclass-dice``, ``multiclas
 ``embedding``); see docs/components.md.
 
 The score classes (``LocalNormalizedCrossCorrelation``, ``DiceScore``, ...) are exported for metrics.
-The registry imports this package lazily on its first lookup, so every loss module is imported here.
+The registry imports this package lazily on its first ``loss_class`` lookup, so every loss module is imported here.
 """
 
 # tfreg's own losses; imported for their registrations.

@@ -424,11 +424,6 @@ class MacMIND:
         )
 
 
-def macmind_descriptor(x, **kwargs):
-    """macMIND of ``x`` ``(B, *S, C)`` -> ``(B, *S, N M)``; keyword arguments as :class:`MacMIND`."""
-    return MacMIND(**kwargs)(x)
-
-
 @REGISTRY.register_loss(name="macmind")
 class MacMINDLoss(ImageLoss):
     """macMIND distance (registered ``macmind``), positive.
@@ -489,6 +484,5 @@ __all__ = [
     "bin_energy_plan",
     "lag_energy",
     "MacMIND",
-    "macmind_descriptor",
     "MacMINDLoss",
 ]

@@ -138,31 +138,11 @@ def _histogram_segments(it, ip, group, nbt: int, nbp: int):
     )
 
 
-def joint_histograms(ut, up, voxel_weight, group, num_groups, kernel_t, kernel_p, num_bins, sigma_ratio):
-    """Normalised joint histograms ``(num_groups, nbt, nbp)`` of flattened bin coordinates, in one piece.
-
-    Memory: ``n St Sp`` values (the pair contributions), plus as much again for their gradient. Large
-    images use :func:`chunked_joint_histograms` instead.
-
-    Args:
-        ut, up: ``(n,)`` bin coordinates; voxel_weight: ``(n,)`` >= 0; group: int32 ``(n,)`` in
-            ``[0, num_groups)`` (sample x patch).
-    """
-    it, wt, pad_t = parzen_support(ut, kernel_t, num_bins, sigma_ratio)
-    ip, wp, pad_p = parzen_support(up, kernel_p, num_bins, sigma_ratio)
-    nbt, nbp = num_bins + 2 * pad_t, num_bins + 2 * pad_p
-    seg = _histogram_segments(it, ip, group, nbt, nbp)
-    val = ops.reshape(voxel_weight, (-1, 1, 1)) * ops.expand_dims(wt, -1) * ops.expand_dims(wp, 1)
-    hist = ops.segment_sum(ops.reshape(val, (-1,)), ops.reshape(seg, (-1,)), num_segments=num_groups * nbt * nbp)
-    hist = ops.reshape(hist, (num_groups, nbt, nbp))
-    mass = ops.sum(hist, axis=(1, 2), keepdims=True)
-    return hist / ops.maximum(mass, 1e-12), ops.reshape(mass, (num_groups,))
-
-
 def chunked_joint_histograms(
     ut, up, voxel_weight, group, num_groups, kernel_t, kernel_p, num_bins, sigma_ratio, chunk_size=DEFAULT_CHUNK_SIZE
 ):
-    """As :func:`joint_histograms` for ``(B, n)`` inputs, ``chunk_size`` voxels (of every sample) at a time.
+    """Normalised joint histograms ``(num_groups, nbt, nbp)`` of ``(B, n)`` bin coordinates, ``chunk_size``
+    voxels (of every sample) at a time.
 
     The forward pass adds chunk histograms in a loop; the gradient is analytic and recomputed chunk by
     chunk (:func:`parzen_support_derivative`): for ``H = sum_v m_v w_t(u_v) (x) w_p(q_v)`` and upstream
@@ -175,7 +155,9 @@ def chunked_joint_histograms(
         num_groups: number of histograms; chunk_size: voxels per sample per chunk (>= 1).
 
     Returns:
-        ``(hist, mass)`` as :func:`joint_histograms`.
+        ``(hist, mass)``: ``mass`` ``(num_groups,)`` the total of each group's histogram (its voxel weights
+        spread by the Parzen kernels), ``hist`` ``(num_groups, nbt, nbp)`` each histogram divided by its
+        mass; ``nbt``/``nbp`` are ``num_bins`` plus the B-spline kernel's 2 padding bins per side.
     """
     n = int(ut.shape[1])
     chunk, num_chunks = plan_chunks(n, chunk_size)
@@ -463,7 +445,6 @@ class MutualInformationLoss(NegatedLossMixin, MutualInformation):
 __all__ = [
     "parzen_support",
     "parzen_support_derivative",
-    "joint_histograms",
     "chunked_joint_histograms",
     "mi_from_joint",
     "mutual_information",

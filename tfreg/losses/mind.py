@@ -35,7 +35,7 @@ from tfreg.checks import check_choice, check_int
 from tfreg.losses.base import ImageLoss, mean_per_sample
 from tfreg.ops.filters import separable_filter
 from tfreg.ops.kernels import gaussian_kernel_sigma
-from tfreg.ops.padding import pad_replicate, replicate_index
+from tfreg.ops.padding import replicate_index
 from tfreg.registry import REGISTRY
 
 PATCH_FILTERS = ("box", "gaussian")
@@ -47,28 +47,6 @@ V_FLOOR_ABSOLUTE = 1e-6
 def _crop(x, starts: Sequence[int], sizes: Sequence[int]):
     index = [slice(None)] + [slice(s, s + n) for s, n in zip(starts, sizes)] + [slice(None)]
     return x[tuple(index)]
-
-
-def shifted_copies(x, offsets: Sequence[Sequence[int]]) -> list:
-    """``[S_r x for r in offsets]`` with ``S_r x (i) = x(clamp(i + r))`` (replicate boundary).
-
-    The image is padded once by the largest offset per axis, then each copy is a slice of the padded
-    tensor, so k copies cost one pad plus k slices.
-
-    Args:
-        x: ``(B, *S, C)``.
-        offsets: integer offsets in voxels, each with one entry per spatial axis.
-    """
-    ndim = len(x.shape) - 2
-    sizes = [int(s) for s in x.shape[1:-1]]
-    reach = [max(abs(int(r[a])) for r in offsets) for a in range(ndim)]
-    for a in range(ndim):
-        if reach[a] >= sizes[a]:
-            raise ValueError(
-                f"offset of {reach[a]} voxels along spatial axis {a} needs a size > {reach[a]}, got {sizes[a]}"
-            )
-    padded = pad_replicate(x, [(m, m) for m in reach])
-    return [_crop(padded, [reach[a] + int(r[a]) for a in range(ndim)], sizes) for r in offsets]
 
 
 def patch_filter(x, radius: int, patch: str = "box"):
@@ -343,7 +321,6 @@ __all__ = [
     "box_mean_valid",
     "padded_shifted_copies",
     "clamped_index",
-    "shifted_copies",
     "patch_filter",
     "neighbour_offsets",
     "mind_pairs",

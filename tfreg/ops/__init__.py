@@ -5,13 +5,12 @@ Jacobians, 1-D kernels and separable filters. Tensors are batch-first and channe
 ``(batch, *spatial, ndim)`` in voxels of the moving image, ij(k) order.
 """
 
-from tfreg.ops.affine import affine_to_ddf, compose_affine, identity_affine, warp_grid
+from tfreg.ops.affine import affine_to_ddf, identity_affine, warp_grid
 from tfreg.ops.differences import (
     central_difference,
     central_difference_cropped,
     forward_difference,
     forward_difference_cropped,
-    spatial_gradients,
 )
 from tfreg.ops.filters import gaussian_smooth, laplacian, laplacian_of_gaussian, separable_filter
 from tfreg.ops.grid import get_reference_grid
@@ -29,14 +28,12 @@ from tfreg.ops.warp import resample, warp
 
 __all__ = [
     "affine_to_ddf",
-    "compose_affine",
     "identity_affine",
     "warp_grid",
     "central_difference",
     "central_difference_cropped",
     "forward_difference",
     "forward_difference_cropped",
-    "spatial_gradients",
     "gaussian_smooth",
     "laplacian",
     "laplacian_of_gaussian",

@@ -95,24 +95,4 @@ def affine_to_ddf(theta, shape):
     return warp_grid(grid, theta) - ops.cast(grid, theta.dtype)
 
 
-def compose_affine(theta_a, theta_b):
-    """The transform applying ``theta_a`` first, then ``theta_b``.
-
-    Args:
-        theta_a, theta_b: ``(B, ndim + 1, ndim)`` (a batch of 1 broadcasts), see the module docstring.
-
-    Returns:
-        ``(B, ndim + 1, ndim)`` ``theta`` with ``[p, 1] @ theta == [[p, 1] @ theta_a, 1] @ theta_b``, i.e.
-        ``warp_grid(grid, compose_affine(a, b))`` equals applying ``b`` to the points ``warp_grid(grid, a)``.
-    """
-    theta_a, ndim = _check_theta(theta_a)
-    theta_b, _ = _check_theta(theta_b, ndim)
-    # [p, 1] @ theta_a @ theta_b[:ndim] + theta_b[ndim]: the last row of theta_a (translation) is carried
-    # by a homogeneous 1 that is not part of theta_a's output.
-    linear_b = theta_b[:, :ndim, :]  # (B, ndim, ndim)
-    product = ops.sum(ops.expand_dims(theta_a, -1) * ops.expand_dims(linear_b, 1), axis=2)
-    translation = ops.concatenate([ops.zeros_like(theta_b[:, :ndim, :]), theta_b[:, ndim:, :]], axis=1)
-    return product + translation
-
-
-__all__ = ["identity_affine", "warp_grid", "affine_to_ddf", "compose_affine"]
+__all__ = ["identity_affine", "warp_grid", "affine_to_ddf"]

@@ -107,30 +107,10 @@ def forward_difference_cropped(x, axis: int):
     return diff
 
 
-def spatial_gradients(x, mode: str = "central"):
-    """Per-axis derivatives of ``x`` on a common cropped grid.
-
-    Args:
-        x: ``(batch, *spatial, channels)``.
-        mode: ``"central"`` (DeepReg: cropped by 1 voxel on every side, ``(s - 2)`` per axis) or
-            ``"forward"`` (cut to ``(s - 1)`` per axis).
-
-    Returns:
-        A list of ``ndim`` tensors, the derivative along spatial axis 0, 1(, 2), all the same shape.
-    """
-    ndim = spatial_ndim(x)
-    if mode == "central":
-        return [central_difference_cropped(x, a) for a in range(ndim)]
-    if mode == "forward":
-        return [forward_difference_cropped(x, a) for a in range(ndim)]
-    raise ValueError(f"mode must be 'central' or 'forward', got {mode!r}")
-
-
 __all__ = [
     "spatial_ndim",
     "central_difference",
     "forward_difference",
     "central_difference_cropped",
     "forward_difference_cropped",
-    "spatial_gradients",
 ]

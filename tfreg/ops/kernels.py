@@ -7,7 +7,7 @@ Two families, both returning float32 NumPy arrays of shape ``(size,)``:
 - sigma-parameterised smoothing kernels used by the multi-scale label losses (``sigma`` in voxels),
   **normalised to sum 1**: :func:`gaussian_kernel_sigma`, :func:`cauchy_kernel`.
 
-Configs name kernels by string; :func:`get_kernel_fn` maps a name to its function within a family.
+Configs name kernels by string; :data:`SIZE_KERNELS` and :data:`SIGMA_KERNELS` map a name to its function.
 
 NumPy is used here (not ``keras.ops``) because kernels depend only on Python numbers: they are built
 once on the host and become constants of the filter ops.
@@ -135,26 +135,6 @@ SIGMA_KERNELS: Dict[str, Callable[[float], np.ndarray]] = {
 _FAMILIES = {"size": SIZE_KERNELS, "sigma": SIGMA_KERNELS}
 
 
-def get_kernel_fn(name: str, family: str = "size") -> Callable:
-    """The kernel function registered as ``name`` in ``family``.
-
-    Args:
-        name: ``"rectangular" | "triangular" | "gaussian"`` for ``family="size"`` (LNCC windows, argument
-            ``size``), ``"gaussian" | "cauchy"`` for ``family="sigma"`` (normalised smoothing kernels,
-            argument ``sigma``).
-        family: ``"size"`` or ``"sigma"``.
-
-    Raises:
-        ValueError: unknown family or name; the message lists the allowed names.
-    """
-    if family not in _FAMILIES:
-        raise ValueError(f"family must be one of {sorted(_FAMILIES)}, got {family!r}")
-    kernels = _FAMILIES[family]
-    if name not in kernels:
-        raise ValueError(f"unknown {family} kernel {name!r}; allowed: {sorted(kernels)}")
-    return kernels[name]
-
-
 __all__ = [
     "rectangular_kernel",
     "triangular_kernel",
@@ -163,5 +143,4 @@ __all__ = [
     "cauchy_kernel",
     "SIZE_KERNELS",
     "SIGMA_KERNELS",
-    "get_kernel_fn",
 ]

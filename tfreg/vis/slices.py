@@ -170,11 +170,6 @@ def show_slice(ax, slice2d: np.ndarray, aspect: float = 1.0, **kwargs):
     return image
 
 
-def slice_label(axis: int, index: int, ndim: int = 3) -> str:
-    """Short panel label, e.g. ``"axis 2, slice 30"`` (empty for 2-D images)."""
-    return "" if ndim == 2 else f"axis {axis}, slice {index}"
-
-
 __all__ = [
     "check_axis",
     "check_index",
@@ -191,6 +186,5 @@ __all__ = [
     "random_indices",
     "show_slice",
     "slice_extent_mm",
-    "slice_label",
     "take_slice",
 ]

@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from tfreg.data.errors import DataError
+from tfreg.data.errors import DataError, DataNotFoundError
 from tfreg.data.geometry import ImageGeometry
 
 Index = Union[int, Tuple[int, int]]
@@ -182,8 +182,6 @@ class FileLoader:
 
 def check_dir_exists(path: str, what: str) -> None:
     """DataNotFoundError naming ``path`` when it is not an existing folder."""
-    from tfreg.data.errors import DataNotFoundError
-
     if not os.path.isdir(path):
         raise DataNotFoundError(f"{what} folder {path} does not exist")
 

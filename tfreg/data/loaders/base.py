@@ -38,7 +38,7 @@ from tfreg.data.preprocess import (
     load_label_channels,
     resize,
 )
-from tfreg.data.sampling import SAMPLE_LABEL_OPTIONS, label_indices, label_rng
+from tfreg.data.sampling import SAMPLE_LABEL_OPTIONS, label_indices, label_rng, steps_per_epoch
 
 logger = logging.getLogger(__name__)
 
@@ -348,6 +348,8 @@ class DataLoader:
     # ------------------------------------------------------------------ tf.data
     def get_dataset(self, num_parallel_calls: int = -1):
         """``tf.data.Dataset`` of single samples for one epoch, loaded and resized, before shuffling/batching."""
+        # Imported here, not at the top, only so that `import tfreg.data` does not import TensorFlow
+        # (tfreg_evaluate reads files through tfreg.data without it); pipeline does not import this module.
         from tfreg.data.pipeline import sample_dataset
 
         return sample_dataset(self, num_parallel_calls=num_parallel_calls)
@@ -366,7 +368,7 @@ class DataLoader:
 
         ``registry`` (tfreg's addition) is where augmentations are looked up; default ``REGISTRY``.
         """
-        from tfreg.data.pipeline import build_dataset
+        from tfreg.data.pipeline import build_dataset  # TensorFlow only when a dataset is built (see get_dataset)
 
         return build_dataset(
             self,
@@ -396,13 +398,6 @@ class DataLoader:
             f"{type(self).__name__}(num_samples={self.num_samples}, labeled={self.labeled}, "
             f"moving_image_shape={self.moving_image_shape}, fixed_image_shape={self.fixed_image_shape})"
         )
-
-
-def steps_per_epoch(num_samples: int, batch_size: int) -> int:
-    """DeepReg's steps per epoch (training and validation): ``max(num_samples // batch_size, 1)``."""
-    if isinstance(batch_size, bool) or int(batch_size) < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    return max(int(num_samples) // int(batch_size), 1)
 
 
 class SingleShapeMixin:

@@ -12,6 +12,7 @@ from keras import ops
 
 from tfreg.checks import check_choice, check_positive_int
 from tfreg.layers.conv import conv_layer
+from tfreg.layers.normalization import batch_normalization
 from tfreg.ops.resize import resize
 from tfreg.serialization import AttributeConfigMixin
 
@@ -66,7 +67,7 @@ class ConvBlock(AttributeConfigMixin, keras.layers.Layer):
         self.conv = conv_layer(
             self.ndim, self.filters, self.kernel_size, strides=self.strides, padding="same", use_bias=False
         )
-        self.norm = keras.layers.BatchNormalization()
+        self.norm = batch_normalization()
 
     def call(self, inputs, training=None):
         x = self.norm(self.conv(inputs), training=training)
@@ -130,7 +131,7 @@ class DeconvBlock(AttributeConfigMixin, keras.layers.Layer):
             use_bias=False,
             transpose=True,
         )
-        self.norm = keras.layers.BatchNormalization()
+        self.norm = batch_normalization()
 
     def call(self, inputs, training=None):
         return ops.relu(self.norm(self.deconv(inputs), training=training))

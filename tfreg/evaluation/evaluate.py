@@ -3,7 +3,8 @@
 NumPy, SciPy and SimpleITK only (no TensorFlow, no Keras), so the command starts fast and evaluates any
 registration (tfreg, DeepReg, ANTs, Elastix) whose results are image files.
 
-Inputs are described by :class:`PairSpec` objects (:mod:`tfreg.engine.evaluate_inputs`, re-exported here), built from
+Inputs are described by :class:`PairSpec` objects (:mod:`tfreg.evaluation.inputs`, re-exported here),
+built from
 
 - a prediction folder written by ``tfreg_predict`` / ``deepreg_predict``
   (:func:`pairs_from_prediction_dir`): ``<dir>/pair_<id>/{fixed_image, moving_image, pred_fixed_image,
@@ -32,7 +33,7 @@ import numpy as np
 from tfreg.data.errors import DataError, DataNotFoundError
 from tfreg.data.geometry import ImageGeometry
 from tfreg.data.image_io import read_image, read_image_info
-from tfreg.engine.evaluate_inputs import (  # noqa: F401  (re-exported: the public API of this module)
+from tfreg.evaluation.inputs import (  # noqa: F401  (re-exported: the public API of this module)
     PAIR_CSV_COLUMNS,
     LabelFiles,
     PairSpec,
@@ -41,7 +42,7 @@ from tfreg.engine.evaluate_inputs import (  # noqa: F401  (re-exported: the publ
     pairs_from_prediction_dir,
     read_landmarks,
 )
-from tfreg.engine.progress import Progress
+from tfreg.evaluation.progress import Progress
 from tfreg.metrics import (
     EmptyMaskWarning,
     centroid_distance,

@@ -1,10 +1,10 @@
-"""tfreg.engine.progress: drawn only on terminals, carriage-return redraws, clear and close."""
+"""tfreg.evaluation.progress: drawn only on terminals, carriage-return redraws, clear and close."""
 
 import io
 
 import pytest
 
-from tfreg.engine.progress import Progress, _clock
+from tfreg.evaluation.progress import Progress, _clock
 
 
 class FakeTTY(io.StringIO):

@@ -1,4 +1,4 @@
-"""tfreg.engine.evaluate: label, DDF, landmark and image metrics from files, with closed-form references.
+"""tfreg.evaluation.evaluate: label, DDF, landmark and image metrics from files, with closed-form references.
 
 Geometry used by the label cases: shape (16, 10, 10), spacing (2.0, 0.5, 1.0) mm (anisotropic).
 
@@ -26,7 +26,7 @@ from scipy.spatial.distance import cdist
 from tfreg.data.errors import DataError, DataNotFoundError
 from tfreg.data.geometry import ImageGeometry
 from tfreg.data.image_io import save_image
-from tfreg.engine.evaluate import (
+from tfreg.evaluation.evaluate import (
     ALL_COLUMNS,
     LabelFiles,
     PairSpec,

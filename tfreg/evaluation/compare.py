@@ -20,7 +20,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from tfreg.data.errors import DataError, DataNotFoundError
-from tfreg.engine.evaluate import PAIR_METRICS, _check_outputs, natural_key, write_csv
+from tfreg.evaluation.evaluate import PAIR_METRICS, _check_outputs, natural_key, write_csv
 
 #: Columns of the comparison CSV.
 COMPARE_COLUMNS = (
@@ -117,7 +117,7 @@ def compare(
     warning gives their numbers).
 
     Args:
-        csv_a, csv_b: per-pair, per-label CSVs written by :func:`tfreg.engine.evaluate.evaluate`.
+        csv_a, csv_b: per-pair, per-label CSVs written by :func:`tfreg.evaluation.evaluate.evaluate`.
         metric: the column to compare (e.g. ``dice``, ``hd95``, ``tre_mean``).
         output: comparison CSV to write (columns :data:`COMPARE_COLUMNS`); None writes nothing.
         overwrite: replace an existing ``output``.
