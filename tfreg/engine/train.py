@@ -34,7 +34,7 @@ from tfreg.data.loaders.base import steps_per_epoch
 from tfreg.engine.build import build_loader, build_model, create_variables, split_dataset
 from tfreg.engine.checkpoint import make_checkpoint, parse_ckpt_path, restore_checkpoint, restore_parts
 from tfreg.engine.runtime import configure_devices
-from tfreg.engine.strategy import check_batch_size, is_chief, make_strategy, synchronize_batch_norm
+from tfreg.engine.strategy import check_batch_size, is_chief, make_strategy
 from tfreg.engine.trainers.base import TrainingRun, is_multiworker
 
 logger = logging.getLogger(__name__)
@@ -136,9 +136,9 @@ def train(
     valid_loader = build_loader(config, "valid", registry)
     init_from = config["train"].get("init_from")
     with dist.scope():
-        model = build_model(config, train_loader, registry)
+        # several replicas: BatchNormalization normalises over the global batch (public constructor argument)
+        model = build_model(config, train_loader, registry, synchronized_bn=dist.num_replicas_in_sync > 1)
         model.set_replicas(dist.num_replicas_in_sync)
-        synchronize_batch_norm(model, dist)
         optimizers = trainer.build_optimizers(config["train"], model)
         trainer.compile(model, optimizers)
         create_variables(model, train_loader)

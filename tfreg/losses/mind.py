@@ -44,11 +44,6 @@ V_FLOOR_RELATIVE = 1e-3
 V_FLOOR_ABSOLUTE = 1e-6
 
 
-def _crop(x, starts: Sequence[int], sizes: Sequence[int]):
-    index = [slice(None)] + [slice(s, s + n) for s, n in zip(starts, sizes)] + [slice(None)]
-    return x[tuple(index)]
-
-
 def patch_filter(x, radius: int, patch: str = "box"):
     """Patch mean of each channel: box of ``2 radius + 1`` voxels or Gaussian ``sigma = radius`` (replicate)."""
     if radius == 0:
