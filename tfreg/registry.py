@@ -20,10 +20,11 @@ is enough to see them, and a lookup imports only what its category needs: buildi
 from __future__ import annotations
 
 import copy as _copy
-import difflib
 import importlib
 import inspect
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
+
+from tfreg.checks import suggestion
 
 BACKBONE_CLASS = "backbone_class"
 LOSS_CLASS = "loss_class"
@@ -115,7 +116,7 @@ class Registry:
         if category not in self._categories:
             raise ValueError(
                 f"Unknown category {category!r}. Known categories: {self._categories}."
-                + _suggestion(category, self._categories)
+                + suggestion(category, self._categories)
                 + " Add a new one with REGISTRY.add_category()."
             )
 
@@ -226,7 +227,7 @@ class Registry:
         known = self.names(category)
         raise ValueError(
             f"Could not find {category} with name {key!r}. Registered {category} names: {known}."
-            + _suggestion(key, known)
+            + suggestion(key, known)
         )
 
     def copy(self) -> "Registry":
@@ -262,7 +263,7 @@ class Registry:
             raise ValueError(
                 f"Configuration is not compatible for {category} {name!r} ({_qualname(cls)}): "
                 f"unexpected key(s) {unexpected}; accepted keys: {accepted}."
-                + "".join(_suggestion(k, accepted).replace(" Did", f" For {k!r}, did") for k in unexpected)
+                + "".join(suggestion(k, accepted).replace(" Did", f" For {k!r}, did") for k in unexpected)
             )
         try:
             return cls(**kwargs)
@@ -303,18 +304,6 @@ class Registry:
     def build_attention(self, config: Dict, default_args: Optional[Dict] = None) -> Any:
         """Build an attention layer from ``{name, **kwargs}``."""
         return self.build_from_config(category=ATTENTION_CLASS, config=config, default_args=default_args)
-
-
-def _suggestion(key: Any, known: List[str]) -> str:
-    """``" Did you mean 'x'?"`` for the closest known name, or ``""``."""
-    if not isinstance(key, str):
-        return ""
-    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-    if not close:
-        lowered = {k.lower(): k for k in known}
-        if key.lower() in lowered:
-            close = [lowered[key.lower()]]
-    return f" Did you mean {close[0]!r}?" if close else ""
 
 
 def _signature(cls: Any) -> Optional[inspect.Signature]:
