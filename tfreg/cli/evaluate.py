@@ -193,6 +193,7 @@ def _run(args, mode: str) -> int:
             ddf_units=args.ddf_units,
             overwrite=args.overwrite,
             progress=not args.quiet,
+            pairs_file=args.pairs if mode == "--pairs" else None,
         )
     except (DataError, ValueError, OSError) as err:
         print(f"tfreg_evaluate: error: {err}", file=sys.stderr)

@@ -27,6 +27,11 @@ def build_parser(prog: str = "tfreg_warp") -> argparse.ArgumentParser:
         help="output .nii/.nii.gz file, or a folder for <folder>/warped.nii.gz (default: warped.nii.gz)",
     )
     parser.add_argument(
+        "--overwrite_input",
+        action="store_true",
+        help="allow --out to be the --image or --ddf file (replaced by the result); refused otherwise",
+    )
+    parser.add_argument(
         "--interpolation", default="linear", choices=("linear", "nearest"), help="nearest for label maps"
     )
     return parser
@@ -40,7 +45,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     def run():
         from tfreg.engine.warp import warp_file
 
-        print(f"warped image written to {warp_file(args.image, args.ddf, args.out, args.interpolation)}")
+        written = warp_file(args.image, args.ddf, args.out, args.interpolation, args.overwrite_input)
+        print(f"warped image written to {written}")
 
     return run_command(prog, run)
 

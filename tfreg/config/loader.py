@@ -17,7 +17,6 @@ import copy
 import logging
 import os
 import re
-import uuid
 from typing import Any, Dict, List, Sequence, Tuple, Union
 
 import yaml
@@ -26,6 +25,7 @@ from tfreg.config.defaults import DATASET_SPLITS
 from tfreg.config.errors import ConfigError, ConfigFileNotFoundError, KeyPath
 from tfreg.config.provenance import Provenance
 from tfreg.config.upgrade import upgrade_config_with_notes
+from tfreg.file_safety import atomic_output
 
 logger = logging.getLogger(__name__)
 
@@ -250,22 +250,14 @@ def save_config(config: Dict[str, Any], path: PathLike) -> str:
         ``path`` as a string.
     """
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
     text = yaml.safe_dump(_plain(config), sort_keys=True, default_flow_style=False)
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
-    # os.open with 0o666 lets the umask decide the mode, as a plain open() would.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
+    with atomic_output(path) as tmp:
+        # os.open with 0o666 lets the umask decide the mode, as a plain open() would.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, "w", encoding="utf-8") as stream:
             stream.write(text)
             stream.flush()
             os.fsync(stream.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
     return path
 
 

@@ -59,6 +59,7 @@ import glob
 import logging
 import os
 import re
+import shutil
 from collections.abc import Mapping, Sequence
 from typing import Dict, Iterator, List, Optional, Tuple, Union
 
@@ -682,6 +683,39 @@ def restore_parts(model: keras.Model, ckpt_path: str, parts) -> Dict[str, int]:
     return summary
 
 
+_LEFTOVER_RES = (
+    re.compile(r"^ckpt-\d+_temp$"),  # TensorFlow's shard folder, merged and removed when a save completes
+    re.compile(r"^checkpoint\.tmp[0-9a-f]+$"),  # TensorFlow's scratch copy of the checkpoint state file
+)
+_DATA_RE = re.compile(r"^(ckpt-\d+)\.data-\d+-of-\d+$")
+
+
+def clean_checkpoint_leftovers(folder: str) -> List[str]:
+    """Remove what a killed checkpoint save left in ``folder``; returns the paths removed.
+
+    A save writes ``ckpt-N_temp/`` (the shards) and ``checkpoint.tmp<hex>`` (the state file) under scratch
+    names, then moves the data files into place and writes ``ckpt-N.index`` last. A kill in between leaves
+    the scratch entries, or ``ckpt-N.data-*`` files without their index, which no restore can use. Only
+    those are removed; complete checkpoints are never touched. Called when a run starts saving into
+    ``folder`` (one run saves into one folder at a time: ``tfreg_train`` refuses a used log folder).
+    """
+    if not os.path.isdir(folder):
+        return []
+    names = set(os.listdir(folder))
+    removed = []
+    for name in sorted(names):
+        data = _DATA_RE.match(name)
+        orphan = data is not None and f"{data.group(1)}.index" not in names
+        if orphan or any(pattern.match(name) for pattern in _LEFTOVER_RES):
+            path = os.path.join(folder, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                os.remove(path)
+            removed.append(path)
+    return removed
+
+
 class CheckpointSaver(keras.callbacks.Callback):
     """Save ``save/ckpt-<epoch>`` every ``save_period`` epochs and after the last epoch (DeepReg's rule).
 
@@ -696,6 +730,8 @@ class CheckpointSaver(keras.callbacks.Callback):
         if isinstance(save_period, bool) or int(save_period) != save_period or save_period < 1:
             raise ValueError(f"save_period must be a positive integer, got {save_period!r}")
         self.checkpoint = checkpoint
+        for path in clean_checkpoint_leftovers(directory):
+            logger.warning("removed %s, left by a checkpoint save that did not finish", path)
         self.manager = tf.train.CheckpointManager(
             checkpoint, directory=directory, max_to_keep=None, checkpoint_name=CKPT_NAME
         )
@@ -740,4 +776,5 @@ __all__ = [
     "restore_checkpoint",
     "restore_parts",
     "CheckpointSaver",
+    "clean_checkpoint_leftovers",
 ]

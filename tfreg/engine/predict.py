@@ -1,11 +1,20 @@
 """``tfreg_predict`` / ``deepreg_predict``: run a trained model on a data split and write its outputs.
 
 Output: ``<log_dir>/<exp_name>/<split>/`` holding the pair tree of
-:mod:`tfreg.engine.predict_outputs` and the three metrics tables of :mod:`tfreg.engine.predict_metrics`,
-plus ``<log_dir>/<exp_name>/config.yaml``. Differences to DeepReg (contract §11): the folder is named
-after the requested split (DeepReg always wrote ``test/``), an existing folder is never deleted unless
-``overwrite=True``, and NIfTI files keep the inputs' geometry. Everything is written into a scratch
-folder next to the target and moved into place at the end, so a failed run leaves nothing half-written.
+:mod:`tfreg.engine.predict_outputs`, the three metrics tables of :mod:`tfreg.engine.predict_metrics`, the
+config used (``config.yaml``) and tfreg's output marker; ``<log_dir>/<exp_name>/config.yaml`` too when that
+folder has none yet (DeepReg's place for it). Differences to DeepReg (contract §11, docs/safety.md):
+
+* the folder is named after the requested split (DeepReg always wrote ``test/``);
+* an existing output folder is replaced only with ``overwrite=True`` and only when ``tfreg_predict``
+  wrote it (its marker file); an output folder that is, or holds, an input (the data, the checkpoint,
+  a config) is always refused; a training run's files (its ``config.yaml``) are never written over;
+* the config a checkpoint was trained with (``save/config.yaml``, written by ``tfreg_train``) is the
+  default, and a config given with ``-c`` must agree with it on the image shapes, the method and the
+  backbone;
+* everything is written into a scratch folder next to the target and renamed into place at the end, so a
+  failed run leaves nothing half-written, and the scratch of a killed run is removed by the next one;
+* NIfTI files keep the inputs' geometry.
 """
 
 from __future__ import annotations
@@ -13,8 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import tempfile
-from typing import Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import tensorflow as tf
 
@@ -25,7 +33,15 @@ from tfreg.engine.checkpoint import make_checkpoint, parse_ckpt_path, restore_ch
 from tfreg.engine.predict_metrics import sample_metrics, write_metrics_csvs
 from tfreg.engine.predict_outputs import PredictionWriter, label_index
 from tfreg.engine.runtime import configure_devices
-from tfreg.engine.train import default_exp_name
+from tfreg.engine.train import TRAINED_CONFIG, default_exp_name
+from tfreg.file_safety import (
+    check_folder_holds_no_input,
+    check_replaceable,
+    clean_stale_scratch,
+    replace_folder,
+    scratch_path,
+    write_marker,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -33,9 +49,71 @@ IMAGE_KEYS = ("moving_image", "fixed_image", "moving_label", "fixed_label")
 OUTPUT_KEYS = ("pred_fixed_image", "pred_fixed_label", "ddf", "dvf")
 
 
+TOOL = "tfreg_predict"
+#: (section, key) pairs a prediction config must share with the checkpoint's training config: the weights
+#: of a fully convolutional backbone fit any image shape, so a mismatch here would go unnoticed otherwise.
+MUST_MATCH_TRAINING = (
+    ("dataset", "moving_image_shape"),
+    ("dataset", "fixed_image_shape"),
+    ("dataset", "image_shape"),
+    ("train", "method"),
+    ("train", "backbone"),
+)
+
+
+def training_config_path(ckpt_path: str) -> Optional[str]:
+    """The config ``<exp>/save/ckpt-N`` was trained with: ``save/config.yaml`` (tfreg_train writes it beside
+    its checkpoints), else ``<exp>/config.yaml`` (DeepReg's place, and runs of tfreg 0.1); None if neither."""
+    save_dir = os.path.dirname(os.path.abspath(os.path.expanduser(ckpt_path)))
+    for path in (os.path.join(save_dir, TRAINED_CONFIG), os.path.join(os.path.dirname(save_dir), "config.yaml")):
+        if os.path.isfile(path):
+            return path
+    return None
+
+
 def default_config_path(ckpt_path: str) -> str:
-    """``<exp>/config.yaml`` for a checkpoint ``<exp>/save/ckpt-N`` (where ``tfreg_train`` saved it)."""
-    return os.path.normpath(os.path.join(os.path.dirname(ckpt_path), os.pardir, "config.yaml"))
+    """The config used when none is given: :func:`training_config_path`, or ``<exp>/config.yaml`` (named in
+    the error when it does not exist)."""
+    found = training_config_path(ckpt_path)
+    return found or os.path.normpath(os.path.join(os.path.dirname(ckpt_path), os.pardir, "config.yaml"))
+
+
+def check_against_training(config: Dict[str, Any], paths: Sequence[str], trained_path: str, registry=None) -> None:
+    """Refuse a prediction config that disagrees with the training config on :data:`MUST_MATCH_TRAINING`.
+
+    Args:
+        config: the validated prediction config (defaults filled in, as in the saved training config).
+        paths: the files it came from (for the message).
+        trained_path: the training config (:func:`training_config_path`); validated the same way.
+
+    Raises:
+        ValueError: naming the key, both values and both files.
+    """
+    trained, provenance = load_configs_with_provenance([trained_path])
+    trained = validate_config(trained, provenance, registry=registry, check_dirs=False)
+    for section, key in MUST_MATCH_TRAINING:
+        given, expected = (config.get(section) or {}).get(key), (trained.get(section) or {}).get(key)
+        if given != expected:
+            raise ValueError(
+                f"{section}.{key} is {given!r} in the prediction config {', '.join(map(str, paths))} but the "
+                f"checkpoint was trained with {expected!r} ({trained_path}); predict with the training config "
+                "(leave -c out) or a checkpoint trained for this setting"
+            )
+
+
+def _inputs(config: Dict[str, Any], split: str, ckpt_prefix: str, config_paths: Sequence[str]) -> Dict[str, str]:
+    """Everything predict reads, by role: the split's data folders, the checkpoint files, the configs."""
+    found: Dict[str, str] = {}
+    dirs = (config["dataset"].get(split) or {}).get("dir") or []
+    for i, folder in enumerate([dirs] if isinstance(dirs, str) else dirs):
+        found[f"dataset.{split}.dir[{i}]"] = os.path.expanduser(folder)
+    folder, prefix = os.path.split(os.path.abspath(ckpt_prefix))
+    for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+        if name.startswith(prefix + "."):
+            found[f"checkpoint file {name}"] = os.path.join(folder, name)
+    for i, path in enumerate(config_paths):
+        found[f"config file {i + 1}"] = os.fspath(path)
+    return found
 
 
 def predict(
@@ -61,10 +139,12 @@ def predict(
         split: ``train``, ``valid`` or ``test``: the dataset split to predict.
         batch_size: prediction batch size (overrides the config's).
         exp_name: output folder name under ``log_dir``; default a timestamp.
-        config_path: config file(s); default the ``config.yaml`` saved next to the checkpoint's ``save/``.
+        config_path: config file(s); default the config the checkpoint was trained with
+            (:func:`training_config_path`); given ones must agree with it (:func:`check_against_training`).
         save_nifti: write NIfTI files; save_png: write PNG slices.
         log_dir: root of the output folders.
-        overwrite: replace an existing ``<log_dir>/<exp_name>/<split>`` folder (otherwise an error).
+        overwrite: replace an existing ``<log_dir>/<exp_name>/<split>`` folder written by tfreg_predict
+            (otherwise an error; a folder without tfreg_predict's marker is never replaced).
         registry: where components are looked up.
 
     Returns:
@@ -95,13 +175,26 @@ def predict(
     config.setdefault("train", {}).setdefault("preprocess", {})["batch_size"] = batch_size
     # only the predicted split's folder must exist (the training data may live on another machine)
     config = validate_config(config, provenance, registry=registry, check_dirs=False)
+    trained_path = training_config_path(ckpt_prefix)
+    if trained_path is None:
+        logger.warning(
+            "no training config beside checkpoint %s (save/%s or ../config.yaml): the config cannot be checked "
+            "against the one it was trained with",
+            ckpt_prefix,
+            TRAINED_CONFIG,
+        )
+    elif not any(os.path.realpath(p) == os.path.realpath(trained_path) for p in paths):
+        check_against_training(config, paths, trained_path, registry)
 
     exp_path = os.path.join(os.path.expanduser(log_dir), exp_name or default_exp_name())
     out_path = os.path.join(exp_path, split)
-    if os.path.lexists(out_path) and not overwrite:
-        raise FileExistsError(
-            f"output folder {out_path} already exists: choose another --exp_name, or pass --overwrite"
-        )
+    check_folder_holds_no_input(out_path, _inputs(config, split, ckpt_prefix, paths))
+    if os.path.lexists(out_path):
+        if not overwrite:
+            raise FileExistsError(
+                f"output folder {out_path} already exists: choose another --exp_name, or pass --overwrite"
+            )
+        check_replaceable(out_path, TOOL)
 
     loader = build_loader(config, split, registry, required=True)
     model = build_model(config, loader, registry)
@@ -113,8 +206,13 @@ def predict(
     def forward(inputs):
         return model(inputs, training=False)
 
+    created_exp = not os.path.isdir(exp_path)
     os.makedirs(exp_path, exist_ok=True)
-    scratch = tempfile.mkdtemp(prefix=f".{split}.partial-", dir=exp_path)
+    for stale in clean_stale_scratch(exp_path):
+        logger.info("removed %s, left by a killed run", stale)
+    scratch = scratch_path(out_path)
+    os.mkdir(scratch)
+    rows: List[Dict[str, Any]] = []
     try:
         writer = PredictionWriter(
             scratch,
@@ -122,7 +220,6 @@ def predict(
             save_png=save_png,
             normalise_pred_label=config["train"]["method"] == "conditional",
         )
-        rows = []
         for batch in dataset:
             outputs = {k: v.numpy() for k, v in forward(batch).items()}
             inputs = {k: v.numpy() for k, v in batch.items()}
@@ -144,19 +241,22 @@ def predict(
                 row.update(pair_index=[int(round(float(v))) for v in indices[:-1]], label_index=label_index(indices))
                 rows.append(row)
         write_metrics_csvs(rows, scratch)
-        if os.path.lexists(out_path):  # overwrite: only now that the new results are complete
-            shutil.rmtree(out_path) if os.path.isdir(out_path) and not os.path.islink(out_path) else os.remove(out_path)
-        os.replace(scratch, out_path)
+        save_config(config, os.path.join(scratch, "config.yaml"))
+        write_marker(scratch, TOOL, {"checkpoint": os.path.abspath(ckpt_prefix), "split": split})
+        # an existing folder is replaced only now that the new results are complete
+        replace_folder(scratch, out_path)
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
-        if not os.listdir(exp_path):
+        if created_exp and not os.listdir(exp_path):
             os.rmdir(exp_path)
         raise
     finally:
         loader.close()
-    save_config(config, os.path.join(exp_path, "config.yaml"))
+    exp_config = os.path.join(exp_path, "config.yaml")
+    if not os.path.lexists(exp_config):  # DeepReg's place; never over a training run's (or another) config
+        save_config(config, exp_config)
     logger.info("predictions of %d samples written to %s", len(rows), out_path)
     return out_path
 
 
-__all__ = ["predict", "default_config_path"]
+__all__ = ["predict", "default_config_path", "training_config_path", "check_against_training", "MUST_MATCH_TRAINING"]

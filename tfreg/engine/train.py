@@ -8,6 +8,8 @@ shapes, the batch size against the replicas, and the checkpoint against the mode
         config.yaml           the merged, upgraded, validated config of this run
         train/, validation/   TensorBoard event files (DeepReg's metric names)
         save/ckpt-<epoch>.*   checkpoints every save_period epochs and after the last one
+        save/config.yaml      the config beside the checkpoints: predict defaults to it and checks a
+                              config given with -c against it (docs/safety.md)
 
 Keras' ``fit`` reads one batch from its own iterator to build its step function before training
 starts; with a reshuffling dataset, runs under different strategies therefore do not see identical
@@ -32,12 +34,16 @@ from tfreg.config import apply_max_epochs, load_configs_with_provenance, save_co
 from tfreg.config.defaults import DEFAULT_TRAINER
 from tfreg.data.loaders.base import steps_per_epoch
 from tfreg.engine.build import build_loader, build_model, create_variables, split_dataset
-from tfreg.engine.checkpoint import make_checkpoint, parse_ckpt_path, restore_checkpoint, restore_parts
+from tfreg.engine.checkpoint import SAVE_DIR, make_checkpoint, parse_ckpt_path, restore_checkpoint, restore_parts
 from tfreg.engine.runtime import configure_devices
 from tfreg.engine.strategy import check_batch_size, is_chief, make_strategy
 from tfreg.engine.trainers.base import TrainingRun, is_multiworker
+from tfreg.file_safety import clean_stale_scratch
 
 logger = logging.getLogger(__name__)
+
+#: The training config's name beside the checkpoints (``<exp>/save/config.yaml``).
+TRAINED_CONFIG = "config.yaml"
 
 
 def default_exp_name() -> str:
@@ -52,6 +58,7 @@ def check_log_dir(log_dir: str, exp_name: str, ckpt_path: Optional[str] = None) 
     run continues that experiment.
     """
     path = os.path.join(os.path.expanduser(log_dir), exp_name)
+    clean_stale_scratch(path)  # a killed run's half-written files are not results
     if os.path.isdir(path) and os.listdir(path):
         if ckpt_path and os.path.commonpath([os.path.abspath(ckpt_path), os.path.abspath(path)]) == os.path.abspath(
             path
@@ -169,6 +176,7 @@ def train(
     if chief:
         os.makedirs(exp_path, exist_ok=True)
         save_config(config, os.path.join(exp_path, "config.yaml"))
+        save_config(config, os.path.join(exp_path, SAVE_DIR, TRAINED_CONFIG))
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
     run = TrainingRun(
@@ -218,4 +226,4 @@ def checkpoint_of(model: keras.Model, optimizers: Dict[str, keras.optimizers.Opt
     return make_checkpoint(model, optimizers=optimizers)
 
 
-__all__ = ["train", "check_log_dir", "default_exp_name", "build_trainer", "checkpoint_of"]
+__all__ = ["TRAINED_CONFIG", "train", "check_log_dir", "default_exp_name", "build_trainer", "checkpoint_of"]

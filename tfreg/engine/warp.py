@@ -14,6 +14,7 @@ from typing import Optional
 import numpy as np
 
 from tfreg.data.image_io import read_image, save_image
+from tfreg.file_safety import atomic_output, check_not_input
 
 DEFAULT_OUT = "warped.nii.gz"
 
@@ -30,7 +31,11 @@ def output_path(out: Optional[str]) -> str:
 
 
 def warp_file(
-    image_path: str, ddf_path: str, out_path: Optional[str] = DEFAULT_OUT, interpolation: str = "linear"
+    image_path: str,
+    ddf_path: str,
+    out_path: Optional[str] = DEFAULT_OUT,
+    interpolation: str = "linear",
+    overwrite_input: bool = False,
 ) -> str:
     """Warp ``image_path`` by ``ddf_path`` and write the result; returns the path written.
 
@@ -39,15 +44,25 @@ def warp_file(
         ddf_path: DDF ``(*f, ndim)`` with ``ndim`` = the image's spatial rank, in image voxels.
         out_path: ``.nii``/``.nii.gz`` file, or a folder (``<folder>/warped.nii.gz``).
         interpolation: ``linear`` or ``nearest`` (for label maps).
+        overwrite_input: allow ``out_path`` to be the image or the DDF file (it is replaced by the result);
+            otherwise that is refused. The output is always written atomically (scratch file, then rename),
+            so an interrupted run never leaves a truncated file.
 
     Raises:
-        FileNotFoundError: a missing input (named). ValueError: shapes that do not fit together.
+        FileNotFoundError: a missing input (named). FileExistsError: the output is an input and
+        ``overwrite_input`` is False. ValueError: shapes that do not fit together.
     """
     for name, path in (("--image", image_path), ("--ddf", ddf_path)):
         if not os.path.isfile(path):
             raise FileNotFoundError(f"{name}: file {path} does not exist")
     if interpolation not in ("linear", "nearest"):
         raise ValueError(f"interpolation must be 'linear' or 'nearest', got {interpolation!r}")
+    out = output_path(out_path)
+    if not overwrite_input:
+        try:
+            check_not_input({"--out": out}, {"--image": image_path, "--ddf": ddf_path})
+        except FileExistsError as err:
+            raise FileExistsError(f"{err} (or pass --overwrite_input to replace it on purpose)") from None
     ddf, ddf_geometry = read_image(ddf_path)
     ndim = ddf.ndim - 1
     if ndim not in (2, 3) or ddf.shape[-1] != ndim:
@@ -61,7 +76,6 @@ def warp_file(
             f"--image {image_path}: shape {image.shape} does not fit the {ndim}-D DDF {ddf_path} {ddf.shape}: "
             f"expected {ndim} spatial axes and at most one channel axis"
         )
-    out = output_path(out_path)
 
     from keras import ops
 
@@ -69,7 +83,8 @@ def warp_file(
 
     warped = warp(ops.convert_to_tensor(image[None]), ops.convert_to_tensor(ddf[None]), interpolation=interpolation)
     warped = np.asarray(ops.convert_to_numpy(warped))[0]
-    save_image(warped.astype(np.float32), out, ddf_geometry.with_ndim(ndim))
+    with atomic_output(out) as scratch:
+        save_image(warped.astype(np.float32), scratch, ddf_geometry.with_ndim(ndim))
     return out
 
 

@@ -120,7 +120,7 @@ def compare(
         csv_a, csv_b: per-pair, per-label CSVs written by :func:`tfreg.evaluation.evaluate.evaluate`.
         metric: the column to compare (e.g. ``dice``, ``hd95``, ``tre_mean``).
         output: comparison CSV to write (columns :data:`COMPARE_COLUMNS`); None writes nothing.
-        overwrite: replace an existing ``output``.
+        overwrite: replace an existing ``output`` (never ``csv_a`` or ``csv_b``: refused).
 
     Returns:
         One row per label (natural order) and a final ``all`` row; for per-pair metrics only ``all``.
@@ -129,7 +129,7 @@ def compare(
     Raises:
         DataError: a missing metric column, or no (pair, label) row shared by the two files.
     """
-    _check_outputs([output], overwrite)
+    _check_outputs([output], overwrite, {"csv_a": csv_a, "csv_b": csv_b})
     va = read_metric(csv_a, metric)
     vb = read_metric(csv_b, metric)
     shared = sorted(set(va) & set(vb), key=lambda k: (natural_key(k[0]), natural_key(k[1])))

@@ -26,7 +26,7 @@ import math
 import os
 import warnings
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -43,6 +43,7 @@ from tfreg.evaluation.inputs import (  # noqa: F401  (re-exported: the public AP
     read_landmarks,
 )
 from tfreg.evaluation.progress import Progress
+from tfreg.file_safety import atomic_output, check_not_input
 from tfreg.metrics import (
     EmptyMaskWarning,
     centroid_distance,
@@ -88,11 +89,15 @@ _SPACING_RTOL = 1e-4
 
 
 # ---------------------------------------------------------------------------------------------- checks
-def _check_outputs(paths: Sequence[Optional[str]], overwrite: bool) -> None:
-    """Refuse existing output files (unless ``overwrite``) before any work is done."""
+def _check_outputs(
+    paths: Sequence[Optional[str]], overwrite: bool, inputs: Optional[Mapping[str, Optional[str]]] = None
+) -> None:
+    """Refuse existing output files (unless ``overwrite``), and outputs that are inputs (always), before
+    any work is done. ``inputs``: role -> path of every file read."""
     given = [os.path.abspath(p) for p in paths if p]
     if len(set(given)) != len(given):
         raise ValueError(f"the output files must differ, got {list(p for p in paths if p)}")
+    check_not_input({"output file": p for p in paths if p}, inputs or {})
     for p in paths:
         if p and os.path.isdir(p):
             raise IsADirectoryError(f"output path {p} is a folder, expected a CSV file name")
@@ -598,9 +603,7 @@ def _stats(metric: str, label: str, values: Sequence[object]) -> Dict[str, objec
 
 def write_csv(path: str, columns: Sequence[str], rows: Iterable[Dict[str, object]]) -> None:
     """Write rows with the csv module: floats at full precision (``repr``), NaN as ``nan``, missing as empty."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    with open(path, "w", newline="") as f:
+    with atomic_output(path) as scratch, open(scratch, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(columns)
         for row in rows:
@@ -648,6 +651,7 @@ def evaluate(
     ddf_units: str = "voxel",
     overwrite: bool = False,
     progress: Optional[bool] = False,
+    pairs_file: Optional[str] = None,
 ) -> EvaluationResult:
     """Evaluate registered pairs and write the per-pair, per-label CSV and its summary.
 
@@ -662,14 +666,16 @@ def evaluate(
         labels: label values (label maps) or ``k`` of ``label_<k>`` to evaluate; None: every non-zero
             label found in the fixed or warped map.
         ddf_units: "voxel" (tfreg/DeepReg DDFs) or "physical" (mm along world axes), see :func:`ddf_metrics`.
-        overwrite: replace existing output files instead of refusing.
+        overwrite: replace existing output files instead of refusing. An output that is one of the
+            inputs (a pair's file, ``pairs_file``) is refused even then.
         progress: True draws a progress bar on stderr when it is a terminal; False never.
+        pairs_file: the CSV the pairs were read from (:func:`pairs_from_csv`), protected as an input.
 
     Returns:
         An :class:`EvaluationResult`.
 
     Raises:
-        FileExistsError: an output exists and ``overwrite`` is False. DataNotFoundError: a missing input
+        FileExistsError: an output exists and ``overwrite`` is False, or is an input. DataNotFoundError: a missing input
         file (named). DataError / ValueError: inconsistent input, naming the pair, files and values.
     """
     pairs = list(pairs)
@@ -679,7 +685,9 @@ def evaluate(
         raise ValueError(f"evaluate: ddf_units must be one of {DDF_UNITS}, got {ddf_units!r}")
     if output and summary is None:
         summary = default_summary_path(output)
-    _check_outputs([output, summary], overwrite)
+    read = {f"pair {spec.pair!r} {role}": path for spec in pairs for role, path in spec.files()}
+    read["--pairs"] = pairs_file
+    _check_outputs([output, summary], overwrite, read)
     seen = set()
     for spec in pairs:
         spec.validate()
