@@ -10,9 +10,17 @@ import numpy as np
 import pytest
 from scipy.stats import wilcoxon
 
-from tests.evaluation.test_evaluate import read_rows, write_label_case, write_landmarks, write_prediction_dir
+from tests.evaluation.test_evaluate import (
+    GEO,
+    label_maps,
+    read_rows,
+    write_label_case,
+    write_landmarks,
+    write_prediction_dir,
+)
 from tfreg.cli.evaluate import main
 from tfreg.data.errors import DataError
+from tfreg.data.image_io import save_image
 from tfreg.evaluation.compare import compare, format_table
 
 
@@ -300,3 +308,37 @@ def test_empty_label_warning_on_stderr(tmp_path, capsys):
     assert "tfreg_evaluate: warning: pair 'pair', label 5: the fixed and warped label have no foreground" in err
     rows = read_rows(out)
     assert rows[1]["label"] == "5" and float(rows[1]["dice"]) == 1.0 and rows[1]["hd"] == "nan"
+
+
+def test_an_output_that_is_an_input_is_refused_even_with_overwrite(tmp_path, capsys):
+    """Data loss: ``-o`` equal to the DDF (with --overwrite) turned the DDF into CSV text."""
+    import hashlib
+
+    paths = write_label_case(tmp_path)
+    ddf = tmp_path / "ddf.nii.gz"
+    save_image(np.zeros(label_maps()[0].shape + (3,), np.float32), str(ddf), GEO)
+    before = {p: hashlib.sha256(open(p, "rb").read()).hexdigest() for p in [str(ddf), *paths.values()]}
+    base = ["--fixed-label", paths["fixed"], "--warped-label", paths["warped"], "--ddf", str(ddf), "--overwrite", "-q"]
+    for out in (str(ddf), paths["fixed"]):
+        assert main(base + ["-o", out]) == 1
+        assert "would destroy the input" in capsys.readouterr().err
+    assert main(base + ["-o", str(tmp_path / "e.csv"), "--summary", paths["warped"]]) == 1
+    assert "is the input" in capsys.readouterr().err
+    after = {p: hashlib.sha256(open(p, "rb").read()).hexdigest() for p in before}
+    assert after == before
+    # the pairs CSV is an input too
+    with open(tmp_path / "pairs.csv", "w", newline="") as f:
+        csv.writer(f).writerows([["pair", "fixed_label", "warped_label"], ["x", "fixed.nii.gz", "warped.nii.gz"]])
+    text = (tmp_path / "pairs.csv").read_text()
+    pairs_argv = ["--pairs", str(tmp_path / "pairs.csv"), "-o", str(tmp_path / "pairs.csv"), "--overwrite", "-q"]
+    assert main(pairs_argv) == 1
+    assert (tmp_path / "pairs.csv").read_text() == text
+
+
+def test_compare_output_that_is_an_input_is_refused(tmp_path, capsys):
+    compare_fixture(tmp_path)
+    a = tmp_path / "a.csv"
+    text = a.read_text()
+    assert main(["--compare", str(a), str(tmp_path / "b.csv"), "--metric", "dice", "-o", str(a), "--overwrite"]) == 1
+    assert "is the input csv_a" in capsys.readouterr().err
+    assert a.read_text() == text

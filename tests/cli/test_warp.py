@@ -86,3 +86,54 @@ def test_required_flags(capsys):
         main(["-i", "x.nii.gz"])
     assert exc.value.code == 2
     assert "--ddf" in capsys.readouterr().err
+
+
+def sha256(path):
+    import hashlib
+
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+@pytest.mark.parametrize("which", ["image", "ddf", "image_link"])
+def test_output_equal_to_an_input_is_refused(tmp_path, case, capsys, which):
+    """Data loss: ``-o X -i X`` used to overwrite the input silently."""
+    import os
+
+    _, image_path, ddf_path = case
+    before = {p: sha256(p) for p in (image_path, ddf_path)}
+    out = {"image": image_path, "ddf": ddf_path, "image_link": str(tmp_path / "link.nii.gz")}[which]
+    if which == "image_link":
+        os.symlink(image_path, out)
+    assert main(["-i", image_path, "-d", ddf_path, "-o", out]) == 1
+    err = capsys.readouterr().err
+    assert "would destroy the input" in err and "--overwrite_input" in err
+    assert {p: sha256(p) for p in before} == before
+
+
+def test_overwrite_input_replaces_it_with_the_warped_image(tmp_path, case):
+    image, image_path, ddf_path = case
+    assert main(["-i", image_path, "-d", ddf_path, "-o", image_path, "--overwrite_input"]) == 0
+    expected = np.zeros_like(image)
+    expected[:, :-1, :] = image[:, 1:, :]
+    np.testing.assert_array_equal(read_nifti(image_path), expected)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ddf.nii.gz", "image.nii.gz"]  # no scratch left
+
+
+def test_a_failed_write_keeps_the_existing_output(tmp_path, case, monkeypatch):
+    """Atomic output: a write that fails half-way leaves the previous file and no scratch file."""
+    from tfreg.engine import warp as warp_module
+
+    _, image_path, ddf_path = case
+    out = tmp_path / "o.nii.gz"
+    out.write_bytes(b"previous result")
+
+    def half_write(array, path, geometry=None, dtype=None):
+        with open(path, "wb") as f:
+            f.write(b"trunc")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(warp_module, "save_image", half_write)
+    assert main(["-i", image_path, "-d", ddf_path, "-o", str(out)]) == 1
+    assert out.read_bytes() == b"previous result"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ddf.nii.gz", "image.nii.gz", "o.nii.gz"]

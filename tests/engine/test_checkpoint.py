@@ -679,3 +679,28 @@ def test_restore_parts_errors_change_nothing(tmp_path):
         restore_parts(composite, str(tmp_path / "model-1"), ["segmenter"])
     for got, want in zip(composite.weights, before):
         np.testing.assert_array_equal(got.numpy(), want)
+
+
+def test_a_killed_save_is_cleaned_when_the_next_run_starts_saving(trained, tmp_path):
+    """What a kill during TensorFlow's save leaves (shard folder, state-file scratch, data without index)
+    is removed when the next run starts saving there; complete checkpoints are untouched."""
+    import hashlib
+    import shutil
+
+    from tfreg.engine.checkpoint import CheckpointSaver, clean_checkpoint_leftovers
+
+    save = tmp_path / "save"
+    shutil.copytree(os.path.join(trained["exp"], "save"), save)
+    complete = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in save.iterdir()}
+    data = next(p for p in save.iterdir() if p.name.startswith("ckpt-2.data-"))
+    (save / "ckpt-3_temp").mkdir()
+    shutil.copy(data, save / "ckpt-3_temp" / "part-00000-of-00001.data-00000-of-00001")
+    shutil.copy(data, save / data.name.replace("ckpt-2", "ckpt-3"))  # moved into place, index never written
+    (save / "checkpoint.tmp0123456789abcdef").write_text("model_checkpoint_path: ")
+    (save / "notes_temp").mkdir()  # not TensorFlow's pattern: the user's
+    model = trained["model"]
+    CheckpointSaver(make_checkpoint(model), str(save), save_period=1)
+    left = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in save.iterdir() if p.is_file()}
+    assert left == complete
+    assert sorted(p.name for p in save.iterdir() if p.is_dir()) == ["notes_temp"]
+    assert clean_checkpoint_leftovers(str(save)) == []

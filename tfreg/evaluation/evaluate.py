@@ -97,7 +97,7 @@ def _check_outputs(
     given = [os.path.abspath(p) for p in paths if p]
     if len(set(given)) != len(given):
         raise ValueError(f"the output files must differ, got {list(p for p in paths if p)}")
-    check_not_input({"output file": p for p in paths if p}, inputs or {})
+    check_not_input({f"output file {i + 1}": p for i, p in enumerate(paths) if p}, inputs or {})
     for p in paths:
         if p and os.path.isdir(p):
             raise IsADirectoryError(f"output path {p} is a folder, expected a CSV file name")
