@@ -190,14 +190,14 @@ def test_dataset_type_missing(base, reg):
     del base["dataset"]["type"]
     line = one_error(base, reg)
     assert line.startswith("dataset: missing required key 'type'")
-    assert "custom, grouped, paired, unpaired" in line
+    assert "custom, grouped, paired, self_paired, unpaired" in line
 
 
 def test_dataset_type_unregistered_suggests(base, reg):
     base["dataset"]["type"] = "pared"
     assert one_error(base, reg) == (
         "dataset.type: 'pared' is not registered in data_loader_class; "
-        "allowed: custom, grouped, paired, unpaired. Did you mean 'paired'?"
+        "allowed: custom, grouped, paired, self_paired, unpaired. Did you mean 'paired'?"
     )
 
 

@@ -70,7 +70,7 @@ def test_errors(root, tmp_path):
     cfg["train"]["format"] = "nifty"
     with pytest.raises(ValueError, match=r"dataset.train.format.*'nifty'.*\[.*'h5'.*'nifti'.*\].*Did you mean 'nifti'"):
         get_data_loader(cfg, "train")
-    with pytest.raises(ValueError, match=r"dataset.*'pairs'.*'grouped', 'paired', 'unpaired'"):
+    with pytest.raises(ValueError, match=r"dataset.*'pairs'.*'grouped', 'paired', 'self_paired', 'unpaired'"):
         get_data_loader(config(root, type="pairs"), "train")
     with pytest.raises(ValueError, match="Configuration is not compatible.*image_size"):
         get_data_loader(config(root, image_size=[4, 4, 4]), "train")

@@ -241,3 +241,60 @@ def test_2d_data(tmp_path):
     sample = loader.load_resized_sample([0], [1])
     assert sample["moving_image"].shape == (4, 4) and sample["fixed_label"].shape == (1, 3, 3)
     assert read_image(str(tmp_path / "moving_labels" / "c0.nii.gz"))[0].shape == (6, 7, 2)
+
+
+def test_self_paired_moving_is_the_transformed_fixed(tmp_path):
+    from scipy import ndimage
+
+    from tfreg.data.loaders import SelfPairedDataLoader
+    from tfreg.data.preprocess import resize
+    from tfreg.data.self_pair_transform import PairTransformRanges, draw_pair_transform
+
+    write_unpaired(str(tmp_path), ["a", "b", "c"], shape=(10, 9, 8), num_labels=2)
+    ranges = dict(max_rotation=15.0, max_scale=0.1, max_shift=1.5)
+    loader = SelfPairedDataLoader(NiftiFileLoader, [str(tmp_path)], True, "all", 0, (8, 8, 8), **ranges)
+    assert loader.num_samples == 3 and loader.file_indices([2, 12345]) == (2, 2)
+    epochs = [list(loader.sample_generator()) for _ in range(2)]
+    assert epochs[0] == epochs[1]  # seeded (valid/test): the same transforms every epoch
+    assert [s[0][0] for s in epochs[0]] == [0, 1, 2] and all(s[1] == [0, 1] for s in epochs[0])
+    draws = [s[0][1] for s in epochs[0]]
+    assert len(set(draws)) == 3 and all(0 <= d < 2**24 for d in draws)
+    unseeded = SelfPairedDataLoader(NiftiFileLoader, [str(tmp_path)], False, None, None, (8, 8, 8))
+    assert [s[0][1] for s in unseeded.sample_generator()] != [s[0][1] for s in unseeded.sample_generator()]
+
+    image_indices, labels = epochs[0][1]
+    sample = loader.load_resized_sample(image_indices, labels)
+    source_image, _ = read_image(str(tmp_path / "images" / "b.nii.gz"))
+    normalised = (source_image - source_image.min()) / (source_image.max() - source_image.min())  # min-max, then resize
+    expected_fixed = resize(normalised[None].astype(np.float32), (8, 8, 8))[0]
+    np.testing.assert_allclose(sample["fixed_image"], expected_fixed, atol=1e-5)
+    t = draw_pair_transform((8, 8, 8), PairTransformRanges(**ranges), image_indices[1])
+    centre = np.full(3, 3.5)
+    offset = centre + t.shift - t.matrix @ centre
+
+    def reference(a):
+        return ndimage.affine_transform(a.astype(np.float64), t.matrix, offset=offset, order=1, mode="constant")
+
+    np.testing.assert_allclose(sample["moving_image"], reference(sample["fixed_image"]), atol=1e-5)
+    assert sample["moving_label"].shape == (2, 8, 8, 8)
+    for channel in range(2):
+        np.testing.assert_allclose(
+            sample["moving_label"][channel], reference(sample["fixed_label"][channel]), atol=1e-5
+        )
+    assert not np.allclose(sample["moving_image"], sample["fixed_image"])
+
+
+def test_self_paired_bad_ranges_name_the_key(tmp_path):
+    from tfreg.data.load import get_data_loader
+
+    write_unpaired(str(tmp_path), ["a", "b"], num_labels=None)
+    config = {
+        "type": "self_paired",
+        "train": {"dir": str(tmp_path), "format": "nifti", "labeled": False},
+        "image_shape": [4, 4, 4],
+        "max_scale": 1.5,
+    }
+    with pytest.raises(ValueError, match="max_scale must be in \\[0, 1\\)"):
+        get_data_loader(config, "train")
+    config["max_scale"] = 0.1
+    assert get_data_loader(config, "train").num_samples == 2

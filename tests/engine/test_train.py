@@ -145,3 +145,45 @@ def test_extra_callbacks_see_every_epoch(trained, tmp_path):
         callbacks=[Count()],
     )
     assert Count.epochs == [(0, True)]
+
+
+def test_self_supervised_pretraining_then_fine_tuning(tmp_path):
+    """WSSAMNet's protocol: pre-train on images paired with random affine copies of themselves, then start a
+    new (unpaired) training from those weights with a fresh optimizer and epoch counter (train.init_from)."""
+    from tests.data.helpers import write_unpaired
+
+    data = write_unpaired(str(tmp_path / "data"), [f"s{k}" for k in range(4)], shape=(12, 12, 12), num_labels=None)
+    split = {"dir": data, "format": "nifti", "labeled": False}
+    base = {
+        "dataset": {"train": split, "type": "self_paired", "image_shape": [8, 8, 8], "max_shift": 1.0},
+        "train": {
+            "method": "ddf",
+            "backbone": {"name": "local", "num_channel_initial": 2, "extract_levels": [0, 1]},
+            "loss": {"image": {"name": "ssd", "weight": 1.0}, "regularization": {"name": "bending", "weight": 0.1}},
+            "optimizer": {"name": "Adam", "learning_rate": 1.0e-3},
+            "preprocess": {"batch_size": 2, "shuffle_buffer_num_batch": 1, "data_augmentation": None},
+            "epochs": 1,
+            "save_period": 1,
+        },
+    }
+    _, pre = train(
+        config_path=write_config(base, tmp_path / "pre.yaml"), log_dir=str(tmp_path), exp_name="pre", verbose=0
+    )
+    ckpt = os.path.join(pre, "save", "ckpt-1")
+    fine = dict(base, dataset={"train": split, "type": "unpaired", "image_shape": [8, 8, 8]})
+    fine["train"] = dict(base["train"], init_from={"path": ckpt, "parts": ["backbone"]})
+    model, exp = train(
+        config_path=write_config(fine, tmp_path / "fine.yaml"),
+        log_dir=str(tmp_path),
+        exp_name="fine",
+        verbose=0,
+        max_epochs=1,
+    )
+    assert sorted(os.path.basename(p) for p in glob.glob(os.path.join(exp, "save", "ckpt-*.index"))) == [
+        "ckpt-1.index"
+    ]  # a fresh epoch counter
+    # a backbone that does not fit the pre-trained weights is refused, naming the shapes
+    fine["train"]["backbone"] = {"name": "local", "num_channel_initial": 4, "extract_levels": [0, 1]}
+    with pytest.raises(CheckpointError, match="shape"):
+        train(config_path=write_config(fine, tmp_path / "bad.yaml"), log_dir=str(tmp_path), exp_name="bad", verbose=0)
+    assert not (tmp_path / "bad").exists()
