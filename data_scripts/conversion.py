@@ -35,7 +35,7 @@ import SimpleITK as sitk
 from tfreg.data.errors import DataError, DataNotFoundError
 from tfreg.data.geometry import ImageGeometry
 from tfreg.data.image_io import save_image
-from tfreg.file_safety import SCRATCH_PREFIX, clean_stale_scratch, replace_folder, scratch_path
+from tfreg.file_safety import clean_stale_scratch, replace_folder, scratch_path
 
 #: Name of the manifest written at the root of every converted tree.
 MANIFEST_NAME = "checksums.sha256"
@@ -117,7 +117,7 @@ def check_output_folder(output: str, source: str) -> str:
     if os.path.lexists(output_abs):
         if os.path.islink(output_abs) or not os.path.isdir(output_abs):
             raise FileExistsError(f"output {output} exists and is not a folder: choose a new output folder")
-        entries = [e for e in os.listdir(output_abs) if not e.startswith(SCRATCH_PREFIX)]
+        entries = os.listdir(output_abs)
         if entries:
             raise FileExistsError(
                 f"output folder {output} exists and is not empty (holds {sorted(entries)[:3]}...): the converters "
