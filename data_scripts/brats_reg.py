@@ -269,10 +269,7 @@ def convert(
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        epilog="Layout, landmark coordinates and download: see the module docstring.",
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", help="extracted BraTSReg release folder holding BraTSReg_XXX/ case folders")
     parser.add_argument("output", help="new or empty output folder (outside the source)")
     parser.add_argument("--modality", choices=MODALITIES, default="t1ce", help="MR sequence (default t1ce)")
@@ -294,15 +291,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         help="auto: copy the landmark files present (default); require: refuse cases without both; none",
     )
     args = parser.parse_args(argv)
-    splits = convert(
-        args.source,
-        args.output,
-        modality=args.modality,
-        split=args.split,
-        split_counts=args.split_counts,
-        seed=args.seed,
-        landmarks=args.landmarks,
-    )
+    try:
+        splits = convert(
+            args.source,
+            args.output,
+            modality=args.modality,
+            split=args.split,
+            split_counts=args.split_counts,
+            seed=args.seed,
+            landmarks=args.landmarks,
+        )
+    except (ValueError, OSError) as err:  # bad input: one line naming the file or option, no traceback
+        parser.exit(1, f"{parser.prog}: error: {err}\n")
     print_summary(args.output, splits)
     return 0
 

@@ -228,9 +228,7 @@ def convert(
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], epilog="Layout, direction and download: see the module docstring."
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", help="extracted AbdomenMRCT folder (AbdomenMRCT_dataset.json, imagesTr, ...)")
     parser.add_argument("output", help="new or empty output folder (outside the source)")
     parser.add_argument(
@@ -245,14 +243,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "--num-labels", type=int, default=4, help="organ label count when the json has no 'labels' (default 4)"
     )
     args = parser.parse_args(argv)
-    splits = convert(
-        args.source,
-        args.output,
-        label_format=args.label_format,
-        masks=args.masks,
-        include_valid=not args.no_valid,
-        num_labels=args.num_labels,
-    )
+    try:
+        splits = convert(
+            args.source,
+            args.output,
+            label_format=args.label_format,
+            masks=args.masks,
+            include_valid=not args.no_valid,
+            num_labels=args.num_labels,
+        )
+    except (ValueError, OSError) as err:  # bad input: one line naming the file or option, no traceback
+        parser.exit(1, f"{parser.prog}: error: {err}\n")
     print_summary(args.output, splits, "pair(s)")
     return 0
 

@@ -286,9 +286,7 @@ def plan_files(
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], epilog="Layouts, splits and download: see the module docstring."
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", help="extracted Learn2Reg OASIS folder (OASIS_dataset.json) or neurite-oasis folder")
     parser.add_argument("output", help="new or empty output folder (outside the source)")
     parser.add_argument(
@@ -317,16 +315,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     )
     parser.add_argument("--masks", action="store_true", help="also copy masksTr into <split>/masks (Learn2Reg)")
     args = parser.parse_args(argv)
-    splits = convert(
-        args.source,
-        args.output,
-        split=args.split,
-        split_counts=args.split_counts,
-        seed=args.seed,
-        num_labels=args.labels,
-        label_format=args.label_format,
-        masks=args.masks,
-    )
+    try:
+        splits = convert(
+            args.source,
+            args.output,
+            split=args.split,
+            split_counts=args.split_counts,
+            seed=args.seed,
+            num_labels=args.labels,
+            label_format=args.label_format,
+            masks=args.masks,
+        )
+    except (ValueError, OSError) as err:  # bad input: one line naming the file or option, no traceback
+        parser.exit(1, f"{parser.prog}: error: {err}\n")
     print_summary(args.output, splits, "subject(s)")
     return 0
 

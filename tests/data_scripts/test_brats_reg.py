@@ -160,3 +160,12 @@ def test_help_from_the_command_line():
     result = subprocess.run([sys.executable, script, "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "--modality" in result.stdout and "--landmarks" in result.stdout
+    assert "LPS" in result.stdout and "moving_landmarks/<case>.csv" in result.stdout  # the docstring is the help
+
+
+def test_command_line_reports_bad_input_in_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        brats_reg.main([str(tmp_path / "missing"), str(tmp_path / "out")])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert "missing' does not exist" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
