@@ -290,7 +290,9 @@ def write_tree(plan: Sequence[PlannedFile], output: str, record: Mapping[str, ob
             json.dump(record, stream, indent=1, sort_keys=True)
             stream.write("\n")
         write_manifest(scratch, [item.target for item in plan] + [RECORD_NAME])
-        replace_folder(scratch, output)  # an existing output is an empty folder (checked before)
+        if os.path.isdir(output) and not os.path.islink(output):
+            os.rmdir(output)  # empty (checked before); rmdir refuses a folder that has gained files since
+        replace_folder(scratch, output)
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
