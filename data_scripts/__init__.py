@@ -2,7 +2,13 @@
 
 - ``nifti_to_h5.py``: NIfTI (or any SimpleITK format) split folder -> DeepReg HDF5 files;
 - ``h5_to_nifti.py``: the way back;
-- ``synthetic_pairs.py``: moving/fixed pairs with a known DDF from one image and label map.
+- ``synthetic_pairs.py``: moving/fixed pairs with a known DDF from one image and label map;
+- ``learn2reg_oasis.py``: Learn2Reg OASIS or neurite-oasis -> DeepReg's unpaired layout (images/labels);
+- ``learn2reg_abdomen_ctmr.py``: Learn2Reg Abdomen MR-CT -> DeepReg's paired layout (moving CT, fixed MR);
+- ``brats_reg.py``: BraTSReg 2022 -> DeepReg's paired layout (moving follow-up, fixed baseline) with
+  ``moving_landmarks``/``fixed_landmarks`` CSV folders;
+- ``conversion.py``: the steps the three share (checks, seeded splits, one-hot labels, atomic write,
+  SHA-256 manifest).
 
 Each is a command-line script (``python data_scripts/<name>.py --help``) and an importable module
 (``from data_scripts.nifti_to_h5 import convert_nifti_to_h5``, from the repository root).
