@@ -129,3 +129,35 @@ def test_train_resume_predict_through_main(tmp_path, capsys):
     assert train_main(["-c", str(tmp_path / "missing.yaml"), "--log_dir", logs, "-l", "new"]) == 1
     assert "missing.yaml" in capsys.readouterr().err
     assert not os.path.exists(os.path.join(logs, "new"))
+
+
+def test_a_repeated_config_flag_merges_every_file_in_order():
+    """``-c a.yaml -c b.yaml`` used to keep only b.yaml; it now means ``-c a.yaml b.yaml``."""
+    from tfreg.cli.predict import build_parser as predict_parser
+    from tfreg.cli.train import build_parser as train_parser
+
+    args = train_parser().parse_args(["-c", "a.yaml", "b.yaml", "-c", "c.yaml", "--config_path", "d.yaml"])
+    assert args.config_path == ["a.yaml", "b.yaml", "c.yaml", "d.yaml"]
+    args = predict_parser().parse_args(["-k", "x/ckpt-1", "--split", "test", "-c", "a.yaml", "-c", "b.yaml"])
+    assert args.config_path == ["a.yaml", "b.yaml"]
+    assert predict_parser().parse_args(["-k", "x/ckpt-1", "--split", "test"]).config_path is None
+
+
+def test_log_dir_and_exp_name_are_checked_before_anything_is_built(tmp_path, capsys, monkeypatch):
+    from tfreg.cli.train import main
+    from tfreg.engine import train as train_module
+
+    config = write_config(paired_config(data_root()), tmp_path / "c.yaml")
+
+    def never(*args, **kwargs):
+        raise AssertionError("the data loader was built before the log folder was checked")
+
+    monkeypatch.setattr(train_module, "build_loader", never)
+    (tmp_path / "afile").write_text("x")
+    assert main(["-c", config, "--log_dir", str(tmp_path / "afile"), "-l", "exp"]) == 1
+    err = capsys.readouterr().err
+    assert f"--log_dir {tmp_path / 'afile'} is a file" in err
+    for name in ("../outside", "a/../../outside", str(tmp_path / "abs")):
+        assert main(["-c", config, "--log_dir", str(tmp_path / "logs"), "-l", name]) == 1
+        assert "must be a relative path inside --log_dir" in capsys.readouterr().err
+    assert sorted(os.listdir(tmp_path)) == ["afile", "c.yaml"]

@@ -7,6 +7,7 @@ import hashlib
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
@@ -87,8 +88,14 @@ def test_overwrite_replaces_only_folders_predict_wrote(trained, tmp_path):
     ):
         predict(ckpt_path=ckpt, split="test", log_dir=str(tmp_path / "logs"), exp_name="p", overwrite=True)
     assert digest(tmp_path / "logs") == before
-    # a folder predict wrote is replaced on request, and only then
-    path = predict(ckpt_path=ckpt, split="test", log_dir=str(tmp_path / "logs"), exp_name="q")
+    # a folder predict wrote is replaced on request, and only then; its permissions follow the umask
+    old_umask = os.umask(0o022)
+    try:
+        path = predict(ckpt_path=ckpt, split="test", log_dir=str(tmp_path / "logs"), exp_name="q")
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o755  # tempfile.mkdtemp made it 0o700
+    assert stat.S_IMODE(os.stat(os.path.join(path, "metrics.csv")).st_mode) == 0o644
     assert os.path.isfile(os.path.join(path, OUTPUT_MARKER)) and os.path.isfile(os.path.join(path, "config.yaml"))
     (tmp_path / "logs" / "q" / "test" / "pair_0" / "stale.txt").write_text("from an older prediction")
     with pytest.raises(FileExistsError, match="already exists"):

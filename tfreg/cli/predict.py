@@ -44,8 +44,10 @@ def build_parser(prog: str = "tfreg_predict") -> argparse.ArgumentParser:
         "-c",
         "--config_path",
         nargs="*",
+        action="extend",
         default=None,
-        help="config file(s); default: the config.yaml saved with the checkpoint (<exp>/config.yaml)",
+        help="config file(s), merged in order (repeating -c adds files in the same order); default: the config "
+        "the checkpoint was trained with (<exp>/save/config.yaml, else <exp>/config.yaml)",
     )
     parser.add_argument(
         "--overwrite", action="store_true", help="replace an existing <log_dir>/<exp_name>/<split> folder"

@@ -29,7 +29,14 @@ def build_parser(prog: str = "tfreg_train") -> argparse.ArgumentParser:
         default="",
         help="experiment folder under --log_dir (default: a %%Y%%m%%d-%%H%%M%%S timestamp); DeepReg's docs said -n",
     )
-    parser.add_argument("-c", "--config_path", nargs="+", required=True, help="one or more YAML files, merged in order")
+    parser.add_argument(
+        "-c",
+        "--config_path",
+        nargs="+",
+        action="extend",
+        required=True,
+        help="one or more YAML files, merged in order (later files win); repeating -c adds files in the same order",
+    )
     parser.add_argument(
         "--max_epochs", type=int, default=-1, help="> 0 overrides train.epochs (default: -1, use the config)"
     )

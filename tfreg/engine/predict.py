@@ -33,7 +33,7 @@ from tfreg.engine.checkpoint import make_checkpoint, parse_ckpt_path, restore_ch
 from tfreg.engine.predict_metrics import sample_metrics, write_metrics_csvs
 from tfreg.engine.predict_outputs import PredictionWriter, label_index
 from tfreg.engine.runtime import configure_devices
-from tfreg.engine.train import TRAINED_CONFIG, default_exp_name
+from tfreg.engine.train import TRAINED_CONFIG, default_exp_name, experiment_path
 from tfreg.file_safety import (
     check_folder_holds_no_input,
     check_replaceable,
@@ -186,7 +186,7 @@ def predict(
     elif not any(os.path.realpath(p) == os.path.realpath(trained_path) for p in paths):
         check_against_training(config, paths, trained_path, registry)
 
-    exp_path = os.path.join(os.path.expanduser(log_dir), exp_name or default_exp_name())
+    exp_path = experiment_path(log_dir, exp_name or default_exp_name())
     out_path = os.path.join(exp_path, split)
     check_folder_holds_no_input(out_path, _inputs(config, split, ckpt_prefix, paths))
     if os.path.lexists(out_path):

@@ -51,13 +51,38 @@ def default_exp_name() -> str:
     return datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
+def experiment_path(log_dir: str, exp_name: str) -> str:
+    """``<log_dir>/<exp_name>``, checked before anything is built or written.
+
+    Raises:
+        ValueError: ``exp_name`` is absolute or leads outside ``log_dir`` (``../x``): every output of a
+            run stays under ``--log_dir``.
+        FileExistsError: ``log_dir`` or a folder on the way to the experiment folder is a file.
+    """
+    root = os.path.expanduser(log_dir)
+    if os.path.isabs(exp_name) or os.path.normpath(exp_name).split(os.sep)[0] == os.pardir:
+        raise ValueError(
+            f"--exp_name {exp_name!r} must be a relative path inside --log_dir {log_dir!r} (it is absolute or "
+            "starts with '..'); to write elsewhere, change --log_dir"
+        )
+    path = os.path.join(root, exp_name)
+    parts = os.path.normpath(path).split(os.sep)
+    for end in range(1, len(parts) + 1):
+        prefix = os.sep.join(parts[:end]) or os.sep
+        if os.path.lexists(prefix) and not os.path.isdir(prefix):
+            what = "--log_dir" if os.path.normpath(prefix) == os.path.normpath(root) else "the experiment path"
+            raise FileExistsError(f"{what} {prefix} is a file, not a folder: logs cannot be written under it")
+    return path
+
+
 def check_log_dir(log_dir: str, exp_name: str, ckpt_path: Optional[str] = None) -> str:
-    """``<log_dir>/<exp_name>``, refusing an existing non-empty folder (results would mix).
+    """``<log_dir>/<exp_name>`` (:func:`experiment_path`), refusing an existing non-empty folder (results
+    would mix).
 
     Resuming into the folder of the checkpoint itself (``-k logs/exp/save/ckpt-3 -l exp``) is allowed: the
     run continues that experiment.
     """
-    path = os.path.join(os.path.expanduser(log_dir), exp_name)
+    path = experiment_path(log_dir, exp_name)
     clean_stale_scratch(path)  # a killed run's half-written files are not results
     if os.path.isdir(path) and os.listdir(path):
         if ckpt_path and os.path.commonpath([os.path.abspath(ckpt_path), os.path.abspath(path)]) == os.path.abspath(
@@ -68,8 +93,6 @@ def check_log_dir(log_dir: str, exp_name: str, ckpt_path: Optional[str] = None) 
             f"log folder {path} already exists and is not empty: choose another --exp_name (-l) or --log_dir, "
             "or remove it"
         )
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise FileExistsError(f"log folder {path} exists and is a file")
     return path
 
 
@@ -226,4 +249,12 @@ def checkpoint_of(model: keras.Model, optimizers: Dict[str, keras.optimizers.Opt
     return make_checkpoint(model, optimizers=optimizers)
 
 
-__all__ = ["TRAINED_CONFIG", "train", "check_log_dir", "default_exp_name", "build_trainer", "checkpoint_of"]
+__all__ = [
+    "TRAINED_CONFIG",
+    "train",
+    "check_log_dir",
+    "experiment_path",
+    "default_exp_name",
+    "build_trainer",
+    "checkpoint_of",
+]
