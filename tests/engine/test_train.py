@@ -187,3 +187,32 @@ def test_self_supervised_pretraining_then_fine_tuning(tmp_path):
     with pytest.raises(CheckpointError, match="shape"):
         train(config_path=write_config(fine, tmp_path / "bad.yaml"), log_dir=str(tmp_path), exp_name="bad", verbose=0)
     assert not (tmp_path / "bad").exists()
+
+
+def test_a_failed_start_leaves_nothing_and_a_later_failure_keeps_the_checkpoints(trained, tmp_path):
+    import keras
+
+    class FailOnBatch(keras.callbacks.Callback):
+        def __init__(self, epoch):
+            super().__init__()
+            self.epoch = epoch
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.current = epoch
+
+        def on_train_batch_end(self, batch, logs=None):
+            if self.current == self.epoch:
+                raise RuntimeError("the first step failed")
+
+    config = trained["config_path"]
+    with pytest.raises(RuntimeError, match="first step failed"):
+        train(config_path=config, log_dir=str(tmp_path), exp_name="run", verbose=0, callbacks=[FailOnBatch(0)])
+    assert not (tmp_path / "run").exists()  # no config.yaml, train/ or save/ left to block a rerun
+    (tmp_path / "empty").mkdir()  # a folder the user made for the run: kept, emptied
+    with pytest.raises(RuntimeError):
+        train(config_path=config, log_dir=str(tmp_path), exp_name="empty", verbose=0, callbacks=[FailOnBatch(0)])
+    assert os.listdir(tmp_path / "empty") == []
+    # failing after a checkpoint was written keeps the run: it can be resumed
+    with pytest.raises(RuntimeError):
+        train(config_path=config, log_dir=str(tmp_path), exp_name="late", verbose=0, callbacks=[FailOnBatch(1)])
+    assert (tmp_path / "late" / "save" / "ckpt-1.index").is_file() and (tmp_path / "late" / "config.yaml").is_file()

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
 from datetime import datetime
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
@@ -34,7 +35,14 @@ from tfreg.config import apply_max_epochs, load_configs_with_provenance, save_co
 from tfreg.config.defaults import DEFAULT_TRAINER
 from tfreg.data.loaders.base import steps_per_epoch
 from tfreg.engine.build import build_loader, build_model, create_variables, split_dataset
-from tfreg.engine.checkpoint import SAVE_DIR, make_checkpoint, parse_ckpt_path, restore_checkpoint, restore_parts
+from tfreg.engine.checkpoint import (
+    SAVE_DIR,
+    available_checkpoints,
+    make_checkpoint,
+    parse_ckpt_path,
+    restore_checkpoint,
+    restore_parts,
+)
 from tfreg.engine.runtime import configure_devices
 from tfreg.engine.strategy import check_batch_size, is_chief, make_strategy
 from tfreg.engine.trainers.base import TrainingRun, is_multiworker
@@ -196,6 +204,8 @@ def train(
         )
 
     chief = is_chief(dist)
+    existed = os.path.isdir(exp_path)
+    fresh = chief and not (existed and os.listdir(exp_path))  # nothing of an earlier run is in the folder
     if chief:
         os.makedirs(exp_path, exist_ok=True)
         save_config(config, os.path.join(exp_path, "config.yaml"))
@@ -219,12 +229,29 @@ def train(
     )
     try:
         trainer.fit(model, optimizers, checkpoint, run)
+    except BaseException:
+        if fresh and not available_checkpoints(os.path.join(exp_path, SAVE_DIR)):
+            # A failed start: nothing this run wrote can be resumed, and leftovers would block a rerun under
+            # the same name. The error itself is what the user needs.
+            remove_run_folder(exp_path, keep_folder=existed)
+            logger.error("training failed before its first checkpoint; removed what it had written in %s", exp_path)
+        raise
     finally:
         for loader in (train_loader, valid_loader):
             if loader is not None:
                 loader.close()
     logger.info("training finished; logs and checkpoints in %s", exp_path)
     return model, exp_path
+
+
+def remove_run_folder(exp_path: str, keep_folder: bool) -> None:
+    """Delete what a failed run wrote in ``exp_path`` (the folder too unless ``keep_folder``: it existed, empty)."""
+    if not keep_folder:
+        shutil.rmtree(exp_path, ignore_errors=True)
+        return
+    for name in os.listdir(exp_path):
+        path = os.path.join(exp_path, name)
+        shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) and not os.path.islink(path) else os.remove(path)
 
 
 def build_trainer(train_config: Dict[str, Any], strategy, registry):
