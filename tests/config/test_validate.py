@@ -556,11 +556,15 @@ def test_data_augmentation_entry_not_mapping(base, reg):
     )
 
 
-def test_unknown_preprocess_key_warns(base, reg, caplog):
-    base["train"]["preprocess"]["batchsize"] = 3
-    with caplog.at_level(logging.WARNING, logger="tfreg.config"):
-        validate_config(base, registry=reg)
-    assert "train.preprocess.batchsize: unknown key, ignored. Did you mean 'batch_size'?" in caplog.text
+@pytest.mark.parametrize(
+    "key, value, known", [("batchsize", 3, "batch_size"), ("data_augmentaton", None, "data_augmentation")]
+)
+def test_unknown_preprocess_key_is_an_error(base, reg, key, value, known):
+    """A misspelt key used to be a warning: ``data_augmentaton: null`` left augmentation on."""
+    base["train"]["preprocess"][key] = value
+    assert one_error(base, reg) == (
+        f"train.preprocess.{key}: unknown key (a misspelling would silently keep the default). Did you mean '{known}'?"
+    )
 
 
 # ---------------------------------------------------------------------- train: optimizer, epochs
@@ -607,11 +611,11 @@ def test_update_freq(base, reg, value):
     )
 
 
-def test_unknown_train_key_warns(base, reg, caplog):
+def test_unknown_train_key_is_an_error(base, reg):
     base["train"]["epoch"] = 3
-    with caplog.at_level(logging.WARNING, logger="tfreg.config"):
-        validate_config(base, registry=reg)
-    assert "train.epoch: unknown key, ignored. Did you mean 'epochs'?" in caplog.text
+    assert one_error(base, reg) == (
+        "train.epoch: unknown key (a misspelling would silently keep the default). Did you mean 'epochs'?"
+    )
 
 
 def test_conditional_needs_labels(base, reg):
@@ -729,11 +733,9 @@ def test_composite_model_brings_its_keys_and_categories(base, reg, caplog):
     assert one_error(base, local).startswith("train.loss.segmentation: unknown key 'segmentation' in train.loss")
 
 
-def test_segmenter_key_of_a_plain_model_is_warned(base, reg, caplog):
+def test_segmenter_key_of_a_plain_model_is_refused(base, reg):
     base["train"]["segmenter"] = {"name": "unet"}
-    with caplog.at_level(logging.WARNING, logger="tfreg.config"):
-        validate_config(base, registry=reg)
-    assert "train.segmenter: unknown key, ignored." in caplog.text
+    assert one_error(base, reg).startswith("train.segmenter: unknown key (a misspelling would silently keep")
 
 
 def test_conditional_needs_labels_is_the_model_rule(base, reg):

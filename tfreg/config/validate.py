@@ -393,9 +393,17 @@ class ConfigChecker:
         model_keys = tuple(getattr(model_cls, "config_keys", ("backbone", "loss")))
         model_required = tuple(getattr(model_cls, "required_config_keys", ("backbone", "loss")))
         known = ENGINE_TRAIN_KEYS + model_keys + tuple(trainer_cls.config_keys)
+        # An error, not a warning: a misspelt key would otherwise silently leave its setting at the default.
+        # keys another check already explains (DeepReg v0.1.1's train.model, alternating's train.optimizer)
+        explained = {"model"} if hint else set()
+        if "optimizers" in trainer_cls.config_keys:
+            explained.add("optimizer")
         for key in train:
-            if key not in known:
-                self.warn(base + (key,), f"unknown key, ignored.{suggestion(key, known)}")
+            if key not in known and key not in explained:
+                self.error(
+                    base + (key,),
+                    f"unknown key (a misspelling would silently keep the default).{suggestion(key, known)}",
+                )
         for key in model_required + tuple(trainer_cls.required_config_keys):
             if key not in train:
                 self.error(base, f"missing required key {key!r}{hint}")
@@ -559,8 +567,11 @@ class ConfigChecker:
     def check_preprocess(self, preprocess: Dict[str, Any]) -> None:
         base: KeyPath = ("train", "preprocess")
         for key in preprocess:
-            if key not in KNOWN_PREPROCESS_KEYS:
-                self.warn(base + (key,), f"unknown key, ignored.{suggestion(key, KNOWN_PREPROCESS_KEYS)}")
+            if key not in KNOWN_PREPROCESS_KEYS:  # e.g. data_augmentaton: null would leave augmentation on
+                self.error(
+                    base + (key,),
+                    f"unknown key (a misspelling would silently keep the default).{suggestion(key, KNOWN_PREPROCESS_KEYS)}",
+                )
         for key in REQUIRED_PREPROCESS_KEYS:
             if key not in preprocess:
                 self.error(base, f"missing required key {key!r} (a positive integer)")
