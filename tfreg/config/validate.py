@@ -570,7 +570,8 @@ class ConfigChecker:
             if key not in KNOWN_PREPROCESS_KEYS:  # e.g. data_augmentaton: null would leave augmentation on
                 self.error(
                     base + (key,),
-                    f"unknown key (a misspelling would silently keep the default).{suggestion(key, KNOWN_PREPROCESS_KEYS)}",
+                    "unknown key (a misspelling would silently keep the default)."
+                    + suggestion(key, KNOWN_PREPROCESS_KEYS),
                 )
         for key in REQUIRED_PREPROCESS_KEYS:
             if key not in preprocess:
