@@ -788,3 +788,24 @@ def test_unknown_trainer(base, reg):
 def test_init_from_shape(base, reg, value, fragment):
     base["train"]["init_from"] = value
     assert one_error(base, reg).startswith(fragment)
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("learning_rate", float("nan"), "must be a finite number, got nan"),
+        ("learning_rate", -1.0e-3, "must be in [0, 1], got -0.001"),
+        ("learning_rate", 1.0e6, "must be in [0, 1], got 1000000.0"),
+        ("beta_1", 1.5, "must be in [0, 1), got 1.5"),
+        ("epsilon", 0.0, "must be > 0, got 0.0"),
+        ("weight_decay", -0.1, "must be >= 0, got -0.1"),
+    ],
+)
+def test_optimizer_numbers_that_cannot_train_are_refused(base, reg, key, value, message):
+    """NaN, negative or huge learning rates were accepted and trained to NaN checkpoints."""
+    base["train"]["optimizer"][key] = value
+    assert one_error(base, reg) == f"train.optimizer.{key}: {message}" + (
+        " (a negative rate climbs the loss, a larger one diverges)"
+        if key == "learning_rate" and "in [0" in message
+        else ""
+    )

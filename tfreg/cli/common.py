@@ -72,13 +72,13 @@ def add_device_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def run_command(prog: str, func: Callable[[], object]) -> int:
-    """Run ``func``; a user error (bad config, path, flag) or a file-system error (permission, disk full)
-    prints ``<prog>: error: ...`` and returns 1."""
+    """Run ``func``; a user error (bad config, path, flag), a file-system error (permission, disk full) or
+    a diverged training (``FloatingPointError``) prints ``<prog>: error: ...`` and returns 1."""
     from tfreg.config.errors import ConfigError
 
     try:
         func()
-    except (ConfigError, ValueError, OSError, KeyError) as err:
+    except (ConfigError, ValueError, OSError, KeyError, FloatingPointError) as err:
         message = str(err) if not isinstance(err, KeyError) else repr(err)
         print(f"{prog}: error: {message}", file=sys.stderr)
         return 1

@@ -58,6 +58,11 @@ from tfreg.registry import (
 logger = logging.getLogger(__name__)
 
 _SHAPE_KEYS = ("moving_image_shape", "fixed_image_shape", "image_shape")
+#: The largest learning rate accepted: above it every optimizer of keras.optimizers diverges on these losses.
+MAX_LEARNING_RATE = 1.0
+_UNIT_INTERVAL_OPTIMIZER_KEYS = ("beta_1", "beta_2", "momentum", "rho", "ema_momentum")
+_POSITIVE_OPTIMIZER_KEYS = ("epsilon", "clipnorm", "clipvalue", "global_clipnorm")
+_NON_NEGATIVE_OPTIMIZER_KEYS = ("weight_decay", "initial_accumulator_value")
 
 
 # ---------------------------------------------------------------------- normalising
@@ -611,6 +616,7 @@ class ConfigChecker:
             return
         name = optimizer["name"]
         allowed = _optimizer_names()
+        self.check_optimizer_numbers(path, optimizer)
         if isinstance(name, str) and name in allowed:
             return
         self.error(
@@ -618,6 +624,28 @@ class ConfigChecker:
             f"{_show(name)} is not an optimizer class in keras.optimizers; allowed: {', '.join(allowed)}."
             f"{suggestion(name, allowed)}".rstrip(),
         )
+
+    def check_optimizer_numbers(self, path: KeyPath, optimizer: Dict[str, Any]) -> None:
+        """Refuse optimizer settings that can only give a NaN or a diverging run (NaN, inf, a negative or
+        huge learning rate, momentum terms outside [0, 1)); a schedule (a mapping) is checked when built."""
+        for key, value in optimizer.items():
+            if key == "name" or isinstance(value, (dict, str, bool)) or value is None:
+                continue
+            if not isinstance(value, (int, float)) or not math.isfinite(value):
+                self.error(path + (key,), f"must be a finite number, got {_show(value)}")
+                continue
+            if key == "learning_rate" and not 0 <= value <= MAX_LEARNING_RATE:
+                self.error(
+                    path + (key,),
+                    f"must be in [0, {MAX_LEARNING_RATE:g}], got {_show(value)} (a negative rate climbs the loss, "
+                    "a larger one diverges)",
+                )
+            elif key in _UNIT_INTERVAL_OPTIMIZER_KEYS and not 0 <= value < 1:
+                self.error(path + (key,), f"must be in [0, 1), got {_show(value)}")
+            elif key in _POSITIVE_OPTIMIZER_KEYS and not value > 0:
+                self.error(path + (key,), f"must be > 0, got {_show(value)}")
+            elif key in _NON_NEGATIVE_OPTIMIZER_KEYS and not value >= 0:
+                self.error(path + (key,), f"must be >= 0, got {_show(value)}")
 
 
 def validate_config(

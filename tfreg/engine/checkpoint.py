@@ -719,13 +719,19 @@ def clean_checkpoint_leftovers(folder: str) -> List[str]:
 class CheckpointSaver(keras.callbacks.Callback):
     """Save ``save/ckpt-<epoch>`` every ``save_period`` epochs and after the last epoch (DeepReg's rule).
 
+    Only finite weights are saved: when ``guard`` (a :class:`tfreg.engine.divergence.DivergenceGuard`) has
+    seen a non-finite loss, nothing is written; when the weights themselves hold a NaN or an infinity,
+    :class:`tfreg.engine.divergence.TrainingDiverged` is raised instead of saving them. The last checkpoint
+    on disk is therefore always a finite one.
+
     Args:
         checkpoint: from :func:`make_checkpoint`.
         directory: the ``save`` folder.
         save_period: epochs between saves; a save happens when ``(epoch + 1) % save_period == 0``.
+        guard: the run's divergence guard, if any (it is told the last checkpoint written).
     """
 
-    def __init__(self, checkpoint: tf.train.Checkpoint, directory: str, save_period: int):
+    def __init__(self, checkpoint: tf.train.Checkpoint, directory: str, save_period: int, guard=None):
         super().__init__()
         if isinstance(save_period, bool) or int(save_period) != save_period or save_period < 1:
             raise ValueError(f"save_period must be a positive integer, got {save_period!r}")
@@ -736,13 +742,36 @@ class CheckpointSaver(keras.callbacks.Callback):
             checkpoint, directory=directory, max_to_keep=None, checkpoint_name=CKPT_NAME
         )
         self.save_period = int(save_period)
+        self.guard = guard
         self.last_epoch: Optional[int] = None
         self.last_saved: Optional[int] = None
+        self.last_path: Optional[str] = self.manager.latest_checkpoint
 
-    def save(self, epoch_number: int) -> str:
-        """Write ``ckpt-<epoch_number>``; returns its prefix."""
+    def save(self, epoch_number: int) -> Optional[str]:
+        """Write ``ckpt-<epoch_number>``; returns its prefix (None when the run diverged: nothing written)."""
+        from tfreg.engine.divergence import TrainingDiverged, non_finite_weights
+
+        if self.guard is not None and self.guard.diverged:
+            logger.error("not saving ckpt-%d: the loss is no longer finite", epoch_number)
+            return None
+        model = getattr(self, "_model", None)
+        bad = non_finite_weights(model) if model is not None else []
+        if bad:
+            kept = (
+                f"the last checkpoint, {self.last_path}, is finite and kept"
+                if self.last_path
+                else "no checkpoint was saved"
+            )
+            raise TrainingDiverged(
+                f"training diverged: after epoch {epoch_number} the weights {', '.join(bad[:3])}"
+                f"{' ...' if len(bad) > 3 else ''} are not finite; training stopped and {kept}. Lower "
+                "train.optimizer.learning_rate, check the data and the loss weights"
+            )
         path = self.manager.save(checkpoint_number=epoch_number)
         self.last_saved = epoch_number
+        self.last_path = path
+        if self.guard is not None:
+            self.guard.last_checkpoint = path
         logger.info("saved checkpoint %s", path)
         return path
 

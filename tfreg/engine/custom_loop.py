@@ -18,6 +18,7 @@ folder that is removed.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -28,6 +29,7 @@ import keras
 import tensorflow as tf
 
 from tfreg.engine.checkpoint import SAVE_DIR, CheckpointSaver
+from tfreg.engine.divergence import TrainingDiverged, divergence_message
 
 logger = logging.getLogger(__name__)
 
@@ -131,6 +133,7 @@ def run_loop(
     logs: Dict[str, float] = {}
     try:
         saver = CheckpointSaver(checkpoint, save_dir, run.save_period)
+        saver.set_model(model)  # it refuses to save non-finite weights
         if run.chief:
             writers = {
                 "train": tf.summary.create_file_writer(os.path.join(run.exp_path, "train")),
@@ -142,6 +145,10 @@ def run_loop(
             for batch in range(run.train_steps):
                 step = epoch * run.train_steps + batch
                 train_steps_fns[schedule[step % len(schedule)]](train_iter)
+                # the running mean is NaN/inf from the first non-finite step on: stop there, save nothing more
+                if not math.isfinite(float(loss_mean.result())):
+                    logs = _results(model, loss_mean)
+                    raise TrainingDiverged(divergence_message(step + 1, epoch + 1, logs, saver.last_path))
             logs = _results(model, loss_mean)
             if valid_iter is not None:
                 _reset(model, loss_mean)

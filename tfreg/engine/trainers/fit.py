@@ -7,6 +7,7 @@ import os
 import keras
 
 from tfreg.engine.checkpoint import SAVE_DIR, CheckpointSaver
+from tfreg.engine.divergence import DivergenceGuard
 from tfreg.engine.trainers.base import Trainer, TrainingRun, is_multiworker
 from tfreg.registry import REGISTRY
 
@@ -32,11 +33,13 @@ class FitTrainer(Trainer):
                 "train.trainer 'fit' cannot run under MultiWorkerMirroredStrategy (keras-team/keras#20585); "
                 "use trainer 'loop'"
             )
+        guard = DivergenceGuard(run.train_steps)
         callbacks = [
+            guard,  # first: a non-finite loss stops the run before anything else sees the epoch end
             keras.callbacks.TensorBoard(
                 log_dir=run.exp_path, histogram_freq=run.save_period, update_freq=run.update_freq
             ),
-            CheckpointSaver(checkpoint, os.path.join(run.exp_path, SAVE_DIR), run.save_period),
+            CheckpointSaver(checkpoint, os.path.join(run.exp_path, SAVE_DIR), run.save_period, guard=guard),
         ] + list(run.callbacks)
         model.fit(
             run.train_data,
@@ -49,6 +52,7 @@ class FitTrainer(Trainer):
             shuffle=False,  # the dataset shuffles itself; Keras would only warn that it ignores True
             verbose=run.verbose,
         )
+        guard.raise_if_diverged()
 
 
 __all__ = ["FitTrainer"]
