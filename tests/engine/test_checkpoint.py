@@ -704,3 +704,24 @@ def test_a_killed_save_is_cleaned_when_the_next_run_starts_saving(trained, tmp_p
     assert left == complete
     assert sorted(p.name for p in save.iterdir() if p.is_dir()) == ["notes_temp"]
     assert clean_checkpoint_leftovers(str(save)) == []
+
+
+@pytest.mark.parametrize("damage", ["truncated data", "truncated index", "missing data", "empty index"])
+def test_damaged_checkpoint_files_give_one_clear_error(tmp_path, damage):
+    """Truncated or missing checkpoint files used to end in raw TensorFlow tracebacks (IndexError, OpError)."""
+    from tfreg.engine.checkpoint import CheckpointSaver
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(64)])
+    prefix = CheckpointSaver(make_checkpoint(model), str(tmp_path), 1).save(1)
+    data, index = pathlib.Path(prefix + ".data-00000-of-00001"), pathlib.Path(prefix + ".index")
+    if damage == "truncated data":
+        data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
+    elif damage == "truncated index":
+        index.write_bytes(index.read_bytes()[: index.stat().st_size // 2])
+    elif damage == "missing data":
+        data.unlink()
+    else:
+        index.write_bytes(b"")
+    with pytest.raises(CheckpointError, match=r"checkpoint .*ckpt-1 (is incomplete|cannot be read).*files: ckpt-1"):
+        prefix_checked, _ = parse_ckpt_path(prefix)
+        restore_checkpoint(make_checkpoint(model), prefix_checked, with_optimizer=False)

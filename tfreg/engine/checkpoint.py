@@ -80,6 +80,7 @@ _CKPT_RE = re.compile(r"^ckpt-(\d+)$")
 _VALUE_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
 _LEGACY_KEY_RE = re.compile(r"^w(\d+)$")
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_SHARD_RE = re.compile(r"\.data-(\d+)-of-(\d+)$")
 # file entries that are neither the model nor an optimizer
 _NOT_OPTIMIZER = {MODEL_KEY, "save_counter", "_CHECKPOINTABLE_OBJECT_GRAPH"}
 
@@ -124,7 +125,37 @@ def parse_ckpt_path(ckpt_path: str) -> Tuple[str, int]:
             else (f"; {folder} has no checkpoints" if os.path.isdir(folder) else f"; folder {folder} does not exist")
         )
         raise CheckpointError(f"--ckpt_path {ckpt_path}: checkpoint not found (no {path}.index){hint}")
+    check_checkpoint_files(path)
     return path, int(match.group(1))
+
+
+def _listing(prefix: str) -> str:
+    """The checkpoint's files with their sizes, for error messages."""
+    files = sorted(glob.glob(glob.escape(prefix) + ".*"))
+    return ", ".join(f"{os.path.basename(f)} ({os.path.getsize(f)} bytes)" for f in files) or "none"
+
+
+def check_checkpoint_files(prefix: str) -> None:
+    """Refuse a checkpoint whose data shards are not all there (a copy or a save that did not finish).
+
+    Raises:
+        CheckpointError: naming the missing shard files and the files that are there.
+    """
+    shards = glob.glob(glob.escape(prefix) + ".data-*-of-*")
+    counts = {int(m.group(2)) for m in (_SHARD_RE.search(f) for f in shards) if m}
+    expected = (
+        {f"{os.path.basename(prefix)}.data-{i:05d}-of-{n:05d}" for n in counts for i in range(n)} if counts else set()
+    )
+    missing = (
+        sorted(expected - {os.path.basename(f) for f in shards})
+        if counts
+        else [f"{os.path.basename(prefix)}.data-00000-of-..."]
+    )
+    if missing or len(counts) > 1:
+        raise CheckpointError(
+            f"checkpoint {prefix} is incomplete: missing {', '.join(missing) or 'consistent shards'} (files: "
+            f"{_listing(prefix)}); copy the whole checkpoint, or use an earlier one"
+        )
 
 
 # ---------------------------------------------------------------------------------------------- key scheme
@@ -325,8 +356,11 @@ def file_key(key: str) -> str:
 def _file_entries(ckpt_path: str) -> Dict[str, Tuple[int, ...]]:
     try:
         return {key: tuple(shape) for key, shape in tf.train.list_variables(ckpt_path)}
-    except (tf.errors.OpError, ValueError) as err:
-        raise CheckpointError(f"checkpoint {ckpt_path} cannot be read: {str(err).strip()[:300]}") from None
+    except (tf.errors.OpError, ValueError, IndexError) as err:
+        raise CheckpointError(
+            f"checkpoint {ckpt_path} cannot be read (truncated or not a checkpoint; files: {_listing(ckpt_path)}): "
+            f"{str(err).strip()[:300]}"
+        ) from None
 
 
 def saved_weights(ckpt_path: str) -> Dict[str, Tuple[int, ...]]:
@@ -542,6 +576,13 @@ def _restore_objects(checkpoint: tf.train.Checkpoint, ckpt_path: str, with_optim
         detail = " ".join(detail[:3])[:600]
         raise CheckpointError(
             f"checkpoint {ckpt_path} cannot be restored into the model and optimizer built from the config: {detail}"
+        ) from None
+    except (tf.errors.OpError, IndexError) as err:  # a data file cut short or unreadable
+        if status is not None:
+            status.expect_partial()
+        raise CheckpointError(
+            f"checkpoint {ckpt_path} cannot be read: its files are truncated or damaged (files: {_listing(ckpt_path)}; "
+            f"{str(err).strip().splitlines()[0][:200]}); use an earlier checkpoint"
         ) from None
 
 
@@ -801,6 +842,7 @@ __all__ = [
     "check_checkpoint_fits",
     "available_checkpoints",
     "parse_ckpt_path",
+    "check_checkpoint_files",
     "make_checkpoint",
     "restore_checkpoint",
     "restore_parts",
