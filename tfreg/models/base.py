@@ -159,6 +159,17 @@ class RegistrationModel(keras.Model):
         return tuple(c for c, args in cls.loss_inputs.items() if all(a in names for a in args))
 
     @classmethod
+    def data_arguments(cls, loader) -> Dict[str, Any]:
+        """Constructor arguments read from the training data, which :func:`tfreg.engine.build.build_model`
+        adds to the sizes it passes (e.g. the segmentation model's ``label_count``); none here.
+
+        Args:
+            loader: the training :class:`~tfreg.data.loaders.base.DataLoader` (``labeled``, ``num_labels``,
+                image shapes), read without loading images.
+        """
+        return {}
+
+    @classmethod
     def validate_train_config(cls, checker, train: Dict[str, Any], labeled: Optional[bool], method: str) -> None:
         """Report problems of the ``train`` keys this model reads through ``checker`` (before anything is built).
 
