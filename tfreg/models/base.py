@@ -386,8 +386,18 @@ class RegistrationModel(keras.Model):
             index_size=self.index_size,
             labeled=self.labeled,
             batch_size=self.batch_size,
-            config=self.config if not isinstance(self.config.get("backbone"), keras.layers.Layer) else None,
+            config=_plain(self.config) if not isinstance(self.config.get("backbone"), keras.layers.Layer) else None,
         )
+
+
+def _plain(value):
+    """``value`` with plain dicts and lists: Keras wraps a model's dict and list attributes in tracking
+    containers, whose deep copy (done by the constructor on ``from_config``) would copy the whole model."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 def label_centroid(label, threshold: float = 0.5):
