@@ -123,6 +123,16 @@ def test_resume_restores_the_segmenter_weights(tmp_path):
     np.testing.assert_array_equal(seen["bias"], saved["bias"])
     assert not np.array_equal(model.head.kernel.numpy(), saved["kernel"])  # epoch 2 had moved them
 
+    # the trained segmenter's parts start another model (what train.init_from and composite models use)
+    from tfreg.engine.checkpoint import restore_parts
+    from tfreg.models import SegmentationModel
+
+    fresh = SegmentationModel((8, 8, 8), config=model.config, label_count=2)
+    fresh({"moving_image": np.zeros((1, 8, 8, 8), np.float32), "fixed_image": np.zeros((1, 8, 8, 8), np.float32)})
+    counts = restore_parts(fresh, ckpt, ["backbone", "head"])
+    assert counts["head"] == 2 and counts["backbone"] > 10
+    np.testing.assert_array_equal(fresh.head.kernel.numpy(), saved["kernel"])
+
 
 def test_more_label_channels_than_the_head_is_an_error_before_training(tmp_path):
     from tfreg.engine.train import train

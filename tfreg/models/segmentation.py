@@ -50,7 +50,7 @@ from keras import ops
 from tfreg.checks import check_choice, check_int, check_positive_int, suggestion
 from tfreg.layers.conv import conv_layer
 from tfreg.losses.label import DiceScore
-from tfreg.models.base import RegistrationModel
+from tfreg.models.base import RegistrationModel, plain_config
 from tfreg.registry import BACKBONE_CLASS, REGISTRY
 
 #: The head activations: independent (multi-label) or exclusive (multi-class) classes.
@@ -167,7 +167,7 @@ class SegmentationModel(RegistrationModel):
         if config is not None and not isinstance(config, dict):
             raise ValueError(f"config must be the train section as a dict, got {config!r}")
         # a shallow copy: a built backbone layer in the config must stay the same object
-        config = dict(config or {})
+        config = plain_config(config or {})
         if head is not None:
             config["head"] = head
         if segment is not None:
