@@ -154,3 +154,22 @@ def test_unlabeled_data_is_a_config_error(tmp_path):
     extra.write_text(yaml.safe_dump({"dataset": {"train": {"dir": data, "labeled": False}, "valid": {"dir": data}}}))
     with pytest.raises(ConfigError, match=r"train.method: 'segmentation' learns from label maps and needs labeled"):
         train(config_path=[WSSAMNET, str(extra)], log_dir=str(tmp_path / "logs"), exp_name="x", verbose=0)
+
+
+def test_multi_unets_tiles_that_do_not_divide_the_images_are_an_error_before_training(tmp_path):
+    from tfreg.engine.train import train
+
+    data = write_threshold_data(tmp_path / "data", num_labels=1)
+    # one file (merging a second YAML would merge the two backbone sections key by key)
+    config = yaml.safe_load(open(WSSAMNET))
+    config["train"]["backbone"] = {"name": "multi_unets", "tiles": [3, 2, 2], "unet": {"channels": [2, 4]}}
+    config["dataset"].update(train={"dir": data, "format": "nifti", "labeled": True}, image_shape=[8, 8, 8])
+    del config["dataset"]["valid"]
+    path = tmp_path / "multi.yaml"
+    path.write_text(yaml.safe_dump(config))
+    logs = tmp_path / "logs"
+    with pytest.raises(
+        ValueError, match=r"train.backbone 'multi_unets' .*tiles \[3, 2, 2\] do not divide image_size \(8, 8, 8\)"
+    ):
+        train(config_path=str(path), log_dir=str(logs), exp_name="bad", verbose=0)
+    assert not (logs / "bad").exists()
