@@ -166,7 +166,7 @@ class SegmentationModel(RegistrationModel):
     ):
         if config is not None and not isinstance(config, dict):
             raise ValueError(f"config must be the train section as a dict, got {config!r}")
-        # a shallow copy: a built backbone layer in the config must stay the same object
+        # plain containers, copied no deeper: a built backbone layer in the config must stay the same object
         config = plain_config(config or {})
         if head is not None:
             config["head"] = head
