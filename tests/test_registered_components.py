@@ -55,7 +55,9 @@ LOSSES = {
 BACKBONES = {
     "global": {"depth": 1},
     "local": {"extract_levels": [0, 1]},
+    "multi_unets": {"unet": {"channels": [2, 4]}},
     "unet": {},
+    "unet_segmenter": {"channels": [2, 4]},
 }
 
 #: name -> (required constructor arguments, output channels for an image of 1 and a mask of 2 channels).

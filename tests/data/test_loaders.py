@@ -298,3 +298,19 @@ def test_self_paired_bad_ranges_name_the_key(tmp_path):
         get_data_loader(config, "train")
     config["max_scale"] = 0.1
     assert get_data_loader(config, "train").num_samples == 2
+
+
+def test_num_labels_is_the_most_label_channels_of_any_label_file(tmp_path):
+    # paired data may have a different count per pair (moving and fixed agree): the maximum
+    write_paired(str(tmp_path / "p"), IDS, num_labels={i: n for i, n in zip(IDS, (2, 4, 1))})
+    assert paired(tmp_path / "p").num_labels == 4
+    assert paired(tmp_path / "p", labeled=False).num_labels is None
+    write_unpaired(str(tmp_path / "u"), ["a", "b", "c"], num_labels=1)
+    assert UnpairedDataLoader(NiftiFileLoader, [str(tmp_path / "u")], True, "all", 0, (4, 4, 4)).num_labels == 1
+    write_grouped(str(tmp_path / "g"), {"g1": ["a", "b"], "g2": ["c"]}, num_labels=3)
+    grouped = REGISTRY.build_data_loader(
+        {"name": "grouped", "file_loader": NiftiFileLoader, "data_dir_paths": [str(tmp_path / "g")], "labeled": True,
+         "sample_label": "all", "seed": 0, "image_shape": (4, 4, 4), "intra_group_prob": 1.0,
+         "intra_group_option": "forward", "sample_image_in_group": True}
+    )  # fmt: skip
+    assert grouped.num_labels == 3

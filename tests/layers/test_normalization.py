@@ -1,14 +1,17 @@
 """tfreg.layers.normalization: the one BatchNormalization factory, its construction-time ``synchronized``
-setting, and the walk that finds every BatchNormalization of a model."""
+setting, the walk that finds every BatchNormalization of a model, InstanceNormalization and the
+normalization-by-name factory."""
 
 import keras
 import numpy as np
 import pytest
 
 from tfreg.layers.normalization import (
+    InstanceNormalization,
     batch_norm_layers,
     batch_norm_synchronized,
     batch_normalization,
+    normalization_layer,
     synchronized_batch_norm,
 )
 from tfreg.models.backbones import LocalNet, UNet
@@ -116,3 +119,64 @@ def test_backbones_built_in_the_context(synchronized):
         assert all(bn.synchronized is synchronized for bn in norms)
     # Outside the context, new layers are per-replica again.
     assert batch_normalization().synchronized is False
+
+
+def instance_norm_reference(x, gamma, beta, epsilon):
+    """NumPy instance normalization: per sample and channel over the spatial axes, biased variance, in float64."""
+    x = np.asarray(x, np.float64)
+    out = np.empty_like(x)
+    for b in range(x.shape[0]):
+        for c in range(x.shape[-1]):
+            values = x[b, ..., c]
+            out[b, ..., c] = gamma[c] * (values - values.mean()) / np.sqrt(values.var() + epsilon) + beta[c]
+    return out
+
+
+@pytest.mark.backend_agnostic
+@pytest.mark.parametrize("spatial", [(5, 6), (3, 4, 5)])
+def test_instance_normalization_matches_numpy(spatial):
+    rng = np.random.default_rng(len(spatial))
+    # per-sample and per-channel offsets and scales, so that batch statistics would give other values
+    x = rng.normal(size=(2, *spatial, 3)) * [1.0, 4.0, 0.5] + rng.normal(size=(2,) + (1,) * len(spatial) + (3,)) * 5
+    x = x.astype(np.float32)
+    layer = InstanceNormalization(epsilon=1e-3)
+    layer.build(x.shape)
+    gamma, beta = np.array([0.5, 2.0, -1.0], np.float32), np.array([0.1, -0.3, 2.0], np.float32)
+    layer.gamma.assign(gamma)
+    layer.beta.assign(beta)
+    expected = instance_norm_reference(x, gamma, beta, 1e-3)
+    for training in (True, False):  # no moving statistics: training and inference agree
+        got = keras.ops.convert_to_numpy(layer(x, training=training))
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.backend_agnostic
+def test_instance_normalization_starts_as_plain_standardisation_and_round_trips():
+    x = np.random.default_rng(1).normal(3.0, 2.0, size=(1, 4, 4, 2)).astype(np.float32)
+    layer = InstanceNormalization()
+    got = keras.ops.convert_to_numpy(layer(x))
+    np.testing.assert_allclose(got, instance_norm_reference(x, [1, 1], [0, 0], 1e-5), rtol=1e-4, atol=1e-4)
+    assert len(layer.trainable_weights) == 2 and not layer.non_trainable_weights
+    config = layer.get_config()
+    assert config["epsilon"] == 1e-5 and config["center"] is True and config["scale"] is True
+    assert InstanceNormalization.from_config(config).get_config() == config
+    bare = InstanceNormalization(center=False, scale=False)
+    bare.build(x.shape)
+    assert not bare.weights
+
+
+@pytest.mark.backend_agnostic
+def test_instance_normalization_bad_arguments():
+    with pytest.raises(ValueError, match="epsilon must be a number > 0"):
+        InstanceNormalization(epsilon=0.0)
+    with pytest.raises(ValueError, match="InstanceNormalization expects"):
+        InstanceNormalization().build((4, 3))
+
+
+@pytest.mark.backend_agnostic
+def test_normalization_layer_by_name():
+    assert isinstance(normalization_layer("batch"), keras.layers.BatchNormalization)
+    assert isinstance(normalization_layer("instance"), InstanceNormalization)
+    assert normalization_layer("none") is None
+    with pytest.raises(ValueError, match=r"norm='group' is not supported: norm must be one of \['batch'"):
+        normalization_layer("group")

@@ -200,3 +200,18 @@ def test_save_load_weights_round_trip(tmp_path):
     a.save_weights(path)
     b.load_weights(path)
     np.testing.assert_allclose(np.asarray(b(data)["ddf"]), np.asarray(ya["ddf"]), atol=1e-6)
+
+
+def test_model_config_round_trips_with_plain_containers():
+    # Keras wraps dict attributes in tracking containers; get_config must give plain ones, or from_config's
+    # deep copy of the train section would copy the whole model (it failed with "Could not locate class")
+    from tfreg.models import DDFModel
+
+    config = {
+        "backbone": {"name": "local", "extract_levels": [0, 1]},
+        "loss": {"image": {"name": "lncc", "weight": 1.0}},
+    }
+    model = DDFModel((8, 8, 8), (8, 8, 8), config=config)
+    saved = model.get_config()
+    assert type(saved["config"]) is dict and type(saved["config"]["backbone"]["extract_levels"]) is list
+    assert DDFModel.from_config(saved).get_config() == saved

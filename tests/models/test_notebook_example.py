@@ -24,3 +24,26 @@ def test_notebook_example_fits(backend):
         [sys.executable, "-c", SNIPPET], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300
     )
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+
+
+SEGMENTATION_SNIPPET = (
+    "import sys; sys.path.insert(0, 'examples'); import segmentation_fit as sf; "
+    "h = sf.main(epochs=2); import math; assert all(math.isfinite(v[-1]) for v in h.history.values()); "
+    "assert 'loss/segmentation_MultiClassDiceLoss' in h.history and 'metric/Dice' in h.history"
+)
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", pytest.param("jax", marks=pytest.mark.jax)])
+def test_segmentation_example_fits(backend):
+    if backend == "jax":
+        pytest.importorskip("jax")
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2", JAX_PLATFORMS="cpu")
+    proc = subprocess.run(
+        [sys.executable, "-c", SEGMENTATION_SNIPPET],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]

@@ -15,6 +15,7 @@ from tfreg.data.load import get_data_loader
 from tfreg.data.loaders.base import DataLoader
 from tfreg.data.pipeline import build_dataset
 from tfreg.layers.normalization import synchronized_batch_norm
+from tfreg.registry import MODEL_CLASS
 
 
 def build_loader(config: Dict[str, Any], split: str, registry=None, required: bool = False) -> Optional[DataLoader]:
@@ -59,6 +60,9 @@ def build_model(
             across replicas; TensorFlow backend). Training passes ``strategy.num_replicas_in_sync > 1``, inside
             ``strategy.scope()``. See :mod:`tfreg.layers.normalization`.
 
+    The model class may read more from the data through its class method ``data_arguments(loader)`` (the
+    segmentation model takes the label files' channel count as ``label_count``).
+
     Raises:
         ValueError: naming ``train.method``/``train.backbone`` and the image shapes when the model cannot be
             built for them (e.g. a backbone depth the shapes cannot hold).
@@ -75,6 +79,10 @@ def build_model(
         batch_size=train["preprocess"]["batch_size"],
         config=train,
     )
+    # a user model class that predates the contract has no data_arguments
+    data_arguments = getattr(registry.get(MODEL_CLASS, train["method"]), "data_arguments", None)
+    if data_arguments is not None:
+        args.update(data_arguments(loader))
     if not isinstance(synchronized_bn, bool):
         raise ValueError(f"build_model: synchronized_bn must be a bool, got {synchronized_bn!r}")
     # The context is outside the try: its own error (e.g. a non-TensorFlow backend) is not a shape problem.

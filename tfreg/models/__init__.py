@@ -1,16 +1,17 @@
 """tfreg.models: backbones and registration models (``keras`` only, any Keras 3 backend).
 
-Importing this package registers the backbones (``local``, ``global``, ``unet``) and the models (``ddf``,
-``dvf``, ``conditional``, ``affine``).
+Importing this package registers the backbones (``local``, ``global``, ``unet``, ``unet_segmenter``,
+``multi_unets``) and the models (``ddf``, ``dvf``, ``conditional``, ``affine``, ``segmentation``).
 """
 
 from tfreg.models.affine import AffineModel
-from tfreg.models.backbones import Backbone, GlobalNet, LocalNet, UNet
+from tfreg.models.backbones import Backbone, GlobalNet, LocalNet, MultiUNets, UNet, UNetSegmenter
 from tfreg.models.base import RegistrationModel, target_registration_error
 from tfreg.models.conditional import ConditionalModel
 from tfreg.models.ddf import DDFModel
 from tfreg.models.dvf import DVFModel
 from tfreg.models.loss_config import build_losses
+from tfreg.models.segmentation import SegmentationModel, label_channels
 
 __all__ = [
     "AffineModel",
@@ -18,6 +19,10 @@ __all__ = [
     "GlobalNet",
     "LocalNet",
     "UNet",
+    "UNetSegmenter",
+    "MultiUNets",
+    "SegmentationModel",
+    "label_channels",
     "RegistrationModel",
     "target_registration_error",
     "ConditionalModel",

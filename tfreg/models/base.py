@@ -111,7 +111,8 @@ class RegistrationModel(keras.Model):
         self.index_size = index_size
         self.labeled = bool(labeled)
         self.batch_size = batch_size
-        config = copy.deepcopy(config) if config is not None else {}
+        # plain containers first: a model's own (Keras-tracked) config would deep-copy that whole model
+        config = copy.deepcopy(plain_config(config)) if config is not None else {}
         if not isinstance(config, dict):
             raise ValueError(f"config must be the train section as a dict, got {config!r}")
         if backbone is not None:
@@ -157,6 +158,17 @@ class RegistrationModel(keras.Model):
         """The loss categories whose tensors exist for such data (``label`` needs labels)."""
         names = cls.tensor_names(labeled)
         return tuple(c for c, args in cls.loss_inputs.items() if all(a in names for a in args))
+
+    @classmethod
+    def data_arguments(cls, loader) -> Dict[str, Any]:
+        """Constructor arguments read from the training data, which :func:`tfreg.engine.build.build_model`
+        adds to the sizes it passes (e.g. the segmentation model's ``label_count``); none here.
+
+        Args:
+            loader: the training :class:`~tfreg.data.loaders.base.DataLoader` (``labeled``, ``num_labels``,
+                image shapes), read without loading images.
+        """
+        return {}
 
     @classmethod
     def validate_train_config(cls, checker, train: Dict[str, Any], labeled: Optional[bool], method: str) -> None:
@@ -375,8 +387,20 @@ class RegistrationModel(keras.Model):
             index_size=self.index_size,
             labeled=self.labeled,
             batch_size=self.batch_size,
-            config=self.config if not isinstance(self.config.get("backbone"), keras.layers.Layer) else None,
+            config=plain_config(self.config)
+            if not isinstance(self.config.get("backbone"), keras.layers.Layer)
+            else None,
         )
+
+
+def plain_config(value):
+    """``value`` with plain dicts and lists: Keras wraps a model's dict and list attributes in tracking
+    containers, whose deep copy (done by the constructor on ``from_config``) would copy the whole model."""
+    if isinstance(value, dict):
+        return {k: plain_config(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_config(v) for v in value]
+    return value
 
 
 def label_centroid(label, threshold: float = 0.5):
@@ -397,4 +421,4 @@ def target_registration_error(fixed_label, pred_fixed_label, threshold: float = 
     return ops.sqrt(ops.sum(ops.square(diff), axis=-1) + 1e-12)
 
 
-__all__ = ["RegistrationModel", "label_centroid", "target_registration_error"]
+__all__ = ["RegistrationModel", "label_centroid", "plain_config", "target_registration_error"]

@@ -223,6 +223,19 @@ class DataLoader:
         _, count = label_spatial_shape_and_count(loader.get_shape(index), self.spatial_ndim, loader.get_source(index))
         return count
 
+    @property
+    def num_labels(self) -> Optional[int]:
+        """The most label channels of any label file (moving and fixed), from the headers; None when
+        unlabeled. Models whose outputs are per label (a segmentation head) are sized and checked with it."""
+        if not self.labeled:
+            return None
+        counts = [
+            self.label_count(loader, index)
+            for loader in {id(l): l for l in (self.loader_moving_label, self.loader_fixed_label) if l}.values()
+            for index in self._indices_of(loader)
+        ]
+        return max(counts) if counts else None
+
     def check_all_files(self) -> None:
         """Read every file once and run the load-time checks (corrupt data, non-finite voxels, label values).
 

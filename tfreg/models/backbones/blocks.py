@@ -10,9 +10,9 @@ from typing import Sequence, Tuple
 import keras
 from keras import ops
 
-from tfreg.checks import check_choice, check_positive_int
+from tfreg.checks import check_choice, check_number, check_positive_int
 from tfreg.layers.conv import conv_layer
-from tfreg.layers.normalization import batch_normalization
+from tfreg.layers.normalization import batch_normalization, normalization_layer
 from tfreg.ops.resize import resize
 from tfreg.serialization import AttributeConfigMixin
 
@@ -74,6 +74,73 @@ class ConvBlock(AttributeConfigMixin, keras.layers.Layer):
         return ops.relu(x) if self.activation else x
 
     config_keys = ("ndim", "filters", "kernel_size", "strides", "activation")
+
+
+#: The activations :class:`ConvNormAct` accepts.
+ACTIVATIONS = ("relu", "leaky_relu")
+
+
+class ConvNormAct(AttributeConfigMixin, keras.layers.Layer):
+    """Convolution -> normalization (batch / instance / none) -> ReLU or leaky ReLU: the segmenters' unit.
+
+    The convolution has a bias only without normalization (a bias before batch or instance normalization
+    is removed by its mean subtraction, so it would be a dead weight).
+
+    Args:
+        ndim: 2 or 3 spatial dimensions.
+        filters: output channels.
+        kernel_size: int, voxels (``"same"`` padding).
+        strides: int; ``ceil(size / strides)`` voxels per axis come out.
+        norm: ``"batch"``, ``"instance"`` or ``"none"``.
+        activation: ``"relu"`` or ``"leaky_relu"``.
+        negative_slope: slope of the leaky ReLU for negative inputs, >= 0 (0.01: nnU-Net's).
+
+    Call: ``(B, *S, C)`` -> ``(B, *ceil(S / strides), filters)``.
+    """
+
+    def __init__(
+        self,
+        ndim,
+        filters,
+        kernel_size=3,
+        strides=1,
+        norm="batch",
+        activation="relu",
+        negative_slope=0.01,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.ndim = check_ndim(ndim)
+        self.filters = check_positive_int(filters, "filters")
+        self.kernel_size = check_positive_int(kernel_size, "kernel_size")
+        self.strides = check_positive_int(strides, "strides")
+        self.activation = check_choice(activation, "activation", ACTIVATIONS)
+        self.negative_slope = check_number(negative_slope, "negative_slope")
+        self.norm_kind = check_choice(norm, "norm", ("batch", "instance", "none"))
+        self.conv = conv_layer(
+            self.ndim,
+            self.filters,
+            self.kernel_size,
+            strides=self.strides,
+            padding="same",
+            use_bias=self.norm_kind == "none",
+        )
+        self.norm = normalization_layer(self.norm_kind)
+
+    def call(self, inputs, training=None):
+        x = self.conv(inputs)
+        if self.norm is not None:
+            x = self.norm(x, training=training)
+        if self.activation == "relu":
+            return ops.relu(x)
+        return ops.leaky_relu(x, negative_slope=self.negative_slope)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config["norm"] = self.norm_kind
+        return config
+
+    config_keys = ("ndim", "filters", "kernel_size", "strides", "activation", "negative_slope")
 
 
 class ResidualBlock(AttributeConfigMixin, keras.layers.Layer):
