@@ -1,7 +1,7 @@
 """tfreg.models: backbones and registration models (``keras`` only, any Keras 3 backend).
 
 Importing this package registers the backbones (``local``, ``global``, ``unet``, ``unet_segmenter``,
-``multi_unets``) and the models (``ddf``, ``dvf``, ``conditional``, ``affine``, ``segmentation``).
+``multi_unets``) and the models (``ddf``, ``dvf``, ``conditional``, ``affine``, ``segmentation``, ``wssamnet``).
 """
 
 from tfreg.models.affine import AffineModel
@@ -12,6 +12,8 @@ from tfreg.models.ddf import DDFModel
 from tfreg.models.dvf import DVFModel
 from tfreg.models.loss_config import build_losses
 from tfreg.models.segmentation import SegmentationModel, label_channels
+from tfreg.models.segmenter import Segmenter
+from tfreg.models.wssamnet import WSSAMNetModel
 
 __all__ = [
     "AffineModel",
@@ -22,6 +24,8 @@ __all__ = [
     "UNetSegmenter",
     "MultiUNets",
     "SegmentationModel",
+    "Segmenter",
+    "WSSAMNetModel",
     "label_channels",
     "RegistrationModel",
     "target_registration_error",

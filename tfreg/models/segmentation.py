@@ -123,6 +123,36 @@ def label_channels(label_map, num_labels: int):
     return ops.one_hot(labels, num_labels + 1, dtype="float32")[..., 1:]
 
 
+def matched_prediction(foreground, label, indices, ndim: int):
+    """The predicted probabilities that a label is scored against.
+
+    Args:
+        foreground: structure probabilities ``(B, *S, L)`` (a softmax head's background removed).
+        label: ``(B, *S, L)`` (every structure: all of ``foreground`` is returned) or ``(B, *S)`` (DeepReg's
+            one structure per sample: the channel given by the last entry of ``indices``, 0 without them).
+        indices: ``(B, n)`` sample indices or None.
+        ndim: the number of spatial axes.
+
+    Returns:
+        ``(B, *S, L)`` or ``(B, *S)``, like ``label``.
+    """
+    channels = foreground.shape[-1]
+    if len(label.shape) == ndim + 2:
+        if label.shape[-1] != channels:
+            raise ValueError(f"labels with {label.shape[-1]} channel(s) do not fit {channels} predicted channel(s)")
+        return foreground
+    if len(label.shape) != ndim + 1:
+        raise ValueError(
+            f"labels must be (batch, *spatial[, channels]) with {ndim} spatial axes, got {tuple(label.shape)}"
+        )
+    if indices is None:
+        channel = ops.zeros((ops.shape(label)[0],), "int32")
+    else:
+        channel = ops.cast(ops.round(ops.cast(indices, "float32")[:, -1]), "int32")
+    select = ops.reshape(ops.one_hot(channel, channels, dtype="float32"), (-1,) + (1,) * ndim + (channels,))
+    return ops.sum(foreground * select, axis=-1)
+
+
 @REGISTRY.register_model(name="segmentation")
 class SegmentationModel(RegistrationModel):
     """Backbone + ``1^n`` convolution head with sigmoid or softmax; see the module docstring.
@@ -303,26 +333,15 @@ class SegmentationModel(RegistrationModel):
                 )
 
     def _predicted_channel(self, probabilities, label, indices):
-        """The prediction matched to ``label``: ``(B, *S)`` -> that sample's channel, ``(B, *S, L)`` -> all
-        foreground channels."""
+        """The prediction matched to ``label`` (:func:`matched_prediction`), with the head named on a mismatch."""
         foreground = probabilities[..., 1:] if self.activation == "softmax" else probabilities
-        if len(label.shape) == self.ndim + 2:
-            if label.shape[-1] != self.foreground_channels:
-                raise ValueError(
-                    f"labels of shape {tuple(label.shape)} have {label.shape[-1]} channel(s), but the head predicts "
-                    f"{self.foreground_channels} label channel(s) (head.num_classes={self.num_classes}, "
-                    f"{self.activation}); integer label maps: convert them with label_channels()"
-                )
-            return foreground
-        if len(label.shape) != self.ndim + 1:
-            raise ValueError(f"labels must be (batch, *{self.image_size}[, channels]), got {tuple(label.shape)}")
-        if indices is None:
-            channel = ops.zeros((ops.shape(label)[0],), "int32")
-        else:
-            channel = ops.cast(ops.round(ops.cast(indices, "float32")[:, -1]), "int32")
-        select = ops.one_hot(channel, self.foreground_channels, dtype="float32")
-        select = ops.reshape(select, (-1,) + (1,) * self.ndim + (self.foreground_channels,))
-        return ops.sum(foreground * select, axis=-1)
+        if len(label.shape) == self.ndim + 2 and label.shape[-1] != self.foreground_channels:
+            raise ValueError(
+                f"labels of shape {tuple(label.shape)} have {label.shape[-1]} channel(s), but the head predicts "
+                f"{self.foreground_channels} label channel(s) (head.num_classes={self.num_classes}, "
+                f"{self.activation}); integer label maps: convert them with label_channels()"
+            )
+        return matched_prediction(foreground, label, indices, self.ndim)
 
     def call(self, inputs, training=None):
         self._check_inputs(inputs)
@@ -387,5 +406,6 @@ __all__ = [
     "SEGMENT_CHOICES",
     "head_classes",
     "label_channels",
+    "matched_prediction",
     "resolve_head",
 ]
