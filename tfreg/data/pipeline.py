@@ -167,6 +167,14 @@ def build_dataset(
         for config in configs
     ]
 
+    if getattr(loader, "landmarks", False):
+        for config, augmentation in zip(configs, augmentations):
+            if not getattr(augmentation, "supports_landmarks", False):
+                raise ValueError(
+                    f"train.preprocess.data_augmentation {config.get('name')!r} cannot move landmarks, but the "
+                    "dataset reads them (dataset.landmarks: true): the images would move and their landmarks not. "
+                    "Use an augmentation that moves them (affine) or none (data_augmentation: null)"
+                )
     dataset = sample_dataset(loader, num_parallel_calls=num_parallel_calls)
     if training and shuffle_buffer_num_batch > 0:
         dataset = dataset.shuffle(
