@@ -295,3 +295,40 @@ def test_file_image_values_unchanged_by_landmarks(tmp_path):
         a, b = on.load_resized_sample([0], []), off.load_resized_sample([0], [])
     np.testing.assert_array_equal(a["moving_image"], b["moving_image"])
     np.testing.assert_array_equal(a["fixed_image"], b["fixed_image"])
+
+
+# ---------------------------------------------------------------------- the self_paired loader
+def test_self_paired_landmarks_follow_the_transform(tmp_path):
+    from tests.data.helpers import write_unpaired
+    from tfreg.data.loaders import SelfPairedDataLoader
+    from tfreg.data.self_pair_transform import PairTransformRanges, draw_pair_transform
+
+    write_unpaired(str(tmp_path), ["a", "b"], shape=FILE_SHAPE, num_labels=None, geometry=OBLIQUE)
+    voxels = {"a": {1: (2.0, 3.0, 4.0), 2: (5.0, 5.0, 5.0)}, "b": {5: (4.0, 4.0, 6.0)}}
+    for case, marks in voxels.items():
+        write_csv(str(tmp_path / "landmarks" / f"{case}.csv"), list(marks), sitk_physical(marks.values(), OBLIQUE))
+    ranges = dict(max_rotation=15.0, max_scale=0.1, max_shift=1.5)
+    shape = (16, 16, 16)
+    data = SelfPairedDataLoader(
+        NiftiFileLoader, [str(tmp_path)], False, None, 0, shape, landmarks=True, landmark_roi_size=3, **ranges
+    )
+    assert data.max_landmarks == 2
+    (indices, _), _ = list(data.sample_generator())
+    sample = data.load_resized_sample(indices, [])
+    fixed = half_pixel(list(voxels["a"].values()), FILE_SHAPE, shape)
+    np.testing.assert_allclose(sample["fixed_landmarks"], fixed, atol=1e-5)
+    # moving = image(T(x)): the moving landmark x satisfies T(x) = p, T(x) = c + A (x - c) + t
+    t = draw_pair_transform(shape, PairTransformRanges(**ranges), indices[1])
+    centre = np.full(3, 7.5)
+    mapped = (sample["moving_landmarks"].astype(np.float64) - centre) @ t.matrix.T + centre + t.shift
+    np.testing.assert_allclose(mapped, fixed, atol=1e-4)
+    assert not np.allclose(sample["moving_landmarks"], sample["fixed_landmarks"], atol=0.1)
+    from tfreg.data.landmark_roi import landmark_roi
+
+    np.testing.assert_array_equal(sample["moving_roi"], landmark_roi(sample["moving_landmarks"], shape, 3))
+    np.testing.assert_array_equal(sample["landmark_mask"], [1, 1])
+    with pytest.raises(DataError, match="max_landmarks is 1 but the landmark file of .*a.nii.gz has 2"):
+        SelfPairedDataLoader(NiftiFileLoader, [str(tmp_path)], False, None, 0, shape, landmarks=True, max_landmarks=1)
+    os.remove(tmp_path / "landmarks" / "b.csv")
+    with pytest.raises(DataNotFoundError, match=r"has no landmark file: expected .*landmarks.b\.csv"):
+        SelfPairedDataLoader(NiftiFileLoader, [str(tmp_path)], False, None, 0, shape, landmarks=True)
