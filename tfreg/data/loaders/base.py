@@ -13,6 +13,12 @@ Work is split so that each part can be tested on its own:
 - :meth:`DataLoader.load_sample`: reads, checks and normalises one sample's arrays (NumPy);
 - :meth:`DataLoader.get_dataset_and_preprocess`: the ``tf.data`` pipeline (:mod:`tfreg.data.pipeline`).
 
+Landmarks (loaders that support them, ``landmarks: true``): :meth:`DataLoader.set_landmark_options`,
+:meth:`DataLoader.read_landmark_files` (CSV beside the images, mm -> file voxels, checked when the loader
+is built), :meth:`DataLoader.model_landmarks` (-> voxels of the resized grids) and
+:meth:`DataLoader.landmark_arrays` (padded arrays, mask, ROI maps) add entries to each sample;
+:meth:`DataLoader.sample_spec` lists every entry's shape for the pipeline. See docs/landmarks.md.
+
 Constructing a loader checks everything the headers tell, before any training starts: IDs of
 moving/fixed images and of images/labels, the number of axes of every file, label counts. Voxel values
 (non-finite values, labels outside [0, 1], corrupt data) are checked when a file is loaded, or for all
