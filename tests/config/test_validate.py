@@ -303,7 +303,8 @@ def test_unknown_dataset_key_lists_allowed(base, reg):
     base["dataset"]["image_shape"] = [8, 8, 8]
     assert one_error(base, reg) == (
         "dataset.image_shape: unknown key 'image_shape' in a paired dataset; allowed keys: train, valid, test, "
-        "type, moving_image_shape, fixed_image_shape, sample_label, seed. Did you mean 'fixed_image_shape'?"
+        "type, moving_image_shape, fixed_image_shape, sample_label, seed, landmarks, max_landmarks, "
+        "landmark_roi_size. Did you mean 'fixed_image_shape'?"
     )
 
 
@@ -811,3 +812,21 @@ def test_optimizer_numbers_that_cannot_train_are_refused(base, reg, key, value, 
         if key == "learning_rate" and "in [0" in message
         else ""
     )
+
+
+def test_landmark_keys_of_a_paired_dataset(base, reg):
+    base["dataset"].update(landmarks=True, max_landmarks=50, landmark_roi_size=9)
+    validate_config(base, registry=reg)
+    base["dataset"].update(landmarks="yes", max_landmarks=0, landmark_roi_size=8)
+    lines = errors(base, reg)
+    assert any("dataset.landmarks" in line and "must be true or false" in line for line in lines)
+    assert any("dataset.max_landmarks" in line and "must be a positive integer" in line for line in lines)
+    assert any("dataset.landmark_roi_size" in line and "positive odd integer" in line for line in lines)
+    base["dataset"].update(landmarks=False, max_landmarks=None, landmark_roi_size=9)
+    assert any("landmark_roi_size" in line and "set landmarks: true" in line for line in errors(base, reg))
+
+
+def test_landmark_keys_refused_for_unpaired(base, reg):
+    base["dataset"].update(type="unpaired", image_shape=[8, 8, 8], landmarks=True)
+    del base["dataset"]["moving_image_shape"], base["dataset"]["fixed_image_shape"]
+    assert any("dataset.landmarks" in line for line in errors(base, reg))

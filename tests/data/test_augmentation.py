@@ -230,3 +230,58 @@ def test_benchmark_import_hook():
 
     assert importlib.import_module("tfreg.data.augmentation").RandomAffineTransform is aug.RandomAffineTransform
     assert REGISTRY.contains("da_class", "affine")
+
+
+def _blob(shape, centre, sigma=1.5):
+    grid = np.stack(np.meshgrid(*[np.arange(n, dtype=np.float64) for n in shape], indexing="ij"), axis=-1)
+    return np.exp(-np.sum((grid - np.asarray(centre)) ** 2, axis=-1) / (2 * sigma**2)).astype(np.float32)
+
+
+def _centroid(image):
+    grid = np.stack(np.meshgrid(*[np.arange(n, dtype=np.float64) for n in image.shape], indexing="ij"), axis=-1)
+    return np.tensordot(image, grid, axes=image.ndim) / image.sum()
+
+
+@pytest.mark.parametrize("size", [(16, 16, 16), (24, 20)])
+def test_affine_moves_landmarks_with_the_image(size):
+    # each image is a Gaussian blob around its landmark: after augmentation the blob's centre of mass must
+    # be where the augmentation put the landmark (an affine map moves a blob's centroid with it)
+    ndim = len(size)
+    moving_centres = [np.asarray(size) / 2 - 1.3, np.asarray(size) / 2 + 0.7]
+    fixed_centres = [np.asarray(size) / 2 + 1.1, np.asarray(size) / 2 - 0.4]
+    mask = np.array([[1, 0], [1, 0]], np.float32)  # second row: padding
+    inputs = {
+        "moving_image": np.stack([_blob(size, c) for c in moving_centres]),
+        "fixed_image": np.stack([_blob(size, c) for c in fixed_centres]),
+        "moving_landmarks": np.stack([[c, np.zeros(ndim)] for c in moving_centres]).astype(np.float32),
+        "fixed_landmarks": np.stack([[c, np.zeros(ndim)] for c in fixed_centres]).astype(np.float32),
+        "landmark_mask": mask,
+        "moving_roi": np.stack([_blob(size, c) > 0.5 for c in moving_centres]).astype(np.float32),
+        "fixed_roi": np.stack([_blob(size, c) > 0.5 for c in fixed_centres]).astype(np.float32),
+        "indices": np.zeros((2, 2), np.float32),
+    }
+    da = aug.RandomAffineTransform(size, size, batch_size=2, scale=0.2, seed=3)
+    out = {k: v.numpy() for k, v in da({k: tf.constant(v) for k, v in inputs.items()}).items()}
+    for prefix in ("moving", "fixed"):
+        for b in range(2):
+            moved = out[f"{prefix}_landmarks"][b]
+            assert not np.allclose(moved[0], inputs[f"{prefix}_landmarks"][b][0], atol=0.05)  # it did move
+            np.testing.assert_allclose(moved[0], _centroid(out[f"{prefix}_image"][b]), atol=0.1)
+            np.testing.assert_array_equal(moved[1], 0)  # padding stays 0
+            # the ROI map is resampled like the image: its centre of mass follows the landmark too
+            np.testing.assert_allclose(moved[0], _centroid(out[f"{prefix}_roi"][b]), atol=0.25)
+    np.testing.assert_array_equal(out["landmark_mask"], mask)
+
+
+def test_ddf_augmentation_refuses_landmarks(tmp_path):
+    from tests.data.test_landmarks import loader, write_case
+
+    write_case(tmp_path)
+    with loader(tmp_path) as data:
+        with pytest.raises(ValueError, match=r"data_augmentation 'ddf' cannot move landmarks.*dataset.landmarks: true"):
+            data.get_dataset_and_preprocess(True, 1, False, 1, data_augmentation={"name": "ddf"})
+        dataset = data.get_dataset_and_preprocess(True, 1, False, 1, data_augmentation={"name": "affine", "seed": 0})
+        element = next(iter(dataset))
+        assert element["moving_landmarks"].shape == (1, 2, 3) and element["landmark_mask"].shape == (1, 2)
+    with pytest.raises(NotImplementedError, match="cannot move landmarks"):
+        aug.RandomDDFTransform((4, 4), (4, 4), 1).transform_points(None, None)

@@ -80,3 +80,33 @@ def test_local_deformation_passes_through_the_control_points():
 def test_bad_ranges_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
         PairTransformRanges(**kwargs)
+
+
+@pytest.mark.parametrize("shape", [(12, 10), (10, 9, 8)])
+def test_map_points_is_the_sampling_map_and_inverse_points_inverts_it(shape):
+    t = draw_pair_transform(shape, PairTransformRanges(max_rotation=20, max_scale=0.2, max_shift=2), seed=1)
+    grid = np.stack(np.meshgrid(*[np.arange(n, dtype=np.float64) for n in shape], indexing="ij"), axis=-1)
+    points = grid.reshape(-1, len(shape))[::7]
+    np.testing.assert_allclose(t.map_points(points), t.coordinates().reshape(len(shape), -1).T[::7], atol=1e-12)
+    # the affine inverse in closed form: x = c + A^-1 (p - c - t)
+    centre = (np.asarray(shape) - 1) / 2
+    expected = (points - centre - t.shift) @ np.linalg.inv(t.matrix).T + centre
+    np.testing.assert_allclose(t.inverse_points(points), expected, atol=1e-9)
+    np.testing.assert_allclose(t.map_points(t.inverse_points(points)), points, atol=1e-9)
+
+
+def test_inverse_points_with_local_deformation():
+    shape = (16, 14, 12)
+    ranges = PairTransformRanges(max_rotation=10, max_scale=0.1, max_shift=2, max_displacement=1.5, control_spacing=6)
+    t = draw_pair_transform(shape, ranges, seed=4)
+    points = np.array([[3.2, 4.1, 5.0], [8.0, 7.0, 6.0], [12.5, 1.0, 10.9]])
+    # T at grid points is what apply() samples: map_points agrees with coordinates() there
+    np.testing.assert_allclose(t.map_points(points[1:2]), t.coordinates()[:, 8, 7, 6][None], atol=1e-12)
+    x = t.inverse_points(points)
+    np.testing.assert_allclose(t.map_points(x), points, atol=1e-4)
+    # a blob at T^-1(p) in the copy: apply() of a blob around p peaks there
+    grid = np.stack(np.meshgrid(*[np.arange(n, dtype=np.float64) for n in shape], indexing="ij"), axis=-1)
+    blob = np.exp(-np.sum((grid - points[1]) ** 2, axis=-1) / 2.0)
+    copy = t.apply(blob)
+    peak = np.unravel_index(np.argmax(copy), shape)
+    assert np.max(np.abs(np.asarray(peak) - x[1])) <= 1.0

@@ -292,3 +292,84 @@ def test_unlabeled_only_tables_match_pandas(tmp_path):
     assert list(per_label.index) == [-1]
     assert per_label.loc[-1, "image_ssd_median"] == pytest.approx(0.3, abs=1e-12)
     assert per_label[[c for c in per_label.columns if not c.startswith("image_ssd")]].isna().all().all()
+
+
+# ---------------------------------------------------------------------- landmarks
+def _rotated_geometry():
+    from tfreg.data.geometry import ImageGeometry
+
+    c, s = np.cos(0.4), np.sin(0.4)
+    return ImageGeometry(
+        spacing=(2.0, 1.0, 0.5), origin=(-7.0, 3.0, 11.0), direction=np.array([[c, -s, 0], [s, c, 0], [0, 0, 1.0]])
+    )
+
+
+def test_landmark_metrics_constant_translation_by_hand():
+    from tfreg.engine.predict_metrics import LANDMARK_COLUMNS, landmark_metrics
+
+    fixed = np.array([[1.0, 1.0, 1.0], [2.0, 3.0, 4.0], [9.0, 9.0, 9.0]])
+    moving = np.array([[2.0, 1.0, 1.0], [2.0, 5.0, 4.0], [-5.0, 0.0, 0.0]])
+    mask = np.array([1.0, 1.0, 0.0])  # the last row is padding
+    ddf = np.zeros((6, 7, 8, 3))
+    ddf[..., 0] = 1.0  # every fixed voxel x moves to the moving point x + (1, 0, 0)
+    out = landmark_metrics(moving, fixed, mask, ddf, _rotated_geometry())
+    assert set(out) == set(LANDMARK_COLUMNS)
+    # after: residuals (0, 0, 0) and (-1, 2, 0) voxels -> 0 and sqrt((2*1)^2 + (1*2)^2) = sqrt(8) mm
+    # (the direction is a rotation: only the spacing scales lengths); before: (1, 0, 0) and (0, 2, 0) -> 2, 2 mm
+    assert out["landmark_count"] == 2
+    assert out["landmark_mean_ae"] == pytest.approx(np.sqrt(8) / 2)
+    assert out["landmark_median_ae"] == pytest.approx(np.sqrt(8) / 2)
+    assert out["landmark_mean_ae_before"] == pytest.approx(2.0)
+    assert out["landmark_median_ae_before"] == pytest.approx(2.0)
+    assert out["landmark_robustness"] == pytest.approx(0.5)  # 0 < 2 improved, sqrt(8) > 2 did not
+
+
+def test_landmark_metrics_interpolates_the_ddf_linearly_2d():
+    from tfreg.data.geometry import ImageGeometry
+    from tfreg.engine.predict_metrics import landmark_metrics
+
+    i, j = np.meshgrid(np.arange(6.0), np.arange(5.0), indexing="ij")
+    ddf = np.stack([0.5 * i, 0.25 * j], axis=-1)  # linear: exact under linear interpolation
+    fixed = np.array([[2.5, 1.5], [4.0, 3.25], [0.0, 0.0]])
+    moving = fixed + np.stack([0.5 * fixed[:, 0], 0.25 * fixed[:, 1]], axis=-1)  # the DDF's own answer
+    moving[2] = [1.0, 0.0]
+    out = landmark_metrics(moving, fixed, np.ones(3), ddf, ImageGeometry.identity(2))
+    # landmarks 0 and 1 are exact; landmark 2: ddf(0, 0) = 0, error 1 voxel = 1 mm both before and after
+    assert out["landmark_mean_ae"] == pytest.approx(1.0 / 3)
+    assert out["landmark_median_ae"] == pytest.approx(0.0, abs=1e-12)
+    assert out["landmark_robustness"] == pytest.approx(2.0 / 3)
+
+
+def test_landmark_metrics_empty_mask_and_bad_shapes():
+    from tfreg.engine.predict_metrics import landmark_metrics
+
+    out = landmark_metrics(np.zeros((2, 3)), np.zeros((2, 3)), np.zeros(2), np.zeros((4, 4, 4, 3)), _rotated_geometry())
+    assert out["landmark_count"] == 0 and math.isnan(out["landmark_mean_ae"])
+    with pytest.raises(ValueError, match="landmark_metrics: ddf"):
+        landmark_metrics(np.zeros((2, 2)), np.zeros((2, 2)), np.ones(2), np.zeros((4, 4, 4, 3)), _rotated_geometry())
+
+
+def test_metrics_csvs_with_landmark_columns(tmp_path):
+    from tfreg.engine.predict_metrics import LANDMARK_COLUMNS
+
+    base = {"image_ssd": 0.5, "label_binary_dice": math.nan, "label_tre": math.nan, "label_index": -1}
+    rows = [
+        dict(base, pair_index=[0], landmark_count=2, landmark_mean_ae=1.0, landmark_median_ae=1.0,
+             landmark_robustness=0.5, landmark_mean_ae_before=2.0, landmark_median_ae_before=2.0),
+        dict(base, pair_index=[1]),  # no landmarks: empty cells
+        dict(base, pair_index=[2], landmark_count=3, landmark_mean_ae=3.0, landmark_median_ae=2.0,
+             landmark_robustness=1.0, landmark_mean_ae_before=4.0, landmark_median_ae_before=4.0),
+    ]  # fmt: skip
+    paths = write_metrics_csvs(rows, str(tmp_path))
+    lines = open(paths[0]).read().splitlines()
+    assert lines[0] == ",".join(COLUMNS + LANDMARK_COLUMNS)
+    assert lines[2] == "0.5,,,[1],-1,,,,,,"
+    assert lines[1].split(",")[5:] == ["2", "1.0", "1.0", "0.5", "2.0", "2.0"]
+    overall = {r[0]: r[1:] for r in csv.reader(open(paths[2]))}
+    header = overall[""]
+    mean = dict(zip(header, overall["mean"]))
+    assert float(mean["landmark_mean_ae"]) == pytest.approx(2.0)  # mean over the pairs with landmarks
+    assert float(mean["landmark_robustness"]) == pytest.approx(0.75)
+    assert float(dict(zip(header, overall["count"]))["landmark_mean_ae"]) == 2
+    per_label = list(csv.DictReader(open(paths[1])))
+    assert float(per_label[0]["landmark_median_ae_median"]) == pytest.approx(1.5)

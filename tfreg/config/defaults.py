@@ -38,6 +38,11 @@ DATA_LOADER_REQUIRED_KEYS: Dict[str, Tuple[str, ...]] = {
     "grouped": ("image_shape", "intra_group_prob", "intra_group_option", "sample_image_in_group"),
 }
 DATA_LOADER_OPTIONAL_KEYS: Tuple[str, ...] = ("sample_label", "seed")
+#: Landmark keys (tfreg.data.landmarks): read landmark files beside the images, the padded array size, and
+#: the edge of WSSAMNet's ROI cubes (null: no ROI maps).
+LANDMARK_KEYS: Tuple[str, ...] = ("landmarks", "max_landmarks", "landmark_roi_size")
+#: Optional keys of one data-loader type only, on top of DATA_LOADER_OPTIONAL_KEYS.
+DATA_LOADER_TYPE_OPTIONAL_KEYS: Dict[str, Tuple[str, ...]] = {"paired": LANDMARK_KEYS}
 SAMPLE_LABEL_OPTIONS: Tuple[str, ...] = ("sample", "all")
 INTRA_GROUP_OPTIONS: Tuple[str, ...] = ("forward", "backward", "unconstrained")
 #: Image shapes are 3-D as in DeepReg, or 2-D (tfreg supports 2-D images).

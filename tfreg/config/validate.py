@@ -24,6 +24,7 @@ from tfreg.config.defaults import (
     CONTROL_POINT_METHODS,
     DATA_LOADER_OPTIONAL_KEYS,
     DATA_LOADER_REQUIRED_KEYS,
+    DATA_LOADER_TYPE_OPTIONAL_KEYS,
     DATASET_SPLITS,
     DEFAULT_LOSS_WEIGHT,
     DEFAULT_METHOD,
@@ -282,7 +283,13 @@ class ConfigChecker:
         # Non-split keys go to the data loader's constructor: only its own arguments are allowed.
         if isinstance(loader_type, str) and loader_type in DATA_LOADER_REQUIRED_KEYS:
             required = DATA_LOADER_REQUIRED_KEYS[loader_type]
-            allowed = DATASET_SPLITS + ("type",) + required + DATA_LOADER_OPTIONAL_KEYS
+            allowed = (
+                DATASET_SPLITS
+                + ("type",)
+                + required
+                + DATA_LOADER_OPTIONAL_KEYS
+                + DATA_LOADER_TYPE_OPTIONAL_KEYS.get(loader_type, ())
+            )
             loader_keys = {k: v for k, v in dataset.items() if k != "dir"}
             self.unknown_keys(base, loader_keys, allowed, f"a {loader_type} dataset")
             for key in required:
@@ -379,6 +386,25 @@ class ConfigChecker:
         seed = dataset.get("seed")
         if seed is not None and not _is_int(seed):
             self.error(base + ("seed",), f"must be an integer or null, got {_show(seed)}{_quoted_number_hint(seed)}")
+        self.check_landmark_keys(dataset)
+
+    def check_landmark_keys(self, dataset: Dict[str, Any]) -> None:
+        """``landmarks`` (bool), ``max_landmarks`` (positive int or null), ``landmark_roi_size`` (odd or null)."""
+        base: KeyPath = ("dataset",)
+        if "landmarks" in dataset:
+            self.boolean(base + ("landmarks",), dataset["landmarks"])
+        if dataset.get("max_landmarks") is not None:
+            self.positive_int(base + ("max_landmarks",), dataset["max_landmarks"])
+        size = dataset.get("landmark_roi_size")
+        if size is not None:
+            if not (_is_int(size) and size > 0 and size % 2 == 1):
+                self.error(
+                    base + ("landmark_roi_size",),
+                    f"must be a positive odd integer (the ROI cube's edge in voxels, WSSAMNet: 9) or null, got "
+                    f"{_show(size)}",
+                )
+            elif dataset.get("landmarks") is not True:
+                self.error(base + ("landmark_roi_size",), "ROI maps are built around landmarks: set landmarks: true")
 
     def check_train(self, train: Dict[str, Any], hint: str, labeled: Optional[bool] = None) -> None:
         """The engine's ``train`` keys here; the model class and the trainer class check their own keys

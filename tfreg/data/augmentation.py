@@ -13,6 +13,14 @@ own image's transform (the same ``theta`` or DDF). Everything, labels included, 
 interpolation and zero boundary (:func:`tfreg.ops.warp.resample`), as in DeepReg: labels stay in
 ``[0, 1]`` but become soft at edges. ``indices`` and any other key pass through unchanged.
 
+Landmarks (tfreg's addition; the data loader's ``landmarks: true``): the ROI maps ``moving_roi`` /
+``fixed_roi`` are resampled like labels, and the landmarks ``moving_landmarks`` / ``fixed_landmarks``
+``(B, L, ndim)`` (model voxels) are moved to where their point lies in the transformed image: the image
+becomes ``image(T(x))``, so a landmark ``p`` moves to ``T^-1(p)`` (:meth:`RandomTransformation.transform_points`;
+padding rows, ``landmark_mask == 0``, stay 0). ``affine`` does this exactly. ``ddf`` would need the inverse of
+a dense field and refuses landmarks (``supports_landmarks = False``), as does any augmentation class that
+does not declare ``supports_landmarks = True``: :func:`tfreg.data.pipeline.build_dataset` reports it.
+
 ``affine`` (``scale``): the ``ndim + 1`` corners of ``[-1, 1]^ndim`` used by DeepReg, in 3-D
 ``(-1,-1,-1), (-1,-1,1), (-1,1,-1), (1,-1,-1)`` and in 2-D ``(-1,-1), (-1,1), (1,-1)``, are multiplied
 coordinate-wise by factors ``~ U[1 - scale, 1]``; ``theta`` (``(ndim + 1, ndim)``) is the least-squares
@@ -66,6 +74,8 @@ from tfreg.registry import REGISTRY
 
 IMAGE_KEYS = ("moving_image", "fixed_image")
 LABEL_KEYS = ("moving_label", "fixed_label")
+#: Mask of the padded landmark rows (1 = landmark), written by the data loaders.
+LANDMARK_MASK_KEY = "landmark_mask"
 
 
 def _check_size(size, name: str) -> Tuple[int, ...]:
@@ -166,8 +176,12 @@ def transform_with_ddf(image, ddf, interpolation: str = "linear"):
 class RandomTransformation:
     """Base class: a seeded random spatial transform of moving and fixed images (and their labels).
 
-    Subclasses implement :meth:`sample_params` (stateless, from a seed) and :meth:`apply`.
+    Subclasses implement :meth:`sample_params` (stateless, from a seed) and :meth:`apply`, and, to transform
+    landmarks, :meth:`transform_points` with ``supports_landmarks = True``.
     """
+
+    #: whether :meth:`transform_points` is implemented (batches with landmarks are refused otherwise)
+    supports_landmarks = False
 
     def __init__(
         self,
@@ -208,6 +222,13 @@ class RandomTransformation:
         """``image`` transformed with ``params``."""
         raise NotImplementedError
 
+    def transform_points(self, points, params):
+        """Where points ``(B, L, ndim)`` (voxels) of an image lie in ``apply(image, params)``: ``T^-1(p)``."""
+        raise NotImplementedError(
+            f"{self.name} ({type(self).__name__}) cannot move landmarks; use an augmentation with "
+            "supports_landmarks = True (affine) or none"
+        )
+
     # -------------------------------------------------------------- calling
     def next_seed(self):
         """A fresh stateless seed ``(2,)`` int64: advances the generator by exactly one op."""
@@ -233,9 +254,15 @@ class RandomTransformation:
                 )
             params = self.sample_params(sub_seed, batch, size)
             out[f"{prefix}_image"] = tf.cast(self.apply(image, params), image.dtype)
-            if f"{prefix}_label" in inputs:
-                label = inputs[f"{prefix}_label"]
-                out[f"{prefix}_label"] = tf.cast(self.apply(label, params), label.dtype)
+            for key in (f"{prefix}_label", f"{prefix}_roi"):
+                if key in inputs:
+                    out[key] = tf.cast(self.apply(inputs[key], params), inputs[key].dtype)
+            if f"{prefix}_landmarks" in inputs:
+                points = inputs[f"{prefix}_landmarks"]
+                moved = tf.cast(self.transform_points(tf.cast(points, tf.float32), params), points.dtype)
+                if LANDMARK_MASK_KEY in inputs:  # padding rows stay 0
+                    moved = moved * tf.cast(inputs[LANDMARK_MASK_KEY], moved.dtype)[..., None]
+                out[f"{prefix}_landmarks"] = moved
         return out
 
     def __call__(self, inputs: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
@@ -255,6 +282,8 @@ class RandomTransformation:
 @REGISTRY.register_data_augmentation(name="affine")
 class RandomAffineTransform(RandomTransformation):
     """DeepReg's ``RandomAffineTransform3D`` (2-D and 3-D), fresh parameters per batch; see the module docstring."""
+
+    supports_landmarks = True  # the inverse of an affine map is exact
 
     def __init__(
         self,
@@ -276,6 +305,14 @@ class RandomAffineTransform(RandomTransformation):
 
     def apply(self, image, params):
         return transform_with_theta(image, params)
+
+    def transform_points(self, points, params):
+        """``x`` with ``[x, 1] @ theta = p`` for each point ``p`` ``(B, L, ndim)``: ``x = (p - b) A^-1``."""
+        ndim = self.ndim
+        matrix, offset = params[:, :ndim, :], params[:, ndim, :]  # x @ matrix + offset = p
+        # x^T solves matrix^T x^T = (p - offset)^T
+        rhs = tf.transpose(points - offset[:, None, :], [0, 2, 1])
+        return tf.transpose(tf.linalg.solve(tf.transpose(matrix, [0, 2, 1]), rhs), [0, 2, 1])
 
     def get_config(self) -> dict:
         return dict(super().get_config(), scale=self.scale)

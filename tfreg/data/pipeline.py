@@ -18,8 +18,11 @@ as in DeepReg):
 
 Elements are dicts of float32 tensors: ``moving_image`` ``(B, *moving_image_shape)``, ``fixed_image``
 ``(B, *fixed_image_shape)``, ``indices`` ``(B, num_indices)`` (label index -1 when unlabeled) and, when
-labeled, ``moving_label``/``fixed_label`` with the image shapes. The dataset works with plain Python
-iteration and with ``strategy.experimental_distribute_dataset`` (the global batch is split per replica).
+labeled, ``moving_label``/``fixed_label`` with the image shapes; with landmarks (``landmarks: true``),
+``moving_landmarks``/``fixed_landmarks`` ``(B, max_landmarks, ndim)`` in model voxels, ``landmark_mask``
+``(B, max_landmarks)`` and optionally ``moving_roi``/``fixed_roi`` with the image shapes. The dataset
+works with plain Python iteration and with ``strategy.experimental_distribute_dataset`` (the global batch
+is split per replica).
 """
 
 from __future__ import annotations
@@ -42,12 +45,13 @@ def sample_dataset(loader: DataLoader, num_parallel_calls: int = -1) -> tf.data.
 
     Returns:
         Dataset of dicts: ``moving_image`` ``(*moving_image_shape)``, ``fixed_image``
-        ``(*fixed_image_shape)``, ``indices`` ``(num_indices,)``, and when labeled ``moving_label`` /
-        ``fixed_label`` with the image shapes; float32.
+        ``(*fixed_image_shape)``, ``indices`` ``(num_indices,)``, when labeled ``moving_label`` /
+        ``fixed_label`` with the image shapes, and the landmark entries of
+        :meth:`DataLoader.landmark_arrays` when the loader reads landmarks; float32.
     """
     num_image_indices = loader.num_indices - 1
-    moving_shape, fixed_shape = list(loader.moving_image_shape), list(loader.fixed_image_shape)
-    keys = ["moving_image", "fixed_image"] + (["moving_label", "fixed_label"] if loader.labeled else [])
+    spec = loader.sample_spec()
+    keys = list(spec)
 
     def generator():
         for image_indices, label_indices in loader.sample_generator():
@@ -62,18 +66,19 @@ def sample_dataset(loader: DataLoader, num_parallel_calls: int = -1) -> tf.data.
         arrays = tf.numpy_function(load, [image_indices, label_indices], [tf.float32] * len(keys), name="load_sample")
         out: Dict[str, tf.Tensor] = {}
         for key, array in zip(keys, arrays):
-            shape = moving_shape if key.startswith("moving") else fixed_shape
-            # labels arrive label axis first, (L, *shape)
-            array.set_shape(shape if key.endswith("image") else [None] + shape)
+            array.set_shape(list(spec[key]))  # labels arrive label axis first, (L, *shape)
             out[key] = array
         image_indices = tf.cast(image_indices, tf.float32)
         if not loader.labeled:
             out["indices"] = tf.concat([image_indices, tf.constant([-1.0])], axis=0)
             return out
         num_labels = tf.shape(label_indices)[0]
-        for key in ("moving_image", "fixed_image"):
-            image = out[key]
-            out[key] = tf.broadcast_to(image[None], tf.concat([[num_labels], tf.shape(image)], axis=0))
+        for key in keys:
+            if key in ("moving_label", "fixed_label"):
+                continue
+            # one copy of the per-pair arrays (images, landmarks, ROI maps) per label
+            value = out[key]
+            out[key] = tf.broadcast_to(value[None], tf.concat([[num_labels], tf.shape(value)], axis=0))
         out["indices"] = tf.concat(
             [tf.tile(image_indices[None], [num_labels, 1]), tf.cast(label_indices, tf.float32)[:, None]], axis=1
         )
@@ -162,6 +167,14 @@ def build_dataset(
         for config in configs
     ]
 
+    if getattr(loader, "landmarks", False):
+        for config, augmentation in zip(configs, augmentations):
+            if not getattr(augmentation, "supports_landmarks", False):
+                raise ValueError(
+                    f"train.preprocess.data_augmentation {config.get('name')!r} cannot move landmarks, but the "
+                    "dataset reads them (dataset.landmarks: true): the images would move and their landmarks not. "
+                    "Use an augmentation that moves them (affine) or none (data_augmentation: null)"
+                )
     dataset = sample_dataset(loader, num_parallel_calls=num_parallel_calls)
     if training and shuffle_buffer_num_batch > 0:
         dataset = dataset.shuffle(

@@ -108,6 +108,53 @@ class PairTransform:
             mapped = mapped + np.moveaxis(self.displacement, -1, 0)
         return mapped
 
+    def _local(self, points: np.ndarray) -> np.ndarray:
+        """``d(x)`` at points ``(N, ndim)``: linear interpolation of the displacement, edges repeated."""
+        if self.displacement is None:
+            return np.zeros_like(points)
+        return np.stack(
+            [
+                ndimage.map_coordinates(self.displacement[..., c], points.T, order=1, mode="nearest")
+                for c in range(len(self.shape))
+            ],
+            axis=-1,
+        )
+
+    def map_points(self, points: np.ndarray) -> np.ndarray:
+        """``T(x)`` of points ``(N, ndim)`` (voxels), the map :meth:`apply` samples the image at."""
+        points = np.asarray(points, dtype=np.float64)
+        ndim = len(self.shape)
+        if points.ndim != 2 or points.shape[1] != ndim:
+            raise ValueError(f"points must be (N, {ndim}), got {points.shape}")
+        centre = (np.asarray(self.shape, dtype=np.float64) - 1) / 2
+        return (points - centre) @ self.matrix.T + centre + self.shift + self._local(points)
+
+    def inverse_points(self, points: np.ndarray, tolerance: float = 1e-4, max_iterations: int = 200) -> np.ndarray:
+        """``T^-1(p)`` of points ``(N, ndim)``: where a point ``p`` of the image lies in ``apply(image)``.
+
+        Exact for the affine part; with a local displacement ``d``, the fixed point of
+        ``x = c + A^-1 (p - c - t - d(x))`` (it converges when ``d`` varies slowly compared with ``A``, as
+        drawn by :func:`draw_pair_transform` with moderate ``max_displacement``).
+
+        Raises:
+            ValueError: when the iteration does not reach ``|T(x) - p| <= tolerance`` voxels.
+        """
+        points = np.asarray(points, dtype=np.float64)
+        self.map_points(points)  # checks the shape
+        centre = (np.asarray(self.shape, dtype=np.float64) - 1) / 2
+        inverse = np.linalg.inv(self.matrix)
+        x = (points - centre - self.shift) @ inverse.T + centre
+        if self.displacement is None:
+            return x
+        for _ in range(max_iterations):
+            x = (points - centre - self.shift - self._local(x)) @ inverse.T + centre
+            if np.max(np.abs(self.map_points(x) - points), initial=0.0) <= tolerance:
+                return x
+        raise ValueError(
+            f"the inverse of the self-paired transform did not converge for some points (|T(x) - p| > {tolerance} "
+            "voxels): lower max_displacement or raise control_spacing"
+        )
+
     def apply(self, array: np.ndarray) -> np.ndarray:
         """``array(T(x))`` with linear interpolation and 0 outside.
 

@@ -14,7 +14,9 @@ folder has none yet (DeepReg's place for it). Differences to DeepReg (contract Â
   backbone;
 * everything is written into a scratch folder next to the target and renamed into place at the end, so a
   failed run leaves nothing half-written, and the scratch of a killed run is removed by the next one;
-* NIfTI files keep the inputs' geometry.
+* NIfTI files keep the inputs' geometry;
+* with landmarks (``dataset.landmarks: true``) the metrics tables also hold each pair's landmark errors
+  in mm and robustness (:func:`tfreg.engine.predict_metrics.landmark_metrics`).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from tfreg.config import load_configs_with_provenance, save_config, validate_con
 from tfreg.data.load import SPLITS
 from tfreg.engine.build import build_loader, build_model, create_variables, split_dataset
 from tfreg.engine.checkpoint import make_checkpoint, parse_ckpt_path, restore_checkpoint
-from tfreg.engine.predict_metrics import sample_metrics, write_metrics_csvs
+from tfreg.engine.predict_metrics import landmark_metrics, sample_metrics, write_metrics_csvs
 from tfreg.engine.predict_outputs import PredictionWriter, label_index
 from tfreg.engine.runtime import configure_devices
 from tfreg.engine.train import TRAINED_CONFIG, default_exp_name, experiment_path
@@ -239,6 +241,16 @@ def predict(
                     arrays.get("pred_fixed_label"),
                 )
                 row.update(pair_index=[int(round(float(v))) for v in indices[:-1]], label_index=label_index(indices))
+                if "landmark_mask" in inputs and "ddf" in outputs:  # data read with landmarks: true
+                    row.update(
+                        landmark_metrics(
+                            inputs["moving_landmarks"][i],
+                            inputs["fixed_landmarks"][i],
+                            inputs["landmark_mask"][i],
+                            outputs["ddf"][i],
+                            moving_geometry,
+                        )
+                    )
                 rows.append(row)
         write_metrics_csvs(rows, scratch)
         save_config(config, os.path.join(scratch, "config.yaml"))

@@ -5,6 +5,9 @@
   predicted fixed images; ``label_binary_dice`` the Dice of the labels thresholded at 0.5;
   ``label_tre`` the distance between their centroids in fixed voxels (DeepReg's TRE). ``pair_index``
   is written as ``"[0, 1]"``; unlabeled rows have ``label_index`` -1 and empty label columns.
+- with landmarks (a data loader with ``landmarks: true``), ``metrics.csv`` has the columns of
+  :data:`LANDMARK_COLUMNS` after DeepReg's (empty for a sample without landmarks), and both stats tables
+  summarise them too (see :func:`landmark_metrics`); without landmarks the tables are DeepReg's.
 - ``metrics_stats_per_label.csv``: per ``label_index``, ``<metric>_{mean,median,std}`` in sorted
   column order (what pandas' ``groupby().mean/median/std`` gave DeepReg: NaN skipped, sample std).
 - ``metrics_stats_overall.csv``: pandas' ``describe()`` of the three metric columns (count, mean, std,
@@ -22,12 +25,24 @@ import warnings
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
+from scipy import ndimage
 
-from tfreg.metrics import centroid_distance, dice
+from tfreg.data.geometry import ImageGeometry
+from tfreg.data.landmarks import index_to_physical
+from tfreg.metrics import centroid_distance, dice, robustness, tre
 from tfreg.metrics._checks import EmptyMaskWarning
 
 METRIC_COLUMNS = ("image_ssd", "label_binary_dice", "label_tre")
 COLUMNS = METRIC_COLUMNS + ("pair_index", "label_index")
+#: Per-pair landmark errors (mm) and robustness, written when the data has landmarks (:func:`landmark_metrics`).
+LANDMARK_COLUMNS = (
+    "landmark_count",
+    "landmark_mean_ae",
+    "landmark_median_ae",
+    "landmark_robustness",
+    "landmark_mean_ae_before",
+    "landmark_median_ae_before",
+)
 DESCRIBE_ROWS = ("count", "mean", "std", "min", "25%", "50%", "75%", "max")
 THRESHOLD = 0.5
 
@@ -57,6 +72,63 @@ def sample_metrics(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", EmptyMaskWarning)  # NaN in the table says it
             out["label_tre"] = centroid_distance(a, b)
+    return out
+
+
+def landmark_metrics(
+    moving_landmarks: np.ndarray,
+    fixed_landmarks: np.ndarray,
+    landmark_mask: np.ndarray,
+    ddf: np.ndarray,
+    moving_geometry: ImageGeometry,
+) -> Dict[str, float]:
+    """BraTS-Reg landmark errors of one pair, in mm, from a predicted DDF.
+
+    The DDF lives on the fixed grid and moves fixed voxel ``x`` to the moving-image point ``x + ddf(x)``
+    (voxels of the moving model grid). A fixed landmark ``f`` is therefore predicted at ``f + ddf(f)``
+    (``ddf`` interpolated linearly at ``f``; edge values beyond the grid) and its absolute error is
+    ``AE = ||m - (f + ddf(f))||`` in mm, ``m`` the corresponding moving landmark, both converted to mm with
+    ``moving_geometry`` (:func:`tfreg.metrics.tre` of physical points). Per pair (WSSAMNet eq. 6 and the
+    mean): ``landmark_mean_ae`` / ``landmark_median_ae``; the same for the zero DDF (no registration) in
+    ``landmark_*_ae_before``; ``landmark_robustness``: the fraction of landmarks whose error is smaller
+    than with the zero DDF (:func:`tfreg.metrics.robustness`, BraTS-Reg).
+
+    Args:
+        moving_landmarks, fixed_landmarks: ``(L, ndim)`` model voxels (the data loader's padded arrays).
+        landmark_mask: ``(L,)``, 1 for a landmark, 0 for padding.
+        ddf: ``(*f, ndim)`` voxels of the moving model grid.
+        moving_geometry: the moving image's model-grid geometry (``DataLoader.get_geometry``).
+
+    Returns:
+        The :data:`LANDMARK_COLUMNS`; ``landmark_count`` 0 and NaN errors when the mask holds no landmark.
+    """
+    valid = np.asarray(landmark_mask) > 0
+    out = {key: math.nan for key in LANDMARK_COLUMNS}
+    out["landmark_count"] = int(np.count_nonzero(valid))
+    if not valid.any():
+        return out
+    moving = np.asarray(moving_landmarks, dtype=np.float64)[valid]
+    fixed = np.asarray(fixed_landmarks, dtype=np.float64)[valid]
+    ddf = np.asarray(ddf, dtype=np.float64)
+    ndim = ddf.shape[-1]
+    if ddf.ndim != ndim + 1 or moving.shape[1] != ndim or fixed.shape[1] != ndim:
+        raise ValueError(
+            f"landmark_metrics: ddf {ddf.shape} must be (*f, ndim) with the landmarks' ndim, got landmarks "
+            f"{moving.shape} and {fixed.shape}"
+        )
+    displacement = np.stack(
+        [ndimage.map_coordinates(ddf[..., c], fixed.T, order=1, mode="nearest") for c in range(ndim)], axis=-1
+    )
+    reference = index_to_physical(moving, moving_geometry)
+    after = tre(reference, index_to_physical(fixed + displacement, moving_geometry))
+    before = tre(reference, index_to_physical(fixed, moving_geometry))
+    out.update(
+        landmark_mean_ae=float(np.mean(after)),
+        landmark_median_ae=float(np.median(after)),
+        landmark_robustness=float(robustness(before, after)),
+        landmark_mean_ae_before=float(np.mean(before)),
+        landmark_median_ae_before=float(np.median(before)),
+    )
     return out
 
 
@@ -92,26 +164,33 @@ def write_metrics_csvs(rows: List[Dict[str, object]], folder: str) -> List[str]:
 
     Args:
         rows: per sample ``{"image_ssd", "label_binary_dice", "label_tre": float (NaN = absent),
-            "pair_index": list of ints, "label_index": int (-1 unlabeled)}``, in prediction order.
+            "pair_index": list of ints, "label_index": int (-1 unlabeled)}``, in prediction order, plus
+            the :data:`LANDMARK_COLUMNS` for samples with landmarks. When any row has them, the tables get
+            those columns (empty cells where a row lacks them); otherwise they are DeepReg's.
     """
+    extra = LANDMARK_COLUMNS if any(key in row for row in rows for key in LANDMARK_COLUMNS) else ()
+    metric_columns = METRIC_COLUMNS + extra
+    rows = [{**{key: math.nan for key in metric_columns}, **row} for row in rows]
     paths = [
         os.path.join(folder, name)
         for name in ("metrics.csv", "metrics_stats_per_label.csv", "metrics_stats_overall.csv")
     ]
     _write(
         paths[0],
-        COLUMNS,
+        COLUMNS + extra,  # DeepReg's columns first, unchanged
         [
-            [row[m] for m in METRIC_COLUMNS] + [str([int(i) for i in row["pair_index"]]), int(row["label_index"])]
+            [row[m] for m in METRIC_COLUMNS]
+            + [str([int(i) for i in row["pair_index"]]), int(row["label_index"])]
+            + [row[m] for m in extra]
             for row in rows
         ],
     )
 
     labels = sorted({int(row["label_index"]) for row in rows})
-    stat_columns = sorted(f"{m}_{s}" for m in METRIC_COLUMNS for s in ("mean", "median", "std"))
+    stat_columns = sorted(f"{m}_{s}" for m in metric_columns for s in ("mean", "median", "std"))
     per_label = []
     for label in labels:
-        values = {m: _finite([row[m] for row in rows if int(row["label_index"]) == label]) for m in METRIC_COLUMNS}
+        values = {m: _finite([row[m] for row in rows if int(row["label_index"]) == label]) for m in metric_columns}
         stats = {}
         for m, v in values.items():
             stats[f"{m}_mean"] = _stat(v, np.mean)
@@ -121,16 +200,16 @@ def write_metrics_csvs(rows: List[Dict[str, object]], folder: str) -> List[str]:
     _write(paths[1], ["label_index"] + stat_columns, per_label)
 
     describe = {}
-    for m in METRIC_COLUMNS:
+    for m in metric_columns:
         v = _finite([row[m] for row in rows])
         q = np.percentile(v, [25, 50, 75]) if v.size else [math.nan] * 3
         describe[m] = [float(v.size), _stat(v, np.mean), _std(v), _stat(v, np.min), q[0], q[1], q[2], _stat(v, np.max)]
     _write(
         paths[2],
-        [""] + list(METRIC_COLUMNS),
-        [[name] + [describe[m][i] for m in METRIC_COLUMNS] for i, name in enumerate(DESCRIBE_ROWS)],
+        [""] + list(metric_columns),
+        [[name] + [describe[m][i] for m in metric_columns] for i, name in enumerate(DESCRIBE_ROWS)],
     )
     return paths
 
 
-__all__ = ["METRIC_COLUMNS", "COLUMNS", "sample_metrics", "write_metrics_csvs"]
+__all__ = ["METRIC_COLUMNS", "COLUMNS", "LANDMARK_COLUMNS", "sample_metrics", "landmark_metrics", "write_metrics_csvs"]

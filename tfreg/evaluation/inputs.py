@@ -3,7 +3,8 @@
 :class:`PairSpec` (and :class:`LabelFiles`) describe one pair's files; they are built from a prediction
 folder written by ``tfreg_predict`` (:func:`pairs_from_prediction_dir`), from a pairs CSV
 (:func:`pairs_from_csv`, columns :data:`PAIR_CSV_COLUMNS`), or directly. :func:`read_landmarks` reads
-landmark files (plain, BraTS ``Landmark,X,Y,Z`` or whitespace-separated; mm). NumPy only.
+landmark files (plain, BraTS ``Landmark,X,Y,Z`` or whitespace-separated; mm; defined in
+:mod:`tfreg.data.landmarks`, re-exported here). NumPy only.
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ import re
 from dataclasses import dataclass, field, fields
 from typing import List, Optional, Sequence, Tuple
 
-import numpy as np
-
 from tfreg.data.errors import DataError, DataNotFoundError
+from tfreg.data.landmarks import read_landmarks  # noqa: F401  (re-exported: tfreg_evaluate's reader)
 
 #: Columns a pairs CSV may have; ``pair`` is required, every other cell may be empty.
 PAIR_CSV_COLUMNS = (
@@ -251,72 +251,6 @@ def pairs_from_csv(path: str) -> List[PairSpec]:
     if not pairs:
         raise DataError(f"pairs CSV {path} lists no pairs")
     return pairs
-
-
-def read_landmarks(path: str) -> np.ndarray:
-    """Landmarks ``(N, ndim)`` in mm from a CSV or whitespace-separated text file, one point per row.
-
-    Accepted forms: rows of 2 or 3 numbers (comma-, semicolon- or whitespace-separated); optionally a
-    header line, and when the header names columns ``x``, ``y`` (and ``z``) (any case, as in BraTS-Reg's
-    ``Landmark,X,Y,Z``) only those columns are read; blank lines and lines starting with ``#`` are
-    skipped. Corresponding files must list the same landmarks in the same order.
-
-    Raises:
-        DataNotFoundError: missing file; DataError: naming the file and line for a non-numeric cell,
-        ragged rows, a dimension other than 2 or 3, or no points.
-    """
-    if not os.path.isfile(path):
-        raise DataNotFoundError(f"landmark file {path} does not exist")
-    rows: List[Tuple[int, List[str]]] = []
-    with open(path, newline="") as f:
-        for number, line in enumerate(f, start=1):
-            text = line.strip()
-            if not text or text.startswith("#"):
-                continue
-            cells = re.split(r"\s*[,;]\s*", text) if re.search(r"[,;]", text) else text.split()
-            rows.append((number, [c.strip().strip('"') for c in cells]))
-    if not rows:
-        raise DataError(f"landmark file {path} holds no points")
-    columns = None  # indices of the coordinate columns; None: all
-    if not all(_is_number(c) for c in rows[0][1]):
-        header = [c.lower() for c in rows[0][1]]
-        named = [header.index(a) for a in ("x", "y", "z") if a in header]
-        if len(named) >= 2:
-            columns = named
-        rows = rows[1:]
-        if not rows:
-            raise DataError(f"landmark file {path} has a header but no points")
-    points = []
-    width = None
-    for number, cells in rows:
-        if columns is not None:
-            if max(columns) >= len(cells):
-                raise DataError(f"landmark file {path}, line {number}: too few cells for the x, y(, z) columns")
-            cells = [cells[i] for i in columns]
-        if width is None:
-            width = len(cells)
-        if len(cells) != width:
-            raise DataError(
-                f"landmark file {path}, line {number}: {len(cells)} values, expected {width} like the first row"
-            )
-        try:
-            points.append([float(c) for c in cells])
-        except ValueError:
-            raise DataError(f"landmark file {path}, line {number}: non-numeric value in {cells}") from None
-    arr = np.asarray(points, dtype=np.float64)
-    if arr.shape[1] not in (2, 3):
-        raise DataError(f"landmark file {path}: points must have 2 or 3 coordinates, found {arr.shape[1]} per row")
-    if not np.all(np.isfinite(arr)):
-        raise DataError(f"landmark file {path}: non-finite coordinates")
-    return arr
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 __all__ = [

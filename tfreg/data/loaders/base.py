@@ -13,6 +13,12 @@ Work is split so that each part can be tested on its own:
 - :meth:`DataLoader.load_sample`: reads, checks and normalises one sample's arrays (NumPy);
 - :meth:`DataLoader.get_dataset_and_preprocess`: the ``tf.data`` pipeline (:mod:`tfreg.data.pipeline`).
 
+Landmarks (loaders that support them, ``landmarks: true``): :meth:`DataLoader.set_landmark_options`,
+:meth:`DataLoader.read_landmark_files` (CSV beside the images, mm -> file voxels, checked when the loader
+is built), :meth:`DataLoader.model_landmarks` (-> voxels of the resized grids) and
+:meth:`DataLoader.landmark_arrays` (padded arrays, mask, ROI maps) add entries to each sample;
+:meth:`DataLoader.sample_spec` lists every entry's shape for the pipeline. See docs/landmarks.md.
+
 Constructing a loader checks everything the headers tell, before any training starts: IDs of
 moving/fixed images and of images/labels, the number of axes of every file, label counts. Voxel values
 (non-finite values, labels outside [0, 1], corrupt data) are checked when a file is loaded, or for all
@@ -24,13 +30,23 @@ TensorFlow is imported only by :meth:`get_dataset` / :meth:`get_dataset_and_prep
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from tfreg.data.errors import DataError
+from tfreg.data.errors import DataError, DataNotFoundError
 from tfreg.data.file_loaders.base import FileLoader, format_list
 from tfreg.data.geometry import ImageGeometry
+from tfreg.data.landmark_roi import check_roi_size, landmark_roi
+from tfreg.data.landmarks import (
+    index_to_model,
+    landmark_path,
+    outside_grid,
+    pad_landmarks,
+    physical_to_index,
+    read_numbered_landmarks,
+)
 from tfreg.data.preprocess import (
     image_spatial_shape,
     label_spatial_shape_and_count,
@@ -113,6 +129,10 @@ class DataLoader:
         self.loader_moving_label: Optional[FileLoader] = None
         self.loader_fixed_label: Optional[FileLoader] = None
         self._num_samples: Optional[int] = None
+        #: landmark options (see :meth:`set_landmark_options`); off unless a subclass turns them on
+        self.landmarks = False
+        self.max_landmarks: Optional[int] = None
+        self.landmark_roi_size: Optional[int] = None
 
     # ------------------------------------------------------------------ shapes and counts
     @property
@@ -252,6 +272,144 @@ class DataLoader:
                 else:
                     load_image(array, ndim, source)
 
+    # ------------------------------------------------------------------ landmarks
+    def set_landmark_options(self, landmarks: Any, max_landmarks: Any, landmark_roi_size: Any) -> None:
+        """Check and store the landmark options (dataset keys of the same names).
+
+        Args:
+            landmarks: true to read the landmark files beside the images (default false: landmark folders
+                are ignored).
+            max_landmarks: rows of the padded landmark arrays; None: the largest count in this split.
+            landmark_roi_size: None, or the edge (odd, model-grid voxels) of the cubes of the ROI maps
+                ``moving_roi`` / ``fixed_roi`` (WSSAMNet: 9); needs ``landmarks``.
+
+        Raises:
+            ValueError: naming the key, for a value of the wrong type or ROI maps without landmarks.
+        """
+        if landmarks not in (True, False, None):
+            raise ValueError(f"landmarks must be true or false, got {landmarks!r}")
+        if max_landmarks is not None and (
+            isinstance(max_landmarks, (bool, np.bool_))
+            or not isinstance(max_landmarks, (int, np.integer))
+            or max_landmarks < 1
+        ):
+            raise ValueError(f"max_landmarks must be a positive int or null, got {max_landmarks!r}")
+        if landmark_roi_size is not None:
+            check_roi_size(landmark_roi_size, "landmark_roi_size")
+            if not landmarks:
+                raise ValueError(
+                    f"landmark_roi_size {landmark_roi_size!r} asks for ROI maps around landmarks, which needs "
+                    "landmarks: true"
+                )
+        self.landmarks = bool(landmarks)
+        self.max_landmarks = None if max_landmarks is None else int(max_landmarks)
+        self.landmark_roi_size = None if landmark_roi_size is None else int(landmark_roi_size)
+
+    def read_landmark_files(self, loader: FileLoader, folder: str) -> List[Tuple[np.ndarray, np.ndarray]]:
+        """The landmarks of every image of ``loader``, in file voxel indices, from ``<dir>/<folder>/<id>.csv``.
+
+        Each file's points (mm, the image's LPS physical frame) are converted with the image's geometry
+        (:func:`tfreg.data.landmarks.physical_to_index`).
+
+        Returns:
+            per data index, ``(numbers (N,) int64, indices (N, ndim) float64)``.
+
+        Raises:
+            DataNotFoundError: naming the expected file, when an image has no landmark file.
+            DataError: naming the file, for a malformed file, points of the wrong dimension, or a landmark
+                outside its image's extent (which usually means the points are not in this image's
+                physical frame).
+        """
+        ndim = self.spatial_ndim
+        table = []
+        for index, data_id in enumerate(loader.get_data_ids()):
+            path = landmark_path(data_id, folder)
+            source = loader.get_source(index)
+            if not os.path.isfile(path):
+                raise DataNotFoundError(
+                    f"landmarks: true, but the image {source} has no landmark file: expected {path} "
+                    f"(a {folder}/ folder beside the images, one <image id>.csv per image)"
+                )
+            numbers, points = read_numbered_landmarks(path)
+            if points.shape[1] != ndim:
+                raise DataError(
+                    f"landmark file {path} has {points.shape[1]} coordinates per point but the images are {ndim}-D"
+                )
+            shape = image_spatial_shape(loader.get_shape(index), ndim, source)
+            indices = physical_to_index(points, loader.get_geometry(index).with_ndim(ndim))
+            outside = outside_grid(indices, shape)
+            if outside.any():
+                where = "; ".join(
+                    f"landmark {n} at voxel {np.round(v, 2).tolist()}"
+                    for n, v in zip(numbers[outside], indices[outside])
+                )
+                raise DataError(
+                    f"landmark file {path}: {where} lie(s) outside the image {source} (shape {list(shape)}); "
+                    "landmarks must be physical points (mm) in the image's LPS frame (SimpleITK's "
+                    "TransformIndexToPhysicalPoint)"
+                )
+            table.append((numbers, indices))
+        return table
+
+    def file_landmarks(self, moving_index: Any, fixed_index: Any) -> Tuple[np.ndarray, np.ndarray]:
+        """``(moving (K, ndim), fixed (K, ndim))`` corresponding landmarks of a pair, file voxel indices.
+
+        Implemented by loaders that support ``landmarks: true``.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not read landmarks")
+
+    def model_landmarks(self, image_indices: Sequence[int]) -> Tuple[np.ndarray, np.ndarray]:
+        """``(moving (K, ndim), fixed (K, ndim))`` landmarks of a sample in model voxels (resized grids).
+
+        File indices are mapped to the grids of ``moving_image_shape`` / ``fixed_image_shape`` with the
+        half-pixel convention of the image resize (:func:`tfreg.data.landmarks.index_to_model`).
+        """
+        ndim = self.spatial_ndim
+        moving_index, fixed_index = self.file_indices([int(i) for i in image_indices])
+        moving, fixed = self.file_landmarks(moving_index, fixed_index)
+        out = []
+        for points, loader, index, shape in (
+            (moving, self.loader_moving_image, moving_index, self.moving_image_shape),
+            (fixed, self.loader_fixed_image, fixed_index, self.fixed_image_shape),
+        ):
+            file_shape = image_spatial_shape(loader.get_shape(index), ndim, loader.get_source(index))
+            out.append(index_to_model(points, file_shape, shape))
+        return out[0], out[1]
+
+    def landmark_arrays(self, moving: np.ndarray, fixed: np.ndarray) -> Dict[str, np.ndarray]:
+        """The landmark entries of a sample from its ``(K, ndim)`` model-voxel landmarks.
+
+        Returns:
+            float32 ``moving_landmarks`` / ``fixed_landmarks`` ``(max_landmarks, ndim)`` (rows past K are
+            0), ``landmark_mask`` ``(max_landmarks,)`` (1 for the K landmarks, 0 for padding) and, with
+            ``landmark_roi_size``, ``moving_roi`` ``(*moving_image_shape)`` / ``fixed_roi``
+            ``(*fixed_image_shape)`` (:func:`tfreg.data.landmark_roi.landmark_roi`).
+        """
+        moving_padded, mask = pad_landmarks(moving, self.max_landmarks)
+        fixed_padded, _ = pad_landmarks(fixed, self.max_landmarks)
+        out = {"moving_landmarks": moving_padded, "fixed_landmarks": fixed_padded, "landmark_mask": mask}
+        if self.landmark_roi_size is not None:
+            out["moving_roi"] = landmark_roi(moving, self.moving_image_shape, self.landmark_roi_size)
+            out["fixed_roi"] = landmark_roi(fixed, self.fixed_image_shape, self.landmark_roi_size)
+        return out
+
+    def sample_spec(self) -> Dict[str, Tuple[Optional[int], ...]]:
+        """Shape of every array :meth:`load_resized_sample` returns, by key, in order.
+
+        Labels have a leading label axis of unknown size (None); the others are per sample.
+        """
+        ndim = self.spatial_ndim
+        moving, fixed = tuple(self.moving_image_shape), tuple(self.fixed_image_shape)
+        spec: Dict[str, Tuple[Optional[int], ...]] = {"moving_image": moving, "fixed_image": fixed}
+        if self.labeled:
+            spec.update(moving_label=(None,) + moving, fixed_label=(None,) + fixed)
+        if self.landmarks:
+            rows = self.max_landmarks
+            spec.update(moving_landmarks=(rows, ndim), fixed_landmarks=(rows, ndim), landmark_mask=(rows,))
+            if self.landmark_roi_size is not None:
+                spec.update(moving_roi=moving, fixed_roi=fixed)
+        return spec
+
     # ------------------------------------------------------------------ samples (pure Python / NumPy)
     def sample_generator(self) -> Iterator[Tuple[List[int], List[int]]]:
         """Yield ``(image_indices, label_indices)`` for one epoch; pure Python, reproducible with a seed.
@@ -310,9 +468,11 @@ class DataLoader:
         """:meth:`load_sample` resized to the configured shapes (what the pipeline feeds the model).
 
         Returns:
-            float32 ``moving_image`` ``(*moving_image_shape)``, ``fixed_image`` ``(*fixed_image_shape)``
-            and, when labeled, ``moving_label`` ``(L, *moving_image_shape)``, ``fixed_label``
-            ``(L, *fixed_image_shape)``. Plain NumPy: usable without ``tf.data``.
+            float32 ``moving_image`` ``(*moving_image_shape)``, ``fixed_image`` ``(*fixed_image_shape)``,
+            when labeled ``moving_label`` ``(L, *moving_image_shape)``, ``fixed_label``
+            ``(L, *fixed_image_shape)``, and with ``landmarks`` the entries of :meth:`landmark_arrays`
+            (landmarks in model voxels). Keys and shapes: :meth:`sample_spec`. Plain NumPy: usable
+            without ``tf.data``.
         """
         sample = self.load_sample(image_indices, label_indices)
         out = {}
@@ -322,6 +482,8 @@ class DataLoader:
                 out[key] = resize(array[None], shape)[0]
             else:
                 out[key] = resize(array, shape)
+        if self.landmarks:
+            out.update(self.landmark_arrays(*self.model_landmarks(image_indices)))
         return out
 
     # ------------------------------------------------------------------ outputs in physical space

@@ -3,16 +3,40 @@
 Layout of each split folder (DeepReg's): ``moving_images``, ``fixed_images`` and, when labeled,
 ``moving_labels``, ``fixed_labels`` (NIfTI folders or ``.h5`` files). The four must hold the same IDs.
 One sample per pair per epoch, in an order shuffled by ``seed``; ``indices`` is ``[i, label]``.
+
+Landmarks (``landmarks: true``, e.g. BraTS-Reg converted by ``data_scripts/brats_reg.py``): the split
+folders also hold ``moving_landmarks/<id>.csv`` and ``fixed_landmarks/<id>.csv``, one per image ID, in
+mm in each image's physical (LPS) frame (:mod:`tfreg.data.landmarks`). Landmarks are paired by their
+``Landmark`` number (by row order in files without that column); a number present in only one of the
+two files is dropped with a warning. Each sample then has ``moving_landmarks`` / ``fixed_landmarks``
+``(max_landmarks, ndim)`` in model voxels, padded with 0, ``landmark_mask`` ``(max_landmarks,)`` (1 =
+landmark, 0 = padding) and, with ``landmark_roi_size``, the ROI maps ``moving_roi`` / ``fixed_roi``
+(WSSAMNet's segmentation targets, :mod:`tfreg.data.landmark_roi`)::
+
+    dataset:
+      type: paired
+      train: {dir: data/brats_reg/train, format: nifti, labeled: false}
+      moving_image_shape: [240, 240, 155]
+      fixed_image_shape: [240, 240, 155]
+      landmarks: true          # read */moving_landmarks, */fixed_landmarks (default false: ignored)
+      max_landmarks: 50        # rows of the padded arrays (default: the most in the split)
+      landmark_roi_size: 9     # 9x9x9 cubes around the landmarks (default null: no ROI maps)
 """
 
 from __future__ import annotations
 
+import logging
 from typing import List, Optional, Sequence, Tuple, Union
 
+import numpy as np
+
 from tfreg.data.errors import DataError
+from tfreg.data.landmarks import landmark_path, pair_by_number
 from tfreg.data.loaders.base import DataLoader, check_image_shape, check_same_ids
 from tfreg.data.sampling import paired_samples
 from tfreg.registry import REGISTRY
+
+logger = logging.getLogger(__name__)
 
 
 @REGISTRY.register_data_loader(name="paired")
@@ -27,6 +51,10 @@ class PairedDataLoader(DataLoader):
         seed: sampling seed (None: new order every epoch).
         moving_image_shape: ``(m1, m2, m3)`` (or 2-D) voxels the moving images and labels are resized to.
         fixed_image_shape: ``(f1, f2, f3)`` (or 2-D) for the fixed images and labels.
+        landmarks: read ``moving_landmarks/`` and ``fixed_landmarks/`` (see the module docstring); default
+            False (those folders are ignored).
+        max_landmarks: rows of the padded landmark arrays; None: the largest paired count of the split.
+        landmark_roi_size: None, or the odd cube edge (model voxels) of the ROI maps; needs ``landmarks``.
     """
 
     def __init__(
@@ -38,8 +66,12 @@ class PairedDataLoader(DataLoader):
         seed: Optional[int],
         moving_image_shape: Union[Tuple[int, ...], List[int]],
         fixed_image_shape: Union[Tuple[int, ...], List[int]],
+        landmarks: bool = False,
+        max_landmarks: Optional[int] = None,
+        landmark_roi_size: Optional[int] = None,
     ):
         super().__init__(labeled=labeled, num_indices=2, sample_label=sample_label, seed=seed)
+        self.set_landmark_options(landmarks, max_landmarks, landmark_roi_size)
         self._moving_image_shape = check_image_shape(moving_image_shape, "moving_image_shape")
         self._fixed_image_shape = check_image_shape(fixed_image_shape, "fixed_image_shape")
         if len(self._moving_image_shape) != len(self._fixed_image_shape):
@@ -58,6 +90,8 @@ class PairedDataLoader(DataLoader):
                 check_same_ids(self.loader_moving_image, self.loader_moving_label, "moving images and labels")
                 check_same_ids(self.loader_fixed_image, self.loader_fixed_label, "fixed images and labels")
             self.validate_headers()
+            if self.landmarks:
+                self._pair_landmarks()
         except BaseException:
             self.close()
             raise
@@ -82,6 +116,39 @@ class PairedDataLoader(DataLoader):
                     f"moving label {self.loader_moving_label.get_source(index)} has {moving} label(s) but fixed "
                     f"label {self.loader_fixed_label.get_source(index)} has {fixed}"
                 )
+
+    def _pair_landmarks(self) -> None:
+        """Read both landmark folders and pair them by number; sets ``max_landmarks`` when it is None."""
+        moving = self.read_landmark_files(self.loader_moving_image, "moving_landmarks")
+        fixed = self.read_landmark_files(self.loader_fixed_image, "fixed_landmarks")
+        ids = self.loader_moving_image.get_data_ids()
+        self._landmark_pairs = []
+        for data_id, (m_numbers, m_points), (f_numbers, f_points) in zip(ids, moving, fixed):
+            m_path, f_path = landmark_path(data_id, "moving_landmarks"), landmark_path(data_id, "fixed_landmarks")
+            numbers, m_paired, f_paired = pair_by_number((m_numbers, m_points), (f_numbers, f_points), m_path, f_path)
+            unpaired = np.setxor1d(m_numbers, f_numbers)
+            if unpaired.size:
+                logger.warning(
+                    "landmark(s) %s are in only one of %s and %s: dropped (only landmarks in both are paired)",
+                    unpaired.tolist(),
+                    m_path,
+                    f_path,
+                )
+            self._landmark_pairs.append((m_paired, f_paired, m_path))
+        counts = [len(pair[0]) for pair in self._landmark_pairs]
+        if self.max_landmarks is None:
+            self.max_landmarks = max(counts)
+        elif max(counts) > self.max_landmarks:
+            worst = int(np.argmax(counts))
+            raise DataError(
+                f"max_landmarks is {self.max_landmarks} but {self._landmark_pairs[worst][2]} has {counts[worst]} "
+                "landmarks paired with its fixed file; raise max_landmarks (or leave it null: the largest count)"
+            )
+
+    def file_landmarks(self, moving_index, fixed_index):
+        """The paired landmarks of pair ``moving_index`` (== ``fixed_index``), file voxel indices."""
+        moving, fixed, _ = self._landmark_pairs[moving_index]
+        return moving, fixed
 
     def sample_index_generator(self):
         """``(i, i, [i])`` for every pair, shuffled by ``seed``."""

@@ -13,6 +13,14 @@ pre-training; see :mod:`tfreg.data.self_pair_transform`). The layout is the unpa
 reproduced. With ``seed`` set (valid and test default to 0), the draws repeat every epoch. With ``seed:
 null`` (train's default), every epoch draws new ones.
 
+Landmarks (``landmarks: true``): each image's landmarks are read from ``landmarks/<id>.csv`` beside
+``images/`` (mm in the image's physical frame, :mod:`tfreg.data.landmarks`). The fixed landmarks are
+the image's own ``p``; since moving = image(T(x)), the same point lies at ``T^-1(p)`` in the moving copy
+(:meth:`~tfreg.data.self_pair_transform.PairTransform.inverse_points`, exact for the affine part,
+iterated with a local deformation). A moving landmark may leave the grid (the copy shows zeros there);
+it is kept. ``max_landmarks`` and ``landmark_roi_size`` (WSSAMNet's ROI targets, built around the moving
+landmarks on the moving copy) work as for the ``paired`` loader.
+
 Example::
 
     dataset:
@@ -23,6 +31,8 @@ Example::
       max_scale: 0.1         # scale factors in [0.9, 1.1]
       max_shift: 10          # voxels
       max_displacement: 0    # voxels of smooth local deformation (0: affine only)
+      landmarks: false       # true: read landmarks/<id>.csv beside images/
+      landmark_roi_size: null  # e.g. 9: ROI cubes around the landmarks (needs landmarks)
 """
 
 from __future__ import annotations
@@ -31,6 +41,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from tfreg.data.errors import DataError
 from tfreg.data.loaders.base import DataLoader, SingleShapeMixin, check_image_shape, check_same_ids
 from tfreg.data.self_pair_transform import PairTransformRanges, draw_pair_transform
 from tfreg.registry import REGISTRY
@@ -52,6 +63,8 @@ class SelfPairedDataLoader(SingleShapeMixin, DataLoader):
         image_shape: ``(d1, d2, d3)`` (or 2-D) voxels every image and label is resized to.
         max_rotation, max_scale, max_shift, max_displacement, control_spacing: the transform's ranges,
             see :class:`tfreg.data.self_pair_transform.PairTransformRanges` (degrees, fraction, voxels).
+        landmarks, max_landmarks, landmark_roi_size: as for
+            :class:`~tfreg.data.loaders.paired.PairedDataLoader`, from ``landmarks/<id>.csv``.
     """
 
     def __init__(
@@ -67,6 +80,9 @@ class SelfPairedDataLoader(SingleShapeMixin, DataLoader):
         max_shift: float = 10.0,
         max_displacement: float = 0.0,
         control_spacing: int = 8,
+        landmarks: bool = False,
+        max_landmarks: Optional[int] = None,
+        landmark_roi_size: Optional[int] = None,
     ):
         self.ranges = PairTransformRanges(
             max_rotation=max_rotation,
@@ -77,6 +93,7 @@ class SelfPairedDataLoader(SingleShapeMixin, DataLoader):
         )
         super().__init__(labeled=labeled, num_indices=3, sample_label=sample_label, seed=seed)
         self.image_shape = check_image_shape(image_shape, "image_shape")
+        self.set_landmark_options(landmarks, max_landmarks, landmark_roi_size)
         try:
             loader_image = file_loader(dir_paths=data_dir_paths, name="images", grouped=False)
             self.loader_moving_image = self.loader_fixed_image = loader_image
@@ -85,6 +102,18 @@ class SelfPairedDataLoader(SingleShapeMixin, DataLoader):
                 self.loader_moving_label = self.loader_fixed_label = loader_label
                 check_same_ids(loader_image, loader_label, "images and labels")
             self.validate_headers()
+            if self.landmarks:
+                self._image_landmarks = [points for _, points in self.read_landmark_files(loader_image, "landmarks")]
+                counts = [len(points) for points in self._image_landmarks]
+                if self.max_landmarks is None:
+                    self.max_landmarks = max(counts)
+                elif max(counts) > self.max_landmarks:
+                    worst = int(np.argmax(counts))
+                    raise DataError(
+                        f"max_landmarks is {self.max_landmarks} but the landmark file of "
+                        f"{loader_image.get_source(worst)} has {counts[worst]} landmarks; raise max_landmarks "
+                        "(or leave it null: the largest count)"
+                    )
         except BaseException:
             self.close()
             raise
@@ -101,6 +130,17 @@ class SelfPairedDataLoader(SingleShapeMixin, DataLoader):
     def file_indices(self, image_indices: Sequence[int]):
         image, _ = image_indices
         return image, image
+
+    def file_landmarks(self, moving_index, fixed_index):
+        """The image's landmarks (file voxels) for both roles; :meth:`model_landmarks` moves the moving ones."""
+        points = self._image_landmarks[fixed_index]
+        return points, points
+
+    def model_landmarks(self, image_indices: Sequence[int]):
+        """``(T^-1(p), p)``: the image's landmarks ``p`` (model voxels) and where they lie in the moving copy."""
+        _, fixed = super().model_landmarks(image_indices)
+        transform = draw_pair_transform(self.image_shape, self.ranges, int(image_indices[1]))
+        return transform.inverse_points(fixed), fixed
 
     def load_resized_sample(self, image_indices: Sequence[int], label_indices: Sequence[int]) -> Dict[str, np.ndarray]:
         """The resized sample with the moving image and label replaced by their transformed copies."""
