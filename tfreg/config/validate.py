@@ -495,7 +495,12 @@ class ConfigChecker:
                 self.error(path, str(err))
 
     def check_init_from(self, path: KeyPath, value: Any) -> None:
-        """``{path: .../save/ckpt-N, parts: [names] | {target: source}}``; the file is checked when loaded."""
+        """``{path: .../save/ckpt-N, parts: [names] | {target: source}}``, or a list of them (parts from several
+        checkpoints, e.g. one pre-trained segmenter per modality); the files are checked when loaded."""
+        if isinstance(value, list) and value:
+            for i, item in enumerate(value):
+                self.check_init_from(path + (i,), item)
+            return
         if not isinstance(value, dict):
             self.error(path, f"must be a mapping {{path, parts}}, got {_show(value)}")
             return

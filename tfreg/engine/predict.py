@@ -204,6 +204,9 @@ def predict(
     restore_checkpoint(make_checkpoint(model), ckpt_prefix, with_optimizer=False)
     dataset = split_dataset(config, loader, training=False, batch_size=batch_size, repeat=False, registry=registry)
 
+    # a composite model's own outputs written as images (segmentations, attention maps), see its class
+    extra_grids = dict(getattr(model, "prediction_images", {}) or {})
+
     @tf.function(reduce_retracing=True)
     def forward(inputs):
         return model(inputs, training=False)
@@ -228,12 +231,13 @@ def predict(
             for i, indices in enumerate(inputs["indices"]):
                 arrays = {k: inputs[k][i] for k in IMAGE_KEYS if k in inputs}
                 arrays.update({k: outputs[k][i] for k in OUTPUT_KEYS if k in outputs})
+                arrays.update({k: outputs[k][i] for k in extra_grids if k in outputs})
                 if label_index(indices) < 0:
                     for key in ("moving_label", "fixed_label", "pred_fixed_label"):
                         arrays.pop(key, None)
                 moving_geometry, fixed_geometry = loader.get_geometry(indices)
                 theta = outputs["theta"][i] if "theta" in outputs else None
-                writer.write(arrays, indices, moving_geometry, fixed_geometry, theta=theta)
+                writer.write(arrays, indices, moving_geometry, fixed_geometry, theta=theta, extra_grids=extra_grids)
                 row = sample_metrics(
                     arrays["fixed_image"] if "pred_fixed_image" in arrays else None,
                     arrays.get("pred_fixed_image"),

@@ -106,6 +106,7 @@ class PredictionWriter:
         moving_geometry: ImageGeometry,
         fixed_geometry: ImageGeometry,
         theta: Optional[np.ndarray] = None,
+        extra_grids: Optional[Dict[str, str]] = None,
     ) -> str:
         """Write one sample; returns its pair folder.
 
@@ -115,6 +116,9 @@ class PredictionWriter:
             indices: the sample's indices (image indices then the label index).
             moving_geometry, fixed_geometry: geometries of the moving and fixed grids (model space).
             theta: the global backbone's affine parameters ``(ndim + 1, ndim)``, or None.
+            extra_grids: a composite model's further outputs to write once per pair (its
+                ``prediction_images``: name -> ``"moving"`` or ``"fixed"``, the grid the array lives on),
+                e.g. WSSAMNet's segmentations and attention maps ``(*S, K)``.
         """
         pair = os.path.join(self.root, pair_folder_name(indices))
         os.makedirs(pair, exist_ok=True)
@@ -123,11 +127,12 @@ class PredictionWriter:
         os.makedirs(label_folder, exist_ok=True)
         first = pair not in self._pairs_written
         self._pairs_written.add(pair)
+        extra_grids = extra_grids or {}
         for key, array in arrays.items():
             if array is None:
                 continue
-            geometry = moving_geometry if key in MOVING_KEYS else fixed_geometry
-            if key in PAIR_KEYS:
+            geometry = moving_geometry if key in MOVING_KEYS or extra_grids.get(key) == "moving" else fixed_geometry
+            if key in PAIR_KEYS or key in extra_grids:
                 if first:
                     self._save(array, pair, key, geometry)
             elif key in LABEL_KEYS:

@@ -188,8 +188,9 @@ def train(
             if init_from:
                 logger.info("train.init_from is not applied when resuming: %s holds every weight", ckpt_prefix)
         elif init_from:
-            restored = restore_parts(model, os.path.expanduser(init_from["path"]), init_from["parts"])
-            logger.info("initialised %s from %s", restored, init_from["path"])
+            for source in init_from if isinstance(init_from, list) else [init_from]:
+                restored = restore_parts(model, os.path.expanduser(source["path"]), source["parts"])
+                logger.info("initialised %s from %s", restored, source["path"])
 
     train_steps = steps_per_epoch(train_loader.num_samples, batch_size)
     train_data = split_dataset(

@@ -75,6 +75,9 @@ class RegistrationModel(keras.Model):
     }
     #: outputs that :meth:`call` computes only when a configured loss asks for them
     optional_outputs: Tuple[str, ...] = ()
+    #: further outputs ``tfreg_predict`` writes as images, once per pair: name -> the grid they live on
+    #: (``"moving"`` or ``"fixed"``); e.g. WSSAMNet's segmentations and attention maps
+    prediction_images: Dict[str, str] = {}
     #: categories a config may carry that this model skips with a warning (DeepReg's conditional model
     #: ignored its image and regularization losses)
     ignored_loss_categories: Tuple[str, ...] = ()

@@ -175,6 +175,7 @@ class SegmentationModel(RegistrationModel):
 
     loss_inputs = {"segmentation": ("target_label", "pred_label")}
     config_keys = ("backbone", "loss", "head", "segment")
+    prediction_images = {"moving_segmentation": "moving", "fixed_segmentation": "fixed"}
     required_config_keys = ("backbone", "loss")
 
     def __init__(

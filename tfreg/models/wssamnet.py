@@ -27,11 +27,14 @@ The pipeline, for moving ``I_m (B, *m)`` and fixed ``I_f (B, *f)`` images (chann
       head: {num_classes: 1, activation: sigmoid}
       shared: false        # one segmenter for both images (single-modality WSSAMNet++); default: one each
       trainable: true      # WSSAMNet: end to end; false: frozen (WSSAMNet++, load it with train.init_from)
+      target: label        # what the segmenters learn: the labels, or roi (WSSAMNet: 9^3 cubes around the
+                           # landmarks, dataset.landmark_roi_size)
     attention: {name: masking}    # contour / masking / roi / mask_only / concat / none
 
 Loss categories: DeepReg's ``image``, ``label``, ``regularization``, plus ``segmentation`` on
-``(target_label, pred_label)``. These are the moving and fixed labels and the segmenters' matching
-predictions, stacked along the batch, moving first. The ``segmentation`` category is only allowed with
+``(target_label, pred_label)``. These are the segmenters' targets (the moving and fixed labels, or the
+ROI maps ``moving_roi`` / ``fixed_roi``) and their matching predictions, stacked along the batch, moving
+first. The ``segmentation`` category is only allowed with
 trainable segmenters. Its weight is the paper's loss coupling, which WSSAMNet does not give. Here it is
 1 per term, logged under the loss' own name.
 
@@ -44,15 +47,18 @@ segmentation run's checkpoint::
       parts: {moving_segmenter/backbone: backbone, moving_segmenter/head: head,
               fixed_segmenter/backbone: backbone, fixed_segmenter/head: head}
 
-(``segmenter/...`` when ``shared``). Parameter groups (for the ``alternating`` trainer):
-``registration`` (the registration backbone) and ``segmentation`` (the segmenters).
+(``segmenter/...`` when ``shared``). ``attention: {name: roi, input_type: landmarks}`` builds the ROI
+from the data's landmarks instead of a segmentation (``dataset.landmarks: true``).
+
+Parameter groups (for the ``alternating`` trainer): ``registration`` (the registration backbone) and
+``segmentation`` (the segmenters).
 """
 
 from typing import Any, Dict, Tuple
 
 from keras import ops
 
-from tfreg.checks import check_bool
+from tfreg.checks import check_bool, check_choice
 from tfreg.models.base import _with_channel
 from tfreg.models.ddf import DDFModel
 from tfreg.models.segmentation import HEAD_ACTIVATIONS, HEAD_KEYS, matched_prediction
@@ -62,7 +68,9 @@ from tfreg.ops.warp import warp
 from tfreg.registry import ATTENTION_CLASS, BACKBONE_CLASS, REGISTRY
 
 #: keys of ``train.segmenter``
-SEGMENTER_KEYS = ("backbone", "head", "shared", "trainable")
+SEGMENTER_KEYS = ("backbone", "head", "shared", "trainable", "target")
+#: what the segmenters learn: the label maps or the landmark ROI maps
+SEGMENTER_TARGETS = ("label", "roi")
 #: the attention name of the images-only ablation (no attention layer)
 NO_ATTENTION = "none"
 
@@ -82,10 +90,34 @@ class WSSAMNetModel(DDFModel):
 
     loss_inputs = dict(DDFModel.loss_inputs, segmentation=("target_label", "pred_label"))
     config_keys = ("backbone", "loss", "segmenter", "attention")
+    prediction_images = {
+        "moving_segmentation": "moving",
+        "fixed_segmentation": "fixed",
+        "moving_attention": "moving",
+        "fixed_attention": "fixed",
+    }
     required_config_keys = ("backbone", "loss", "segmenter")
 
-    def __init__(self, *args, name: str = "WSSAMNetModel", **kwargs):
+    def __init__(
+        self,
+        *args,
+        roi_available: bool = False,
+        landmarks_available: bool = False,
+        name: str = "WSSAMNetModel",
+        **kwargs,
+    ):
+        # set before the base constructor, which builds the networks and checks them against the data
+        self.roi_available = bool(roi_available)
+        self.landmarks_available = bool(landmarks_available)
         super().__init__(*args, name=name, **kwargs)
+
+    @classmethod
+    def data_arguments(cls, loader) -> Dict[str, Any]:
+        """Whether the data has landmarks and ROI maps (``dataset.landmarks``, ``landmark_roi_size``)."""
+        return {
+            "landmarks_available": bool(getattr(loader, "landmarks", False)),
+            "roi_available": getattr(loader, "landmark_roi_size", None) is not None,
+        }
 
     # ------------------------------------------------------------------ contract
     @classmethod
@@ -96,7 +128,8 @@ class WSSAMNetModel(DDFModel):
             "moving_attention",
             "fixed_attention",
         )
-        return names + (("target_label", "pred_label") if labeled else ())
+        # the segmentation pair exists with labels or with ROI maps; the model checks at build which it has
+        return names + ("target_label", "pred_label")
 
     @classmethod
     def parameter_group_names(cls) -> Tuple[str, ...]:
@@ -141,6 +174,10 @@ class WSSAMNetModel(DDFModel):
             for key in ("shared", "trainable"):
                 if key in seg and not isinstance(seg[key], bool):
                     checker.error(base + ("segmenter", key), f"must be true or false, got {seg[key]!r}")
+            if "target" in seg:
+                checker.one_of(base + ("segmenter", "target"), seg["target"], SEGMENTER_TARGETS)
+            if seg.get("trainable", True) is False:
+                cls._check_pretrained(checker, train, bool(seg.get("shared", False)))
             loss = train.get("loss") if isinstance(train.get("loss"), dict) else {}
             if seg.get("trainable", True) is False and loss.get("segmentation") is not None:
                 checker.error(
@@ -154,6 +191,25 @@ class WSSAMNetModel(DDFModel):
                 checker.error(base + ("attention",), f"must be a mapping {{name, ...}}, got {attention!r}")
             elif attention["name"] != NO_ATTENTION:
                 checker.check_component(base + ("attention",), attention, ATTENTION_CLASS)
+
+    @staticmethod
+    def _check_pretrained(checker, train, shared: bool) -> None:
+        """Frozen segmenters must get pre-trained weights from ``train.init_from``: random frozen segmenters
+        would silently feed noise to the attention."""
+        names = ("segmenter",) if shared else ("moving_segmenter", "fixed_segmenter")
+        init = train.get("init_from")
+        targets = []
+        for item in init if isinstance(init, list) else [init]:
+            parts = item.get("parts") if isinstance(item, dict) else None
+            targets += list(parts) if isinstance(parts, (list, dict)) else []
+        missing = [n for n in names if not any(t == n or t.startswith(n + "/") for t in targets)]
+        if missing:
+            example = ", ".join(f"{n}/backbone: backbone, {n}/head: head" for n in names)
+            checker.error(
+                ("train", "segmenter", "trainable"),
+                f"frozen segmenters need pre-trained weights, but train.init_from does not load {', '.join(missing)}; "
+                f"train a segmentation model first and set init_from: {{path: .../save/ckpt-N, parts: {{{example}}}}}",
+            )
 
     # ------------------------------------------------------------------ construction
     def build_networks(self, config: Dict[str, Any]) -> None:
@@ -172,12 +228,25 @@ class WSSAMNetModel(DDFModel):
                 f"train.segmenter.shared: one segmenter for both images needs one image shape, got moving "
                 f"{self.moving_image_size} and fixed {self.fixed_image_size}"
             )
+        self.target = check_choice(seg.get("target", "label"), "train.segmenter.target", SEGMENTER_TARGETS)
         loss = config.get("loss") if isinstance(config.get("loss"), dict) else {}
-        if not self.segmenters_trainable and loss.get("segmentation") is not None:
-            raise ValueError(
-                "loss.segmentation is configured but train.segmenter.trainable is false: the frozen segmenters "
-                "cannot learn from it"
-            )
+        if loss.get("segmentation") is not None:
+            if not self.segmenters_trainable:
+                raise ValueError(
+                    "loss.segmentation is configured but train.segmenter.trainable is false: the frozen segmenters "
+                    "cannot learn from it"
+                )
+            if self.target == "label" and not self.labeled:
+                raise ValueError(
+                    "loss.segmentation trains the segmenters on the labels (train.segmenter.target: label), but the "
+                    "data is unlabeled; set target: roi with dataset.landmarks: true and dataset.landmark_roi_size "
+                    "(WSSAMNet's landmark cubes), or remove the segmentation loss"
+                )
+            if self.target == "roi" and not self.roi_available:
+                raise ValueError(
+                    "train.segmenter.target is roi, but the data has no ROI maps: set dataset.landmarks: true and "
+                    "dataset.landmark_roi_size (e.g. 9, WSSAMNet's cubes)"
+                )
         make = lambda size, name: Segmenter(  # noqa: E731
             size, seg["backbone"], seg.get("head"), registry=self.registry, name=name
         )
@@ -198,6 +267,13 @@ class WSSAMNetModel(DDFModel):
         self.attention = (
             None if self.attention_name == NO_ATTENTION else self.registry.build_attention(config=dict(attention))
         )
+        self.attention_from_landmarks = getattr(self.attention, "input_type", None) == "landmarks"
+        if self.attention_from_landmarks and not self.landmarks_available:
+            raise ValueError(
+                "train.attention roi with input_type landmarks builds the ROI from the data's landmarks, but the "
+                "data has none: set dataset.landmarks: true (landmark files beside the images), or use input_type "
+                "mask (the segmenters' ROI prediction)"
+            )
 
     # ------------------------------------------------------------------ forward
     def segment(self, inputs, training=None):
@@ -218,20 +294,26 @@ class WSSAMNetModel(DDFModel):
     def head_activation(self) -> str:
         return (self.segmenter or self.moving_segmenter).activation
 
-    def attend(self, image, probabilities):
-        """The registration network's input for one image: ``att([I, M])``, ``(B, *S, C')``."""
-        image = _with_channel(ops.cast(image, "float32"))
+    def attend(self, inputs, role: str, probabilities):
+        """The registration network's input for ``role``'s image: ``att([I, M])``, ``(B, *S, C')``; with
+        landmark ROI attention, ``att([I, landmarks])`` (padding rows as NaN, which the cubes skip)."""
+        image = _with_channel(ops.cast(inputs[f"{role}_image"], "float32"))
         if self.attention is None:
             return image
+        if self.attention_from_landmarks:
+            if f"{role}_landmarks" not in inputs:
+                raise ValueError(f"the roi attention needs inputs[{role + '_landmarks'!r}] (dataset.landmarks: true)")
+            landmarks = ops.cast(inputs[f"{role}_landmarks"], "float32")
+            if "landmark_mask" in inputs:
+                valid = ops.expand_dims(ops.cast(inputs["landmark_mask"], "float32"), -1) > 0
+                landmarks = ops.where(valid, landmarks, float("nan"))
+            return self.attention([image, landmarks])
         return self.attention([image, foreground(probabilities, self.head_activation)])
 
     def predict_field(self, inputs, training=None):
         """``(ddf, extra outputs)`` from the attentive images (DDFModel's hook, so ``ddf_backward`` works)."""
         moving_p, fixed_p = self.segment(inputs, training)
-        moving_att, fixed_att = (
-            self.attend(inputs["moving_image"], moving_p),
-            self.attend(inputs["fixed_image"], fixed_p),
-        )
+        moving_att, fixed_att = self.attend(inputs, "moving", moving_p), self.attend(inputs, "fixed", fixed_p)
         field_input = ops.concatenate([resize(moving_att, self.fixed_image_size), fixed_att], axis=-1)
         out = self.backbone(field_input, training=training)
         extra = {
@@ -251,15 +333,23 @@ class WSSAMNetModel(DDFModel):
         outputs["pred_fixed_image"] = warp(ops.cast(inputs["moving_image"], "float32"), ddf)
         if self._has_labels(inputs):
             outputs["pred_fixed_label"] = warp(ops.cast(inputs["moving_label"], "float32"), ddf)
-            if self.segmenters_trainable:
-                outputs.update(self._segmentation_pair(inputs, outputs))
+        target_keys = [f"{role}_{self.target}" for role in ("moving", "fixed")]
+        if (
+            self.segmenters_trainable
+            and all(k in inputs for k in target_keys)
+            and (self.target == "roi" or self.labeled)
+        ):
+            outputs.update(self._segmentation_pair(inputs, outputs))
         if "ddf_backward" in self.requested_outputs:
             swapped = dict(inputs, moving_image=inputs["fixed_image"], fixed_image=inputs["moving_image"])
+            if "moving_landmarks" in inputs and "fixed_landmarks" in inputs:
+                swapped.update(moving_landmarks=inputs["fixed_landmarks"], fixed_landmarks=inputs["moving_landmarks"])
             outputs["ddf_backward"], _ = self.predict_field(swapped, training=training)
         return outputs
 
     def _segmentation_pair(self, inputs, outputs) -> Dict[str, Any]:
-        """``target_label`` / ``pred_label``: the moving then fixed labels and the matching predicted channels.
+        """``target_label`` / ``pred_label``: the moving then fixed targets (labels or ROI maps, per
+        ``segmenter.target``) and the matching predicted channels.
 
         A label ``(B, *S)`` (DeepReg's one channel per sample) is matched to the predicted channel given by
         the last entry of ``indices``; ``(B, *S, L)`` to all ``L`` structure channels.
@@ -267,7 +357,7 @@ class WSSAMNetModel(DDFModel):
         activation = self.head_activation
         targets, preds = [], []
         for role in ("moving", "fixed"):
-            label = ops.cast(inputs[f"{role}_label"], "float32")
+            label = ops.cast(inputs[f"{role}_{self.target}"], "float32")
             targets.append(label)
             preds.append(
                 matched_prediction(
@@ -282,4 +372,4 @@ class WSSAMNetModel(DDFModel):
         return {"target_label": ops.concatenate(targets, axis=0), "pred_label": ops.concatenate(preds, axis=0)}
 
 
-__all__ = ["WSSAMNetModel", "SEGMENTER_KEYS", "NO_ATTENTION"]
+__all__ = ["WSSAMNetModel", "SEGMENTER_KEYS", "SEGMENTER_TARGETS", "NO_ATTENTION"]
