@@ -27,7 +27,7 @@ def ref_window(kind, size):
     return np.exp(-((x - (size - 1) / 2) ** 2) / (2 * (size / 3) ** 2))
 
 
-def ref_lncc(t, p, ndim, kind="rectangular", size=9, nr=EPS, dr=EPS):
+def ref_lncc(t, p, ndim, kind="rectangular", size=9, nr=0.0, dr=EPS):
     t = t.astype(np.float64)
     p = p.astype(np.float64)
     if t.ndim == ndim + 1:
@@ -48,11 +48,11 @@ def ref_lncc(t, p, ndim, kind="rectangular", size=9, nr=EPS, dr=EPS):
     return ((cross**2 + nr) / (tv * pv + dr)).reshape(t.shape[0], -1).mean(1)
 
 
-def ref_gncc(t, p):
+def ref_gncc(t, p, nr=0.0, dr=EPS):
     t = t.reshape(t.shape[0], -1).astype(np.float64)
     p = p.reshape(p.shape[0], -1).astype(np.float64)
     cov = np.mean((p - p.mean(1, keepdims=True)) * (t - t.mean(1, keepdims=True)), 1)
-    return (np.abs(cov) ** 2 + EPS) / (p.var(1) * t.var(1) + EPS)
+    return (np.abs(cov) ** 2 + nr) / (p.var(1) * t.var(1) + dr)
 
 
 def pair(shape, noise=0.5):
@@ -92,14 +92,13 @@ def test_lncc_identical_and_degenerate():
     t = RNG.random((2, 16, 16, 16)).astype(np.float32)
     np.testing.assert_allclose(L.LocalNormalizedCrossCorrelation(kernel_size=3)(t, t), 1.0, rtol=1e-3)
     np.testing.assert_allclose(L.LocalNormalizedCrossCorrelationLoss(kernel_size=3)(t, t), -1.0, rtol=1e-3)
-    # constant images: (0 + nr) / (0 + dr) = 1, finite gradient
+    # constant images (zero padding: windows away from the border are constant): finite gradient
     c = tf.constant(np.full((1, 8, 8, 8), 0.5, np.float32))
     with tf.GradientTape() as tape:
         tape.watch(c)
         value = L.LocalNormalizedCrossCorrelationLoss()(c, c)
     grad = tape.gradient(value, c)
-    np.testing.assert_allclose(value, -1.0, rtol=1e-5)
-    assert np.all(np.isfinite(grad))
+    assert np.all(np.isfinite(grad)) and np.isfinite(value)
     zero = tf.zeros((1, 8, 8, 8))
     assert np.isfinite(L.LocalNormalizedCrossCorrelationLoss()(zero, tf.constant(t[:1, :8, :8, :8])))
 
@@ -116,14 +115,45 @@ def test_gncc_matches_reference(shape, dims, ndim):
 
 def test_gncc_analytic_and_degenerate():
     t = RNG.random((2, 8, 8, 8)).astype(np.float32)
-    np.testing.assert_allclose(L.GlobalNormalizedCrossCorrelation()(t, 3 * t + 1), 1.0, rtol=1e-4)
-    np.testing.assert_allclose(L.GlobalNormalizedCrossCorrelation()(t, -t), 1.0, rtol=1e-4)
+    # bounded: cov^2 = var var for p = a t + b, so the score is var var / (var var + EPS), just below 1
+    for p in (3 * t + 1, -t):
+        v = (t.reshape(2, -1).astype(np.float64).var(1) * p.reshape(2, -1).astype(np.float64).var(1)).mean()
+        np.testing.assert_allclose(L.GlobalNormalizedCrossCorrelation()(t, p), v / (v + EPS), rtol=1e-4)
     c = tf.constant(np.full((2, 8, 8, 8), 0.3, np.float32))
     with tf.GradientTape() as tape:
         tape.watch(c)
         value = L.GlobalNormalizedCrossCorrelationLoss()(tf.constant(t), c)
-    np.testing.assert_allclose(value, -1.0, rtol=1e-5)  # (0 + EPS) / (0 + EPS)
+    np.testing.assert_allclose(value, 0.0, atol=1e-6)  # bounded: 0 / (0 + EPS)
     assert np.all(np.isfinite(tape.gradient(value, c)))
+    deepreg = L.GlobalNormalizedCrossCorrelationLoss(formula="deepreg")(tf.constant(t), c)
+    np.testing.assert_allclose(deepreg, -1.0, rtol=1e-5)  # DeepReg's (0 + EPS) / (0 + EPS): a "perfect" match
+
+
+def test_a_blank_prediction_is_not_a_match():
+    """DeepReg's formulas score a blank (all-zero) prediction against any image as a perfect match (loss -1);
+    the bounded default scores every empty window 0. References: the NumPy formulas above."""
+    t = RNG.random((2, 12, 12, 12)).astype(np.float32)
+    blank = np.zeros_like(t)
+    for loss, ref in (
+        (
+            L.LocalNormalizedCrossCorrelationLoss(kernel_size=3, reduction=None),
+            lambda **k: ref_lncc(t, blank, 3, size=3, **k),
+        ),
+        (L.GlobalNormalizedCrossCorrelationLoss(reduction=None), lambda **k: ref_gncc(t, blank, **k)),
+    ):
+        np.testing.assert_allclose(loss(t, blank), -ref(), atol=1e-6)
+        np.testing.assert_allclose(loss(t, blank), 0.0, atol=1e-6)
+        aligned = float(np.mean(loss(t, t)))
+        assert aligned < -0.99  # the aligned pair stays the best answer
+    # DeepReg's exact formula, kept behind formula: deepreg
+    np.testing.assert_allclose(
+        L.LocalNormalizedCrossCorrelationLoss(kernel_size=3, formula="deepreg", reduction=None)(t, blank),
+        -ref_lncc(t, blank, 3, size=3, nr=EPS, dr=EPS),
+        rtol=1e-5,
+    )
+    np.testing.assert_allclose(L.LocalNormalizedCrossCorrelationLoss(kernel_size=3, formula="deepreg")(t, blank), -1.0)
+    with pytest.raises(ValueError, match="formula"):
+        L.LocalNormalizedCrossCorrelationLoss(formula="deep-reg")
 
 
 @pytest.mark.parametrize("shape,dims,ndim", LAYOUTS)
@@ -156,3 +186,48 @@ def test_ssd_gradient_finite_and_zero_at_identity():
         value = L.SumSquaredDifference(scales=[0, 1])(t, p)
     np.testing.assert_allclose(value, 0.0, atol=1e-12)
     np.testing.assert_allclose(tape.gradient(value, p), 0.0, atol=1e-12)
+
+
+def _blob_against_noise_mass_kept(formula: str) -> float:
+    """Train a DDF model to register a smooth blob to pure noise with LNCC alone; the fraction of the blob's
+    intensity that the warped image keeps. With no structure to match, DeepReg's formula is best served by
+    warping the blob out of view (blank windows score 1)."""
+    import keras
+    from scipy import ndimage as ndimage_
+
+    from tfreg.models import DDFModel
+
+    n = 16
+    rng = np.random.default_rng(0)
+    fixed = rng.random((n, n, n)).astype("float32")
+    blob = np.zeros((n, n, n), np.float32)
+    blob[n // 2, n // 2, n // 2] = 1
+    moving = ndimage_.gaussian_filter(blob, 3)
+    moving = (moving / moving.max()).astype("float32")
+    x = {
+        "moving_image": np.repeat(moving[None], 2, 0),
+        "fixed_image": np.repeat(fixed[None], 2, 0),
+        "indices": np.zeros((2, 2), "float32"),
+    }
+    keras.utils.set_random_seed(0)
+    model = DDFModel(
+        (n,) * 3,
+        (n,) * 3,
+        index_size=2,
+        config={
+            "backbone": {"name": "local", "num_channel_initial": 4, "extract_levels": [0, 1, 2]},
+            # LNCC alone: what the similarity itself rewards
+            "loss": {"image": {"name": "lncc", "kernel_size": 5, "formula": formula, "weight": 1.0}},
+        },
+    )
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    model.fit(x, epochs=60, verbose=0)
+    warped = keras.ops.convert_to_numpy(model(x)["pred_fixed_image"])[0]
+    return float(warped.sum() / moving.sum())
+
+
+@pytest.mark.slow
+def test_training_with_the_default_lncc_does_not_learn_to_blank():
+    """A pair whose best DeepReg-LNCC score comes from blanking: the default keeps the image in view."""
+    assert _blob_against_noise_mass_kept("bounded") > 0.8
+    assert _blob_against_noise_mass_kept("deepreg") < 0.6  # the flaw the default fixes (DeepReg's formula)
