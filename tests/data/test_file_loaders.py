@@ -155,3 +155,15 @@ def test_h5_errors(tmp_path):
         f.create_group("sub").create_dataset("x", data=np.zeros(3))
     with pytest.raises(DataError, match="sub"):
         H5FileLoader([str(tmp_path)], "nested", grouped=False)
+
+
+def test_symlink_loops_and_folders_listed_twice_are_refused(tmp_path):
+    """A ``loop -> .`` link made dozens of copies of every sample; ``dir`` and ``dir/`` doubled the data."""
+    from tests.data.helpers import write_unpaired
+
+    root = write_unpaired(str(tmp_path / "d"), ["a", "b"], num_labels=None)
+    with pytest.raises(ValueError, match="the same folder twice"):
+        NiftiFileLoader(dir_paths=[root, root + "/"], name="images", grouped=False)
+    os.symlink(".", os.path.join(root, "images", "loop"))
+    with pytest.raises(DataError, match=r"is found twice, as a\.nii\.gz and loop/a\.nii\.gz.*remove the link"):
+        NiftiFileLoader(dir_paths=[root], name="images", grouped=False)

@@ -216,3 +216,41 @@ def test_a_failed_start_leaves_nothing_and_a_later_failure_keeps_the_checkpoints
     with pytest.raises(RuntimeError):
         train(config_path=config, log_dir=str(tmp_path), exp_name="late", verbose=0, callbacks=[FailOnBatch(1)])
     assert (tmp_path / "late" / "save" / "ckpt-1.index").is_file() and (tmp_path / "late" / "config.yaml").is_file()
+
+
+@pytest.mark.parametrize("bad", ["nan voxel", "label value 2"])
+def test_bad_voxels_are_found_before_the_first_step(tmp_path, bad):
+    """NaN/Inf voxels and labels outside [0, 1] used to abort (exit 134) or hang inside the input pipeline."""
+    import SimpleITK as sitk
+
+    from tests.data.helpers import write_unpaired
+    from tfreg.data.errors import DataError
+
+    data = write_unpaired(str(tmp_path / "data"), [f"s{k}" for k in range(4)], shape=(8, 8, 8), num_labels=1)
+    folder = "images" if bad == "nan voxel" else "labels"
+    path = os.path.join(data, folder, "s2.nii.gz")
+    image = sitk.ReadImage(path, sitk.sitkFloat32)
+    array = sitk.GetArrayFromImage(image)
+    array[3, 3, 3] = np.nan if bad == "nan voxel" else 2.0
+    broken = sitk.GetImageFromArray(array)
+    broken.CopyInformation(image)
+    sitk.WriteImage(broken, path)
+    config = {
+        "dataset": {
+            "train": {"dir": data, "format": "nifti", "labeled": True},
+            "type": "unpaired",
+            "image_shape": [8, 8, 8],
+        },
+        "train": {
+            "method": "ddf",
+            "backbone": {"name": "local", "num_channel_initial": 2, "extract_levels": [0, 1]},
+            "loss": {"image": {"name": "ssd", "weight": 1.0}},
+            "optimizer": {"name": "Adam", "learning_rate": 1.0e-3},
+            "preprocess": {"batch_size": 2, "shuffle_buffer_num_batch": 1},
+            "epochs": 1,
+            "save_period": 1,
+        },
+    }
+    with pytest.raises(DataError, match=r"s2\.nii\.gz"):
+        train(config_path=write_config(config, tmp_path / "c.yaml"), log_dir=str(tmp_path), exp_name="run", verbose=0)
+    assert not (tmp_path / "run").exists()

@@ -35,7 +35,7 @@ from tfreg.engine.checkpoint import make_checkpoint, parse_ckpt_path, restore_ch
 from tfreg.engine.predict_metrics import landmark_metrics, sample_metrics, write_metrics_csvs
 from tfreg.engine.predict_outputs import PredictionWriter, label_index
 from tfreg.engine.runtime import configure_devices
-from tfreg.engine.train import TRAINED_CONFIG, default_exp_name, experiment_path
+from tfreg.engine.train import TRAINED_CONFIG, check_voxels, default_exp_name, experiment_path
 from tfreg.file_safety import (
     check_folder_holds_no_input,
     check_replaceable,
@@ -199,6 +199,7 @@ def predict(
         check_replaceable(out_path, TOOL)
 
     loader = build_loader(config, split, registry, required=True)
+    check_voxels(loader)
     model = build_model(config, loader, registry)
     create_variables(model, loader)
     restore_checkpoint(make_checkpoint(model), ckpt_prefix, with_optimizer=False)

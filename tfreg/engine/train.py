@@ -26,6 +26,7 @@ import logging
 import os
 import shutil
 import sys
+import time
 from datetime import datetime
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -172,6 +173,7 @@ def train(
     check_batch_size(batch_size, dist)
     train_loader = build_loader(config, "train", registry, required=True)
     valid_loader = build_loader(config, "valid", registry)
+    check_voxels(train_loader, valid_loader)
     init_from = config["train"].get("init_from")
     with dist.scope():
         # several replicas: BatchNormalization normalises over the global batch (public constructor argument)
@@ -253,6 +255,17 @@ def remove_run_folder(exp_path: str, keep_folder: bool) -> None:
     for name in os.listdir(exp_path):
         path = os.path.join(exp_path, name)
         shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) and not os.path.islink(path) else os.remove(path)
+
+
+def check_voxels(*loaders) -> None:
+    """Read every file of the loaders once before the first step: a NaN/Inf voxel or a label value
+    outside [0, 1] is a DataError naming the file now, not an abort (or a hang) inside the input pipeline
+    hours into training."""
+    start = time.time()
+    for loader in loaders:
+        if loader is not None:
+            loader.check_all_files()
+    logger.info("data files checked in %.1f s", time.time() - start)
 
 
 def build_trainer(train_config: Dict[str, Any], strategy, registry):

@@ -48,6 +48,16 @@ class FileLoader:
             raise ValueError(f"dir_paths is empty: no folder to load {name!r} from")
         if len(set(dir_paths)) != len(dir_paths):
             raise ValueError(f"dir_paths have repeated elements: {dir_paths}")
+        # the same folder spelled twice (a trailing slash, '.', a symlink) would double the data
+        resolved: Dict[str, str] = {}
+        for d in dir_paths:
+            real = os.path.realpath(os.path.expanduser(d))
+            if real in resolved:
+                raise ValueError(
+                    f"dir_paths list the same folder twice: {resolved[real]!r} and {d!r} are both {real}; "
+                    "every sample would be used twice"
+                )
+            resolved[real] = d
         self.dir_paths = dir_paths
         self.name = name
         self.grouped = bool(grouped)

@@ -44,7 +44,23 @@ def find_files(folder: str, suffixes: Tuple[str, ...]) -> List[Tuple[str, str]]:
             if os.path.isfile(path):
                 rel = os.path.relpath(path, folder)
                 found[rel] = (rel[: -(len(suffix) + 1)], suffix)
+    _refuse_duplicates(folder, sorted(found))
     return sorted(found.values())
+
+
+def _refuse_duplicates(folder: str, relative_paths: List[str]) -> None:
+    """DataError when one file is found under several paths: a symlink loop (``loop -> .``) or a linked
+    folder inside ``folder`` would make copies of every sample."""
+    seen: Dict[str, str] = {}
+    for rel in relative_paths:
+        real = os.path.realpath(os.path.join(folder, rel))
+        if real in seen:
+            raise DataError(
+                f"{folder}: the file {real} is found twice, as {seen[real]} and {rel}: a symbolic link inside the "
+                "folder (a loop such as 'loop -> .', or a link to another data folder) would duplicate samples; "
+                "remove the link"
+            )
+        seen[real] = rel
 
 
 class SimpleITKFileLoader(FileLoader):
