@@ -260,3 +260,44 @@ def test_real_unit_test_files_smoke(shared_data, tmp_path):
     mask = interior_mask(ddf, image.shape)
     assert mask.any()
     np.testing.assert_allclose(got[mask], expected[mask], atol=1e-5 * max(1.0, np.abs(image).max()))
+
+
+def test_a_predicted_ddf_warps_the_original_moving_file_through_physical_space(tmp_path):
+    """tfreg_predict's DDF counts voxels of the resized (model) moving grid. Applied to the original moving
+    file, it used to sample that file's first voxels; now it is mapped through mm with both geometries."""
+    from tfreg.data.geometry import ImageGeometry
+
+    rng = np.random.default_rng(11)
+    original = ndimage.gaussian_filter(rng.random((16, 16, 16)), 1.5).astype(np.float32)
+    c, s = np.cos(0.3), np.sin(0.3)
+    direction = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+    file_geometry = ImageGeometry(spacing=(1.0, 1.5, 0.8), origin=(5.0, -2.0, 30.0), direction=direction)
+    model_geometry = file_geometry.resized((16, 16, 16), (8, 8, 8))  # the grid predict writes
+    pair = tmp_path / "pair_0"
+    pair.mkdir()
+    original_path = write_nifti(
+        tmp_path / "moving_original.nii.gz", original, file_geometry.spacing, file_geometry.origin, direction
+    )
+    write_nifti(
+        pair / "moving_image.nii.gz", np.zeros((8, 8, 8)), model_geometry.spacing, model_geometry.origin, direction
+    )
+    ddf = np.zeros((8, 8, 8, 3), np.float32)
+    ddf[..., 0], ddf[..., 2] = 1.0, -0.5  # model-grid voxels
+    ddf_path = write_nifti(pair / "ddf.nii.gz", ddf, model_geometry.spacing, model_geometry.origin, direction)
+    got, _ = read_nifti(warp_file(original_path, ddf_path, str(tmp_path / "o.nii.gz")))
+    # reference: q (model voxels) -> mm by the model geometry -> original voxels, written out with NumPy
+    grid = np.stack(np.meshgrid(*[np.arange(8.0)] * 3, indexing="ij"), -1)
+    q = grid + ddf
+    to_mm = lambda g, v: np.asarray(g.origin) + v @ (np.asarray(g.direction) @ np.diag(g.spacing)).T  # noqa: E731
+    mm = to_mm(model_geometry, q.reshape(-1, 3))
+    v = np.linalg.solve(np.asarray(direction) @ np.diag(file_geometry.spacing), (mm - file_geometry.origin).T)
+    expected = ndimage.map_coordinates(original.astype(np.float64), v, order=1, mode="constant").reshape(8, 8, 8)
+    inside = np.all((v >= 0) & (v <= 15), axis=0).reshape(8, 8, 8)
+    assert inside.sum() > 100
+    np.testing.assert_allclose(got[inside], expected[inside], atol=1e-4)
+    # the same with the grid named explicitly, from a DDF moved elsewhere
+    moved = write_nifti(tmp_path / "ddf_copy.nii.gz", ddf, model_geometry.spacing, model_geometry.origin, direction)
+    got2, _ = read_nifti(
+        warp_file(original_path, moved, str(tmp_path / "o2.nii.gz"), moving_grid=str(pair / "moving_image.nii.gz"))
+    )
+    np.testing.assert_allclose(got2, got, atol=1e-6)

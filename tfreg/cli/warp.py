@@ -27,6 +27,12 @@ def build_parser(prog: str = "tfreg_warp") -> argparse.ArgumentParser:
         help="output .nii/.nii.gz file, or a folder for <folder>/warped.nii.gz (default: warped.nii.gz)",
     )
     parser.add_argument(
+        "--moving_grid",
+        default=None,
+        help="an image on the grid whose voxels the DDF counts (default: moving_image.nii.gz beside the DDF, as "
+        "tfreg_predict writes it; else the image itself); another image grid is resampled through physical space",
+    )
+    parser.add_argument(
         "--overwrite_input",
         action="store_true",
         help="allow --out to be the --image or --ddf file (replaced by the result); refused otherwise",
@@ -45,7 +51,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     def run():
         from tfreg.engine.warp import warp_file
 
-        written = warp_file(args.image, args.ddf, args.out, args.interpolation, args.overwrite_input)
+        written = warp_file(
+            args.image, args.ddf, args.out, args.interpolation, args.overwrite_input, moving_grid=args.moving_grid
+        )
         print(f"warped image written to {written}")
 
     return run_command(prog, run)

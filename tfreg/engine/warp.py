@@ -1,9 +1,16 @@
 """``tfreg_warp`` / ``deepreg_warp``: warp an image file with a DDF file.
 
-The DDF is ``(*f, ndim)`` in voxels of the image (ij(k) order, as ``tfreg_predict`` writes it); output voxel
-``p`` samples the image at ``p + ddf[p]`` with linear interpolation and a zero boundary (DeepReg's
-``Warping``, minus its coordinate-0 bug). The output has the DDF's grid and geometry (the fixed image's);
-DeepReg wrote an identity affine. A 4-D image ``(*m, C)`` is warped channel by channel.
+The DDF is ``(*f, ndim)`` in voxels of the **moving grid** it was predicted on (ij(k) order, as
+``tfreg_predict`` writes it). Output voxel ``p`` takes the moving grid's point ``q = p + ddf[p]``, with
+linear interpolation and a zero boundary (DeepReg's ``Warping``, minus its coordinate-0 bug). The output
+has the DDF's grid and geometry (the fixed image's); DeepReg wrote an identity affine. A 4-D image
+``(*m, C)`` is warped channel by channel.
+
+The moving grid is ``moving_grid`` if given. Otherwise it is the ``moving_image.nii.gz`` that
+``tfreg_predict`` writes beside ``ddf.nii.gz``, when present. When the image to warp is on another grid,
+for example the original moving file at its own resolution, ``q`` is mapped through physical space:
+moving-grid voxel, then mm, then image voxel, using both files' geometry. Without a moving grid the DDF
+counts the image's own voxels (DeepReg's behaviour).
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ def warp_file(
     out_path: Optional[str] = DEFAULT_OUT,
     interpolation: str = "linear",
     overwrite_input: bool = False,
+    moving_grid: Optional[str] = None,
 ) -> str:
     """Warp ``image_path`` by ``ddf_path`` and write the result; returns the path written.
 
@@ -44,6 +52,8 @@ def warp_file(
         ddf_path: DDF ``(*f, ndim)`` with ``ndim`` = the image's spatial rank, in image voxels.
         out_path: ``.nii``/``.nii.gz`` file, or a folder (``<folder>/warped.nii.gz``).
         interpolation: ``linear`` or ``nearest`` (for label maps).
+        moving_grid: an image on the grid whose voxels the DDF values count (``tfreg_predict``'s
+            ``moving_image.nii.gz``); default that file beside ``ddf_path`` when it exists, else the image.
         overwrite_input: allow ``out_path`` to be the image or the DDF file (it is replaced by the result);
             otherwise that is refused. The output is always written atomically (scratch file, then rename),
             so an interrupted run never leaves a truncated file.
@@ -70,7 +80,7 @@ def warp_file(
             f"--ddf {ddf_path}: expected a displacement field of shape (*spatial, ndim) with ndim = 2 or 3 "
             f"components, got shape {ddf.shape}"
         )
-    image, _ = read_image(image_path)
+    image, image_geometry = read_image(image_path)
     if image.ndim not in (ndim, ndim + 1):
         raise ValueError(
             f"--image {image_path}: shape {image.shape} does not fit the {ndim}-D DDF {ddf_path} {ddf.shape}: "
@@ -81,6 +91,11 @@ def warp_file(
 
     from tfreg.ops.warp import warp
 
+    grid_path = moving_grid or _predicted_moving_grid(ddf_path)
+    if grid_path is not None:
+        if not os.path.isfile(grid_path):
+            raise FileNotFoundError(f"--moving_grid: file {grid_path} does not exist")
+        ddf = image_voxel_ddf(ddf, grid_path, image_geometry.with_ndim(ndim))
     warped = warp(ops.convert_to_tensor(image[None]), ops.convert_to_tensor(ddf[None]), interpolation=interpolation)
     warped = np.asarray(ops.convert_to_numpy(warped))[0]
     with atomic_output(out) as scratch:
@@ -88,4 +103,33 @@ def warp_file(
     return out
 
 
-__all__ = ["warp_file", "output_path", "DEFAULT_OUT"]
+def _predicted_moving_grid(ddf_path: str) -> Optional[str]:
+    """``moving_image.nii.gz`` beside a DDF written by ``tfreg_predict`` (None when absent)."""
+    candidate = os.path.join(os.path.dirname(os.path.abspath(ddf_path)), "moving_image.nii.gz")
+    return candidate if os.path.isfile(candidate) else None
+
+
+def image_voxel_ddf(ddf: np.ndarray, moving_grid_path: str, image_geometry) -> np.ndarray:
+    """The DDF re-expressed in the image's voxels: ``q = p + ddf[p]`` (moving-grid voxels) -> mm -> image
+    voxels ``v``, returned as ``v - p`` so that warping the image samples it at ``v``.
+
+    Args:
+        ddf: ``(*f, ndim)`` in moving-grid voxels.
+        moving_grid_path: an image file on the moving grid (its header gives the geometry).
+        image_geometry: the geometry of the image to warp (``ndim`` spatial axes).
+    """
+    from tfreg.data.image_io import read_image_info
+    from tfreg.data.landmarks import index_to_physical, physical_to_index
+
+    ndim = ddf.shape[-1]
+    _, grid_geometry = read_image_info(moving_grid_path)
+    grid_geometry = grid_geometry.with_ndim(ndim)
+    if grid_geometry.allclose(image_geometry):
+        return ddf  # the image is on the moving grid (or one with the same voxels): DeepReg's case
+    points = np.stack(np.meshgrid(*[np.arange(n, dtype=np.float64) for n in ddf.shape[:-1]], indexing="ij"), -1)
+    q = (points + ddf).reshape(-1, ndim)
+    v = physical_to_index(index_to_physical(q, grid_geometry), image_geometry)
+    return (v.reshape(ddf.shape) - points).astype(np.float32)
+
+
+__all__ = ["warp_file", "output_path", "image_voxel_ddf", "DEFAULT_OUT"]
