@@ -42,7 +42,8 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from tfreg.data.errors import DataError
-from tfreg.data.loaders.base import DataLoader, SingleShapeMixin, check_image_shape, check_same_ids
+from tfreg.data.loaders.base import DataLoader, SingleShapeMixin, check_image_shape
+from tfreg.data.loaders.unpaired import open_unpaired_layout
 from tfreg.data.self_pair_transform import PairTransformRanges, draw_pair_transform
 from tfreg.registry import REGISTRY
 
@@ -95,13 +96,7 @@ class SelfPairedDataLoader(SingleShapeMixin, DataLoader):
         self.image_shape = check_image_shape(image_shape, "image_shape")
         self.set_landmark_options(landmarks, max_landmarks, landmark_roi_size)
         try:
-            loader_image = file_loader(dir_paths=data_dir_paths, name="images", grouped=False)
-            self.loader_moving_image = self.loader_fixed_image = loader_image
-            if self.labeled:
-                loader_label = file_loader(dir_paths=data_dir_paths, name="labels", grouped=False)
-                self.loader_moving_label = self.loader_fixed_label = loader_label
-                check_same_ids(loader_image, loader_label, "images and labels")
-            self.validate_headers()
+            loader_image = open_unpaired_layout(self, file_loader, data_dir_paths)
             if self.landmarks:
                 self._image_landmarks = [points for _, points in self.read_landmark_files(loader_image, "landmarks")]
                 counts = [len(points) for points in self._image_landmarks]

@@ -14,6 +14,20 @@ from tfreg.data.sampling import unpaired_num_samples, unpaired_samples
 from tfreg.registry import REGISTRY
 
 
+def open_unpaired_layout(loader: DataLoader, file_loader, data_dir_paths: List[str]):
+    """Open ``images`` (and ``labels`` when ``loader.labeled``) of the unpaired layout as both the moving and
+    the fixed file loaders of ``loader``, check their IDs and headers; returns the image file loader.
+    The caller closes ``loader`` on an error."""
+    loader_image = file_loader(dir_paths=data_dir_paths, name="images", grouped=False)
+    loader.loader_moving_image = loader.loader_fixed_image = loader_image
+    if loader.labeled:
+        loader_label = file_loader(dir_paths=data_dir_paths, name="labels", grouped=False)
+        loader.loader_moving_label = loader.loader_fixed_label = loader_label
+        check_same_ids(loader_image, loader_label, "images and labels")
+    loader.validate_headers()
+    return loader_image
+
+
 @REGISTRY.register_data_loader(name="unpaired")
 class UnpairedDataLoader(SingleShapeMixin, DataLoader):
     """Unpaired images (and labels); moving and fixed both come from ``images``.
@@ -39,13 +53,7 @@ class UnpairedDataLoader(SingleShapeMixin, DataLoader):
         super().__init__(labeled=labeled, num_indices=3, sample_label=sample_label, seed=seed)
         self.image_shape = check_image_shape(image_shape, "image_shape")
         try:
-            loader_image = file_loader(dir_paths=data_dir_paths, name="images", grouped=False)
-            self.loader_moving_image = self.loader_fixed_image = loader_image
-            if self.labeled:
-                loader_label = file_loader(dir_paths=data_dir_paths, name="labels", grouped=False)
-                self.loader_moving_label = self.loader_fixed_label = loader_label
-                check_same_ids(loader_image, loader_label, "images and labels")
-            self.validate_headers()
+            loader_image = open_unpaired_layout(self, file_loader, data_dir_paths)
         except BaseException:
             self.close()
             raise
@@ -61,4 +69,4 @@ class UnpairedDataLoader(SingleShapeMixin, DataLoader):
         return moving, fixed
 
 
-__all__ = ["UnpairedDataLoader"]
+__all__ = ["UnpairedDataLoader", "open_unpaired_layout"]
