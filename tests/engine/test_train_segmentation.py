@@ -15,8 +15,9 @@ REPO = Path(__file__).resolve().parents[2]
 WSSAMNET = str(REPO / "config" / "wssamnet_segmenter.yaml")
 
 
-def write_threshold_data(root, num_labels, count=4, shape=(8, 8, 8), seed=0):
-    """``images/`` and ``labels/`` (NIfTI): smooth random images; label channel ``c`` is ``image > 0.4 + 0.2 c``."""
+def write_threshold_data(root, num_labels, count=4, shape=(8, 8, 8), seed=0, geometry=None):
+    """``images/`` and ``labels/`` (NIfTI, with ``geometry``: default 1 mm): smooth random images; label channel
+    ``c`` is ``image > 0.4 + 0.2 c``."""
     rng = np.random.default_rng(seed)
     images, labels = {}, {}
     for i in range(count):
@@ -27,8 +28,8 @@ def write_threshold_data(root, num_labels, count=4, shape=(8, 8, 8), seed=0):
         images[f"case{i}"] = image.astype(np.float32)
         masks = np.stack([image > 0.4 + 0.2 * c for c in range(num_labels)], -1).astype(np.float32)
         labels[f"case{i}"] = masks[..., 0] if num_labels == 1 else masks
-    write_nifti_folder(os.path.join(root, "images"), images)
-    write_nifti_folder(os.path.join(root, "labels"), labels)
+    write_nifti_folder(os.path.join(root, "images"), images, geometry=geometry)
+    write_nifti_folder(os.path.join(root, "labels"), labels, geometry=geometry)
     return str(root)
 
 

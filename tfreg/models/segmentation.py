@@ -176,6 +176,7 @@ class SegmentationModel(RegistrationModel):
     loss_inputs = {"segmentation": ("target_label", "pred_label")}
     config_keys = ("backbone", "loss", "head", "segment")
     prediction_images = {"moving_segmentation": "moving", "fixed_segmentation": "fixed"}
+    prediction_label_maps = {"moving_segmentation": "moving_label", "fixed_segmentation": "fixed_label"}
     required_config_keys = ("backbone", "loss")
 
     def __init__(
@@ -365,6 +366,22 @@ class SegmentationModel(RegistrationModel):
             outputs["target_label"] = ops.concatenate(targets, axis=0) if len(targets) == 2 else targets[0]
             outputs["pred_label"] = ops.concatenate(preds, axis=0) if len(preds) == 2 else preds[0]
         return outputs
+
+    def label_masks(self, name: str, probabilities):
+        """The predicted masks of the data's label channels: ``(B, *S, num_classes)`` -> ``(B, *S, L)`` bool.
+
+        Sigmoid head: channel ``c`` is ``p_c >= 0.5`` (independent, may overlap). Softmax head: the argmax
+        class, one-hot, background dropped: channel ``c`` is ``argmax == c + 1`` (exclusive; a voxel whose
+        argmax is the background is in no channel). ``name``: ``moving_segmentation`` or ``fixed_segmentation``
+        (both decoded alike).
+        """
+        if name not in self.prediction_label_maps:
+            raise ValueError(f"label_masks: {name!r} is not one of {sorted(self.prediction_label_maps)}")
+        probabilities = ops.convert_to_tensor(probabilities, "float32")
+        if self.activation == "softmax":
+            classes = ops.argmax(probabilities, axis=-1)
+            return ops.cast(ops.one_hot(classes, self.num_classes, dtype="float32")[..., 1:], "bool")
+        return probabilities >= 0.5
 
     # ------------------------------------------------------------------ metrics
     def field_names(self):
