@@ -29,10 +29,14 @@ Labels given to the model (``moving_label`` / ``fixed_label``), values in [0, 1]
   ``indices`` is not given. It is scored against that channel of the prediction.
 - ``(B, *S, L)``: every label channel at once (``L`` = ``num_classes`` for sigmoid, ``num_classes - 1`` for
   softmax), scored against every foreground channel (``L`` otherwise is a ValueError).
-- Integer label maps (``0`` = background, ``1..L`` structures) are not a label input: DeepReg's loaders refuse
-  label values outside [0, 1], naming the file, and in Python a ``(B, *S)`` map would read as one binary
-  channel. Convert them with :func:`label_channels` (``(B, *S) -> (B, *S, L)``), or store one channel per
-  structure for ``tfreg_train``.
+- Integer label maps (``0`` = background, ``1..L`` structures) are not a label input of the model (a
+  ``(B, *S)`` map would read as one binary channel): ``tfreg_train`` reads them with ``dataset.num_labels: L``
+  (the loaders give one-hot channels, ``map == k`` as label index ``k - 1``); in Python convert them with
+  :func:`label_channels` (``(B, *S) -> (B, *S, L)``).
+
+Prediction (``tfreg_predict``): :attr:`SegmentationModel.prediction_label_maps` and
+:meth:`SegmentationModel.label_masks` give the binary masks written beside the probabilities and scored per
+label (Dice, HD95 in mm), see :mod:`tfreg.engine.predict_segmentation`.
 
 The loss category ``segmentation`` is called on ``(target_label, pred_label)``: the labels and the matching
 predicted probabilities (foreground channels only), stacked along the batch in the order moving, fixed.
