@@ -210,3 +210,21 @@ def test_trains_and_predicts_on_integer_label_maps(tmp_path):
     mask, _ = read_image(os.path.join(out, pair, "moving_segmentation_mask.nii.gz"))
     assert mask.shape == (8, 8, 8, 2)
     assert os.path.isfile(os.path.join(out, "segmentation_metrics.csv"))
+
+
+def test_a_label_map_with_more_structures_than_the_head_is_an_error_before_training(tmp_path):
+    from tfreg.engine.train import train
+
+    data = write_threshold_data(tmp_path / "data", num_labels=1)
+    rng = np.random.default_rng(0)
+    labels = os.path.join(data, "labels")
+    maps = {name[: -len(".nii.gz")]: rng.integers(0, 4, (8, 8, 8)).astype(np.uint8) for name in os.listdir(labels)}
+    write_nifti_folder(labels, maps)
+    extra = data_yaml(tmp_path, data)  # the WSSAMNet config's head: num_classes 1, sigmoid
+    config = yaml.safe_load(open(extra))
+    config["dataset"]["num_labels"] = 3
+    open(extra, "w").write(yaml.safe_dump(config))
+    logs = tmp_path / "logs"
+    with pytest.raises(ValueError, match=r"head.num_classes=1 does not fit the data: the label files have 3 label"):
+        train(config_path=[WSSAMNET, extra], log_dir=str(logs), exp_name="bad", verbose=0)
+    assert not (logs / "bad").exists()
