@@ -303,8 +303,8 @@ def test_unknown_dataset_key_lists_allowed(base, reg):
     base["dataset"]["image_shape"] = [8, 8, 8]
     assert one_error(base, reg) == (
         "dataset.image_shape: unknown key 'image_shape' in a paired dataset; allowed keys: train, valid, test, "
-        "type, moving_image_shape, fixed_image_shape, sample_label, seed, landmarks, max_landmarks, "
-        "landmark_roi_size. Did you mean 'fixed_image_shape'?"
+        "type, moving_image_shape, fixed_image_shape, sample_label, seed, num_labels, landmarks, "
+        "max_landmarks, landmark_roi_size. Did you mean 'fixed_image_shape'?"
     )
 
 

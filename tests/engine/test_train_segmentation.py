@@ -10,13 +10,15 @@ import pytest
 import yaml
 
 from tests.data.helpers import write_nifti_folder
+from tfreg.data.image_io import read_image
 
 REPO = Path(__file__).resolve().parents[2]
 WSSAMNET = str(REPO / "config" / "wssamnet_segmenter.yaml")
 
 
-def write_threshold_data(root, num_labels, count=4, shape=(8, 8, 8), seed=0):
-    """``images/`` and ``labels/`` (NIfTI): smooth random images; label channel ``c`` is ``image > 0.4 + 0.2 c``."""
+def write_threshold_data(root, num_labels, count=4, shape=(8, 8, 8), seed=0, geometry=None):
+    """``images/`` and ``labels/`` (NIfTI, with ``geometry``: default 1 mm): smooth random images; label channel
+    ``c`` is ``image > 0.4 + 0.2 c``."""
     rng = np.random.default_rng(seed)
     images, labels = {}, {}
     for i in range(count):
@@ -27,8 +29,8 @@ def write_threshold_data(root, num_labels, count=4, shape=(8, 8, 8), seed=0):
         images[f"case{i}"] = image.astype(np.float32)
         masks = np.stack([image > 0.4 + 0.2 * c for c in range(num_labels)], -1).astype(np.float32)
         labels[f"case{i}"] = masks[..., 0] if num_labels == 1 else masks
-    write_nifti_folder(os.path.join(root, "images"), images)
-    write_nifti_folder(os.path.join(root, "labels"), labels)
+    write_nifti_folder(os.path.join(root, "images"), images, geometry=geometry)
+    write_nifti_folder(os.path.join(root, "labels"), labels, geometry=geometry)
     return str(root)
 
 
@@ -172,4 +174,57 @@ def test_multi_unets_tiles_that_do_not_divide_the_images_are_an_error_before_tra
         ValueError, match=r"train.backbone 'multi_unets' .*tiles \[3, 2, 2\] do not divide image_size \(8, 8, 8\)"
     ):
         train(config_path=str(path), log_dir=str(logs), exp_name="bad", verbose=0)
+    assert not (logs / "bad").exists()
+
+
+def test_trains_and_predicts_on_integer_label_maps(tmp_path):
+    """``dataset.num_labels: 2``: label files are maps 0 / 1 / 2 (``image`` thresholded at 0.4 and 0.6); the
+    softmax head gets 3 classes from the data, and the predicted masks have the two structures' channels."""
+    from tfreg.engine.predict import predict
+    from tfreg.engine.train import train
+
+    data = write_threshold_data(tmp_path / "data", num_labels=2)
+    # the same structures as one integer map: 0 background, 1 = (> 0.4 only), 2 = (> 0.6), exclusive
+    labels = os.path.join(data, "labels")
+    maps = {}
+    for name in sorted(os.listdir(labels)):
+        masks, _ = read_image(os.path.join(labels, name))
+        maps[name[: -len(".nii.gz")]] = (masks[..., 0] + masks[..., 1]).astype(np.uint8)
+        os.remove(os.path.join(labels, name))
+    write_nifti_folder(labels, maps)
+    extra = data_yaml(tmp_path, data, head={"num_classes": None, "activation": "softmax"})
+    config = yaml.safe_load(open(extra))
+    config["dataset"].update(num_labels=2, test={"dir": data, "format": "nifti", "labeled": True})
+    open(extra, "w").write(yaml.safe_dump(config))
+    logs = str(tmp_path / "logs")
+    model, exp = train(config_path=[WSSAMNET, extra], log_dir=logs, exp_name="maps", verbose=0)
+    assert model.num_classes == 3 and model.activation == "softmax"
+    out = predict(ckpt_path=os.path.join(exp, "save", "ckpt-2"), split="test", log_dir=logs, exp_name="pred")
+    # the labels written beside the predictions are the channels (map == k)
+    pair = sorted(p for p in os.listdir(out) if p.startswith("pair_"))[0]
+    moving = int(pair.split("_")[1])
+    name = sorted(maps)[moving]
+    for k in (1, 2):
+        written, _ = read_image(os.path.join(out, pair, f"label_{k - 1}", "moving_label.nii.gz"))
+        np.testing.assert_array_equal(written, maps[name] == k)
+    mask, _ = read_image(os.path.join(out, pair, "moving_segmentation_mask.nii.gz"))
+    assert mask.shape == (8, 8, 8, 2)
+    assert os.path.isfile(os.path.join(out, "segmentation_metrics.csv"))
+
+
+def test_a_label_map_with_more_structures_than_the_head_is_an_error_before_training(tmp_path):
+    from tfreg.engine.train import train
+
+    data = write_threshold_data(tmp_path / "data", num_labels=1)
+    rng = np.random.default_rng(0)
+    labels = os.path.join(data, "labels")
+    maps = {name[: -len(".nii.gz")]: rng.integers(0, 4, (8, 8, 8)).astype(np.uint8) for name in os.listdir(labels)}
+    write_nifti_folder(labels, maps)
+    extra = data_yaml(tmp_path, data)  # the WSSAMNet config's head: num_classes 1, sigmoid
+    config = yaml.safe_load(open(extra))
+    config["dataset"]["num_labels"] = 3
+    open(extra, "w").write(yaml.safe_dump(config))
+    logs = tmp_path / "logs"
+    with pytest.raises(ValueError, match=r"head.num_classes=1 does not fit the data: the label files have 3 label"):
+        train(config_path=[WSSAMNET, extra], log_dir=str(logs), exp_name="bad", verbose=0)
     assert not (logs / "bad").exists()

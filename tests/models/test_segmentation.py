@@ -121,6 +121,32 @@ def test_all_label_channels_at_once(activation):
         model(inputs)
 
 
+@pytest.mark.parametrize("activation", ["sigmoid", "softmax"])
+def test_label_masks_decode_the_head(activation):
+    """tfreg_predict's masks: sigmoid ``p >= 0.5`` per channel; softmax the argmax one-hot without the background."""
+    model = model_of((5, 6), head={"activation": activation}, label_count=3)
+    rng = np.random.default_rng(4)
+    probabilities = rng.random((2, 5, 6, model.num_classes)).astype(np.float32)
+    probabilities[0, 0, 0] = 0.5  # exactly the threshold counts as foreground
+    if activation == "softmax":
+        probabilities /= probabilities.sum(-1, keepdims=True)
+    masks = numpy(model.label_masks("fixed_segmentation", probabilities))
+    assert masks.dtype == bool and masks.shape == (2, 5, 6, 3)
+    if activation == "sigmoid":
+        np.testing.assert_array_equal(masks, probabilities >= 0.5)
+        assert masks[0, 0, 0].all()
+    else:
+        winner = probabilities.argmax(-1)
+        np.testing.assert_array_equal(masks, np.stack([winner == c for c in (1, 2, 3)], -1))
+        np.testing.assert_array_equal(masks.sum(-1), winner > 0)  # exclusive; background in no channel
+    assert SegmentationModel.prediction_label_maps == {
+        "moving_segmentation": "moving_label",
+        "fixed_segmentation": "fixed_label",
+    }
+    with pytest.raises(ValueError, match=r"label_masks: 'moving_attention' is not one of"):
+        model.label_masks("moving_attention", probabilities)
+
+
 def test_label_channels_of_an_integer_map():
     label_map = np.array([[0, 1, 2], [3, 2, 0]], np.float32)[None]
     got = numpy(label_channels(label_map, 3))

@@ -37,7 +37,8 @@ DATA_LOADER_REQUIRED_KEYS: Dict[str, Tuple[str, ...]] = {
     "unpaired": ("image_shape",),
     "grouped": ("image_shape", "intra_group_prob", "intra_group_option", "sample_image_in_group"),
 }
-DATA_LOADER_OPTIONAL_KEYS: Tuple[str, ...] = ("sample_label", "seed")
+#: ``num_labels`` (tfreg): label files are integer label maps with values 0..K, read as K one-hot channels.
+DATA_LOADER_OPTIONAL_KEYS: Tuple[str, ...] = ("sample_label", "seed", "num_labels")
 #: Landmark keys (tfreg.data.landmarks): read landmark files beside the images, the padded array size, and
 #: the edge of WSSAMNet's ROI cubes (null: no ROI maps).
 LANDMARK_KEYS: Tuple[str, ...] = ("landmarks", "max_landmarks", "landmark_roi_size")

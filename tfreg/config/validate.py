@@ -386,6 +386,9 @@ class ConfigChecker:
         seed = dataset.get("seed")
         if seed is not None and not _is_int(seed):
             self.error(base + ("seed",), f"must be an integer or null, got {_show(seed)}{_quoted_number_hint(seed)}")
+        if dataset.get("num_labels") is not None:
+            # the structures of integer label maps (0 = background, 1..K), read as K one-hot channels
+            self.positive_int(base + ("num_labels",), dataset["num_labels"])
         self.check_landmark_keys(dataset)
 
     def check_landmark_keys(self, dataset: Dict[str, Any]) -> None:

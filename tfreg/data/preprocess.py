@@ -5,7 +5,8 @@ DeepReg's rules (contract section 4):
 - images are ``ndim``-D (3-D in DeepReg; tfreg also takes 2-D) and normalised per image to [0, 1] by
   ``(x - min) / (max - min)`` with no epsilon; a constant image becomes all zeros (no NaN);
 - labels are ``ndim``-D (one label) or ``ndim + 1``-D with the labels on the last axis; a single
-  channel is squeezed; values must lie in [0, 1] and are **not** rescaled;
+  channel is squeezed; values must lie in [0, 1] and are **not** rescaled; with ``dataset.num_labels: K``
+  (tfreg) every label file is instead an integer label map (0 = background, 1..K) read as K such channels;
 - everything, labels included, is resized to the configured shape with DeepReg's ``Resize3d``
   numerics (:func:`tfreg.ops.resize.resize`), so labels become soft.
 
@@ -16,7 +17,7 @@ as in DeepReg; an image with the wrong number of axes is an error.
 
 from __future__ import annotations
 
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -94,6 +95,65 @@ def check_label_values(label: np.ndarray, source: str) -> None:
         )
 
 
+#: the config key of integer label maps (named in the errors of the functions below)
+LABEL_MAP_KEY = "dataset.num_labels"
+
+
+def label_map_spatial_shape(shape: Sequence[int], ndim: int, source: str, num_labels: int) -> Tuple[int, ...]:
+    """The spatial shape of an integer label map file of ``shape``: ``ndim``-D, or ``ndim + 1``-D with one channel.
+
+    Raises:
+        DataError: naming ``source`` and ``dataset.num_labels`` for several channels (a one-hot file) or
+            a wrong number of axes.
+    """
+    shape = tuple(int(s) for s in shape)
+    if len(shape) == ndim + 1 and shape[-1] == 1:
+        shape = shape[:-1]
+    if len(shape) != ndim:
+        raise DataError(
+            f"label {source} has shape {shape}, but {LABEL_MAP_KEY}: {num_labels} reads every label file as one "
+            f"integer label map of {ndim} axes (0 = background, 1..{num_labels} structures); a file with one "
+            f"channel per structure is DeepReg's one-hot layout: leave {LABEL_MAP_KEY} out for it"
+        )
+    if min(shape) <= 0:
+        raise DataError(f"label {source} is empty: shape {shape}")
+    return shape
+
+
+def label_map_channels(array: np.ndarray, ndim: int, source: str, num_labels: int) -> np.ndarray:
+    """An integer label map as one binary channel per structure: ``(*S)`` -> float32 ``(*S, num_labels)``.
+
+    Value 0 is the background (no channel), value ``k`` in ``1..num_labels`` sets channel ``k - 1`` (DeepReg's
+    one-mask-per-channel layout, in the order of the label values). ``(*S, 1)`` is read as ``(*S)``.
+
+    Raises:
+        DataError: naming ``source`` (and ``dataset.num_labels``) for several channels, non-finite or
+            non-integer values (e.g. a map resampled with linear interpolation), or values outside
+            ``0..num_labels``.
+    """
+    spatial = label_map_spatial_shape(np.shape(array), ndim, source, num_labels)
+    values = np.asarray(array).reshape(spatial)
+    if values.dtype == bool or not np.issubdtype(values.dtype, np.number):
+        values = values.astype(np.float64)
+    check_finite(values, source, "label map")
+    if not np.issubdtype(values.dtype, np.integer):
+        fractional = values != np.round(values)
+        if fractional.any():
+            raise DataError(
+                f"label map {source} has {int(fractional.sum())} non-integer value(s) (e.g. "
+                f"{float(values[fractional].flat[0])}), but {LABEL_MAP_KEY} reads integer label maps (0 = "
+                f"background, 1..{num_labels}); resample label maps with nearest-neighbour interpolation"
+            )
+    low, high = float(values.min()), float(values.max())
+    if low < 0 or high > num_labels:
+        raise DataError(
+            f"label map {source} has values in [{low:g}, {high:g}], outside 0..{num_labels} ({LABEL_MAP_KEY}: "
+            f"{num_labels}, 0 = background); set {LABEL_MAP_KEY} to the largest structure number"
+        )
+    values = values.astype(np.int64)
+    return np.stack([values == k for k in range(1, num_labels + 1)], axis=-1).astype(np.float32)
+
+
 def load_image(array: np.ndarray, ndim: int, source: str) -> np.ndarray:
     """Check and normalise a loaded image: float32 ``(*spatial)`` in [0, 1]."""
     array = np.reshape(array, image_spatial_shape(array.shape, ndim, source))
@@ -101,12 +161,21 @@ def load_image(array: np.ndarray, ndim: int, source: str) -> np.ndarray:
     return normalize_image(array)
 
 
-def load_label_channels(array: np.ndarray, ndim: int, source: str, channels: Sequence[int]) -> np.ndarray:
-    """Check a loaded label and return the requested channels first: float32 ``(len(channels), *spatial)``."""
-    spatial, count = label_spatial_shape_and_count(array.shape, ndim, source)
-    array = np.asarray(array, dtype=np.float32).reshape(spatial + (count,))
-    check_finite(array, source, "label")
-    check_label_values(array, source)
+def load_label_channels(
+    array: np.ndarray, ndim: int, source: str, channels: Sequence[int], num_labels: Optional[int] = None
+) -> np.ndarray:
+    """Check a loaded label and return the requested channels first: float32 ``(len(channels), *spatial)``.
+
+    ``num_labels`` None: ``array`` is DeepReg's layout (one [0, 1] mask per channel on the last axis). An int:
+    ``array`` is an integer label map with values ``0..num_labels`` (:func:`label_map_channels`).
+    """
+    if num_labels is None:
+        spatial, count = label_spatial_shape_and_count(array.shape, ndim, source)
+        array = np.asarray(array, dtype=np.float32).reshape(spatial + (count,))
+        check_finite(array, source, "label")
+        check_label_values(array, source)
+    else:
+        array, count = label_map_channels(array, ndim, source, num_labels), num_labels
     for channel in channels:
         if not 0 <= channel < count:
             raise DataError(f"label {source} has {count} label(s), label index {channel} requested")
@@ -145,6 +214,9 @@ __all__ = [
     "check_finite",
     "normalize_image",
     "check_label_values",
+    "label_map_channels",
+    "label_map_spatial_shape",
+    "LABEL_MAP_KEY",
     "load_image",
     "load_label_channels",
     "resize",

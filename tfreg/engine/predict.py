@@ -16,7 +16,12 @@ folder has none yet (DeepReg's place for it). Differences to DeepReg (contract Â
   failed run leaves nothing half-written, and the scratch of a killed run is removed by the next one;
 * NIfTI files keep the inputs' geometry;
 * with landmarks (``dataset.landmarks: true``) the metrics tables also hold each pair's landmark errors
-  in mm and robustness (:func:`tfreg.engine.predict_metrics.landmark_metrics`).
+  in mm and robustness (:func:`tfreg.engine.predict_metrics.landmark_metrics`);
+* a model that declares ``prediction_label_maps`` (the segmentation model) also gets its predicted masks
+  (``<output>_mask.nii.gz``) and, with labels, the per-label Dice / HD95 tables
+  ``segmentation_metrics.csv`` / ``segmentation_metrics_per_label.csv``
+  (:mod:`tfreg.engine.predict_segmentation`). Its ``metrics.csv`` keeps DeepReg's columns, empty where the
+  model has no registration output.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ import os
 import shutil
 from typing import Any, Dict, List, Optional, Sequence, Union
 
+import keras
+import numpy as np
 import tensorflow as tf
 
 from tfreg.config import load_configs_with_provenance, save_config, validate_config
@@ -34,6 +41,7 @@ from tfreg.engine.build import build_loader, build_model, create_variables, spli
 from tfreg.engine.checkpoint import make_checkpoint, parse_ckpt_path, restore_checkpoint
 from tfreg.engine.predict_metrics import landmark_metrics, sample_metrics, write_metrics_csvs
 from tfreg.engine.predict_outputs import PredictionWriter, label_index
+from tfreg.engine.predict_segmentation import mask_name, segmentation_rows, write_segmentation_csvs
 from tfreg.engine.runtime import configure_devices
 from tfreg.engine.train import TRAINED_CONFIG, check_voxels, default_exp_name, experiment_path
 from tfreg.file_safety import (
@@ -207,6 +215,9 @@ def predict(
 
     # a composite model's own outputs written as images (segmentations, attention maps), see its class
     extra_grids = dict(getattr(model, "prediction_images", {}) or {})
+    # probability outputs the model decodes into masks, written beside them and scored per label
+    label_maps = dict(getattr(model, "prediction_label_maps", {}) or {})
+    extra_grids.update({mask_name(name): extra_grids[name] for name in label_maps})
 
     @tf.function(reduce_retracing=True)
     def forward(inputs):
@@ -219,6 +230,7 @@ def predict(
     scratch = scratch_path(out_path)
     os.mkdir(scratch)
     rows: List[Dict[str, Any]] = []
+    segmentation: List[Dict[str, Any]] = []
     try:
         writer = PredictionWriter(
             scratch,
@@ -228,6 +240,11 @@ def predict(
         )
         for batch in dataset:
             outputs = {k: v.numpy() for k, v in forward(batch).items()}
+            for name in label_maps:
+                if name in outputs:
+                    outputs[mask_name(name)] = np.asarray(
+                        keras.ops.convert_to_numpy(model.label_masks(name, outputs[name]))
+                    )
             inputs = {k: v.numpy() for k, v in batch.items()}
             for i, indices in enumerate(inputs["indices"]):
                 arrays = {k: inputs[k][i] for k in IMAGE_KEYS if k in inputs}
@@ -257,7 +274,20 @@ def predict(
                         )
                     )
                 rows.append(row)
+                if label_maps:
+                    moving_source, fixed_source = loader.get_sources(indices)
+                    segmentation += segmentation_rows(
+                        label_maps,
+                        extra_grids,
+                        arrays,
+                        row["pair_index"],
+                        row["label_index"],
+                        {"moving": moving_geometry, "fixed": fixed_geometry},
+                        {"moving": moving_source, "fixed": fixed_source},
+                    )
         write_metrics_csvs(rows, scratch)
+        if segmentation:
+            write_segmentation_csvs(segmentation, scratch)
         save_config(config, os.path.join(scratch, "config.yaml"))
         write_marker(scratch, TOOL, {"checkpoint": os.path.abspath(ckpt_prefix), "split": split})
         # an existing folder is replaced only now that the new results are complete

@@ -93,7 +93,13 @@ class PredictionWriter:
 
     def _save(self, array: np.ndarray, folder: str, name: str, geometry: ImageGeometry) -> None:
         if self.save_nifti:
-            save_image(np.asarray(array, dtype=np.float32), os.path.join(folder, name + ".nii.gz"), geometry)
+            array = np.asarray(array)
+            # masks stay bool, which save_image writes as uint8; everything else is float32
+            save_image(
+                array if array.dtype == bool else array.astype(np.float32),
+                os.path.join(folder, name + ".nii.gz"),
+                geometry,
+            )
         if self.save_png:
             is_label = name.endswith("label")
             normalise = not is_label or (name == "pred_fixed_label" and self.normalise_pred_label)
@@ -118,7 +124,8 @@ class PredictionWriter:
             theta: the global backbone's affine parameters ``(ndim + 1, ndim)``, or None.
             extra_grids: a composite model's further outputs to write once per pair (its
                 ``prediction_images``: name -> ``"moving"`` or ``"fixed"``, the grid the array lives on),
-                e.g. WSSAMNet's segmentations and attention maps ``(*S, K)``.
+                e.g. WSSAMNet's segmentations and attention maps ``(*S, K)``; bool arrays (the segmentation
+                model's masks) are written as uint8, all others as float32.
         """
         pair = os.path.join(self.root, pair_folder_name(indices))
         os.makedirs(pair, exist_ok=True)

@@ -78,6 +78,10 @@ class RegistrationModel(keras.Model):
     #: further outputs ``tfreg_predict`` writes as images, once per pair: name -> the grid they live on
     #: (``"moving"`` or ``"fixed"``); e.g. WSSAMNet's segmentations and attention maps
     prediction_images: Dict[str, str] = {}
+    #: probability outputs ``tfreg_predict`` turns into binary masks (:meth:`label_masks`) and scores per
+    #: label (Dice, HD95): output name -> the input label it is compared with (``"moving_label"`` or
+    #: ``"fixed_label"``); each must also be in ``prediction_images`` (its grid). Empty: nothing is scored.
+    prediction_label_maps: Dict[str, str] = {}
     #: categories a config may carry that this model skips with a warning (DeepReg's conditional model
     #: ignored its image and regularization losses)
     ignored_loss_categories: Tuple[str, ...] = ()
@@ -381,6 +385,22 @@ class RegistrationModel(keras.Model):
             self._track(f"metric/{key}_max", ops.max(value))
         if self._has_labels(x) and "pred_fixed_label" in y_pred:
             self._track("metric/TRE", ops.mean(target_registration_error(x["fixed_label"], y_pred["pred_fixed_label"])))
+
+    def label_masks(self, name: str, probabilities):
+        """Binary masks from a :attr:`prediction_label_maps` output, one channel per label channel of the data.
+
+        Args:
+            name: the output's name (a key of :attr:`prediction_label_maps`).
+            probabilities: that output, ``(B, *S, K)``.
+
+        Returns:
+            ``(B, *S, L)`` bool, channel ``c`` the prediction of the data's label channel ``c``. Models that
+            declare :attr:`prediction_label_maps` implement it (the head decides: threshold, argmax ...).
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} declares prediction_label_maps {sorted(self.prediction_label_maps)} but does "
+            "not implement label_masks()"
+        )
 
     def get_config(self) -> dict:
         return dict(

@@ -29,10 +29,14 @@ Labels given to the model (``moving_label`` / ``fixed_label``), values in [0, 1]
   ``indices`` is not given. It is scored against that channel of the prediction.
 - ``(B, *S, L)``: every label channel at once (``L`` = ``num_classes`` for sigmoid, ``num_classes - 1`` for
   softmax), scored against every foreground channel (``L`` otherwise is a ValueError).
-- Integer label maps (``0`` = background, ``1..L`` structures) are not a label input: DeepReg's loaders refuse
-  label values outside [0, 1], naming the file, and in Python a ``(B, *S)`` map would read as one binary
-  channel. Convert them with :func:`label_channels` (``(B, *S) -> (B, *S, L)``), or store one channel per
-  structure for ``tfreg_train``.
+- Integer label maps (``0`` = background, ``1..L`` structures) are not a label input of the model (a
+  ``(B, *S)`` map would read as one binary channel): ``tfreg_train`` reads them with ``dataset.num_labels: L``
+  (the loaders give one-hot channels, ``map == k`` as label index ``k - 1``); in Python convert them with
+  :func:`label_channels` (``(B, *S) -> (B, *S, L)``).
+
+Prediction (``tfreg_predict``): :attr:`SegmentationModel.prediction_label_maps` and
+:meth:`SegmentationModel.label_masks` give the binary masks written beside the probabilities and scored per
+label (Dice, HD95 in mm), see :mod:`tfreg.engine.predict_segmentation`.
 
 The loss category ``segmentation`` is called on ``(target_label, pred_label)``: the labels and the matching
 predicted probabilities (foreground channels only), stacked along the batch in the order moving, fixed.
@@ -176,6 +180,7 @@ class SegmentationModel(RegistrationModel):
     loss_inputs = {"segmentation": ("target_label", "pred_label")}
     config_keys = ("backbone", "loss", "head", "segment")
     prediction_images = {"moving_segmentation": "moving", "fixed_segmentation": "fixed"}
+    prediction_label_maps = {"moving_segmentation": "moving_label", "fixed_segmentation": "fixed_label"}
     required_config_keys = ("backbone", "loss")
 
     def __init__(
@@ -365,6 +370,22 @@ class SegmentationModel(RegistrationModel):
             outputs["target_label"] = ops.concatenate(targets, axis=0) if len(targets) == 2 else targets[0]
             outputs["pred_label"] = ops.concatenate(preds, axis=0) if len(preds) == 2 else preds[0]
         return outputs
+
+    def label_masks(self, name: str, probabilities):
+        """The predicted masks of the data's label channels: ``(B, *S, num_classes)`` -> ``(B, *S, L)`` bool.
+
+        Sigmoid head: channel ``c`` is ``p_c >= 0.5`` (independent, may overlap). Softmax head: the argmax
+        class, one-hot, background dropped: channel ``c`` is ``argmax == c + 1`` (exclusive; a voxel whose
+        argmax is the background is in no channel). ``name``: ``moving_segmentation`` or ``fixed_segmentation``
+        (both decoded alike).
+        """
+        if name not in self.prediction_label_maps:
+            raise ValueError(f"label_masks: {name!r} is not one of {sorted(self.prediction_label_maps)}")
+        probabilities = ops.convert_to_tensor(probabilities, "float32")
+        if self.activation == "softmax":
+            classes = ops.argmax(probabilities, axis=-1)
+            return ops.cast(ops.one_hot(classes, self.num_classes, dtype="float32")[..., 1:], "bool")
+        return probabilities >= 0.5
 
     # ------------------------------------------------------------------ metrics
     def field_names(self):

@@ -21,7 +21,8 @@ is built), :meth:`DataLoader.model_landmarks` (-> voxels of the resized grids) a
 
 Constructing a loader checks everything the headers tell, before any training starts: IDs of
 moving/fixed images and of images/labels, the number of axes of every file, label counts. Voxel values
-(non-finite values, labels outside [0, 1], corrupt data) are checked when a file is loaded, or for all
+(non-finite values, labels outside [0, 1] or, with ``num_labels``, integer label maps with values outside
+``0..num_labels``, corrupt data) are checked when a file is loaded, or for all
 files at once by :meth:`DataLoader.check_all_files`. Every error names the file.
 
 TensorFlow is imported only by :meth:`get_dataset` / :meth:`get_dataset_and_preprocess`.
@@ -49,6 +50,7 @@ from tfreg.data.landmarks import (
 )
 from tfreg.data.preprocess import (
     image_spatial_shape,
+    label_map_spatial_shape,
     label_spatial_shape_and_count,
     load_image,
     load_label_channels,
@@ -109,9 +111,19 @@ class DataLoader:
         sample_label: ``"sample"`` (one random label per image pair per epoch) or ``"all"`` (one sample
             per label); needed when ``labeled``.
         seed: seed of the sampling order (None: a new order every epoch).
+        num_labels: None (DeepReg's layout: label files hold one [0, 1] mask per channel) or ``K``: every label
+            file is an integer label map (0 = background, ``1..K`` structures), read as ``K`` channels, channel
+            ``k - 1`` = (map == k) (config key ``dataset.num_labels``).
     """
 
-    def __init__(self, labeled: Optional[bool], num_indices: int, sample_label: Optional[str], seed: Optional[int]):
+    def __init__(
+        self,
+        labeled: Optional[bool],
+        num_indices: int,
+        sample_label: Optional[str],
+        seed: Optional[int],
+        num_labels: Optional[int] = None,
+    ):
         if labeled not in (True, False, None):
             raise ValueError(f"labeled must be true or false, got {labeled!r}")
         if sample_label not in SAMPLE_LABEL_OPTIONS + (None,):
@@ -120,6 +132,15 @@ class DataLoader:
             raise ValueError(f"sample_label must be one of {list(SAMPLE_LABEL_OPTIONS)} for labeled data, got None")
         if seed is not None and (isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer))):
             raise ValueError(f"seed must be an int or null, got {seed!r}")
+        if num_labels is not None and (
+            isinstance(num_labels, (bool, np.bool_)) or not isinstance(num_labels, (int, np.integer)) or num_labels < 1
+        ):
+            raise ValueError(
+                f"num_labels must be a positive int (the structures of integer label maps, 1..K) or null, "
+                f"got {num_labels!r}"
+            )
+        #: K of integer label maps (``dataset.num_labels``), None for DeepReg's one-mask-per-channel files
+        self.label_map_num_labels = None if num_labels is None else int(num_labels)
         self.labeled = bool(labeled)
         self.num_indices = int(num_indices)
         self.sample_label = sample_label
@@ -210,9 +231,7 @@ class DataLoader:
             (self.loader_fixed_image, self.loader_fixed_label),
         ):
             for index in self._indices_of(label_loader):
-                spatial, _ = label_spatial_shape_and_count(
-                    label_loader.get_shape(index), ndim, label_loader.get_source(index)
-                )
+                spatial, _ = self.label_shape_and_count(label_loader.get_shape(index), label_loader.get_source(index))
                 image_spatial = image_spatial_shape(image_loader.get_shape(index), ndim, image_loader.get_source(index))
                 if spatial != image_spatial:
                     # DeepReg only warned: both are resized to the configured shape anyway.
@@ -238,10 +257,17 @@ class DataLoader:
                 f"two images may be paired, so moving and fixed label counts would differ: {detail}"
             )
 
+    def label_shape_and_count(self, shape: Sequence[int], source: str) -> Tuple[Tuple[int, ...], int]:
+        """``(spatial shape, label channels)`` of a label file of ``shape``: from its last axis (DeepReg's
+        layout), or ``num_labels`` for integer label maps (which must have one channel)."""
+        if self.label_map_num_labels is None:
+            return label_spatial_shape_and_count(shape, self.spatial_ndim, source)
+        k = self.label_map_num_labels
+        return label_map_spatial_shape(shape, self.spatial_ndim, source, k), k
+
     def label_count(self, loader: FileLoader, index: Any) -> int:
-        """Number of labels in a label file, from its header."""
-        _, count = label_spatial_shape_and_count(loader.get_shape(index), self.spatial_ndim, loader.get_source(index))
-        return count
+        """Number of labels in a label file, from its header (``num_labels`` for integer label maps)."""
+        return self.label_shape_and_count(loader.get_shape(index), loader.get_source(index))[1]
 
     @property
     def num_labels(self) -> Optional[int]:
@@ -268,7 +294,7 @@ class DataLoader:
             for index in self._indices_of(loader):
                 array, source = loader.get_data(index), loader.get_source(index)
                 if is_label:
-                    load_label_channels(array, ndim, source, [])
+                    load_label_channels(array, ndim, source, [], self.label_map_num_labels)
                 else:
                     load_image(array, ndim, source)
 
@@ -434,8 +460,9 @@ class DataLoader:
             requested labels, label axis first.
 
         Raises:
-            DataError: naming the file, for unreadable data, non-finite voxels, labels outside [0, 1],
-                or moving/fixed label counts that differ.
+            DataError: naming the file, for unreadable data, non-finite voxels, labels outside [0, 1]
+                (integer label maps: values that are not integers in ``0..num_labels``), or moving/fixed label
+                counts that differ.
         """
         ndim = self.spatial_ndim
         moving_index, fixed_index = self.file_indices([int(i) for i in image_indices])
@@ -453,15 +480,16 @@ class DataLoader:
             fixed_source = self.loader_fixed_label.get_source(fixed_index)
             moving_label = self.loader_moving_label.get_data(moving_index)
             fixed_label = self.loader_fixed_label.get_data(fixed_index)
-            moving_count = label_spatial_shape_and_count(moving_label.shape, ndim, moving_source)[1]
-            fixed_count = label_spatial_shape_and_count(fixed_label.shape, ndim, fixed_source)[1]
+            moving_count = self.label_shape_and_count(moving_label.shape, moving_source)[1]
+            fixed_count = self.label_shape_and_count(fixed_label.shape, fixed_source)[1]
             if moving_count != fixed_count:
                 raise DataError(
                     f"moving label {moving_source} has {moving_count} label(s) but fixed label "
                     f"{fixed_source} has {fixed_count}"
                 )
-            sample["moving_label"] = load_label_channels(moving_label, ndim, moving_source, channels)
-            sample["fixed_label"] = load_label_channels(fixed_label, ndim, fixed_source, channels)
+            k = self.label_map_num_labels
+            sample["moving_label"] = load_label_channels(moving_label, ndim, moving_source, channels, k)
+            sample["fixed_label"] = load_label_channels(fixed_label, ndim, fixed_source, channels, k)
         return sample
 
     def load_resized_sample(self, image_indices: Sequence[int], label_indices: Sequence[int]) -> Dict[str, np.ndarray]:

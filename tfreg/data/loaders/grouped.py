@@ -34,6 +34,8 @@ class GroupedDataLoader(SingleShapeMixin, DataLoader):
         intra_group_prob: probability of an intra-group pair, in [0, 1].
         intra_group_option: ``"forward"``, ``"backward"`` or ``"unconstrained"``.
         sample_image_in_group: one pair per group per epoch (True) or every pair (False).
+        num_labels: None, or K: label files are integer label maps (0 = background, 1..K) read as K channels
+            (:class:`~tfreg.data.loaders.base.DataLoader`).
     """
 
     def __init__(
@@ -47,8 +49,9 @@ class GroupedDataLoader(SingleShapeMixin, DataLoader):
         intra_group_prob: float,
         intra_group_option: str,
         sample_image_in_group: bool,
+        num_labels: Optional[int] = None,
     ):
-        super().__init__(labeled=labeled, num_indices=5, sample_label=sample_label, seed=seed)
+        super().__init__(labeled=labeled, num_indices=5, sample_label=sample_label, seed=seed, num_labels=num_labels)
         self.image_shape = check_image_shape(image_shape, "image_shape")
         self.intra_group_prob = intra_group_prob
         self.intra_group_option = intra_group_option

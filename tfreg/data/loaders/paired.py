@@ -55,6 +55,8 @@ class PairedDataLoader(DataLoader):
             False (those folders are ignored).
         max_landmarks: rows of the padded landmark arrays; None: the largest paired count of the split.
         landmark_roi_size: None, or the odd cube edge (model voxels) of the ROI maps; needs ``landmarks``.
+        num_labels: None, or K: label files are integer label maps (0 = background, 1..K) read as K channels
+            (:class:`~tfreg.data.loaders.base.DataLoader`).
     """
 
     def __init__(
@@ -69,8 +71,9 @@ class PairedDataLoader(DataLoader):
         landmarks: bool = False,
         max_landmarks: Optional[int] = None,
         landmark_roi_size: Optional[int] = None,
+        num_labels: Optional[int] = None,
     ):
-        super().__init__(labeled=labeled, num_indices=2, sample_label=sample_label, seed=seed)
+        super().__init__(labeled=labeled, num_indices=2, sample_label=sample_label, seed=seed, num_labels=num_labels)
         self.set_landmark_options(landmarks, max_landmarks, landmark_roi_size)
         self._moving_image_shape = check_image_shape(moving_image_shape, "moving_image_shape")
         self._fixed_image_shape = check_image_shape(fixed_image_shape, "fixed_image_shape")

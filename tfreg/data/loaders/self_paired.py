@@ -66,6 +66,8 @@ class SelfPairedDataLoader(SingleShapeMixin, DataLoader):
             see :class:`tfreg.data.self_pair_transform.PairTransformRanges` (degrees, fraction, voxels).
         landmarks, max_landmarks, landmark_roi_size: as for
             :class:`~tfreg.data.loaders.paired.PairedDataLoader`, from ``landmarks/<id>.csv``.
+        num_labels: None, or K: label files are integer label maps (0 = background, 1..K) read as K channels
+            (:class:`~tfreg.data.loaders.base.DataLoader`).
     """
 
     def __init__(
@@ -84,6 +86,7 @@ class SelfPairedDataLoader(SingleShapeMixin, DataLoader):
         landmarks: bool = False,
         max_landmarks: Optional[int] = None,
         landmark_roi_size: Optional[int] = None,
+        num_labels: Optional[int] = None,
     ):
         self.ranges = PairTransformRanges(
             max_rotation=max_rotation,
@@ -92,7 +95,7 @@ class SelfPairedDataLoader(SingleShapeMixin, DataLoader):
             max_displacement=max_displacement,
             control_spacing=control_spacing,
         )
-        super().__init__(labeled=labeled, num_indices=3, sample_label=sample_label, seed=seed)
+        super().__init__(labeled=labeled, num_indices=3, sample_label=sample_label, seed=seed, num_labels=num_labels)
         self.image_shape = check_image_shape(image_shape, "image_shape")
         self.set_landmark_options(landmarks, max_landmarks, landmark_roi_size)
         try:

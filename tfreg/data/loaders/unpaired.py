@@ -39,6 +39,8 @@ class UnpairedDataLoader(SingleShapeMixin, DataLoader):
         sample_label: ``"sample"`` or ``"all"``.
         seed: sampling seed (None: new pairs every epoch).
         image_shape: ``(d1, d2, d3)`` (or 2-D) voxels every image and label is resized to.
+        num_labels: None, or K: label files are integer label maps (0 = background, 1..K) read as K channels
+            (:class:`~tfreg.data.loaders.base.DataLoader`).
     """
 
     def __init__(
@@ -49,8 +51,9 @@ class UnpairedDataLoader(SingleShapeMixin, DataLoader):
         sample_label: Optional[str],
         seed: Optional[int],
         image_shape: Union[Tuple[int, ...], List[int]],
+        num_labels: Optional[int] = None,
     ):
-        super().__init__(labeled=labeled, num_indices=3, sample_label=sample_label, seed=seed)
+        super().__init__(labeled=labeled, num_indices=3, sample_label=sample_label, seed=seed, num_labels=num_labels)
         self.image_shape = check_image_shape(image_shape, "image_shape")
         try:
             loader_image = open_unpaired_layout(self, file_loader, data_dir_paths)
