@@ -22,7 +22,7 @@ can learn something from them:
   another contrast; the MR of a patient is its CT anatomy under a small deformation.
 - **BraTSReg**: the brain with a contrast-enhancing tumour (bright rim in T1-CE) at baseline and a dark
   resection cavity at follow-up, the follow-up being the baseline anatomy under a smooth deformation
-  ``u`` (about 2 voxels). Landmarks are brain voxels ``q`` of the follow-up away from the tumour; their
+  ``u`` (up to 3 voxels). Landmarks are brain voxels ``q`` of the follow-up away from the tumour; their
   baseline positions are ``q + u(q)`` (both scans are evaluated analytically; the only approximation is
   the linear interpolation of the smooth subject coordinates at ``q + u(q)``, far below a voxel). They are
   written in BraTSReg's convention: ``Landmark,X,Y,Z`` in mm of ITK's LPS frame for 1 mm voxels, identity
@@ -251,10 +251,12 @@ def normalised_grid(shape: Sequence[int]) -> np.ndarray:
 def smooth_displacement(shape: Sequence[int], rng: np.random.Generator, amplitude: float, sigma: float) -> np.ndarray:
     """``(3, *shape)`` smooth random field, largest component ``amplitude`` (units of the caller's coordinates).
 
-    White noise blurred with a Gaussian of ``sigma`` voxels (wrap-free, 'nearest' border), then scaled.
+    White noise blurred with a Gaussian of ``sigma`` voxels, then scaled. The blur wraps around (a periodic
+    field): its variance is then the same everywhere, whereas a replicated border would pile the variance up
+    in the corners, where the scaling to ``amplitude`` would leave the interior almost still.
     """
     noise = rng.standard_normal((3,) + tuple(shape))
-    field = np.stack([ndimage.gaussian_filter(c, sigma, mode="nearest") for c in noise])
+    field = np.stack([ndimage.gaussian_filter(c, sigma, mode="wrap") for c in noise])
     return field * (amplitude / max(np.abs(field).max(), 1e-12))
 
 
@@ -408,7 +410,7 @@ def synthetic_brats_reg(
     for case in range(1, cases + 1):
         name = f"BraTSReg_{case:03d}"
         base = subject_coords(shape, rng)
-        u_voxels = smooth_displacement(shape, rng, 2.0, sigma=max(shape) / 5.0)  # follow-up -> baseline, voxels
+        u_voxels = smooth_displacement(shape, rng, 3.0, sigma=max(shape) / 5.0)  # follow-up -> baseline, voxels
         # the follow-up at voxel q shows the baseline at q + u(q): evaluate the subject's coordinates there
         index = np.stack(np.meshgrid(*[np.arange(n) for n in shape], indexing="ij")).astype(np.float64)
         follow = np.stack(

@@ -67,10 +67,10 @@ def download(source: str) -> str:
 
 
 def synthetic_split(cases: int) -> Sequence[int]:
-    """About 2:1:1 train/valid/test subjects, at least 2 train (one pair) and 1 valid and test each."""
-    if cases < 4:
-        raise ValueError(f"--cases must be at least 4 (2 train, 1 valid, 1 test), got {cases}")
-    valid = test = max(1, cases // 4)
+    """About 2:1:1 train/valid/test subjects, at least 2 in each: unpaired data pairs subjects within a split."""
+    if cases < 6:
+        raise ValueError(f"--cases must be at least 6 (2 train, 2 valid, 2 test subjects), got {cases}")
+    valid = test = max(2, cases // 4)
     return (cases - valid - test, valid, test)
 
 
