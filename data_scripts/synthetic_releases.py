@@ -427,10 +427,12 @@ def synthetic_brats_reg(
                 scans[time][modality] = Volume(image.astype(np.int16), **grid)
         # landmarks: follow-up brain voxels away from the tumour and the border, with their baseline match
         follow_classes = _brats_classes(follow, centre, radius, follow_up=True)
-        margin = 3
+        margin = max(1, min(3, min(shape) // 8))
         candidates = np.argwhere(np.isin(follow_classes, (1, 2, 3, 4)))
         keep = np.all((candidates >= margin) & (candidates < np.asarray(shape) - margin), axis=1)
         candidates = candidates[keep]
+        if len(candidates) == 0:
+            raise ValueError(f"shape {list(shape)} is too small to place landmarks in the brain; use 16 voxels or more")
         chosen = candidates[rng.choice(len(candidates), size=min(landmarks, len(candidates)), replace=False)]
         baseline = chosen + u_voxels[:, chosen[:, 0], chosen[:, 1], chosen[:, 2]].T
         numbers = np.arange(1, len(chosen) + 1)[:, None]
