@@ -61,7 +61,9 @@ def download(source: str) -> str:
     print(f"[demo_data] downloading {URL} (about 3 GB)")
     urllib.request.urlretrieve(URL, archive)
     with tarfile.open(archive) as tar:
-        tar.extractall(source, filter="data")
+        # the "data" filter (Python >= 3.11.4) refuses members that would land outside ``source``
+        options = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+        tar.extractall(source, **options)
     os.remove(archive)
     return source
 
