@@ -7,6 +7,8 @@
 - ``learn2reg_abdomen_ctmr.py``: Learn2Reg Abdomen MR-CT -> DeepReg's paired layout (moving CT, fixed MR);
 - ``brats_reg.py``: BraTSReg 2022 -> DeepReg's paired layout (moving follow-up, fixed baseline) with
   ``moving_landmarks``/``fixed_landmarks`` CSV folders;
+- ``synthetic_releases.py``: small synthetic copies of those three releases (and Learn2Reg OASIS) in
+  their own layouts, analytic phantoms, for the demos' ``--synthetic`` option and the tests;
 - ``conversion.py``: the steps the three share (checks, seeded splits, one-hot labels, atomic write,
   SHA-256 manifest).
 

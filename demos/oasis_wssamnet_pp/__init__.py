@@ -1,0 +1,1 @@
+"""OASIS demo: WSSAMNet++ inter-subject brain MR registration (frozen segmenter, contour attention)."""
