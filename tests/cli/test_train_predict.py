@@ -80,6 +80,7 @@ def test_deepreg_flags_parse():
         predict_parser().parse_args(["-k", "c/ckpt-1"])  # --split is required, as in DeepReg
 
 
+@pytest.mark.slow
 def test_train_resume_predict_through_main(tmp_path, capsys):
     if not data_root().is_dir():
         pytest.skip(f"real test data not found at {data_root()}")

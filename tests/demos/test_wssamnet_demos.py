@@ -18,7 +18,8 @@ import yaml
 
 from tfreg.data.image_io import read_image
 
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+# whole-system runs (up to a minute each): CI runs them in its separate slow step
+pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"), pytest.mark.slow]
 
 
 def _main(demo, script):

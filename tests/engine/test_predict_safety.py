@@ -180,6 +180,7 @@ KILLED_PREDICT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_a_killed_prediction_leaves_scratch_that_the_next_run_removes(trained, tmp_path):
     ckpt = os.path.join(trained["exp"], "save", "ckpt-2")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")

@@ -147,6 +147,7 @@ def test_extra_callbacks_see_every_epoch(trained, tmp_path):
     assert Count.epochs == [(0, True)]
 
 
+@pytest.mark.slow
 def test_self_supervised_pretraining_then_fine_tuning(tmp_path):
     """WSSAMNet's protocol: pre-train on images paired with random affine copies of themselves, then start a
     new (unpaired) training from those weights with a fresh optimizer and epoch counter (train.init_from)."""
@@ -189,6 +190,7 @@ def test_self_supervised_pretraining_then_fine_tuning(tmp_path):
     assert not (tmp_path / "bad").exists()
 
 
+@pytest.mark.slow
 def test_a_failed_start_leaves_nothing_and_a_later_failure_keeps_the_checkpoints(trained, tmp_path):
     import keras
 

@@ -28,6 +28,7 @@ def test_every_repository_config_validates(path):
     validate_config(config, provenance, check_dirs=False)
 
 
+@pytest.mark.slow
 def test_wssamnet_brats_reg_trains_resumes_and_predicts(tmp_path):
     from tfreg.cli.predict import main as predict_main
     from tfreg.cli.train import main as train_main
@@ -105,6 +106,7 @@ def test_wssamnet_brats_reg_trains_resumes_and_predicts(tmp_path):
     np.testing.assert_allclose(attention, segmentation * moving, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_wssamnet_pp_oasis_uses_the_pretrained_frozen_segmenter(tmp_path):
     from tfreg.engine.predict import predict
     from tfreg.engine.train import train
