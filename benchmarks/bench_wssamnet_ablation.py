@@ -6,7 +6,7 @@ masks only, the images and masks concatenated, and the images with contour atten
 (``O = |Lap(M)| M + I``). Its Dice: attention 0.750 > images 0.736 > concat 0.731 > masks only 0.724.
 This script repeats that ablation with tfreg's own API on a 2-core CPU::
 
-    python benchmarks/bench_wssamnet_ablation.py                 # full run (about 35 minutes)
+    python benchmarks/bench_wssamnet_ablation.py                 # full run (about 30 minutes)
     python benchmarks/bench_wssamnet_ablation.py --quick         # smoke run (a few minutes)
     python benchmarks/bench_wssamnet_ablation.py --json out.json --seeds 0 1 2 --reg-steps 120
 
