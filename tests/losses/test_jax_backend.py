@@ -33,9 +33,12 @@ SCRIPT = textwrap.dedent(
     check("jaccard", -((T * P).sum(1) + 1e-5) / ((T + P - T * P).sum(1) + 1e-5))
     check("cross-entropy", -(T * np.log(P + 1e-5)).mean(1))
     cov = ((T - T.mean(1, keepdims=True)) * (P - P.mean(1, keepdims=True))).mean(1)
-    check("gncc", -(cov**2 + 1e-5) / (T.var(1) * P.var(1) + 1e-5))
-    # lncc with a 1-voxel window: cross = tv = pv = 0 everywhere, so the score is nr / dr exactly
-    check("lncc", -np.ones(2), kernel_size=1)
+    check("gncc", -(cov**2) / (T.var(1) * P.var(1) + 1e-5))
+    check("gncc", -(cov**2 + 1e-5) / (T.var(1) * P.var(1) + 1e-5), formula="deepreg")
+    # lncc with a 1-voxel window: cross = tv = pv = 0 everywhere, so the score is nr / dr exactly:
+    # 0 by default (bounded), 1 with DeepReg's formula
+    check("lncc", np.zeros(2), kernel_size=1)
+    check("lncc", -np.ones(2), kernel_size=1, formula="deepreg")
     ddf = rng.normal(size=(2, 7, 8, 9, 3)).astype(np.float32)
     d = lambda f, a: (np.take(f, range(2, f.shape[a + 1]), a + 1) - np.take(f, range(0, f.shape[a + 1] - 2), a + 1)) / 2
     crop = lambda f, a: f[tuple([slice(None)] + [slice(None) if b == a else slice(1, -1) for b in range(3)])]
