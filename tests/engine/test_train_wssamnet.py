@@ -97,13 +97,16 @@ def test_wssamnet_brats_reg_trains_resumes_and_predicts(tmp_path):
         == 0
     )
     pair = tmp_path / "logs" / "pred" / "test" / "pair_0"
-    for name in ("moving_segmentation", "fixed_segmentation", "moving_attention", "fixed_attention", "ddf"):
+    names = ("moving_segmentation", "fixed_segmentation", "moving_attention", "fixed_attention", "ddf")
+    for name in names + ("moving_segmentation_mask", "fixed_segmentation_mask"):
         assert (pair / f"{name}.nii.gz").is_file(), name
     segmentation, _ = read_image(str(pair / "moving_segmentation.nii.gz"))
     attention, _ = read_image(str(pair / "moving_attention.nii.gz"))
     moving, _ = read_image(str(pair / "moving_image.nii.gz"))
     # WSSAMNet's attention, from the written files: O = S * I
     np.testing.assert_allclose(attention, segmentation * moving, atol=1e-5)
+    mask, _ = read_image(str(pair / "moving_segmentation_mask.nii.gz"))
+    np.testing.assert_array_equal(mask.reshape(segmentation.shape), segmentation >= 0.5)
 
 
 @pytest.mark.slow

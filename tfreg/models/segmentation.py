@@ -381,11 +381,9 @@ class SegmentationModel(RegistrationModel):
         """
         if name not in self.prediction_label_maps:
             raise ValueError(f"label_masks: {name!r} is not one of {sorted(self.prediction_label_maps)}")
-        probabilities = ops.convert_to_tensor(probabilities, "float32")
-        if self.activation == "softmax":
-            classes = ops.argmax(probabilities, axis=-1)
-            return ops.cast(ops.one_hot(classes, self.num_classes, dtype="float32")[..., 1:], "bool")
-        return probabilities >= 0.5
+        from tfreg.models.segmenter import decode_masks  # segmenter imports this module
+
+        return decode_masks(probabilities, self.activation, self.num_classes)
 
     # ------------------------------------------------------------------ metrics
     def field_names(self):

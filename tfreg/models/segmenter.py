@@ -26,6 +26,17 @@ def foreground(probabilities, activation: str):
     return probabilities[..., 1:] if activation == "softmax" else probabilities
 
 
+def decode_masks(probabilities, activation: str, num_classes: int):
+    """Predicted structure masks ``(B, *S, num_classes) -> (B, *S, L)`` bool: a sigmoid head's channels
+    thresholded at 0.5 (independent, may overlap); a softmax head's argmax one-hot with the background
+    (channel 0) dropped (exclusive)."""
+    probabilities = ops.convert_to_tensor(probabilities, "float32")
+    if activation == "softmax":
+        classes = ops.argmax(probabilities, axis=-1)
+        return ops.cast(ops.one_hot(classes, num_classes, dtype="float32")[..., 1:], "bool")
+    return probabilities >= 0.5
+
+
 class Segmenter(keras.layers.Layer):
     """``image (B, *S[, C]) -> class probabilities (B, *S, num_classes)``.
 
@@ -80,4 +91,4 @@ class Segmenter(keras.layers.Layer):
         return config
 
 
-__all__ = ["Segmenter", "class_probabilities", "foreground"]
+__all__ = ["Segmenter", "class_probabilities", "decode_masks", "foreground"]

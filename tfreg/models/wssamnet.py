@@ -62,7 +62,7 @@ from tfreg.checks import check_bool, check_choice
 from tfreg.models.base import _with_channel
 from tfreg.models.ddf import DDFModel
 from tfreg.models.segmentation import HEAD_ACTIVATIONS, HEAD_KEYS, matched_prediction
-from tfreg.models.segmenter import Segmenter, foreground
+from tfreg.models.segmenter import Segmenter, decode_masks, foreground
 from tfreg.ops.resize import resize
 from tfreg.ops.warp import warp
 from tfreg.registry import ATTENTION_CLASS, BACKBONE_CLASS, REGISTRY
@@ -293,6 +293,20 @@ class WSSAMNetModel(DDFModel):
     @property
     def head_activation(self) -> str:
         return (self.segmenter or self.moving_segmenter).activation
+
+    @property
+    def prediction_label_maps(self) -> Dict[str, str]:
+        """Segmentations ``tfreg_predict`` decodes into masks (``<output>_mask.nii.gz``) and scores against
+        the segmenters' target (labels; ROI maps are not written by predict, so only the masks then)."""
+        return {f"{role}_segmentation": f"{role}_{self.target}" for role in ("moving", "fixed")}
+
+    def label_masks(self, name: str, probabilities):
+        """The predicted masks of one segmentation output: ``(B, *S, K)`` -> ``(B, *S, L)`` bool (see
+        :func:`tfreg.models.segmenter.decode_masks`)."""
+        if name not in self.prediction_label_maps:
+            raise ValueError(f"label_masks: {name!r} is not one of {sorted(self.prediction_label_maps)}")
+        segmenter = self.segmenter or self.moving_segmenter
+        return decode_masks(probabilities, segmenter.activation, segmenter.num_classes)
 
     def attend(self, inputs, role: str, probabilities):
         """The registration network's input for ``role``'s image: ``att([I, M])``, ``(B, *S, C')``; with
