@@ -8,61 +8,34 @@ import pytest
 
 from tests.conftest import REPO_ROOT
 
-SNIPPET = (
-    "import sys; sys.path.insert(0, 'examples'); import notebook_fit as nf; "
-    "h = nf.main(epochs=1); import math; assert all(math.isfinite(v[0]) for v in h.history.values()); "
-    "assert 'metric/TRE' in h.history and 'loss/image_LocalNormalizedCrossCorrelationLoss_weighted' in h.history"
-)
+SNIPPETS = {
+    "notebook_fit": (
+        "import sys; sys.path.insert(0, 'examples'); import notebook_fit as nf; "
+        "h = nf.main(epochs=1); import math; assert all(math.isfinite(v[0]) for v in h.history.values()); "
+        "assert 'metric/TRE' in h.history and 'loss/image_LocalNormalizedCrossCorrelationLoss_weighted' in h.history"
+    ),
+    "segmentation_fit": (
+        "import sys; sys.path.insert(0, 'examples'); import segmentation_fit as sf; "
+        "h = sf.main(epochs=2); import math; assert all(math.isfinite(v[-1]) for v in h.history.values()); "
+        "assert 'loss/segmentation_MultiClassDiceLoss' in h.history and 'metric/Dice' in h.history"
+    ),
+    # the composite model trains with plain compile + fit: the segmenters learn (the focal loss falls)
+    "wssamnet_fit": (
+        "import sys; sys.path.insert(0, 'examples'); import wssamnet_fit as wf; "
+        "h = wf.main(epochs=3); import math; assert all(math.isfinite(v[-1]) for v in h.history.values()); "
+        "seg = h.history['loss/segmentation_FocalLoss']; assert seg[-1] < seg[0], seg"
+    ),
+}
 
 
+@pytest.mark.parametrize("example", sorted(SNIPPETS))
 @pytest.mark.parametrize("backend", ["tensorflow", pytest.param("jax", marks=pytest.mark.jax)])
-def test_notebook_example_fits(backend):
+def test_example_fits(backend, example):
+    """Each notebook example in examples/ runs under TensorFlow here and under JAX in a subprocess."""
     if backend == "jax":
         pytest.importorskip("jax")
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2", JAX_PLATFORMS="cpu")
     proc = subprocess.run(
-        [sys.executable, "-c", SNIPPET], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300
-    )
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
-
-
-SEGMENTATION_SNIPPET = (
-    "import sys; sys.path.insert(0, 'examples'); import segmentation_fit as sf; "
-    "h = sf.main(epochs=2); import math; assert all(math.isfinite(v[-1]) for v in h.history.values()); "
-    "assert 'loss/segmentation_MultiClassDiceLoss' in h.history and 'metric/Dice' in h.history"
-)
-
-
-@pytest.mark.parametrize("backend", ["tensorflow", pytest.param("jax", marks=pytest.mark.jax)])
-def test_segmentation_example_fits(backend):
-    if backend == "jax":
-        pytest.importorskip("jax")
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2", JAX_PLATFORMS="cpu")
-    proc = subprocess.run(
-        [sys.executable, "-c", SEGMENTATION_SNIPPET],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
-
-
-WSSAMNET_SNIPPET = (
-    "import sys; sys.path.insert(0, 'examples'); import wssamnet_fit as wf; "
-    "h = wf.main(epochs=3); import math; assert all(math.isfinite(v[-1]) for v in h.history.values()); "
-    "seg = h.history['loss/segmentation_FocalLoss']; assert seg[-1] < seg[0], seg"
-)
-
-
-@pytest.mark.parametrize("backend", ["tensorflow", pytest.param("jax", marks=pytest.mark.jax)])
-def test_wssamnet_example_fits(backend):
-    """The composite model trains with plain compile + fit (the segmenters learn: the focal loss falls)."""
-    if backend == "jax":
-        pytest.importorskip("jax")
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2", JAX_PLATFORMS="cpu")
-    proc = subprocess.run(
-        [sys.executable, "-c", WSSAMNET_SNIPPET], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", SNIPPETS[example]], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300
     )
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
