@@ -27,7 +27,6 @@ contrast and moved organs) in the release's own layout, every one paired and the
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import sys
@@ -46,15 +45,9 @@ PAGE = "https://learn2reg.grand-challenge.org/Datasets/"
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dir", default=None, help=f"demo folder (default demos/{NAME})")
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--source", default=None, help="the extracted AbdomenMRCT folder")
-    group.add_argument("--synthetic", action="store_true", help="write and convert a tiny synthetic release")
-    parser.add_argument("--cases", type=int, default=4, help="--synthetic: patients (default %(default)s)")
-    parser.add_argument("--shape", type=int, nargs=3, default=[32, 32, 32], help="--synthetic: voxels")
-    parser.add_argument("--seed", type=int, default=0, help="--synthetic: seed")
-    parser.add_argument("--overwrite", action="store_true", help="rebuild an existing dataset/")
+    parser = staged_demo.data_parser(
+        __doc__, NAME, "the extracted AbdomenMRCT folder", 4, "patients", [32, 32, 32], "--synthetic: seed"
+    )
     args = parser.parse_args(argv)
 
     folder = staged_demo.demo_dir(NAME, args.dir)

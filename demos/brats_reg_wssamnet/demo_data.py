@@ -32,7 +32,6 @@ correspondences) in the release's own layout and converts them the same way, wit
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import sys
@@ -90,15 +89,15 @@ def link_pretraining_images(dataset: str, output: str) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dir", default=None, help=f"demo folder (default demos/{NAME})")
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--source", default=None, help="the extracted BraTSReg training release")
-    group.add_argument("--synthetic", action="store_true", help="write and convert a tiny synthetic release")
-    parser.add_argument("--cases", type=int, default=6, help="--synthetic: cases (default %(default)s)")
-    parser.add_argument("--shape", type=int, nargs=3, default=[32, 32, 24], help="--synthetic: voxels")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the split (and of --synthetic)")
-    parser.add_argument("--overwrite", action="store_true", help="rebuild an existing dataset/")
+    parser = staged_demo.data_parser(
+        __doc__,
+        NAME,
+        "the extracted BraTSReg training release",
+        6,
+        "cases",
+        [32, 32, 24],
+        "seed of the split (and of --synthetic)",
+    )
     args = parser.parse_args(argv)
 
     folder = staged_demo.demo_dir(NAME, args.dir)

@@ -29,7 +29,6 @@ with a split of about 2:1:1.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import sys
@@ -77,15 +76,15 @@ def synthetic_split(cases: int) -> Sequence[int]:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dir", default=None, help=f"demo folder (default demos/{NAME})")
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--source", default=None, help="an extracted neurite-oasis folder")
-    group.add_argument("--synthetic", action="store_true", help="write and convert a tiny synthetic release")
-    parser.add_argument("--cases", type=int, default=8, help="--synthetic: subjects (default %(default)s)")
-    parser.add_argument("--shape", type=int, nargs=3, default=[32, 32, 32], help="--synthetic: voxels")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the split (and of --synthetic)")
-    parser.add_argument("--overwrite", action="store_true", help="rebuild an existing dataset/")
+    parser = staged_demo.data_parser(
+        __doc__,
+        NAME,
+        "an extracted neurite-oasis folder",
+        8,
+        "subjects",
+        [32, 32, 32],
+        "seed of the split (and of --synthetic)",
+    )
     args = parser.parse_args(argv)
 
     folder = staged_demo.demo_dir(NAME, args.dir)
