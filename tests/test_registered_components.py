@@ -53,6 +53,7 @@ LOSSES = {
 
 #: name -> required constructor arguments besides image_size (given per test).
 BACKBONES = {
+    "dfsa_unet": {"num_branches": 2, "channels": [2, 4]},
     "global": {"depth": 1},
     "local": {"extract_levels": [0, 1]},
     "multi_unets": {"unet": {"channels": [2, 4]}},

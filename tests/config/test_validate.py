@@ -444,8 +444,8 @@ def test_backbone_name_missing(base, reg):
 def test_backbone_name_unregistered(base, reg):
     base["train"]["backbone"]["name"] = "Unet"
     assert one_error(base, reg) == (
-        "train.backbone.name: 'Unet' is not registered in backbone_class; allowed: global, local, multi_unets, unet, "
-        "unet_segmenter. "
+        "train.backbone.name: 'Unet' is not registered in backbone_class; allowed: dfsa_unet, global, local, "
+        "multi_unets, unet, unet_segmenter. "
         "Did you mean 'unet'?"
     )
 
@@ -453,8 +453,8 @@ def test_backbone_name_unregistered(base, reg):
 def test_backbone_name_not_a_string(base, reg):
     base["train"]["backbone"]["name"] = ["local"]
     assert one_error(base, reg) == (
-        "train.backbone.name: must be a name registered in backbone_class, got ['local']; allowed: global, local, "
-        "multi_unets, unet, unet_segmenter"
+        "train.backbone.name: must be a name registered in backbone_class, got ['local']; allowed: dfsa_unet, global, "
+        "local, multi_unets, unet, unet_segmenter"
     )
 
 

@@ -68,6 +68,22 @@ def test_contour_multilabel_against_numpy(spatial):
 
 
 @pytest.mark.backend_agnostic
+def test_masking_binary_thresholds_the_union_at_half():
+    rng = np.random.default_rng(5)
+    image = rng.random((2, 6, 7, 1)).astype(np.float32)
+    mask = rng.random((2, 6, 7, 2)).astype(np.float32)
+    union = np.minimum(mask.sum(axis=-1, keepdims=True), 1.0)  # the module's union of the labels
+    expected = image * (union >= 0.5)
+    np.testing.assert_array_equal(np.asarray(MaskingAttention(binary=True)([image, mask])), expected)
+    np.testing.assert_array_equal(
+        np.asarray(MaskingAttention(binary=True, invert=True)([image, mask])),
+        image * (union < 0.5),
+    )
+    assert MaskingAttention.from_config(MaskingAttention(binary=True).get_config()).binary
+    with pytest.raises(ValueError, match="binary"):
+        MaskingAttention(binary="yes")
+
+
 def test_masking_and_invert():
     image = RNG.normal(size=(2, 4, 5, 3)).astype(np.float32)
     mask = (RNG.uniform(size=(2, 4, 5)) > 0.5).astype(np.float32)

@@ -106,3 +106,25 @@ def test_validation_and_config():
         DFSA()([np.zeros((1, 4, 4, 3), np.float32), np.zeros((1, 8, 8, 3), np.float32)])
     layer = DFSA.from_config(DFSA(filters=(8,), kernel_size=5).get_config())
     assert layer.filters == [8] and layer.kernel_size == 5
+
+
+@pytest.mark.backend_agnostic
+@pytest.mark.parametrize("source", ["fine", "both"])
+def test_weight_source_against_numpy(source):
+    """The weights of the paper's text (from the fine field) and of both fields, with a 1x1 branch."""
+    ndim = 2
+    coarse = RNG.normal(size=(2, 4, 5, ndim)).astype(np.float32)
+    fine = RNG.normal(size=(2, 8, 10, ndim)).astype(np.float32)
+    layer = DFSA(filters=(), weight_source=source)
+    out = np.asarray(layer([coarse, fine]))
+    up = 2.0 * np_resize(coarse.astype(np.float64), (8, 10))
+    ref = np.empty_like(up)
+    for c in range(ndim):
+        conv = layer.branches[c][0]
+        k, b = np.asarray(conv.kernel).reshape(-1), float(np.asarray(conv.bias)[0])
+        z = k[0] * fine[..., c] if source == "fine" else k[0] * up[..., c] + k[1] * fine[..., c]
+        ref[..., c] = sigmoid(z + b) * up[..., c] + fine[..., c]
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
+    assert DFSA.from_config(layer.get_config()).weight_source == source
+    with pytest.raises(ValueError, match="weight_source"):
+        DFSA(weight_source="finest")

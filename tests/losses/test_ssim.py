@@ -11,7 +11,7 @@ from tfreg.registry import REGISTRY
 pytestmark = pytest.mark.backend_agnostic
 
 
-def np_ssim(t, p, data_range=1.0, sigma=1.5):
+def np_ssim(t, p, data_range=1.0, sigma=1.5, padding="valid"):
     r = int(3.5 * sigma + 0.5)
     g = np.exp(-(np.arange(-r, r + 1) ** 2) / (2 * sigma**2))
     g /= g.sum()
@@ -19,7 +19,7 @@ def np_ssim(t, p, data_range=1.0, sigma=1.5):
     def filt(x):
         for a in range(x.ndim):
             x = ndimage.correlate1d(x, g, axis=a, mode="constant")
-        return x[tuple(slice(r, n - r) for n in x.shape)]
+        return x if padding == "same" else x[tuple(slice(r, n - r) for n in x.shape)]
 
     t, p = t.astype(np.float64), p.astype(np.float64)
     mt, mp = filt(t), filt(p)
@@ -51,3 +51,18 @@ def test_loss_sign_gradients_and_small_input():
         SSIM()(np.zeros((1, 8, 8, 8), np.float32), np.zeros((1, 8, 8, 8), np.float32))
     with pytest.raises(ValueError, match="data_range"):
         SSIM(data_range=0)
+
+
+@pytest.mark.parametrize("shape", [(8, 8), (12, 10, 9)])
+def test_same_padding_matches_zero_padded_reference(shape):
+    """padding="same": every voxel, windows zero-padded (ssim-pytorch's conv2d with padding window//2); images
+    smaller than the window are allowed."""
+    rng = np.random.default_rng(3)
+    t = rng.random(shape).astype(np.float32)
+    p = np.clip(t + 0.2 * rng.random(shape), 0, 1).astype(np.float32)
+    loss = REGISTRY.build_loss({"name": "ssim", "padding": "same"}, {"reduction": None})
+    np.testing.assert_allclose(np.asarray(loss(t[None], p[None])), [-np_ssim(t, p, padding="same")], rtol=1e-4)
+    # equal images still score 1: at every voxel, zero-padded windows included, numerator = denominator
+    assert abs(float(np.asarray(SSIM(padding="same", reduction=None)(t[None], t[None]))[0]) - 1) < 1e-5
+    with pytest.raises(ValueError, match="padding"):
+        SSIM(padding="full")

@@ -171,25 +171,31 @@ class MaskingAttention(SegmentationAttention):
     """Hard/soft masking attention: ``O = M * I``, or ``O = (1 - M) * I`` with ``invert=True``.
 
     ``invert=True`` is WSSAMNet++'s post-operative set-up (``M`` the tumour: tumour voxels become 0 and the
-    network attends to the tissue common to both scans); ``invert=False`` is seed 002's hard attention
-    (``I * W``, ``W`` the lung mask). ``M`` is the union of the labels.
+    network attends to the tissue common to both scans); ``binary=True`` is the hard attention of He, He and
+    Cao 2022 (``I * W``, ``W`` the segmenter's binary lung mask). ``M`` is the union of the labels, and with
+    ``binary`` it is thresholded, ``M >= 0.5`` (the paper's binary mask of a sigmoid segmenter; a step has
+    no gradient, so the segmenter is then trained beforehand, not through this layer).
 
     Args:
         invert: use ``1 - M``.
+        binary: threshold ``M`` at 0.5 first (soft masks by default).
 
     Call: ``layer([image (B, *S, C), mask (B, *S[, K])])`` -> ``(B, *S, C)``.
     """
 
-    def __init__(self, invert: bool = False, **kwargs):
+    def __init__(self, invert: bool = False, binary: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.invert = check_bool(invert, "invert")
+        self.binary = check_bool(binary, "binary")
 
     def call(self, inputs):
         image, mask = self._pair(inputs)
         m = mask_union(mask)
+        if self.binary:
+            m = ops.cast(m >= 0.5, image.dtype)
         return (1.0 - m) * image if self.invert else m * image
 
-    config_keys = ("invert",)
+    config_keys = ("invert", "binary")
 
 
 ROI_INPUTS = ("mask", "landmarks")

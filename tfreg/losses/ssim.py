@@ -7,10 +7,13 @@ metric.
 import numpy as np
 from keras import ops
 
-from tfreg.checks import check_number
+from tfreg.checks import check_choice, check_number
 from tfreg.losses.base import ImageLoss, NegatedLossMixin, mean_per_sample
 from tfreg.ops.filters import separable_filter
 from tfreg.registry import REGISTRY
+
+#: where the local SSIM is evaluated: windows inside the image only, or every voxel (zero-padded windows)
+SSIM_PADDINGS = ("valid", "same")
 
 
 def ssim_window(sigma: float) -> np.ndarray:
@@ -24,8 +27,16 @@ def ssim_window(sigma: float) -> np.ndarray:
     return (k / k.sum()).astype(np.float32)
 
 
-def ssim_map(y_true, y_pred, data_range: float = 1.0, sigma: float = 1.5, k1: float = 0.01, k2: float = 0.03):
-    """Local SSIM per voxel and channel on the *valid* region (window fully inside the image).
+def ssim_map(
+    y_true,
+    y_pred,
+    data_range: float = 1.0,
+    sigma: float = 1.5,
+    k1: float = 0.01,
+    k2: float = 0.03,
+    padding: str = "valid",
+):
+    """Local SSIM per voxel and channel, on the *valid* region (window fully inside the image) or everywhere.
 
     With ``G`` the separable Gaussian window (weights sum to 1), ``C1 = (k1 L)^2``, ``C2 = (k2 L)^2``::
 
@@ -35,10 +46,13 @@ def ssim_map(y_true, y_pred, data_range: float = 1.0, sigma: float = 1.5, k1: fl
     Variances are population (window-weighted) ones, as Wang et al.'s reference code.
 
     Args:
-        y_true, y_pred: float32 ``(B, *S, C)``; every spatial size must exceed ``2 radius``.
+        y_true, y_pred: float32 ``(B, *S, C)``; with ``"valid"`` every spatial size must exceed ``2 radius``.
+        padding: ``"valid"`` (default): only voxels whose window lies inside the image; ``"same"``: every
+            voxel, the window zero-padded outside the image (the ``ssim-pytorch`` code that He, He and Cao
+            2022 use, whose border windows see zeros; at 64x64 the valid region loses a 5-pixel rim).
 
     Returns:
-        ``(B, *(S - 2 radius), C)``.
+        ``(B, *(S - 2 radius), C)`` (``valid``) or ``(B, *S, C)`` (``same``).
     """
     window = ssim_window(sigma)
     radius = (len(window) - 1) // 2
@@ -46,9 +60,11 @@ def ssim_map(y_true, y_pred, data_range: float = 1.0, sigma: float = 1.5, k1: fl
     stats = separable_filter(
         ops.concatenate([y_true, y_pred, y_true * y_true, y_pred * y_pred, y_true * y_pred], axis=-1), window
     )
-    # Crop to the valid region: there the zero padding never enters the window.
-    index = (slice(None),) + tuple(slice(radius, s - radius) for s in y_true.shape[1:-1]) + (slice(None),)
-    stats = stats[index]
+    check_choice(padding, "padding", SSIM_PADDINGS)
+    if padding == "valid":
+        # Crop to the valid region: there the zero padding never enters the window.
+        index = (slice(None),) + tuple(slice(radius, s - radius) for s in y_true.shape[1:-1]) + (slice(None),)
+        stats = stats[index]
     mu_t, mu_p, tt, pp, tp = (stats[..., i * channels : (i + 1) * channels] for i in range(5))
     c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
     s_t, s_p, s_tp = tt - mu_t * mu_t, pp - mu_p * mu_p, tp - mu_t * mu_p
@@ -64,6 +80,7 @@ class SSIM(ImageLoss):
         data_range: L, the intensity range of the images (default 1.0, intensity units), > 0.
         sigma: Gaussian window sigma in voxels (default 1.5), > 0.
         k1, k2: constants of ``C1 = (k1 L)^2`` and ``C2 = (k2 L)^2`` (defaults 0.01, 0.03), >= 0.
+        padding: ``"valid"`` (default) or ``"same"`` (zero-padded windows at every voxel), see :func:`ssim_map`.
         **kwargs: spatial_dims, name, reduction, dtype, see :class:`~tfreg.losses.base.ImageLoss`.
     """
 
@@ -73,9 +90,11 @@ class SSIM(ImageLoss):
         sigma: float = 1.5,
         k1: float = 0.01,
         k2: float = 0.03,
+        padding: str = "valid",
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.padding = check_choice(padding, "padding", SSIM_PADDINGS)
         self.data_range = check_number(data_range, "data_range", minimum=1e-12)
         self.sigma = check_number(sigma, "sigma", minimum=1e-3)
         self.k1 = check_number(k1, "k1")
@@ -85,14 +104,16 @@ class SSIM(ImageLoss):
         """Mean SSIM per sample, ``(B,)``."""
         radius = (len(ssim_window(self.sigma)) - 1) // 2
         small = [s for s in y_true.shape[1:-1] if s is not None and s <= 2 * radius]
-        if small:
+        if small and self.padding == "valid":
             raise ValueError(
                 f"SSIM with sigma={self.sigma} needs every spatial size > {2 * radius} voxels, "
-                f"got {tuple(y_true.shape[1:-1])}"
+                f"got {tuple(y_true.shape[1:-1])} (padding: same has no minimum)"
             )
-        return mean_per_sample(ssim_map(y_true, y_pred, self.data_range, self.sigma, self.k1, self.k2))
+        return mean_per_sample(
+            ssim_map(y_true, y_pred, self.data_range, self.sigma, self.k1, self.k2, padding=self.padding)
+        )
 
-    config_keys = ("data_range", "sigma", "k1", "k2")
+    config_keys = ("data_range", "sigma", "k1", "k2", "padding")
 
 
 @REGISTRY.register_loss(name="ssim")
@@ -100,4 +121,4 @@ class SSIMLoss(NegatedLossMixin, SSIM):
     """``-SSIM`` per sample (registered ``ssim``); see :class:`SSIM`."""
 
 
-__all__ = ["ssim_window", "ssim_map", "SSIM", "SSIMLoss"]
+__all__ = ["SSIM_PADDINGS", "ssim_window", "ssim_map", "SSIM", "SSIMLoss"]

@@ -1,14 +1,16 @@
 """tfreg.models: backbones and registration models (``keras`` only, any Keras 3 backend).
 
-Importing this package registers the backbones (``local``, ``global``, ``unet``, ``unet_segmenter``,
-``multi_unets``) and the models (``ddf``, ``dvf``, ``conditional``, ``affine``, ``segmentation``, ``wssamnet``).
+Importing this package registers the backbones (``local``, ``global``, ``unet``, ``dfsa_unet``,
+``unet_segmenter``, ``multi_unets``) and the models (``ddf``, ``dvf``, ``conditional``, ``affine``,
+``segmentation``, ``wssamnet``, ``dfsa``).
 """
 
 from tfreg.models.affine import AffineModel
-from tfreg.models.backbones import Backbone, GlobalNet, LocalNet, MultiUNets, UNet, UNetSegmenter
+from tfreg.models.backbones import Backbone, DFSAUNet, GlobalNet, LocalNet, MultiUNets, UNet, UNetSegmenter
 from tfreg.models.base import RegistrationModel, target_registration_error
 from tfreg.models.conditional import ConditionalModel
 from tfreg.models.ddf import DDFModel
+from tfreg.models.dfsa import DFSAModel
 from tfreg.models.dvf import DVFModel
 from tfreg.models.loss_config import build_losses
 from tfreg.models.segmentation import SegmentationModel, label_channels
@@ -18,6 +20,8 @@ from tfreg.models.wssamnet import WSSAMNetModel
 __all__ = [
     "AffineModel",
     "Backbone",
+    "DFSAUNet",
+    "DFSAModel",
     "GlobalNet",
     "LocalNet",
     "UNet",

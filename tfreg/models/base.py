@@ -136,7 +136,7 @@ class RegistrationModel(keras.Model):
             self._loss_section(config.get("loss")),
             tuple(self.loss_inputs),
             registry=self.registry,
-            usable=self.usable_categories(self.labeled),
+            usable=self.active_categories(),
             owner=f"model {type(self).__name__}",
         )
         self.requested_outputs = self._check_loss_wiring()
@@ -165,6 +165,12 @@ class RegistrationModel(keras.Model):
         """The loss categories whose tensors exist for such data (``label`` needs labels)."""
         names = cls.tensor_names(labeled)
         return tuple(c for c, args in cls.loss_inputs.items() if all(a in names for a in args))
+
+    def active_categories(self) -> Tuple[str, ...]:
+        """The loss categories this built model computes (default :meth:`usable_categories`); a model whose
+        networks leave a category without tensors (e.g. frozen segmenters: no ``segmentation`` pair) drops it,
+        so that its absence from the config is not reported as a missing loss."""
+        return self.usable_categories(self.labeled)
 
     @classmethod
     def data_arguments(cls, loader) -> Dict[str, Any]:

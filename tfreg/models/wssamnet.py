@@ -97,6 +97,10 @@ class WSSAMNetModel(DDFModel):
         "fixed_attention": "fixed",
     }
     required_config_keys = ("backbone", "loss", "segmenter")
+    #: ``train.segmenter`` values used where the config leaves a key out (subclasses set their paper's)
+    segmenter_defaults: Dict[str, Any] = {}
+    #: ``train.attention`` when the config has none
+    default_attention: Dict[str, Any] = {"name": NO_ATTENTION}
 
     def __init__(
         self,
@@ -145,6 +149,11 @@ class WSSAMNetModel(DDFModel):
                     segmentation.append(v)
         return {"registration": self.backbone.trainable_variables, "segmentation": segmentation}
 
+    def active_categories(self) -> Tuple[str, ...]:
+        """Without ``segmentation`` when the segmenters are frozen (they produce no segmentation pair)."""
+        categories = super().active_categories()
+        return categories if self.segmenters_trainable else tuple(c for c in categories if c != "segmentation")
+
     @classmethod
     def validate_train_config(cls, checker, train, labeled, method):
         super().validate_train_config(checker, train, labeled, method)
@@ -154,6 +163,7 @@ class WSSAMNetModel(DDFModel):
             checker.error(base + ("segmenter",), f"must be a mapping {{{', '.join(SEGMENTER_KEYS)}}}, got {seg!r}")
             seg = None
         if seg is not None:
+            seg = {**cls.segmenter_defaults, **seg}
             checker.unknown_keys(base + ("segmenter",), seg, SEGMENTER_KEYS, "train.segmenter")
             if "backbone" not in seg:
                 checker.error(base + ("segmenter",), "missing required key 'backbone' (e.g. {name: unet_segmenter})")
@@ -190,7 +200,8 @@ class WSSAMNetModel(DDFModel):
             if not isinstance(attention, dict) or "name" not in attention:
                 checker.error(base + ("attention",), f"must be a mapping {{name, ...}}, got {attention!r}")
             elif attention["name"] != NO_ATTENTION:
-                checker.check_component(base + ("attention",), attention, ATTENTION_CLASS)
+                # weight-free layers: building one checks its arguments before any data is read
+                checker.check_component(base + ("attention",), attention, ATTENTION_CLASS, build=True)
 
     @staticmethod
     def _check_pretrained(checker, train, shared: bool) -> None:
@@ -218,6 +229,7 @@ class WSSAMNetModel(DDFModel):
         seg = config.get("segmenter")
         if not isinstance(seg, dict) or "backbone" not in seg:
             raise ValueError(f"train.segmenter must be a mapping with a backbone, got {seg!r}")
+        seg = {**self.segmenter_defaults, **seg}
         unknown = [k for k in seg if k not in SEGMENTER_KEYS]
         if unknown:
             raise ValueError(f"train.segmenter has unknown key(s) {unknown}; allowed: {list(SEGMENTER_KEYS)}")
@@ -260,7 +272,7 @@ class WSSAMNetModel(DDFModel):
         for segmenter in (self.segmenter, self.moving_segmenter, self.fixed_segmenter):
             if segmenter is not None:
                 segmenter.trainable = self.segmenters_trainable
-        attention = config.get("attention") or {"name": NO_ATTENTION}
+        attention = config.get("attention") or dict(self.default_attention)
         if not isinstance(attention, dict) or "name" not in attention:
             raise ValueError(f"train.attention must be a mapping {{name, ...}}, got {attention!r}")
         self.attention_name = attention["name"]

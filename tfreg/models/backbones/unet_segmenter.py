@@ -164,6 +164,12 @@ class UNetSegmenter(keras.Model):
 
     def call(self, inputs, training=None):
         """``(B, *image_size, C)`` -> ``(B, *image_size, channels[0])``."""
+        return self.level_features(inputs, training=training)[0]
+
+    def level_features(self, inputs, training=None) -> list:
+        """The decoder's output at every level: ``[f_0, ..., f_{L-1}]``, ``f_d`` of shape ``(B, *sizes[d],
+        channels[d])`` (``f_{L-1}`` is the bottleneck, ``f_0`` the full-resolution output of :meth:`call`).
+        Multi-scale heads (e.g. the ``dfsa_unet`` registration network) read one field from each."""
         if len(inputs.shape) != self.ndim + 2 or tuple(inputs.shape[1:-1]) != self.image_size:
             raise ValueError(
                 f"{self.name}: expected input (batch, *{self.image_size}, channels), got shape {tuple(inputs.shape)}"
@@ -177,6 +183,7 @@ class UNetSegmenter(keras.Model):
                 x = unit(x, training=training)
             skips.append(x)
         depth = len(self.channels) - 1
+        levels = [x]
         for i, d in enumerate(range(depth - 1, -1, -1)):
             x = self._upsample(i, x, self.sizes[d])
             x = ops.concatenate([skips[d], x], axis=-1)
@@ -184,7 +191,8 @@ class UNetSegmenter(keras.Model):
                 x = unit(x, training=training)
             if self.scse:
                 x = self.scse_blocks[i](x)
-        return x
+            levels.append(x)
+        return levels[::-1]
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.out_channels,)
