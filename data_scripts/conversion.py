@@ -387,7 +387,8 @@ def add_label_format_argument(parser: argparse.ArgumentParser) -> None:
 def run_converter(
     parser: argparse.ArgumentParser, convert: Callable[[], Mapping[str, Sequence[str]]], output: str, unit: str
 ) -> int:
-    """Run ``convert()`` for a converter's ``main``: 0 after the split summary, or exit 1 with one line.
+    """Run ``convert()`` for a converter's ``main``: 0 after the split summary and the ``notes`` of
+    ``conversion.json`` (when the converter wrote any), or exit 1 with one line.
 
     Bad input (``ValueError``, ``OSError``: tfreg's data errors derive from them) ends the program with a
     one-line message naming the file or option and no traceback, as ``argparse`` reports a bad option.
@@ -397,6 +398,11 @@ def run_converter(
     except (ValueError, OSError) as err:
         parser.exit(1, f"{parser.prog}: error: {err}\n")
     print_summary(output, splits, unit)
+    record = os.path.join(output, RECORD_NAME)
+    if os.path.isfile(record):  # what the converter wants the user to know (cases skipped, converted, left out)
+        with open(record, encoding="utf-8") as stream:
+            for note in json.load(stream).get("notes", []):
+                print(f"note: {note}")
     return 0
 
 
