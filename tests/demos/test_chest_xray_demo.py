@@ -71,3 +71,28 @@ def test_demo_train_overrides(tmp_path):
     ]
     with pytest.raises(SystemExit, match="conversion.json is missing"):
         demo_train.converted_dataset(str(tmp_path / "dataset"))
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_segmenter_stage_trains_from_its_config_on_the_synthetic_pictures(tmp_path):
+    """Stage 1 alone (the later stages need the dfsa model): config/dfsa_segmenter_jsrt.yaml + the demo YAML."""
+    import yaml
+
+    from demos import staged_demo
+
+    argv = ["--synthetic", "--cases", "6", "--shape", "32", "32", "--sizes", "16", "32", "--dir", str(tmp_path)]
+    assert demo_data.main(argv) == 0
+    cwd = os.getcwd()
+    os.chdir(staged_demo.REPO_ROOT)  # the demo YAML's paths are relative to the repository root
+    try:
+        override = demo_train.data_override(str(tmp_path), [16, 32], test=True)
+        configs = [staged_demo.repo_config("dfsa_segmenter_jsrt.yaml"), demo_train.DEMO_CONFIG]
+        exp = staged_demo.run_stage("segmenter", configs, override, str(tmp_path), "run-test", 1, "")
+    finally:
+        os.chdir(cwd)
+    assert staged_demo.last_checkpoint(exp).endswith(os.path.join("save", "ckpt-1"))
+    saved = yaml.safe_load(open(os.path.join(exp, "save", "config.yaml")))
+    assert saved["train"]["method"] == "segmentation" and saved["dataset"]["image_shape"] == [16, 16]
+    assert saved["train"]["backbone"]["channels"] == [16, 32, 64, 128, 256]
+    assert saved["dataset"]["train"]["dir"] == str(tmp_path / "dataset" / "16" / "train")
