@@ -7,10 +7,14 @@
 - ``learn2reg_abdomen_ctmr.py``: Learn2Reg Abdomen MR-CT -> DeepReg's paired layout (moving CT, fixed MR);
 - ``brats_reg.py``: BraTSReg 2022 -> DeepReg's paired layout (moving follow-up, fixed baseline) with
   ``moving_landmarks``/``fixed_landmarks`` CSV folders;
-- ``synthetic_releases.py``: small synthetic copies of those three releases (and Learn2Reg OASIS) in
-  their own layouts, analytic phantoms, for the demos' ``--synthetic`` option and the tests;
-- ``conversion.py``: the steps the three share (checks, seeded splits, one-hot labels, atomic write,
-  SHA-256 manifest).
+- ``jsrt.py``, ``montgomery.py``, ``shenzhen.py``: the chest X-ray releases (JSRT with the SCR lung masks,
+  Montgomery County, Shenzhen with its separate masks) -> DeepReg's unpaired 2-D layout at 64 and 256
+  pixels, lungs merged; ``chest_xray.py`` holds what the three share (grey, resizing, geometry, split);
+- ``synthetic_releases.py``: small synthetic copies of the neurite-oasis, Learn2Reg OASIS, Abdomen MR-CT
+  and BraTSReg releases in their own layouts, analytic phantoms, for the demos' ``--synthetic`` option and the tests;
+  ``synthetic_chest_xray.py``: the same for the three chest X-ray releases;
+- ``conversion.py``: the steps all converters share (checks, seeded splits, one-hot labels, atomic write,
+  SHA-256 manifest, the command line).
 
 Each is a command-line script (``python data_scripts/<name>.py --help``) and an importable module
 (``from data_scripts.nifti_to_h5 import convert_nifti_to_h5``, from the repository root).

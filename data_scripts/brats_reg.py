@@ -51,7 +51,6 @@ training cases at random with ``--seed`` (:func:`data_scripts.conversion.seeded_
 
 from __future__ import annotations
 
-import argparse
 import csv
 import glob
 import os
@@ -67,10 +66,12 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 from data_scripts.conversion import (  # noqa: E402
     SPLIT_NAMES,
     PlannedFile,
+    add_split_arguments,
     check_output_folder,
     check_source_folder,
+    converter_parser,
     image_info,
-    print_summary,
+    run_converter,
     seeded_split,
     split_record,
     write_tree,
@@ -269,21 +270,12 @@ def convert(
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("source", help="extracted BraTSReg release folder holding BraTSReg_XXX/ case folders")
-    parser.add_argument("output", help="new or empty output folder (outside the source)")
+    parser = converter_parser(__doc__, "extracted BraTSReg release folder holding BraTSReg_XXX/ case folders")
     parser.add_argument("--modality", choices=MODALITIES, default="t1ce", help="MR sequence (default t1ce)")
     parser.add_argument(
         "--split", choices=SPLIT_NAMES, default="train", help="split that receives every case (default train)"
     )
-    parser.add_argument(
-        "--split-counts",
-        nargs=3,
-        type=int,
-        metavar=("TRAIN", "VALID", "TEST"),
-        help="draw train/valid/test with these case counts instead (WSSAMNet++: 104 29 7)",
-    )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the --split-counts draw (default 0)")
+    add_split_arguments(parser, None, "draw train/valid/test with these case counts instead (WSSAMNet++: 104 29 7)")
     parser.add_argument(
         "--landmarks",
         choices=LANDMARK_MODES,
@@ -291,8 +283,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         help="auto: copy the landmark files present (default); require: refuse cases without both; none",
     )
     args = parser.parse_args(argv)
-    try:
-        splits = convert(
+    return run_converter(
+        parser,
+        lambda: convert(
             args.source,
             args.output,
             modality=args.modality,
@@ -300,11 +293,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             split_counts=args.split_counts,
             seed=args.seed,
             landmarks=args.landmarks,
-        )
-    except (ValueError, OSError) as err:  # bad input: one line naming the file or option, no traceback
-        parser.exit(1, f"{parser.prog}: error: {err}\n")
-    print_summary(args.output, splits)
-    return 0
+        ),
+        args.output,
+        "case(s)",
+    )
 
 
 if __name__ == "__main__":

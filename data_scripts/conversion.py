@@ -22,12 +22,13 @@ loaders read: they take label channels with values in [0, 1], not label numbers.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
 import shutil
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import SimpleITK as sitk
@@ -56,11 +57,14 @@ class PlannedFile:
         target: output path relative to the output folder (``train/images/OASIS_0001.nii.gz``).
         num_labels: 0 to copy the file unchanged; ``K > 0`` to write an integer label map ``0..K`` as ``K``
             one-hot channels.
+        write: for a computed file (e.g. a resized 2-D X-ray): ``write(absolute target path)`` writes it;
+            ``source`` then only names where it comes from (messages, records). None: copy or one-hot.
     """
 
     source: str
     target: str
     num_labels: int = 0
+    write: Optional[Callable[[str], None]] = None
 
 
 # ---------------------------------------------------------------------------------------------- checks
@@ -168,19 +172,25 @@ def check_label_format(label_format: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- splits
-def seeded_split(ids: Sequence[str], counts: Sequence[int], seed: int) -> Dict[str, List[str]]:
-    """Assign ``ids`` to train/valid/test at random with ``counts`` cases each (reproducible with ``seed``).
+def seeded_split(
+    ids: Sequence[str], counts: Sequence[int], seed: int, names: Sequence[str] = SPLIT_NAMES
+) -> Dict[str, List[str]]:
+    """Assign ``ids`` to the splits ``names`` (train/valid/test) at random, ``counts`` cases each (seeded).
 
     The IDs are sorted first, so the assignment depends only on the set of IDs, the counts and the seed
-    (NumPy's ``default_rng(seed).permutation``); each split's IDs are returned sorted. Counts of 0 give an
-    empty split (it is then not written).
+    (NumPy's ``default_rng(seed).permutation``, cut into consecutive runs of ``counts``); each split's IDs are
+    returned sorted. Counts of 0 give an empty split (it is then not written). ``names`` lets a converter
+    draw other groups, e.g. ``("train", "test", "unused")`` for a paper split of fewer cases than the source
+    holds; the same counts give the same cases whatever the names.
 
     Raises:
-        ValueError: not three non-negative counts, or their sum differs from the number of IDs.
+        ValueError: not one non-negative count per name, or their sum differs from the number of IDs.
     """
+    names = tuple(names)
     counts = [int(c) for c in counts]
-    if len(counts) != 3 or min(counts) < 0:
-        raise ValueError(f"split counts must be three non-negative numbers (train valid test), got {counts}")
+    if len(counts) != len(names) or min(counts) < 0:
+        numbers = {3: "three", 2: "two"}.get(len(names), str(len(names)))
+        raise ValueError(f"split counts must be {numbers} non-negative numbers ({' '.join(names)}), got {counts}")
     ordered = sorted(ids)
     if sum(counts) != len(ordered):
         raise ValueError(
@@ -190,7 +200,7 @@ def seeded_split(ids: Sequence[str], counts: Sequence[int], seed: int) -> Dict[s
     order = np.random.default_rng(seed).permutation(len(ordered))
     shuffled = [ordered[i] for i in order]
     bounds = np.cumsum([0] + counts)
-    return {name: sorted(shuffled[bounds[n] : bounds[n + 1]]) for n, name in enumerate(SPLIT_NAMES)}
+    return {name: sorted(shuffled[bounds[n] : bounds[n + 1]]) for n, name in enumerate(names)}
 
 
 # ---------------------------------------------------------------------------------------------- writing
@@ -236,7 +246,9 @@ def write_onehot_label(source: str, target: str, num_labels: int) -> None:
 def _write_planned(item: PlannedFile, root: str) -> None:
     target = os.path.join(root, item.target)
     os.makedirs(os.path.dirname(target), exist_ok=True)
-    if item.num_labels:
+    if item.write is not None:
+        item.write(target)
+    elif item.num_labels:
         write_onehot_label(item.source, target, item.num_labels)
     else:
         shutil.copyfile(item.source, target)
@@ -335,6 +347,65 @@ def print_summary(output: str, splits: Mapping[str, Sequence[str]], unit: str = 
     print(f"written to {output} (verify with: cd {output} && sha256sum -c {MANIFEST_NAME})")
 
 
+# ---------------------------------------------------------------------------------------------- command line
+def converter_parser(doc: str, source_help: str) -> argparse.ArgumentParser:
+    """The command line every converter starts from: its docstring as help, ``SOURCE`` and ``OUTPUT``."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("source", help=source_help)
+    parser.add_argument("output", help="new or empty output folder (outside the source)")
+    return parser
+
+
+def add_split_arguments(
+    parser: argparse.ArgumentParser,
+    default: Optional[Sequence[int]],
+    help_text: str,
+    names: Sequence[str] = ("TRAIN", "VALID", "TEST"),
+) -> None:
+    """``--split-counts`` (one count per name, default ``default``) and ``--seed`` (default 0) of a seeded split."""
+    parser.add_argument(
+        "--split-counts",
+        nargs=len(names),
+        type=int,
+        default=list(default) if default is not None else None,
+        metavar=tuple(names),
+        help=help_text,
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random split (default 0)")
+
+
+def add_label_format_argument(parser: argparse.ArgumentParser) -> None:
+    """``--label-format onehot|integer`` (see :data:`LABEL_FORMATS`)."""
+    parser.add_argument(
+        "--label-format",
+        choices=LABEL_FORMATS,
+        default="onehot",
+        help="onehot: binary channels for tfreg/DeepReg (default); integer: the published maps unchanged",
+    )
+
+
+def run_converter(
+    parser: argparse.ArgumentParser, convert: Callable[[], Mapping[str, Sequence[str]]], output: str, unit: str
+) -> int:
+    """Run ``convert()`` for a converter's ``main``: 0 after the split summary and the ``notes`` of
+    ``conversion.json`` (when the converter wrote any), or exit 1 with one line.
+
+    Bad input (``ValueError``, ``OSError``: tfreg's data errors derive from them) ends the program with a
+    one-line message naming the file or option and no traceback, as ``argparse`` reports a bad option.
+    """
+    try:
+        splits = convert()
+    except (ValueError, OSError) as err:
+        parser.exit(1, f"{parser.prog}: error: {err}\n")
+    print_summary(output, splits, unit)
+    record = os.path.join(output, RECORD_NAME)
+    if os.path.isfile(record):  # what the converter wants the user to know (cases skipped, converted, left out)
+        with open(record, encoding="utf-8") as stream:
+            for note in json.load(stream).get("notes", []):
+                print(f"note: {note}")
+    return 0
+
+
 __all__ = [
     "MANIFEST_NAME",
     "RECORD_NAME",
@@ -359,4 +430,8 @@ __all__ = [
     "learn2reg_label_count",
     "nifti_stem",
     "print_summary",
+    "converter_parser",
+    "add_split_arguments",
+    "add_label_format_argument",
+    "run_converter",
 ]

@@ -39,7 +39,6 @@ read); ``integer`` copies the published label maps unchanged. The label count co
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import sys
@@ -50,15 +49,17 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 
 from data_scripts.conversion import (  # noqa: E402
     PlannedFile,
+    add_label_format_argument,
     check_label_format,
     check_output_folder,
     check_same_grid,
     check_source_folder,
+    converter_parser,
     image_info,
     learn2reg_label_count,
     nifti_stem,
-    print_summary,
     read_json,
+    run_converter,
     split_record,
     write_tree,
 )
@@ -228,34 +229,27 @@ def convert(
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("source", help="extracted AbdomenMRCT folder (AbdomenMRCT_dataset.json, imagesTr, ...)")
-    parser.add_argument("output", help="new or empty output folder (outside the source)")
-    parser.add_argument(
-        "--label-format",
-        choices=("onehot", "integer"),
-        default="onehot",
-        help="onehot: binary channels for tfreg/DeepReg (default); integer: the published maps unchanged",
-    )
+    parser = converter_parser(__doc__, "extracted AbdomenMRCT folder (AbdomenMRCT_dataset.json, imagesTr, ...)")
+    add_label_format_argument(parser)
     parser.add_argument("--masks", action="store_true", help="also copy masksTr into moving_masks/ and fixed_masks/")
     parser.add_argument("--no-valid", action="store_true", help="do not write registration_val as the valid split")
     parser.add_argument(
         "--num-labels", type=int, default=4, help="organ label count when the json has no 'labels' (default 4)"
     )
     args = parser.parse_args(argv)
-    try:
-        splits = convert(
+    return run_converter(
+        parser,
+        lambda: convert(
             args.source,
             args.output,
             label_format=args.label_format,
             masks=args.masks,
             include_valid=not args.no_valid,
             num_labels=args.num_labels,
-        )
-    except (ValueError, OSError) as err:  # bad input: one line naming the file or option, no traceback
-        parser.exit(1, f"{parser.prog}: error: {err}\n")
-    print_summary(args.output, splits, "pair(s)")
-    return 0
+        ),
+        args.output,
+        "pair(s)",
+    )
 
 
 if __name__ == "__main__":

@@ -50,7 +50,6 @@ tfreg's loaders read); ``integer`` copies the published label maps unchanged.
 
 from __future__ import annotations
 
-import argparse
 import glob
 import os
 import re
@@ -62,16 +61,19 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 
 from data_scripts.conversion import (  # noqa: E402
     PlannedFile,
+    add_label_format_argument,
+    add_split_arguments,
     check_label_format,
     check_output_folder,
     check_same_grid,
     check_source_folder,
+    converter_parser,
     image_info,
     learn2reg_label_count,
     nifti_stem,
-    print_summary,
     read_json,
     require_file,
+    run_converter,
     seeded_split,
     split_record,
     write_tree,
@@ -286,37 +288,23 @@ def plan_files(
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("source", help="extracted Learn2Reg OASIS folder (OASIS_dataset.json) or neurite-oasis folder")
-    parser.add_argument("output", help="new or empty output folder (outside the source)")
+    parser = converter_parser(__doc__, "extracted Learn2Reg OASIS folder (OASIS_dataset.json) or neurite-oasis folder")
     parser.add_argument(
         "--split",
         choices=SPLIT_MODES,
         help="json: Learn2Reg's training/registration_val lists (default for Learn2Reg); paper: seeded "
         "train:valid:test counts (default for neurite-oasis)",
     )
-    parser.add_argument(
-        "--split-counts",
-        nargs=3,
-        type=int,
-        default=list(PAPER_SPLIT),
-        metavar=("TRAIN", "VALID", "TEST"),
-        help="subjects per split for --split paper (default: WSSAMNet++'s 314 50 50)",
-    )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the paper split (default 0)")
+    add_split_arguments(parser, PAPER_SPLIT, "subjects per split for --split paper (default: WSSAMNet++'s 314 50 50)")
     parser.add_argument(
         "--labels", type=int, choices=(35, 4), default=35, help="label maps: 35 (default) or 4 (neurite-oasis only)"
     )
-    parser.add_argument(
-        "--label-format",
-        choices=("onehot", "integer"),
-        default="onehot",
-        help="onehot: binary channels for tfreg/DeepReg (default); integer: the published maps unchanged",
-    )
+    add_label_format_argument(parser)
     parser.add_argument("--masks", action="store_true", help="also copy masksTr into <split>/masks (Learn2Reg)")
     args = parser.parse_args(argv)
-    try:
-        splits = convert(
+    return run_converter(
+        parser,
+        lambda: convert(
             args.source,
             args.output,
             split=args.split,
@@ -325,11 +313,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             num_labels=args.labels,
             label_format=args.label_format,
             masks=args.masks,
-        )
-    except (ValueError, OSError) as err:  # bad input: one line naming the file or option, no traceback
-        parser.exit(1, f"{parser.prog}: error: {err}\n")
-    print_summary(args.output, splits, "subject(s)")
-    return 0
+        ),
+        args.output,
+        "subject(s)",
+    )
 
 
 if __name__ == "__main__":

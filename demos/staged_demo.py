@@ -101,14 +101,17 @@ def data_parser(
     doc: str, name: str, source_help: str, cases: int, cases_help: str, shape: Sequence[int], seed_help: str
 ) -> argparse.ArgumentParser:
     """The command line every ``demo_data.py`` shares: ``--dir``, ``--source`` or ``--synthetic``,
-    ``--cases``, ``--shape``, ``--seed``, ``--overwrite`` (the release-specific texts and defaults given)."""
+    ``--cases``, ``--shape`` (as many sizes as ``shape``: 3 for volumes, 2 for X-rays), ``--seed``,
+    ``--overwrite`` (the release-specific texts and defaults given)."""
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--dir", default=None, help=f"demo folder (default demos/{name})")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--source", default=None, help=source_help)
     group.add_argument("--synthetic", action="store_true", help="write and convert a tiny synthetic release")
     parser.add_argument("--cases", type=int, default=cases, help=f"--synthetic: {cases_help} (default %(default)s)")
-    parser.add_argument("--shape", type=int, nargs=3, default=list(shape), help="--synthetic: voxels")
+    parser.add_argument(
+        "--shape", type=int, nargs=len(shape), default=list(shape), help="--synthetic: voxels (pixels for 2-D releases)"
+    )
     parser.add_argument("--seed", type=int, default=0, help=seed_help)
     parser.add_argument("--overwrite", action="store_true", help="rebuild an existing dataset/")
     return parser

@@ -6,11 +6,14 @@ import random
 
 import numpy as np
 import pytest
+import SimpleITK as sitk
 
 from tests.data.helpers import OBLIQUE, image, label, write_grouped, write_paired, write_unpaired
 from tfreg.data.errors import DataError, DataNotFoundError
 from tfreg.data.file_loaders import H5FileLoader, NiftiFileLoader
+from tfreg.data.geometry import ImageGeometry
 from tfreg.data.image_io import read_image, save_image
+from tfreg.data.load import get_data_loader
 from tfreg.data.loaders import GroupedDataLoader, PairedDataLoader, UnpairedDataLoader
 from tfreg.registry import REGISTRY
 
@@ -314,3 +317,33 @@ def test_num_labels_is_the_most_label_channels_of_any_label_file(tmp_path):
          "intra_group_option": "forward", "sample_image_in_group": True}
     )  # fmt: skip
     assert grouped.num_labels == 3
+
+
+def _scalar_nifti_rgb(path, rgb):
+    """An RGB 2-D picture saved as a 3-D scalar NIfTI ``(x, y, 3)`` (what save_image writes for channels)."""
+    save_image(rgb, path, ImageGeometry.identity(2))
+
+
+def _vector_nifti_rgb(path, rgb):
+    """An RGB 2-D picture as a SimpleITK vector image (NIfTI stores it as ``(x, y, 1, 1, c)``)."""
+    sitk.WriteImage(sitk.GetImageFromArray(np.transpose(rgb, (1, 0, 2)), isVector=True), path)
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+@pytest.mark.parametrize("write", [_scalar_nifti_rgb, _vector_nifti_rgb])
+def test_rgb_2d_image_is_refused_with_a_grey_hint(tmp_path, write, channels):
+    for k, i in enumerate(IDS):
+        save_image(image((6, 7), k), str(tmp_path / "images" / f"{i}.nii.gz"))
+        save_image(label((6, 7), 1, k), str(tmp_path / "labels" / f"{i}.nii.gz"))
+    rgb = np.random.default_rng(0).integers(0, 256, (6, 7, channels)).astype(np.uint8)
+    write(str(tmp_path / "images" / "c1.nii.gz"), rgb)
+    config = {"train": {"dir": str(tmp_path), "format": "nifti", "labeled": True}, "type": "unpaired"}
+    kind = "RGB" if channels == 3 else "RGBA"
+    with pytest.raises(DataError, match=rf"images/c1.nii.gz has shape .*looks like {kind} colour channels") as err:
+        get_data_loader(dict(config, image_shape=[6, 7]), "train")
+    assert "Convert it to grey first (ITU-R BT.601 luma" in str(err.value)
+    # the grey picture (the converters' BT.601 luma) is accepted
+    save_image(rgb[..., :3] @ np.array([0.299, 0.587, 0.114]), str(tmp_path / "images" / "c1.nii.gz"))
+    loader = get_data_loader(dict(config, image_shape=[6, 7]), "train")
+    loader.check_all_files()
+    loader.close()

@@ -77,3 +77,18 @@ def test_resize_matches_half_pixel_linear():
     np.testing.assert_allclose(out, expected, atol=1e-5)
     same = preprocess.resize(x, (6, 5, 7))
     np.testing.assert_array_equal(same, x)
+
+
+def test_colour_images_are_named_as_such():
+    for shape in ((8, 9, 3), (8, 9, 1, 4)):
+        with pytest.raises(
+            DataError, match=r"image p.png has shape .*looks like RGBA? colour channels.*2-D grey image"
+        ):
+            preprocess.image_spatial_shape(shape, 2, "p.png")
+    with pytest.raises(DataError, match="looks like RGB colour channels.*if it is a 3-D volume, configure a 3-D"):
+        preprocess.image_spatial_shape((8, 9, 3), 2, "v.nii.gz")
+    with pytest.raises(DataError, match=r"v.nii.gz .*looks like RGB colour channels.*3-D grey image.*do this\)$"):
+        preprocess.image_spatial_shape((8, 9, 10, 3), 3, "v.nii.gz")
+    assert not preprocess.looks_like_colour((8, 9, 2, 3), 2)  # a 3-D stack, not a picture
+    with pytest.raises(DataError, match="multi-channel images are not supported"):
+        preprocess.image_spatial_shape((8, 9, 2), 2, "two.nii.gz")

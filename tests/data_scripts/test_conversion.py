@@ -99,3 +99,50 @@ def test_stale_scratch_of_a_killed_run_is_cleaned(tmp_path):
     stale.mkdir()
     conversion.write_tree([PlannedFile(str(source / "a.txt"), "train/a.txt")], str(tmp_path / "out"), {})
     assert not stale.exists() and (tmp_path / "out" / "train" / "a.txt").is_file()
+
+
+def test_seeded_split_names_give_the_same_draw_under_other_group_names():
+    ids = [f"s{n:02d}" for n in range(9)]
+    default = conversion.seeded_split(ids, (5, 0, 4), seed=2)
+    named = conversion.seeded_split(ids, (5, 4, 0), seed=2, names=("train", "test", "unused"))
+    assert named == {"train": default["train"], "test": default["test"], "unused": []}
+    with pytest.raises(ValueError, match=r"split counts must be two non-negative numbers \(train test\)"):
+        conversion.seeded_split(ids, (5, 4, 0), seed=2, names=("train", "test"))
+
+
+def test_planned_file_write_makes_computed_files(tmp_path):
+    def write(target):
+        with open(target, "w") as stream:
+            stream.write("computed\n")
+
+    plan = [PlannedFile("made from a.png", "64/train/a.txt", write=write)]
+    conversion.write_tree(plan, str(tmp_path / "out"), {"converter": "test"})
+    assert (tmp_path / "out" / "64" / "train" / "a.txt").read_text() == "computed\n"
+    assert_manifest(str(tmp_path / "out"))
+
+
+def test_run_converter_prints_the_summary_and_notes_or_exits_with_one_line(tmp_path, capsys):
+    parser = conversion.converter_parser("a converter", "the release")
+    conversion.add_split_arguments(parser, (2, 1), "cases per split", names=("TRAIN", "TEST"))
+    conversion.add_label_format_argument(parser)
+    args = parser.parse_args(["src", str(tmp_path / "out"), "--split-counts", "3", "2", "--seed", "4"])
+    assert (args.source, args.split_counts, args.seed, args.label_format) == ("src", [3, 2], 4, "onehot")
+
+    def convert():
+        source = tmp_path / "a.txt"
+        source.write_text("a\n")
+        record = {"converter": "test", "notes": ["1 case skipped"]}
+        conversion.write_tree([PlannedFile(str(source), "train/a.txt")], args.output, record)
+        return {"train": ["a"], "test": []}
+
+    assert conversion.run_converter(parser, convert, args.output, "case(s)") == 0
+    printed = capsys.readouterr().out
+    assert "train: 1 case(s)" in printed and "test:" not in printed and "note: 1 case skipped" in printed
+
+    def fail():
+        raise DataError("image x.png is unreadable")
+
+    with pytest.raises(SystemExit) as exit_info:
+        conversion.run_converter(parser, fail, args.output, "case(s)")
+    assert exit_info.value.code == 1
+    assert capsys.readouterr().err.strip().endswith("error: image x.png is unreadable")

@@ -35,6 +35,16 @@ def image_spatial_shape(shape: Sequence[int], ndim: int, source: str) -> Tuple[i
     if len(shape) == ndim + 1 and shape[-1] == 1:
         shape = shape[:-1]
     if len(shape) != ndim:
+        if looks_like_colour(shape, ndim):
+            kind = "RGB" if shape[-1] == 3 else "RGBA"
+            # a 2-D configuration given a volume of 3 or 4 slices shows the same shape: say so
+            volume = "; if it is a 3-D volume, configure a 3-D shape" if len(shape) == 3 else ""
+            raise DataError(
+                f"image {source} has shape {shape}: its last axis of {shape[-1]} looks like {kind} colour channels, "
+                f"but the configured shape is a {ndim}-D grey image. Convert it to grey first (ITU-R BT.601 luma, "
+                "0.299 R + 0.587 G + 0.114 B; the chest X-ray converters data_scripts/jsrt.py, montgomery.py and "
+                f"shenzhen.py do this){volume}"
+            )
         raise DataError(
             f"image {source} has shape {shape}: expected a {ndim}-D image (the configured shape has "
             f"{ndim} axes); multi-channel images are not supported"
@@ -42,6 +52,13 @@ def image_spatial_shape(shape: Sequence[int], ndim: int, source: str) -> Tuple[i
     if min(shape) <= 0:
         raise DataError(f"image {source} is empty: shape {shape}")
     return shape
+
+
+def looks_like_colour(shape: Sequence[int], ndim: int) -> bool:
+    """Whether an image of ``shape`` is an ``ndim``-D colour picture: a last axis of 3 (RGB) or 4 (RGBA) after
+    the ``ndim`` spatial axes and only size-1 axes between (a 2-D RGB NIfTI may store ``(x, y, 1, 3)``)."""
+    shape = tuple(int(s) for s in shape)
+    return len(shape) > ndim and shape[-1] in (3, 4) and all(s == 1 for s in shape[ndim:-1])
 
 
 def label_spatial_shape_and_count(shape: Sequence[int], ndim: int, source: str) -> Tuple[Tuple[int, ...], int]:
@@ -210,6 +227,7 @@ def resize(x: np.ndarray, shape: Sequence[int]) -> np.ndarray:
 
 __all__ = [
     "image_spatial_shape",
+    "looks_like_colour",
     "label_spatial_shape_and_count",
     "check_finite",
     "normalize_image",
