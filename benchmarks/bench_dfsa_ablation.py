@@ -286,8 +286,12 @@ def train_segmenter(train: Slices, settings: Settings, seed: int):
     section["backbone"] = dict(section["backbone"], channels=list(settings.seg_channels))
     keras.utils.set_random_seed(seed)
     model = SegmentationModel(settings.shape, settings.shape, index_size=3, labeled=True, config=section)
-    seconds = fit(model, RandomPairs(train, settings.seg_steps, settings.batch_size // 2, seed), settings.seg_steps,
-                  settings.learning_rate)
+    seconds = fit(
+        model,
+        RandomPairs(train, settings.seg_steps, settings.batch_size // 2, seed),
+        settings.seg_steps,
+        settings.learning_rate,
+    )
     return model, {"seconds": seconds, "steps": settings.seg_steps}
 
 
@@ -298,8 +302,12 @@ def train_autoencoder(train: Slices, settings: Settings, seed: int):
     section = train_section("dfsa_label_autoencoder")
     keras.utils.set_random_seed(seed)
     model = LabelAutoEncoderModel(settings.shape, settings.shape, index_size=3, labeled=True, config=section)
-    seconds = fit(model, RandomPairs(train, settings.ae_steps, settings.batch_size // 2, seed), settings.ae_steps,
-                  settings.learning_rate)
+    seconds = fit(
+        model,
+        RandomPairs(train, settings.ae_steps, settings.batch_size // 2, seed),
+        settings.ae_steps,
+        settings.learning_rate,
+    )
     return model.encoder, {"seconds": seconds, "steps": settings.ae_steps}
 
 
@@ -335,8 +343,10 @@ def train_registration(train: Slices, variant: str, segmenter, encoder, settings
 
 def segmenter_dice(model, test: Slices) -> float:
     """Mean Dice of the segmenter's binary masks (``p >= 0.5``) against the held-out ROI masks."""
-    out = model({"moving_image": test.images, "fixed_image": test.images, "indices": np.zeros((len(test.images), 3))},
-                training=False)
+    out = model(
+        {"moving_image": test.images, "fixed_image": test.images, "indices": np.zeros((len(test.images), 3))},
+        training=False,
+    )
     predicted = np.asarray(out["moving_segmentation"])[..., 0] >= 0.5
     truth = test.masks > 0.5
     inter = np.logical_and(predicted, truth).sum(axis=(1, 2))
