@@ -268,3 +268,67 @@ def test_check_full_resolution_model_refuses_model_grid_images():
     with pytest.raises(ValueError, match=r"'wssamnet' also writes \['fixed_segmentation', 'moving_segmentation'\]"):
         check_full_resolution_model(WithSegmentations(), outputs, "wssamnet")
     check_full_resolution_model(object(), outputs, "ddf")  # a plain DDF model passes
+
+
+def test_full_resolution_3d_paired_with_different_moving_and_fixed_grids(tmp_path):
+    """Paired 3-D data: moving files 16^3 on an 8^3 model grid (x2), fixed files 9^3 on a 6^3 grid (x1.5), so
+    the moving and fixed ratios differ; both pairs predicted in one batch of 2."""
+    from tfreg.engine.predict import predict
+    from tfreg.engine.train import train
+
+    rng = np.random.default_rng(3)
+    moving_geometry = ImageGeometry(spacing=(1.0, 1.5, 2.0), origin=(0.0, 0.0, 0.0), direction=np.eye(3))
+    fixed_geometry = ImageGeometry(spacing=(2.0, 1.0, 1.0), origin=(5.0, -2.0, 1.0), direction=np.eye(3))
+    arrays = {}
+    for role, shape in (("moving", (16, 16, 16)), ("fixed", (9, 9, 9))):
+        images, labels = {}, {}
+        for i in range(2):
+            image = ndimage.gaussian_filter(rng.random(shape), 1.5)
+            image = (image - image.min()) / (image.max() - image.min())
+            images[f"case{i}"] = image.astype(np.float32)
+            labels[f"case{i}"] = (image > 0.5).astype(np.float32)
+        geometry = moving_geometry if role == "moving" else fixed_geometry
+        write_nifti_folder(str(tmp_path / "data" / f"{role}_images"), images, geometry=geometry)
+        write_nifti_folder(str(tmp_path / "data" / f"{role}_labels"), labels, geometry=geometry)
+        arrays[role] = (images, labels)
+    split = {"dir": str(tmp_path / "data"), "format": "nifti", "labeled": True}
+    cfg = config(tmp_path / "data")
+    cfg["dataset"] = {
+        "train": split,
+        "test": split,
+        "type": "paired",
+        "moving_image_shape": [8, 8, 8],
+        "fixed_image_shape": [6, 6, 6],
+    }
+    cfg["train"]["epochs"] = 1
+    cfg["train"]["save_period"] = 1
+    path = write_config(cfg, tmp_path / "c.yaml")
+    logs = str(tmp_path / "logs")
+    train(config_path=path, log_dir=logs, exp_name="run", verbose=0)
+    ckpt = os.path.join(logs, "run", "save", "ckpt-1")
+    grid = predict(ckpt_path=ckpt, split="test", log_dir=logs, exp_name="grid")
+    full = predict(ckpt_path=ckpt, split="test", log_dir=logs, exp_name="full", batch_size=2, full_resolution=True)
+    rows = rows_of(full)
+    assert sorted(rows) == ["[0]", "[1]"]
+    for i in range(2):
+        model_ddf, _ = read(os.path.join(grid, f"pair_{i}", "ddf.nii.gz"))
+        assert model_ddf.shape == (6, 6, 6, 3)
+        expected = reference_native_ddf(model_ddf, (8, 8, 8), (9, 9, 9), (16, 16, 16))
+        folder = os.path.join(full, f"pair_{i}")
+        ddf, ddf_image = read(os.path.join(folder, "ddf.nii.gz"))
+        np.testing.assert_allclose(ddf, expected, atol=2e-4)
+        assert ddf_image.GetSize()[:3] == (9, 9, 9)
+        np.testing.assert_allclose(ddf_image.GetSpacing()[:3], fixed_geometry.spacing)
+        np.testing.assert_allclose(ddf_image.GetOrigin()[:3], fixed_geometry.origin)
+        moving_images, moving_labels = arrays["moving"]
+        pred, _ = read(os.path.join(folder, "pred_fixed_image.nii.gz"))
+        np.testing.assert_allclose(pred, reference_warp(moving_images[f"case{i}"], expected, 1), atol=1e-4)
+        pred_label, _ = read(os.path.join(folder, "label_0", "pred_fixed_label.nii.gz"))
+        assert np.count_nonzero(pred_label != reference_warp(moving_labels[f"case{i}"], expected, 0)) <= 2
+        moving_written, moving_image = read(os.path.join(folder, "moving_image.nii.gz"))
+        assert moving_written.shape == (16, 16, 16)
+        np.testing.assert_allclose(moving_image.GetSpacing()[:3], moving_geometry.spacing)
+        fixed_label = arrays["fixed"][1][f"case{i}"] >= 0.5
+        hd, mean = reference_hd_assd(fixed_label, pred_label >= 0.5, fixed_geometry.spacing)
+        assert float(rows[f"[{i}]"]["label_hd_mm"]) == pytest.approx(hd, rel=1e-6)
+        assert float(rows[f"[{i}]"]["label_assd_mm"]) == pytest.approx(mean, rel=1e-6)

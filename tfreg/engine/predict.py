@@ -20,7 +20,7 @@ folder has none yet (DeepReg's place for it). Differences to DeepReg (contract Â
 * a model that declares ``prediction_label_maps`` (the segmentation model) also gets its predicted masks
   (``<output>_mask.nii.gz``) and, with labels, the per-label Dice / HD95 tables
   ``segmentation_metrics.csv`` / ``segmentation_metrics_per_label.csv``
-  (:mod:`tfreg.engine.predict_segmentation`). Its ``metrics.csv`` keeps DeepReg's columns, empty where the
+  (:mod:`tfreg.engine.predict_segmentation`). Its ``metrics.csv`` keeps the columns below, empty where the
   model has no registration output.
 * every ``metrics.csv`` also has ``label_hd_mm``, ``label_assd_mm`` (full Hausdorff distance and ASSD of the
   thresholded labels, mm) and ``ddf_folding_count`` (voxels with ``det J <= 0``) as its last columns

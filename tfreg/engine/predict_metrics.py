@@ -7,7 +7,7 @@
   is written as ``"[0, 1]"``; unlabeled rows have ``label_index`` -1 and empty label columns.
 - with landmarks (a data loader with ``landmarks: true``), ``metrics.csv`` has the columns of
   :data:`LANDMARK_COLUMNS` after DeepReg's (empty for a sample without landmarks), and both stats tables
-  summarise them too (see :func:`landmark_metrics`); without landmarks the tables are DeepReg's.
+  summarise them too (see :func:`landmark_metrics`); without landmarks there are no landmark columns.
 - ``tfreg_predict`` adds the columns of :data:`SURFACE_COLUMNS` last (after the landmark columns, so every
   earlier column keeps its position): ``label_hd_mm`` (full Hausdorff distance, percentile 100) and
   ``label_assd_mm`` (average symmetric surface distance) of the thresholded labels, in mm with the fixed
