@@ -332,3 +332,36 @@ def test_full_resolution_3d_paired_with_different_moving_and_fixed_grids(tmp_pat
         hd, mean = reference_hd_assd(fixed_label, pred_label >= 0.5, fixed_geometry.spacing)
         assert float(rows[f"[{i}]"]["label_hd_mm"]) == pytest.approx(hd, rel=1e-6)
         assert float(rows[f"[{i}]"]["label_assd_mm"]) == pytest.approx(mean, rel=1e-6)
+
+
+def test_native_resolution_files_of_different_sizes_in_one_split(tmp_path):
+    """NativeResolution re-reads each sample's files by index: pairs of differently sized files each get their
+    own grid (so a batch may mix them), and a pair's label rows reuse its images and DDF."""
+    from tfreg.data import get_data_loader
+    from tfreg.engine.predict_native import NativeResolution
+
+    rng = np.random.default_rng(4)
+    shapes = {"case0": (32, 32), "case1": (24, 40), "case2": (16, 20)}
+    images = {k: rng.random(s).astype(np.float32) * 50 for k, s in shapes.items()}
+    labels = {k: np.stack([v > 25, v > 40], -1).astype(np.float32) for k, v in images.items()}
+    write_nifti_folder(str(tmp_path / "images"), images, geometry=GEOMETRY)
+    write_nifti_folder(str(tmp_path / "labels"), labels, geometry=GEOMETRY)
+    split = {"dir": str(tmp_path), "format": "nifti", "labeled": True, "pairs": "all"}
+    with get_data_loader({"test": split, "type": "unpaired", "image_shape": [8, 8]}, "test") as loader:
+        native = NativeResolution(loader)
+        ddf = rng.normal(scale=0.7, size=(8, 8, 2)).astype(np.float32)
+        for m, f in ((1, 2), (2, 0)):
+            for label in (0, 1):
+                arrays, moving_geometry, fixed_geometry = native.arrays([m, f, label], ddf)
+                moving_shape, fixed_shape = shapes[f"case{m}"], shapes[f"case{f}"]
+                expected = reference_native_ddf(ddf, (8, 8), fixed_shape, moving_shape)
+                np.testing.assert_allclose(arrays["ddf"], expected, atol=2e-4)
+                moving = images[f"case{m}"]
+                moving = (moving - moving.min()) / (moving.max() - moving.min())
+                np.testing.assert_allclose(arrays["pred_fixed_image"], reference_warp(moving, expected, 1), atol=1e-4)
+                np.testing.assert_array_equal(arrays["fixed_label"], labels[f"case{f}"][..., label])
+                wrong = arrays["pred_fixed_label"] != reference_warp(labels[f"case{m}"][..., label], expected, 0)
+                assert np.count_nonzero(wrong) <= 2
+                assert arrays["moving_image"].shape == moving_shape and arrays["fixed_image"].shape == fixed_shape
+                np.testing.assert_allclose(fixed_geometry.spacing, GEOMETRY.spacing)
+                np.testing.assert_allclose(moving_geometry.origin, GEOMETRY.origin)
