@@ -128,6 +128,7 @@ class NativeResolution:
         self.loader = loader
         self._pair: Optional[Tuple[int, ...]] = None
         self._cache: Dict[str, np.ndarray] = {}
+        self._geometries: Tuple[Optional[ImageGeometry], Optional[ImageGeometry]] = (None, None)
 
     def arrays(
         self, indices: Sequence[float], ddf: np.ndarray
