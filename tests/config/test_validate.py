@@ -224,7 +224,7 @@ def test_split_unknown_key(base, reg):
     base["dataset"]["train"]["labelled"] = True
     assert one_error(base, reg) == (
         "dataset.train.labelled: unknown key 'labelled' in dataset split 'train'; "
-        "allowed keys: dir, format, labeled. Did you mean 'labeled'?"
+        "allowed keys: dir, format, labeled, pairs. Did you mean 'labeled'?"
     )
 
 
@@ -323,6 +323,43 @@ def test_unpaired_missing_image_shape(base, reg):
     base["dataset"]["type"] = "unpaired"
     del base["dataset"]["moving_image_shape"], base["dataset"]["fixed_image_shape"]
     assert one_error(base, reg) == "dataset: missing required key 'image_shape' for a unpaired dataset"
+
+
+def unpaired(base):
+    base["dataset"]["type"] = "unpaired"
+    del base["dataset"]["moving_image_shape"], base["dataset"]["fixed_image_shape"]
+    base["dataset"]["image_shape"] = [8, 8, 8]
+    return base
+
+
+@pytest.mark.parametrize("value", ["all", "sample", None])
+def test_split_pairs_accepted_for_unpaired(base, reg, value):
+    config = unpaired(base)
+    config["dataset"]["test"]["pairs"] = value
+    assert validate_config(config, registry=reg)["dataset"]["test"]["pairs"] == value
+
+
+def test_split_pairs_bad_value(base, reg):
+    config = unpaired(base)
+    config["dataset"]["test"]["pairs"] = "every"
+    assert one_error(config, reg) == "dataset.test.pairs: 'every' is not allowed; allowed: sample, all."
+
+
+@pytest.mark.parametrize("loader_type", ["paired", "grouped"])
+def test_split_pairs_refused_for_loaders_with_their_own_pairing(base, reg, loader_type):
+    if loader_type == "grouped":
+        base["dataset"].update(
+            type="grouped",
+            image_shape=[8, 8, 8],
+            intra_group_prob=1,
+            intra_group_option="forward",
+            sample_image_in_group=False,
+        )
+        del base["dataset"]["moving_image_shape"], base["dataset"]["fixed_image_shape"]
+    base["dataset"]["valid"]["pairs"] = "all"
+    line = one_error(base, reg)
+    assert line.startswith("dataset.valid.pairs: only the unpaired data loader chooses its pairs this way")
+    assert f"dataset.type is {loader_type!r}" in line
 
 
 @pytest.mark.parametrize("shape", [[16, 16, 16, 1], [16], [16, 0, 16], [16, 16.0, 16], "16,16,16", [True, 2, 2]])

@@ -82,3 +82,36 @@ def test_errors(root, tmp_path):
     cfg["train"]["label"] = True
     with pytest.raises(ValueError, match=r"dataset.train has unknown key\(s\) \['label'\]"):
         get_data_loader(cfg, "train")
+
+
+def unpaired_config(root, pairs):
+    split = {"dir": str(root), "format": "nifti", "labeled": True, "pairs": pairs}
+    return {"train": dict(split, pairs=None), "test": split, "type": "unpaired", "image_shape": [3, 3, 3]}
+
+
+@pytest.fixture
+def unpaired_root(tmp_path):
+    from tests.data.helpers import write_unpaired
+
+    return write_unpaired(str(tmp_path / "unpaired"), ["a", "b", "c", "d"], shape=(4, 4, 4), num_labels=2)
+
+
+def test_unpaired_all_pairs_per_split(unpaired_root):
+    with get_data_loader(unpaired_config(unpaired_root, "all"), "test") as loader:
+        assert loader.pairs == "all" and loader.num_samples == 12
+        samples = list(loader.sample_generator())
+    # every ordered pair of the 4 images once, moving index major, each with both labels (sample_label: all)
+    assert samples == [([m, f], [0, 1]) for m in range(4) for f in range(4) if m != f]
+    with get_data_loader(unpaired_config(unpaired_root, "all"), "train") as loader:
+        assert loader.pairs == "sample" and loader.num_samples == 2  # DeepReg's neighbours where unset
+
+
+def test_unpaired_pairs_errors(unpaired_root, root):
+    with pytest.raises(ValueError, match=r"dataset.test.pairs='both' is not supported.*\['sample', 'all'\]"):
+        get_data_loader(unpaired_config(unpaired_root, "both"), "test")
+    paired = config(root, test={"dir": str(root), "format": "nifti", "labeled": False, "pairs": "all"})
+    with pytest.raises(ValueError, match=r"dataset.test.pairs: 'all' is given, but the 'paired' data loader"):
+        get_data_loader(paired, "test")
+    paired["test"]["pairs"] = "al"
+    with pytest.raises(ValueError, match=r"dataset.test.pairs='al'"):
+        get_data_loader(paired, "test")

@@ -126,3 +126,17 @@ def test_label_indices():
     # seeded label draws are reproducible and independent of the pair stream
     r1, r2 = sampling.label_rng(4), sampling.label_rng(4)
     assert [r1.randrange(5) for _ in range(10)] == [r2.randrange(5) for _ in range(10)]
+
+
+@pytest.mark.parametrize("num_images", [0, 1, 2, 5])
+def test_unpaired_all_pairs_every_ordered_pair_once_moving_major(num_images):
+    got = list(sampling.unpaired_all_pairs(num_images))
+    expected = [(m, f, [m, f]) for m in range(num_images) for f in range(num_images) if m != f]
+    assert got == expected
+    assert len(got) == num_images * (num_images - 1) == sampling.unpaired_all_pairs_num_samples(num_images)
+    assert len({(m, f) for m, f, _ in got}) == len(got)
+
+
+def test_unpaired_all_pairs_count_of_the_papers_test_set():
+    # He, He and Cao (2022) evaluate every ordered pair of their 50 JSRT test images: 2450 registrations
+    assert sampling.unpaired_all_pairs_num_samples(50) == 2450 == len(list(sampling.unpaired_all_pairs(50)))

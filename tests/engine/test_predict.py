@@ -40,7 +40,11 @@ def test_tree_and_csv_columns(predicted):
             ]
     with open(os.path.join(path, "metrics.csv")) as handle:
         rows = list(csv.DictReader(handle))
-    assert list(rows[0]) == ["image_ssd", "label_binary_dice", "label_tre", "pair_index", "label_index"]
+    # DeepReg's columns first, then tfreg's surface distances and folding count
+    assert list(rows[0]) == [
+        "image_ssd", "label_binary_dice", "label_tre", "pair_index", "label_index",
+        "label_hd_mm", "label_assd_mm", "ddf_folding_count",
+    ]  # fmt: skip
     n_labels = sum(len([f for f in os.listdir(os.path.join(path, p)) if f.startswith("label_")]) for p in pairs)
     assert len(rows) == n_labels and {r["pair_index"] for r in rows} == {"[0]", "[1]"}
     assert os.path.isfile(os.path.join(path, "metrics_stats_per_label.csv"))

@@ -373,3 +373,93 @@ def test_metrics_csvs_with_landmark_columns(tmp_path):
     assert float(dict(zip(header, overall["count"]))["landmark_mean_ae"]) == 2
     per_label = list(csv.DictReader(open(paths[1])))
     assert float(per_label[0]["landmark_median_ae_median"]) == pytest.approx(1.5)
+
+
+# ------------------------------------------------------------------------------ surface distances, folding
+def surface_points_mm(mask, spacing):
+    """Surface voxels (foreground with a face neighbour in the background; outside the array is background)
+    found by explicit neighbour checks, as physical points in mm."""
+    mask = np.asarray(mask, dtype=bool)
+    padded = np.pad(mask, 1)
+    border = np.zeros_like(mask)
+    for axis in range(mask.ndim):
+        for step in (-1, 1):
+            neighbour = np.roll(padded, step, axis=axis)[tuple(slice(1, -1) for _ in range(mask.ndim))]
+            border |= mask & ~neighbour
+    return np.argwhere(border) * np.asarray(spacing, dtype=np.float64)
+
+
+def reference_hd_assd(a, b, spacing):
+    """Brute force: every surface point's distance to the nearest surface point of the other mask."""
+    from scipy.spatial.distance import cdist
+
+    pa, pb = surface_points_mm(a, spacing), surface_points_mm(b, spacing)
+    d = cdist(pa, pb)
+    d_ab, d_ba = d.min(axis=1), d.min(axis=0)
+    pooled = np.concatenate([d_ab, d_ba])
+    return pooled.max(), pooled.mean()
+
+
+@pytest.mark.parametrize(
+    "shape, spacing",
+    [((12, 14), (0.5, 2.0)), ((9, 10, 11), (1.5, 0.7, 3.0))],
+)
+def test_surface_metrics_of_shifted_boxes_match_brute_force_in_mm(shape, spacing):
+    from tfreg.engine.predict_metrics import SURFACE_COLUMNS, surface_and_folding_metrics
+
+    ndim = len(shape)
+    fixed = cube(shape, (2,) * ndim, 4)
+    pred = cube(shape, (3,) + (4,) * (ndim - 1), 5) * 0.7  # soft values above 0.5 count as foreground
+    out = surface_and_folding_metrics(fixed, pred, None, spacing)
+    assert set(out) == set(SURFACE_COLUMNS)
+    hd, mean = reference_hd_assd(fixed >= 0.5, pred >= 0.5, spacing)
+    assert out["label_hd_mm"] == pytest.approx(hd, rel=1e-12)
+    assert out["label_assd_mm"] == pytest.approx(mean, rel=1e-12)
+    assert math.isnan(out["ddf_folding_count"])
+
+
+def test_surface_metrics_nan_for_an_empty_label_or_no_labels():
+    from tfreg.engine.predict_metrics import surface_and_folding_metrics
+
+    fixed = cube((8, 8), (2, 2), 3)
+    out = surface_and_folding_metrics(fixed, np.zeros((8, 8)), None, (1.0, 1.0))
+    assert math.isnan(out["label_hd_mm"]) and math.isnan(out["label_assd_mm"])
+    out = surface_and_folding_metrics(None, None, np.zeros((8, 8, 2)), None)
+    assert math.isnan(out["label_hd_mm"]) and out["ddf_folding_count"] == 0
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_folding_count_of_an_analytic_field(ndim):
+    """u_0(x) = k(x_1) x_0 with k = -2 on the rows x_1 < 3, 0 elsewhere: det J = 1 + k exactly (u_1 = u_2 = 0,
+    so the x_1-derivative of u_0 does not enter det J), i.e. -1 on those rows: 3 * n_0 (* n_2) folded voxels."""
+    from tfreg.engine.predict_metrics import surface_and_folding_metrics
+
+    shape = (7, 9, 5)[:ndim]
+    grid = np.meshgrid(*[np.arange(n, dtype=np.float64) for n in shape], indexing="ij")
+    ddf = np.zeros(shape + (ndim,))
+    ddf[..., 0] = np.where(grid[1] < 3, -2.0, 0.0) * grid[0]
+    expected = 3 * shape[0] * (shape[2] if ndim == 3 else 1)
+    assert surface_and_folding_metrics(None, None, ddf, None)["ddf_folding_count"] == expected
+    assert surface_and_folding_metrics(None, None, np.zeros(shape + (ndim,)), None)["ddf_folding_count"] == 0
+
+
+def test_metrics_csvs_put_surface_columns_last(tmp_path):
+    from tfreg.engine.predict_metrics import LANDMARK_COLUMNS, SURFACE_COLUMNS
+
+    base = {"image_ssd": 0.5, "label_binary_dice": 0.25, "label_tre": 1.0, "label_index": 0}
+    rows = [
+        dict(base, pair_index=[0, 1], label_hd_mm=3.0, label_assd_mm=1.5, ddf_folding_count=4),
+        dict(base, pair_index=[1, 0], label_hd_mm=math.nan, label_assd_mm=math.nan, ddf_folding_count=0),
+    ]
+    paths = write_metrics_csvs(rows, str(tmp_path))
+    lines = open(paths[0]).read().splitlines()
+    assert lines[0] == ",".join(COLUMNS + SURFACE_COLUMNS)
+    assert lines[1:] == ['0.5,0.25,1.0,"[0, 1]",0,3.0,1.5,4', '0.5,0.25,1.0,"[1, 0]",0,,,0']
+    overall = {r[0]: r[1:] for r in csv.reader(open(paths[2]))}
+    mean = dict(zip(overall[""], overall["mean"]))
+    count = dict(zip(overall[""], overall["count"]))
+    assert float(mean["ddf_folding_count"]) == 2.0 and float(count["label_hd_mm"]) == 1.0
+    # with landmarks: DeepReg's, then the landmark columns, then the surface columns
+    rows[0].update(landmark_count=1)
+    header = open(write_metrics_csvs(rows, str(tmp_path))[0]).readline().strip()
+    assert header == ",".join(COLUMNS + LANDMARK_COLUMNS + SURFACE_COLUMNS)

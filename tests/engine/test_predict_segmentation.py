@@ -10,6 +10,7 @@ import SimpleITK as sitk
 import yaml
 from scipy.spatial.distance import cdist
 
+from tests.engine.test_predict_metrics import reference_hd_assd
 from tests.engine.test_train_segmentation import WSSAMNET, write_threshold_data
 from tfreg.data.geometry import ImageGeometry
 
@@ -84,7 +85,7 @@ def train_and_predict(tmp_path, head):
 def test_masks_and_per_label_csv_match_numpy_on_the_written_files(tmp_path, activation):
     out = train_and_predict(tmp_path, {"num_classes": None, "activation": activation})
     rows = read_csv(os.path.join(out, "segmentation_metrics.csv"))
-    assert list(rows[0]) == ["pair_index", "role", "image", "label_index", "dice", "hd95_mm"]
+    assert list(rows[0]) == ["pair_index", "role", "image", "label_index", "dice", "hd95_mm", "hd_mm", "assd_mm"]
     # 4 images in 2 unpaired pairs, 2 label channels (sample_label: all), moving and fixed
     assert len(rows) == 8
     seen = set()
@@ -117,6 +118,9 @@ def test_masks_and_per_label_csv_match_numpy_on_the_written_files(tmp_path, acti
             assert row["hd95_mm"] == ""
         else:
             assert float(row["hd95_mm"]) == pytest.approx(expected, abs=1e-9)
+            hd, mean = reference_hd_assd(a, b, SPACING)
+            assert float(row["hd_mm"]) == pytest.approx(hd, abs=1e-9)
+            assert float(row["assd_mm"]) == pytest.approx(mean, abs=1e-9)
         seen.add((row["image"], label))
     assert len(seen) == 8  # every image and label once
 
@@ -132,6 +136,11 @@ def test_masks_and_per_label_csv_match_numpy_on_the_written_files(tmp_path, acti
         assert float(line["dice_std"]) == pytest.approx(dices.std(ddof=1))
         if hds.size:
             assert float(line["hd95_mm_mean"]) == pytest.approx(hds.mean())
+            full = np.array([float(r["hd_mm"]) for r in mine if r["hd_mm"] != ""])
+            assert float(line["hd_mm_median"]) == pytest.approx(np.median(full))
+    assert list(summary[0])[-7:] == ["hd95_mm_count"] + [
+        f"{m}_{s}" for m in ("hd_mm", "assd_mm") for s in ("mean", "median", "std")
+    ]
 
     # metrics.csv keeps DeepReg's columns; a segmentation model has no registration output to fill them
     table = read_csv(os.path.join(out, "metrics.csv"))
@@ -154,8 +163,13 @@ def test_segmentation_scores_of_shifted_boxes_in_mm():
     assert scores["dice"] == pytest.approx(2 * 12 / 32)
     # surface of each box: 12 voxels; the ones on the rows that do not meet the other surface are 2 mm off
     assert scores["hd95_mm"] == pytest.approx(reference_hd95(a, b, (2.0, 0.5)))
+    hd, mean = reference_hd_assd(a, b, (2.0, 0.5))
+    assert scores["hd_mm"] == pytest.approx(hd) and scores["assd_mm"] == pytest.approx(mean)
+    assert scores["hd_mm"] == pytest.approx(2.0)  # the rows that meet no surface of the other box are 2 mm off
     empty = segmentation_scores(np.zeros((10, 10)), b, spacing=(2.0, 0.5))
-    assert empty["dice"] == 0.0 and np.isnan(empty["hd95_mm"])
+    assert (
+        empty["dice"] == 0.0 and np.isnan(empty["hd95_mm"]) and np.isnan(empty["hd_mm"]) and np.isnan(empty["assd_mm"])
+    )
 
 
 def test_rows_skip_unlabeled_samples_and_summary_counts_each_image_once(tmp_path):

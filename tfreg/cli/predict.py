@@ -19,7 +19,8 @@ def build_parser(prog: str = "tfreg_predict") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Predict a dataset split with a checkpoint. Writes <log_dir>/<exp_name>/<split>/pair_*/... "
-        "(NIfTI with the inputs' geometry, optional PNG slices) and metrics.csv, metrics_stats_per_label.csv, "
+        "(NIfTI with the inputs' geometry, optional PNG slices) and metrics.csv (DeepReg's columns, then landmark "
+        "errors when read, then label_hd_mm, label_assd_mm, ddf_folding_count), metrics_stats_per_label.csv, "
         "metrics_stats_overall.csv.",
     )
     add_device_flags(parser)
@@ -52,6 +53,15 @@ def build_parser(prog: str = "tfreg_predict") -> argparse.ArgumentParser:
     parser.add_argument(
         "--overwrite", action="store_true", help="replace an existing <log_dir>/<exp_name>/<split> folder"
     )
+    parser.add_argument(
+        "--full_resolution",
+        action="store_true",
+        help="write outputs and compute metrics at the files' own resolution (train small, test large): the "
+        "model sees the resized images, its DDF is resized linearly to each fixed file's grid with its values "
+        "mapped to the moving file's voxels (half-pixel centres), and the moving file's image (linear) and "
+        "labels (nearest neighbour) are warped with it; NIfTI files keep the files' geometry, HD/ASSD use the "
+        "fixed file's spacing. Needs a model that predicts a DDF (not conditional or segmentation models)",
+    )
     return parser
 
 
@@ -76,6 +86,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             save_png=args.save_png,
             log_dir=args.log_dir,
             overwrite=args.overwrite,
+            full_resolution=args.full_resolution,
         )
         print(f"predictions written to {out}")
 

@@ -29,6 +29,12 @@ DEFAULT_TRAINER = "fit"
 DATASET_SPLITS: Tuple[str, ...] = _DATASET_SPLITS
 #: Keys of one split.
 SPLIT_KEYS: Tuple[str, ...] = ("dir", "format", "labeled")
+#: Optional keys of one split (tfreg): ``pairs``, the unpaired loader's pairing of that split.
+SPLIT_OPTIONAL_KEYS: Tuple[str, ...] = ("pairs",)
+#: Values of ``dataset.<split>.pairs``: DeepReg's shuffled neighbours, or every ordered pair.
+PAIRS_OPTIONS: Tuple[str, ...] = ("sample", "all")
+#: Data-loader types that take ``pairs`` (a type registered by a user is checked by its constructor).
+PAIRS_LOADER_TYPES: Tuple[str, ...] = ("unpaired",)
 
 #: Per data-loader type: the keys it requires and the optional ones, all passed to its constructor.
 #: A type registered by a user but absent here accepts any keys (its constructor checks them).

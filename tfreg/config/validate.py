@@ -35,10 +35,13 @@ from tfreg.config.defaults import (
     INTRA_GROUP_OPTIONS,
     KNOWN_PREPROCESS_KEYS,
     LOSS_CATEGORIES,
+    PAIRS_LOADER_TYPES,
+    PAIRS_OPTIONS,
     REQUIRED_PREPROCESS_KEYS,
     REQUIRED_TOP_LEVEL_KEYS,
     SAMPLE_LABEL_OPTIONS,
     SPLIT_KEYS,
+    SPLIT_OPTIONAL_KEYS,
     UPDATE_FREQ_WORDS,
 )
 from tfreg.config.errors import ConfigError, KeyPath, format_key_path, suggestion
@@ -308,7 +311,17 @@ class ConfigChecker:
         if not isinstance(value, dict):
             self.error(path, f"must be a mapping with keys {', '.join(SPLIT_KEYS)}, got {_show(value)}")
             return
-        self.unknown_keys(path, value, SPLIT_KEYS, f"dataset split {split!r}")
+        self.unknown_keys(path, value, SPLIT_KEYS + SPLIT_OPTIONAL_KEYS, f"dataset split {split!r}")
+        if value.get("pairs") is not None and self.one_of(path + ("pairs",), value["pairs"], PAIRS_OPTIONS):
+            loader_type = dataset.get("type")
+            if isinstance(loader_type, str) and loader_type in DATA_LOADER_REQUIRED_KEYS:
+                if loader_type not in PAIRS_LOADER_TYPES:
+                    self.error(
+                        path + ("pairs",),
+                        f"only the {', '.join(PAIRS_LOADER_TYPES)} data loader chooses its pairs this way, but "
+                        f"dataset.type is {loader_type!r} (paired data has fixed pairs; the grouped loader "
+                        "enumerates every pair with sample_image_in_group: false)",
+                    )
         if "dir" not in value:
             self.error(path, "missing required key 'dir' (a folder or a list of folders)")
             return

@@ -12,20 +12,29 @@
 
 Defaults for the loader arguments ``sample_label`` and ``seed`` are DeepReg's: train ``sample``/None,
 valid and test ``all``/0. A value in the config overrides them for every split.
+
+A split may also set ``pairs`` (tfreg): which image pairs the unpaired loader makes of that split,
+``sample`` (DeepReg's shuffled neighbours, the default) or ``all`` (every ordered pair of distinct images,
+e.g. ``test: {dir: data/test, format: nifti, labeled: true, pairs: all}``). It is passed to the loader as
+its ``pairs`` argument; a loader type without that argument (paired, grouped) is refused, naming the key.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 from typing import Any, Dict, Optional
 
 from tfreg.checks import DATASET_SPLITS, check_choice
 from tfreg.data.errors import DataNotFoundError
 from tfreg.data.loaders.base import DataLoader
+from tfreg.data.sampling import PAIRS_OPTIONS
 
 #: The dataset splits (:data:`tfreg.checks.DATASET_SPLITS`).
 SPLITS = DATASET_SPLITS
 SPLIT_KEYS = ("dir", "format", "labeled")
+#: Optional keys of a split (tfreg): ``pairs``, see the module docstring.
+SPLIT_OPTIONAL_KEYS = ("pairs",)
 
 
 def get_data_loader(data_config: Dict[str, Any], split: str, registry=None) -> Optional[DataLoader]:
@@ -66,9 +75,12 @@ def get_data_loader(data_config: Dict[str, Any], split: str, registry=None) -> O
     for key in ("format", "labeled"):
         if key not in split_config:
             raise ValueError(f"dataset.{split}.{key} is missing (keys of a split: {list(SPLIT_KEYS)})")
-    unknown = sorted(set(split_config) - set(SPLIT_KEYS))
+    unknown = sorted(set(split_config) - set(SPLIT_KEYS) - set(SPLIT_OPTIONAL_KEYS))
     if unknown:
-        raise ValueError(f"dataset.{split} has unknown key(s) {unknown}; a split takes {list(SPLIT_KEYS)}")
+        raise ValueError(
+            f"dataset.{split} has unknown key(s) {unknown}; a split takes {list(SPLIT_KEYS)} and optionally "
+            f"{list(SPLIT_OPTIONAL_KEYS)}"
+        )
     if "type" not in data_config:
         raise ValueError(f"dataset.type is missing: one of {registry.names('data_loader_class')}")
 
@@ -85,6 +97,16 @@ def get_data_loader(data_config: Dict[str, Any], split: str, registry=None) -> O
         "sample_label": "sample" if split == "train" else "all",
         "seed": None if split == "train" else 0,
     }
+    if split_config.get("pairs") is not None:
+        check_choice(split_config["pairs"], f"dataset.{split}.pairs", PAIRS_OPTIONS)
+        loader_class = registry.get(category="data_loader_class", key=loader_config["name"])
+        if not _accepts(loader_class, "pairs"):
+            raise ValueError(
+                f"dataset.{split}.pairs: {split_config['pairs']!r} is given, but the {loader_config['name']!r} data "
+                "loader does not choose its pairs that way (the unpaired loader does; paired data has fixed pairs, "
+                "and the grouped loader enumerates every pair with sample_image_in_group: false)"
+            )
+        default_args["pairs"] = split_config["pairs"]
     try:
         return registry.build_data_loader(config=loader_config, default_args=default_args)
     except ValueError as err:
@@ -93,4 +115,13 @@ def get_data_loader(data_config: Dict[str, Any], split: str, registry=None) -> O
         raise
 
 
-__all__ = ["get_data_loader", "SPLITS"]
+def _accepts(cls, argument: str) -> bool:
+    """Whether the constructor of ``cls`` takes ``argument`` (by name or through ``**kwargs``)."""
+    try:
+        parameters = inspect.signature(cls.__init__ if inspect.isclass(cls) else cls).parameters
+    except (TypeError, ValueError):
+        return True  # no signature to read: let the constructor decide
+    return argument in parameters or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+
+
+__all__ = ["get_data_loader", "SPLITS", "SPLIT_OPTIONAL_KEYS"]

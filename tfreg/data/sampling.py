@@ -23,6 +23,10 @@ SampleIndex = Tuple[FileIndex, FileIndex, List[int]]
 
 INTRA_GROUP_OPTIONS = ("forward", "backward", "unconstrained")
 SAMPLE_LABEL_OPTIONS = ("sample", "all")
+#: The split key ``pairs`` of the unpaired loader: ``sample`` DeepReg's shuffled neighbours (``N // 2`` pairs
+#: per epoch), ``all`` every ordered pair of distinct images (``N (N - 1)``; the evaluation protocol of He,
+#: He and Cao 2022, "all pairs of the test set").
+PAIRS_OPTIONS = ("sample", "all")
 
 
 def paired_samples(num_images: int, seed: Optional[int]) -> Iterator[SampleIndex]:
@@ -45,6 +49,24 @@ def unpaired_samples(num_images: int, seed: Optional[int]) -> Iterator[SampleInd
     for k in range(unpaired_num_samples(num_images)):
         moving, fixed = order[2 * k], order[2 * k + 1]
         yield moving, fixed, [moving, fixed]
+
+
+def unpaired_all_pairs_num_samples(num_images: int) -> int:
+    """The number of ordered pairs of distinct images: ``N (N - 1)`` (2450 for 50 images)."""
+    return num_images * (num_images - 1)
+
+
+def unpaired_all_pairs(num_images: int) -> Iterator[SampleIndex]:
+    """Every ordered pair of distinct images ``(m, f, [m, f])``, ``m != f``, moving index major.
+
+    The order is fixed (no seed): ``(0, 1), (0, 2), ..., (0, N-1), (1, 0), (1, 2), ...``, so an evaluation
+    over all pairs gives the same table whatever the seed. Both directions of each pair are included: the
+    registration of ``m`` to ``f`` and of ``f`` to ``m`` are different problems.
+    """
+    for moving in range(num_images):
+        for fixed in range(num_images):
+            if moving != fixed:
+                yield moving, fixed, [moving, fixed]
 
 
 def check_grouped_options(
@@ -191,6 +213,8 @@ __all__ = [
     "paired_samples",
     "unpaired_samples",
     "unpaired_num_samples",
+    "unpaired_all_pairs",
+    "unpaired_all_pairs_num_samples",
     "grouped_samples",
     "grouped_all_pairs",
     "grouped_num_samples",
@@ -199,5 +223,6 @@ __all__ = [
     "label_rng",
     "INTRA_GROUP_OPTIONS",
     "SAMPLE_LABEL_OPTIONS",
+    "PAIRS_OPTIONS",
     "steps_per_epoch",
 ]

@@ -20,8 +20,15 @@ folder has none yet (DeepReg's place for it). Differences to DeepReg (contract Â
 * a model that declares ``prediction_label_maps`` (the segmentation model) also gets its predicted masks
   (``<output>_mask.nii.gz``) and, with labels, the per-label Dice / HD95 tables
   ``segmentation_metrics.csv`` / ``segmentation_metrics_per_label.csv``
-  (:mod:`tfreg.engine.predict_segmentation`). Its ``metrics.csv`` keeps DeepReg's columns, empty where the
+  (:mod:`tfreg.engine.predict_segmentation`). Its ``metrics.csv`` keeps the columns below, empty where the
   model has no registration output.
+* every ``metrics.csv`` also has ``label_hd_mm``, ``label_assd_mm`` (full Hausdorff distance and ASSD of the
+  thresholded labels, mm) and ``ddf_folding_count`` (voxels with ``det J <= 0``) as its last columns
+  (:func:`tfreg.engine.predict_metrics.surface_and_folding_metrics`);
+* ``full_resolution=True`` (``--full_resolution``): the model still sees the resized images, but its DDF is
+  brought to each fixed file's own grid and warps the moving file's image (linear) and labels (nearest
+  neighbour); every NIfTI file and metric is then at the files' resolution, with their geometry and spacing
+  (:mod:`tfreg.engine.predict_native`).
 """
 
 from __future__ import annotations
@@ -39,7 +46,13 @@ from tfreg.config import load_configs_with_provenance, save_config, validate_con
 from tfreg.data.load import SPLITS
 from tfreg.engine.build import build_loader, build_model, create_variables, split_dataset
 from tfreg.engine.checkpoint import make_checkpoint, parse_ckpt_path, restore_checkpoint
-from tfreg.engine.predict_metrics import landmark_metrics, sample_metrics, write_metrics_csvs
+from tfreg.engine.predict_metrics import (
+    landmark_metrics,
+    sample_metrics,
+    surface_and_folding_metrics,
+    write_metrics_csvs,
+)
+from tfreg.engine.predict_native import NativeResolution, check_full_resolution_model
 from tfreg.engine.predict_outputs import PredictionWriter, label_index
 from tfreg.engine.predict_segmentation import mask_name, segmentation_rows, write_segmentation_csvs
 from tfreg.engine.runtime import configure_devices
@@ -140,6 +153,7 @@ def predict(
     log_dir: str = "logs",
     overwrite: bool = False,
     registry=None,
+    full_resolution: bool = False,
 ) -> str:
     """Predict a split with a checkpoint (DeepReg's ``deepreg.predict.predict`` signature plus ``overwrite``).
 
@@ -156,6 +170,14 @@ def predict(
         overwrite: replace an existing ``<log_dir>/<exp_name>/<split>`` folder written by tfreg_predict
             (otherwise an error; a folder without tfreg_predict's marker is never replaced).
         registry: where components are looked up.
+        full_resolution: write the outputs and compute the metrics at the files' own resolution: the DDF
+            predicted on the model grid is resized to each fixed file's grid, its values mapped to the moving
+            file's voxels (half-pixel centres), and the moving file's image (linear) and labels (nearest
+            neighbour) are warped with it (:mod:`tfreg.engine.predict_native`). The NIfTI files carry the
+            files' geometry; HD/ASSD use the fixed file's spacing. ``dvf.nii.gz`` is not written (the velocity
+            field stays on the model grid), ``affine.txt`` still holds the model-grid parameters and landmark
+            errors (mm) come from the model-grid DDF as without the option. Refused for a model without a
+            DDF output or with further model-grid images (segmentations, attention maps).
 
     Returns:
         The folder written, ``<log_dir>/<exp_name>/<split>``.
@@ -173,6 +195,8 @@ def predict(
         raise ValueError(f"--split must be one of {list(SPLITS)}, got {split!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"--batch_size must be a positive int, got {batch_size!r}")
+    if not isinstance(full_resolution, bool):
+        raise ValueError(f"full_resolution (--full_resolution) must be true or false, got {full_resolution!r}")
     ckpt_prefix, _ = parse_ckpt_path(ckpt_path)
     if not config_path:
         config_path = default_config_path(ckpt_prefix)
@@ -223,6 +247,13 @@ def predict(
     def forward(inputs):
         return model(inputs, training=False)
 
+    native = None
+    if full_resolution:
+        # one batch through the model tells whether it predicts a DDF, before any folder is made
+        for first in dataset.take(1):
+            check_full_resolution_model(model, forward(first), config["train"]["method"])
+        native = NativeResolution(loader)
+
     created_exp = not os.path.isdir(exp_path)
     os.makedirs(exp_path, exist_ok=True)
     for stale in clean_stale_scratch(exp_path):
@@ -247,15 +278,19 @@ def predict(
                     )
             inputs = {k: v.numpy() for k, v in batch.items()}
             for i, indices in enumerate(inputs["indices"]):
-                arrays = {k: inputs[k][i] for k in IMAGE_KEYS if k in inputs}
-                arrays.update({k: outputs[k][i] for k in OUTPUT_KEYS if k in outputs})
-                arrays.update({k: outputs[k][i] for k in extra_grids if k in outputs})
+                moving_geometry, fixed_geometry = loader.get_geometry(indices)
+                if native is not None:
+                    arrays, written_moving, written_fixed = native.arrays(indices, outputs["ddf"][i])
+                else:
+                    arrays = {k: inputs[k][i] for k in IMAGE_KEYS if k in inputs}
+                    arrays.update({k: outputs[k][i] for k in OUTPUT_KEYS if k in outputs})
+                    arrays.update({k: outputs[k][i] for k in extra_grids if k in outputs})
+                    written_moving, written_fixed = moving_geometry, fixed_geometry
                 if label_index(indices) < 0:
                     for key in ("moving_label", "fixed_label", "pred_fixed_label"):
                         arrays.pop(key, None)
-                moving_geometry, fixed_geometry = loader.get_geometry(indices)
                 theta = outputs["theta"][i] if "theta" in outputs else None
-                writer.write(arrays, indices, moving_geometry, fixed_geometry, theta=theta, extra_grids=extra_grids)
+                writer.write(arrays, indices, written_moving, written_fixed, theta=theta, extra_grids=extra_grids)
                 row = sample_metrics(
                     arrays["fixed_image"] if "pred_fixed_image" in arrays else None,
                     arrays.get("pred_fixed_image"),
@@ -263,6 +298,14 @@ def predict(
                     arrays.get("pred_fixed_label"),
                 )
                 row.update(pair_index=[int(round(float(v))) for v in indices[:-1]], label_index=label_index(indices))
+                row.update(
+                    surface_and_folding_metrics(
+                        arrays.get("fixed_label"),
+                        arrays.get("pred_fixed_label"),
+                        arrays.get("ddf"),
+                        written_fixed.spacing,
+                    )
+                )
                 if "landmark_mask" in inputs and "ddf" in outputs:  # data read with landmarks: true
                     row.update(
                         landmark_metrics(

@@ -7,7 +7,13 @@
   is written as ``"[0, 1]"``; unlabeled rows have ``label_index`` -1 and empty label columns.
 - with landmarks (a data loader with ``landmarks: true``), ``metrics.csv`` has the columns of
   :data:`LANDMARK_COLUMNS` after DeepReg's (empty for a sample without landmarks), and both stats tables
-  summarise them too (see :func:`landmark_metrics`); without landmarks the tables are DeepReg's.
+  summarise them too (see :func:`landmark_metrics`); without landmarks there are no landmark columns.
+- ``tfreg_predict`` adds the columns of :data:`SURFACE_COLUMNS` last (after the landmark columns, so every
+  earlier column keeps its position): ``label_hd_mm`` (full Hausdorff distance, percentile 100) and
+  ``label_assd_mm`` (average symmetric surface distance) of the thresholded labels, in mm with the fixed
+  grid's spacing, and ``ddf_folding_count``, the number of voxels of the predicted DDF with ``det J <= 0``
+  (seed 002's "JAC"); see :func:`surface_and_folding_metrics`. Rows without them (a caller of
+  :func:`write_metrics_csvs` that does not compute them) keep DeepReg's tables.
 - ``metrics_stats_per_label.csv``: per ``label_index``, ``<metric>_{mean,median,std}`` in sorted
   column order (what pandas' ``groupby().mean/median/std`` gave DeepReg: NaN skipped, sample std).
 - ``metrics_stats_overall.csv``: pandas' ``describe()`` of the three metric columns (count, mean, std,
@@ -29,7 +35,7 @@ from scipy import ndimage
 
 from tfreg.data.geometry import ImageGeometry
 from tfreg.data.landmarks import index_to_physical
-from tfreg.metrics import centroid_distance, dice, robustness, tre
+from tfreg.metrics import assd, centroid_distance, dice, folding_count, hausdorff_distance, robustness, tre
 from tfreg.metrics._checks import EmptyMaskWarning
 
 METRIC_COLUMNS = ("image_ssd", "label_binary_dice", "label_tre")
@@ -43,6 +49,8 @@ LANDMARK_COLUMNS = (
     "landmark_mean_ae_before",
     "landmark_median_ae_before",
 )
+#: Per-sample surface distances (mm) and the DDF's folded-voxel count (:func:`surface_and_folding_metrics`).
+SURFACE_COLUMNS = ("label_hd_mm", "label_assd_mm", "ddf_folding_count")
 DESCRIBE_ROWS = ("count", "mean", "std", "min", "25%", "50%", "75%", "max")
 THRESHOLD = 0.5
 
@@ -72,6 +80,40 @@ def sample_metrics(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", EmptyMaskWarning)  # NaN in the table says it
             out["label_tre"] = centroid_distance(a, b)
+    return out
+
+
+def surface_and_folding_metrics(
+    fixed_label: Optional[np.ndarray],
+    pred_fixed_label: Optional[np.ndarray],
+    ddf: Optional[np.ndarray],
+    spacing: Optional[Sequence[float]],
+) -> Dict[str, float]:
+    """The :data:`SURFACE_COLUMNS` of one sample; a value is NaN when its inputs are absent.
+
+    Args:
+        fixed_label, pred_fixed_label: ``(*f)`` label maps in [0, 1], thresholded at ``>= 0.5`` (None when
+            unlabeled), 2-D or 3-D.
+        ddf: ``(*f, ndim)`` predicted DDF in voxels (None for a model without one).
+        spacing: the fixed grid's voxel size per axis in mm (None: 1, distances in voxels).
+
+    Returns:
+        ``label_hd_mm``: :func:`tfreg.metrics.hausdorff_distance` with ``percentile=100`` (the maximum of both
+        directed surface-to-surface distances); ``label_assd_mm``: :func:`tfreg.metrics.assd` (the mean of the
+        pooled surface distances); both in mm, NaN when either thresholded label is empty.
+        ``ddf_folding_count``: :func:`tfreg.metrics.folding_count` (voxels with ``det J <= 0``, derivatives by
+        central differences in voxel units; the sign of ``det J`` does not depend on the spacing), NaN
+        without a DDF.
+    """
+    out = {key: math.nan for key in SURFACE_COLUMNS}
+    if fixed_label is not None and pred_fixed_label is not None:
+        a, b = np.asarray(fixed_label) >= THRESHOLD, np.asarray(pred_fixed_label) >= THRESHOLD
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", EmptyMaskWarning)  # NaN in the table says it
+            out["label_hd_mm"] = hausdorff_distance(a, b, spacing=spacing, percentile=100)
+            out["label_assd_mm"] = assd(a, b, spacing=spacing)
+    if ddf is not None:
+        out["ddf_folding_count"] = folding_count(np.asarray(ddf, dtype=np.float64))
     return out
 
 
@@ -165,10 +207,14 @@ def write_metrics_csvs(rows: List[Dict[str, object]], folder: str) -> List[str]:
     Args:
         rows: per sample ``{"image_ssd", "label_binary_dice", "label_tre": float (NaN = absent),
             "pair_index": list of ints, "label_index": int (-1 unlabeled)}``, in prediction order, plus
-            the :data:`LANDMARK_COLUMNS` for samples with landmarks. When any row has them, the tables get
-            those columns (empty cells where a row lacks them); otherwise they are DeepReg's.
+            the :data:`LANDMARK_COLUMNS` for samples with landmarks and the :data:`SURFACE_COLUMNS`. When any
+            row has a group of them, the tables get that group's columns (empty cells where a row lacks
+            them): landmark columns after DeepReg's, surface columns last; otherwise they are DeepReg's.
     """
-    extra = LANDMARK_COLUMNS if any(key in row for row in rows for key in LANDMARK_COLUMNS) else ()
+    extra = ()
+    for group in (LANDMARK_COLUMNS, SURFACE_COLUMNS):
+        if any(key in row for row in rows for key in group):
+            extra += group
     metric_columns = METRIC_COLUMNS + extra
     rows = [{**{key: math.nan for key in metric_columns}, **row} for row in rows]
     paths = [
@@ -212,4 +258,13 @@ def write_metrics_csvs(rows: List[Dict[str, object]], folder: str) -> List[str]:
     return paths
 
 
-__all__ = ["METRIC_COLUMNS", "COLUMNS", "LANDMARK_COLUMNS", "sample_metrics", "landmark_metrics", "write_metrics_csvs"]
+__all__ = [
+    "METRIC_COLUMNS",
+    "COLUMNS",
+    "LANDMARK_COLUMNS",
+    "SURFACE_COLUMNS",
+    "sample_metrics",
+    "surface_and_folding_metrics",
+    "landmark_metrics",
+    "write_metrics_csvs",
+]

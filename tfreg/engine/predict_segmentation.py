@@ -15,11 +15,13 @@ A model that declares ``prediction_label_maps`` (the segmentation model: ``movin
   thresholded at ``>= 0.5`` and the mask's channel; 1 when both are empty), ``hd95_mm``
   (:func:`tfreg.metrics.hausdorff_distance`, ``percentile=95``: the 95th percentile of the pooled
   surface-to-surface distances of both masks, in mm with the image's spacing on the model grid; empty when
-  either mask is empty);
+  either mask is empty), then ``hd_mm`` (the full Hausdorff distance, ``percentile=100``) and ``assd_mm``
+  (:func:`tfreg.metrics.assd`, the mean of the same pooled distances), alike;
 - ``segmentation_metrics_per_label.csv``: per ``label_index``, ``count`` (distinct images), ``dice_*`` and
   ``hd95_mm_*`` mean / median / std (sample std; empty HD95 cells skipped, ``hd95_mm_count`` says how many
-  remain). An image scored more than once (unpaired data pairs each image with several others, as moving
-  and as fixed; its segmentation does not depend on the pair) counts once, with its first row.
+  remain), then ``hd_mm_*`` and ``assd_mm_*`` mean / median / std (empty cells skipped, the same count).
+  An image scored more than once (unpaired data pairs each image with several others, as moving and as
+  fixed; its segmentation does not depend on the pair) counts once, with its first row.
 
 Labels come from the data loader on the model grid (resized, so soft where the file was resampled), one
 channel per sample, the sample's ``label_index``: with ``sample_label: all`` (the default for ``valid`` and
@@ -36,15 +38,15 @@ import numpy as np
 
 from tfreg.data.geometry import ImageGeometry
 from tfreg.engine.predict_metrics import THRESHOLD, _finite, _stat, _std, _write
-from tfreg.metrics import dice, hausdorff_distance
+from tfreg.metrics import assd, dice, hausdorff_distance
 from tfreg.metrics._checks import EmptyMaskWarning
 
 #: the suffix of a mask file: ``moving_segmentation`` -> ``moving_segmentation_mask.nii.gz``
 MASK_SUFFIX = "_mask"
 #: columns of ``segmentation_metrics.csv``
-SEGMENTATION_COLUMNS = ("pair_index", "role", "image", "label_index", "dice", "hd95_mm")
-#: the scores of each row, summarised per label
-SCORE_COLUMNS = ("dice", "hd95_mm")
+SEGMENTATION_COLUMNS = ("pair_index", "role", "image", "label_index", "dice", "hd95_mm", "hd_mm", "assd_mm")
+#: the scores of each row, summarised per label (the first two before ``hd95_mm_count``, the others after it)
+SCORE_COLUMNS = ("dice", "hd95_mm", "hd_mm", "assd_mm")
 #: the percentile of the surface distances reported (HD95)
 HD_PERCENTILE = 95.0
 SEGMENTATION_FILES = ("segmentation_metrics.csv", "segmentation_metrics_per_label.csv")
@@ -56,7 +58,7 @@ def mask_name(output: str) -> str:
 
 
 def segmentation_scores(label: np.ndarray, mask: np.ndarray, spacing: Optional[Sequence[float]]) -> Dict[str, float]:
-    """Dice and HD95 of one label channel and its predicted mask.
+    """Dice, HD95, the full Hausdorff distance and ASSD of one label channel and its predicted mask.
 
     Args:
         label: ``(*S)`` ground truth in [0, 1] (thresholded at ``>= 0.5``), 2-D or 3-D.
@@ -64,7 +66,7 @@ def segmentation_scores(label: np.ndarray, mask: np.ndarray, spacing: Optional[S
         spacing: voxel size per axis in mm (the image's on the model grid); None: 1.
 
     Returns:
-        ``{"dice": float in [0, 1], "hd95_mm": float (NaN when a mask is empty)}``.
+        ``{"dice": float in [0, 1], "hd95_mm", "hd_mm", "assd_mm": float in mm (NaN when a mask is empty)}``.
     """
     truth = np.asarray(label) >= THRESHOLD
     pred = np.asarray(mask) >= THRESHOLD if np.asarray(mask).dtype != bool else np.asarray(mask)
@@ -73,7 +75,9 @@ def segmentation_scores(label: np.ndarray, mask: np.ndarray, spacing: Optional[S
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", EmptyMaskWarning)  # NaN (an empty cell) says it
         hd95 = hausdorff_distance(truth, pred, spacing=spacing, percentile=HD_PERCENTILE)
-    return {"dice": float(dice(truth, pred)), "hd95_mm": float(hd95)}
+        hd = hausdorff_distance(truth, pred, spacing=spacing, percentile=100)
+        mean = assd(truth, pred, spacing=spacing)
+    return {"dice": float(dice(truth, pred)), "hd95_mm": float(hd95), "hd_mm": float(hd), "assd_mm": float(mean)}
 
 
 def segmentation_rows(
@@ -126,6 +130,12 @@ def segmentation_rows(
     return rows
 
 
+def _summary(values: Sequence[float]) -> List[float]:
+    """Mean, median and sample std of the finite values (NaN where none, or one for the std)."""
+    finite = _finite(values)
+    return [_stat(finite, np.mean), _stat(finite, np.median), _std(finite)]
+
+
 def write_segmentation_csvs(rows: List[Dict[str, object]], folder: str) -> List[str]:
     """Write ``segmentation_metrics.csv`` and ``segmentation_metrics_per_label.csv`` into ``folder``.
 
@@ -140,25 +150,31 @@ def write_segmentation_csvs(rows: List[Dict[str, object]], folder: str) -> List[
         paths[0],
         SEGMENTATION_COLUMNS,
         [
-            [str(row["pair_index"]), row["role"], row["image"], row["label_index"], row["dice"], row["hd95_mm"]]
+            [str(row["pair_index"]), row["role"], row["image"], row["label_index"]]
+            + [row.get(column, float("nan")) for column in SCORE_COLUMNS]
             for row in rows
         ],
     )
     first: Dict[tuple, Dict[str, object]] = {}
     for row in rows:
         first.setdefault((row["image"], row["label_index"]), row)
+    # hd95_mm_count keeps its place after the first two scores; the later scores follow it
+    before, after = SCORE_COLUMNS[:2], SCORE_COLUMNS[2:]
     header = ["label_index", "count"]
-    for column in SCORE_COLUMNS:
+    for column in before:
         header += [f"{column}_mean", f"{column}_median", f"{column}_std"]
     header.append("hd95_mm_count")
+    for column in after:
+        header += [f"{column}_mean", f"{column}_median", f"{column}_std"]
     summary = []
     for label in sorted({int(row["label_index"]) for row in first.values()}):
         chosen = [row for row in first.values() if row["label_index"] == label]
         line: List[object] = [label, len(chosen)]
-        for column in SCORE_COLUMNS:
-            values = _finite([row[column] for row in chosen])
-            line += [_stat(values, np.mean), _stat(values, np.median), _std(values)]
+        for column in before:
+            line += _summary([row[column] for row in chosen])
         line.append(int(_finite([row["hd95_mm"] for row in chosen]).size))
+        for column in after:
+            line += _summary([row.get(column, float("nan")) for row in chosen])
         summary.append(line)
     _write(paths[1], header, summary)
     return paths
