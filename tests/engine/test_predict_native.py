@@ -258,16 +258,46 @@ def test_cli_flag():
     assert "--full_resolution" in build_parser().format_help()
 
 
-def test_check_full_resolution_model_refuses_model_grid_images():
+def test_check_full_resolution_model_needs_a_ddf():
     from tfreg.engine.predict_native import check_full_resolution_model
 
-    class WithSegmentations:
-        prediction_images = {"fixed_segmentation": "fixed", "moving_segmentation": "moving"}
+    with pytest.raises(ValueError, match=r"needs a model that predicts a DDF, but train.method 'segmentation'"):
+        check_full_resolution_model(object(), {"moving_segmentation": np.zeros((1, 8, 8, 1))}, "segmentation")
+    check_full_resolution_model(object(), {"ddf": np.zeros((1, 8, 8, 2))}, "ddf")  # a DDF model passes
 
-    outputs = {"ddf": np.zeros((1, 8, 8, 2))}
-    with pytest.raises(ValueError, match=r"'wssamnet' also writes \['fixed_segmentation', 'moving_segmentation'\]"):
-        check_full_resolution_model(WithSegmentations(), outputs, "wssamnet")
-    check_full_resolution_model(object(), outputs, "ddf")  # a plain DDF model passes
+
+def test_native_extra_outputs_resize_each_role_and_decode_masks_there():
+    """A composite model's segmentations (8x8 model grid) on a 32x32 moving and a 16x24 fixed file: resized
+    like SciPy's half-pixel linear resize, the masks decoded from the resized probabilities."""
+    from tests.layers.test_fusion import np_resize
+    from tfreg.engine.predict_native import native_extra_outputs
+
+    rng = np.random.default_rng(2)
+    outputs = {
+        "moving_segmentation": rng.random((2, 8, 8, 1)).astype(np.float32),
+        "fixed_segmentation": rng.random((2, 8, 8, 1)).astype(np.float32),
+        "fixed_attention": rng.random((2, 8, 8, 1)).astype(np.float32),
+        "ddf": np.zeros((2, 8, 8, 2), np.float32),
+    }
+    extra = {
+        "moving_segmentation": "moving",
+        "fixed_segmentation": "fixed",
+        "fixed_attention": "fixed",
+        "moving_segmentation_mask": "moving",
+        "fixed_segmentation_mask": "fixed",
+    }
+    maps = {"moving_segmentation": "moving_label", "fixed_segmentation": "fixed_label"}
+    arrays = {"moving_image": np.zeros((32, 32)), "fixed_image": np.zeros((16, 24))}
+    out = native_extra_outputs(outputs, 1, extra, maps, arrays, lambda name, p: p >= 0.5)
+    assert sorted(out) == sorted(extra)
+    for name, shape in (
+        ("moving_segmentation", (32, 32)),
+        ("fixed_segmentation", (16, 24)),
+        ("fixed_attention", (16, 24)),
+    ):
+        reference = np_resize(outputs[name][1:2].astype(np.float64), shape)[0]
+        np.testing.assert_allclose(out[name], reference, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(out["fixed_segmentation_mask"], out["fixed_segmentation"] >= 0.5)
 
 
 def test_full_resolution_3d_paired_with_different_moving_and_fixed_grids(tmp_path):

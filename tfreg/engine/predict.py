@@ -52,7 +52,7 @@ from tfreg.engine.predict_metrics import (
     surface_and_folding_metrics,
     write_metrics_csvs,
 )
-from tfreg.engine.predict_native import NativeResolution, check_full_resolution_model
+from tfreg.engine.predict_native import NativeResolution, check_full_resolution_model, native_extra_outputs
 from tfreg.engine.predict_outputs import PredictionWriter, label_index
 from tfreg.engine.predict_segmentation import mask_name, segmentation_rows, write_segmentation_csvs
 from tfreg.engine.runtime import configure_devices
@@ -281,6 +281,16 @@ def predict(
                 moving_geometry, fixed_geometry = loader.get_geometry(indices)
                 if native is not None:
                     arrays, written_moving, written_fixed = native.arrays(indices, outputs["ddf"][i])
+                    arrays.update(
+                        native_extra_outputs(
+                            outputs,
+                            i,
+                            extra_grids,
+                            label_maps,
+                            arrays,
+                            lambda name, p: keras.ops.convert_to_numpy(model.label_masks(name, p)),
+                        )
+                    )
                 else:
                     arrays = {k: inputs[k][i] for k in IMAGE_KEYS if k in inputs}
                     arrays.update({k: outputs[k][i] for k in OUTPUT_KEYS if k in outputs})
@@ -325,7 +335,7 @@ def predict(
                         arrays,
                         row["pair_index"],
                         row["label_index"],
-                        {"moving": moving_geometry, "fixed": fixed_geometry},
+                        {"moving": written_moving, "fixed": written_fixed},
                         {"moving": moving_source, "fixed": fixed_source},
                     )
         write_metrics_csvs(rows, scratch)

@@ -20,6 +20,10 @@ For equal ratios ``r_f = r_m = r`` this is ``d = r u(s)``: AC-RegNet's "resize t
 the factor" (He, He and Cao's x4 from 64 to 256). The moving file is then warped with ``d``
 (:func:`tfreg.ops.warp.warp`, zero outside): the image linearly, the labels by **nearest neighbour**, so a
 binary label file stays binary at full resolution (written as ``pred_fixed_label`` and scored).
+
+A composite model's own images (``prediction_images``, e.g. the segmentations and attention maps of the
+``wssamnet`` and ``dfsa`` models) are resized to the files' grids too, and their masks decoded there, so that
+they are written and scored at the files' resolution (:func:`native_extra_outputs`).
 """
 
 from __future__ import annotations
@@ -92,25 +96,59 @@ def check_full_resolution_model(model, outputs: Dict[str, np.ndarray], method: s
     """Refuse a model whose prediction cannot be taken to the files' grids, before anything is written.
 
     Args:
-        model: the built model (its ``prediction_images`` live on the model grid).
+        model: the built model.
         outputs: its outputs for one batch.
         method: ``train.method`` (for the message).
 
     Raises:
-        ValueError: for a model without a ``ddf`` output (conditional, segmentation) or with further
-            model-grid images (``prediction_images``: segmentations, attention maps).
+        ValueError: the model predicts no DDF (``conditional``, ``segmentation``): there is no field to bring
+            to the files' grids.
     """
     if "ddf" not in outputs:
         raise ValueError(
             f"--full_resolution needs a model that predicts a DDF, but train.method {method!r} outputs "
             f"{sorted(outputs)}: predict without --full_resolution"
         )
-    extra = sorted(getattr(model, "prediction_images", {}) or {})
-    if extra:
-        raise ValueError(
-            f"--full_resolution: train.method {method!r} also writes {extra}, which live on the model grid and "
-            "are not resampled to the files' grids: predict without --full_resolution"
-        )
+
+
+def native_extra_outputs(
+    outputs: Dict[str, np.ndarray],
+    index: int,
+    extra_grids: Dict[str, str],
+    label_maps: Dict[str, str],
+    arrays: Dict[str, np.ndarray],
+    decode,
+) -> Dict[str, np.ndarray]:
+    """A composite model's own model-grid images (``prediction_images``: segmentations, attention maps) on the
+    files' grids: each resized (linear, half-pixel centres) to the file shape of its role (``moving`` or
+    ``fixed``); the masks of ``label_maps`` outputs are decoded again from the resized probabilities, so they
+    are as sharp as the files' grid allows.
+
+    Args:
+        outputs: the batch's model outputs, ``(B, *S, C)`` each.
+        index: the sample's position in the batch.
+        extra_grids: output name -> role, for the outputs to bring over (mask names included).
+        label_maps: probability output -> label it is scored against (the model's ``prediction_label_maps``).
+        arrays: the sample's native arrays (``moving_image`` / ``fixed_image`` give the target shapes).
+        decode: ``decode(name, probabilities (1, *s, C)) -> masks (1, *s, L)``, the model's ``label_masks``.
+
+    Returns:
+        ``{name: (*s, C) array}`` for every probability or attention output present, plus
+        ``<name>_mask`` ``(*s, L)`` for the label maps.
+    """
+    from tfreg.engine.predict_segmentation import mask_name
+
+    masks = {mask_name(name) for name in label_maps}
+    out: Dict[str, np.ndarray] = {}
+    for name, role in extra_grids.items():
+        if name in masks or name not in outputs:
+            continue
+        shape = arrays[f"{role}_image"].shape
+        value = np.asarray(outputs[name][index], dtype=np.float32)
+        out[name] = resize(value[None], shape)[0] if value.shape[:-1] != shape else value
+        if name in label_maps:
+            out[mask_name(name)] = np.asarray(decode(name, out[name][None]))[0]
+    return out
 
 
 class NativeResolution:
@@ -169,4 +207,4 @@ class NativeResolution:
         return arrays, self._geometries[0], self._geometries[1]
 
 
-__all__ = ["native_ddf", "warp_array", "check_full_resolution_model", "NativeResolution"]
+__all__ = ["native_ddf", "warp_array", "check_full_resolution_model", "native_extra_outputs", "NativeResolution"]
