@@ -198,8 +198,11 @@ def latest_stage_checkpoint(log_dir: str, stage: str, name: str, test: bool = Fa
     )
 
 
-def predict_split(ckpt_path: str, split: str, log_dir: str, gpu: Optional[str] = None) -> str:
-    """``tfreg.engine.predict.predict`` as DeepReg's demos call it; returns ``<log_dir>/logs_predict/<ts>/<split>``."""
+def predict_split(
+    ckpt_path: str, split: str, log_dir: str, gpu: Optional[str] = None, full_resolution: bool = False
+) -> str:
+    """``tfreg.engine.predict.predict`` as DeepReg's demos call it; returns ``<log_dir>/logs_predict/<ts>/<split>``.
+    ``full_resolution``: the field applied and scored at the files' own size (``--full_resolution``)."""
     from tfreg.engine.predict import predict
 
     return predict(
@@ -213,6 +216,7 @@ def predict_split(ckpt_path: str, split: str, log_dir: str, gpu: Optional[str] =
         save_nifti=True,
         save_png=False,
         log_dir=log_dir,
+        full_resolution=full_resolution,
     )
 
 
