@@ -1,7 +1,8 @@
 """tfreg.models: backbones and registration models (``keras`` only, any Keras 3 backend).
 
 Importing this package registers the backbones (``local``, ``global``, ``unet``, ``unet_segmenter``,
-``multi_unets``) and the models (``ddf``, ``dvf``, ``conditional``, ``affine``, ``segmentation``, ``wssamnet``).
+``multi_unets``) and the models (``ddf``, ``dvf``, ``conditional``, ``affine``, ``segmentation``, ``wssamnet``,
+``label_autoencoder``).
 """
 
 from tfreg.models.affine import AffineModel
@@ -10,6 +11,7 @@ from tfreg.models.base import RegistrationModel, target_registration_error
 from tfreg.models.conditional import ConditionalModel
 from tfreg.models.ddf import DDFModel
 from tfreg.models.dvf import DVFModel
+from tfreg.models.label_autoencoder import LabelAutoencoder
 from tfreg.models.loss_config import build_losses
 from tfreg.models.segmentation import SegmentationModel, label_channels
 from tfreg.models.segmenter import Segmenter
@@ -32,5 +34,6 @@ __all__ = [
     "ConditionalModel",
     "DDFModel",
     "DVFModel",
+    "LabelAutoencoder",
     "build_losses",
 ]
