@@ -732,7 +732,7 @@ class _Exporting(keras.Model):
     """A model with a functional sub-network it declares for export (the hook of RegistrationModel)."""
 
     def __init__(self, exported=None):
-        super().__init__()
+        super().__init__(name="exporting")
         self.part = tiny_model(units=2, seed=3)
         self.head = keras.layers.Dense(1)
         self.exported = exported
