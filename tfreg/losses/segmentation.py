@@ -410,6 +410,10 @@ class EmbeddingLoss(ImageLoss):
     ``value = sum over features of (enc(y_pred) - enc(y_true))^2`` per sample (squared Euclidean distance,
     in squared feature units); ``normalize=True`` takes the mean over features instead.
 
+    The ``label_autoencoder`` model's ``save/encoder.keras`` is such an encoder (input: foreground label
+    channels ``(B, *S, C)``). :meth:`check_input_shape` refuses labels whose spatial shape or channel count
+    does not fit the encoder's input; the registration models call it when they build their losses.
+
     Args:
         encoder: a Keras model/layer, or the path of a saved ``.keras`` model (loaded without compiling).
         normalize: mean instead of sum over the features.
