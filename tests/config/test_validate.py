@@ -867,3 +867,9 @@ def test_landmark_keys_refused_for_unpaired(base, reg):
     base["dataset"].update(type="unpaired", image_shape=[8, 8, 8], landmarks=True)
     del base["dataset"]["moving_image_shape"], base["dataset"]["fixed_image_shape"]
     assert any("dataset.landmarks" in line for line in errors(base, reg))
+
+
+def test_a_loss_without_a_required_argument_is_a_config_error(base):
+    base["train"]["loss"]["label"] = {"name": "embedding", "weight": 0.1}
+    line = one_error(base, REGISTRY)
+    assert "train.loss.label" in line and "missing required key 'encoder'" in line and ".keras" in line, line

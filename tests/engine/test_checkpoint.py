@@ -725,3 +725,74 @@ def test_damaged_checkpoint_files_give_one_clear_error(tmp_path, damage):
     with pytest.raises(CheckpointError, match=r"checkpoint .*ckpt-1 (is incomplete|cannot be read).*files: ckpt-1"):
         prefix_checked, _ = parse_ckpt_path(prefix)
         restore_checkpoint(make_checkpoint(model), prefix_checked, with_optimizer=False)
+
+
+# ---------------------------------------------------------------------------------------------- exported models
+class _Exporting(keras.Model):
+    """A model with a functional sub-network it declares for export (the hook of RegistrationModel)."""
+
+    def __init__(self, exported=None):
+        super().__init__(name="exporting")
+        self.part = tiny_model(units=2, seed=3)
+        self.head = keras.layers.Dense(1)
+        self.exported = exported
+
+    def call(self, x):
+        return self.head(self.part(x))
+
+    def exported_models(self):
+        return {"part": self.part} if self.exported is None else self.exported
+
+
+def test_every_checkpoint_save_writes_the_exported_models(tmp_path):
+    from tfreg.file_safety import SCRATCH_PREFIX
+
+    x, _ = data()
+    model = _Exporting()
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    save = tmp_path / "save"
+    model.fit(
+        x,
+        np.zeros((8, 1), "float32"),
+        epochs=2,
+        verbose=0,
+        callbacks=[CheckpointSaver(make_checkpoint(model), str(save), 1)],
+    )
+    assert sorted(os.listdir(save)) == sorted(
+        [
+            "checkpoint",
+            "ckpt-1.index",
+            "ckpt-1.data-00000-of-00001",
+            "ckpt-2.index",
+            "ckpt-2.data-00000-of-00001",
+            "part.keras",
+        ]
+    )
+    assert not [n for n in os.listdir(save) if n.startswith(SCRATCH_PREFIX)]
+    # the file holds the trained sub-network (the state at the last save): same outputs as the model's part
+    loaded = keras.saving.load_model(str(save / "part.keras"), compile=False)
+    np.testing.assert_allclose(loaded(x).numpy(), model.part(x).numpy(), rtol=1e-6, atol=1e-6)
+    # tfreg's own loops drive the saver by hand (set_model, on_epoch_end): the file follows each save
+    model.part.layers[-1].bias.assign(np.full((2,), 5.0, "float32"))
+    saver = CheckpointSaver(make_checkpoint(model), str(save), 1)
+    saver.set_model(model)
+    saver.on_epoch_end(2)
+    assert os.path.isfile(save / "ckpt-3.index")
+    reloaded = keras.saving.load_model(str(save / "part.keras"), compile=False)
+    np.testing.assert_array_equal(reloaded.layers[-1].bias.numpy(), [5.0, 5.0])
+
+
+def test_export_models_refuses_bad_names_and_values(tmp_path):
+    from tfreg.engine.checkpoint import export_models
+
+    x, _ = data()
+    for exported, match in (
+        ({"../up": tiny_model()}, "must be a file name"),
+        ({"part": keras.layers.Dense(2)}, "must be a keras.Model"),
+    ):
+        model = _Exporting(exported)
+        model(x)
+        with pytest.raises(ValueError, match=match):
+            export_models(model, str(tmp_path))
+    assert export_models(tiny_model(), str(tmp_path)) == []  # a model without the hook exports nothing
+    assert not os.listdir(tmp_path)

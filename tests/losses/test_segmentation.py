@@ -147,6 +147,12 @@ def test_contour_ce_multiclass():
     ce = per_sample_mean(-(t * np.log(p + 1e-5)).sum(-1))
     loss = ContourCrossEntropy(weight=2.0, multi_class=True, reduction=None)
     np.testing.assert_allclose(np.asarray(loss(labels.astype(np.float32), p)), ce + 2.0 * ct, rtol=1e-5)
+    # from a config: an entry's weight is its weight in the total, lambda is contour_weight
+    built = REGISTRY.build_loss({"name": "contour-ce", "multi_class": True, "contour_weight": 2.0, "reduction": None})
+    assert built.weight == 2.0 and built.get_config()["weight"] == 2.0
+    np.testing.assert_allclose(np.asarray(built(labels.astype(np.float32), p)), ce + 2.0 * ct, rtol=1e-5)
+    with pytest.raises(ValueError, match="contour_weight"):
+        ContourCrossEntropy(contour_weight=-1.0)
 
 
 def _encoder(ndim, channels=1):
@@ -189,6 +195,28 @@ def test_embedding_from_path(tmp_path):
     assert loss.get_config()["encoder"] == str(path)
     with pytest.raises(ValueError, match="encoder"):
         EmbeddingLoss(str(tmp_path / "missing.keras"))
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_embedding_check_input_shape(tmp_path, ndim):
+    enc = _encoder(ndim, channels=2)
+    path = tmp_path / "enc.keras"
+    enc.save(path)
+    loss = EmbeddingLoss(str(path))
+    loss.check_input_shape((8,) * ndim + (2,), ndim=ndim)  # fits: nothing raised
+    spatial = ", ".join(["8"] * ndim)
+    with pytest.raises(
+        ValueError, match=rf"{path}.*expects label maps of shape \(batch, {spatial}, 2\).*channel count"
+    ):
+        loss.check_input_shape((8,) * ndim, ndim=ndim)  # one label channel, the encoder wants 2
+    with pytest.raises(ValueError, match=r"\(batch, " + ", ".join(["16"] * ndim) + r", 1\).*spatial shape"):
+        loss.check_input_shape((16,) * ndim, ndim=ndim)
+    # without ndim the rank is read as the loss reads its inputs (2-D without channels is rank 3)
+    if ndim == 2:
+        with pytest.raises(ValueError, match="spatial shape"):
+            EmbeddingLoss(enc).check_input_shape((4, 8))
+    # an encoder without a declared input (a bare layer) is not checked
+    EmbeddingLoss(keras.layers.Dense(3)).check_input_shape((5, 5))
 
 
 def test_registered_and_validation():

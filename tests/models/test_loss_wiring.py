@@ -183,3 +183,20 @@ def test_batch_without_the_wired_tensor_is_an_error():
     del x["moving_label"]
     with pytest.raises(ValueError, match="comes from 'moving_label', which this batch does not carry"):
         model.loss_total(x, {"ddf": np.zeros((1, 10, 10, 10, 3), "float32")})
+
+
+def test_an_embedding_encoder_of_another_shape_is_refused_when_the_model_is_built(tmp_path):
+    from tfreg.models.label_autoencoder import build_label_encoder
+
+    path = tmp_path / "encoder.keras"
+    build_label_encoder((8, 8, 8), label_channels=1, filters=(2,), code_size=4).save(path)
+    loss = {"label": [{"name": "dice", "weight": 1.0}, {"name": "embedding", "encoder": str(path), "weight": 0.1}]}
+    model = ddf_model(loss, moving=(8, 8, 8), fixed=(8, 8, 8))  # fits
+    assert [wl.log_name for wl in model.weighted_losses] == ["loss/label_DiceScoreLoss", "loss/label_EmbeddingLoss"]
+    with pytest.raises(ValueError, match=r"loss/label_EmbeddingLoss \(loss.label, called on 'fixed_label'\).*"
+                       + rf"encoder '{path}' expects label maps of shape \(batch, 8, 8, 8, 1\).*"
+                       + r"\(batch, 10, 10, 10\).*spatial shape"):  # fmt: skip
+        ddf_model(loss)
+    build_label_encoder((8, 8, 8), label_channels=2, filters=(2,), code_size=4).save(path)  # two structures
+    with pytest.raises(ValueError, match=r"channel count \(label classes\)"):
+        ddf_model(loss, moving=(8, 8, 8), fixed=(8, 8, 8))

@@ -155,6 +155,18 @@ def _optimizer_names_cached() -> Tuple[str, ...]:
 
 
 # ---------------------------------------------------------------------- the checker
+def _required_arguments(cls: Any) -> List[str]:
+    """The constructor arguments of ``cls`` without a default (``self``, ``*args`` and ``**kwargs`` aside), in
+    order; empty when the constructor cannot be inspected. A config that leaves one out cannot be built."""
+    try:
+        parameters = inspect.signature(cls.__init__ if inspect.isclass(cls) else cls).parameters
+    except (TypeError, ValueError):
+        return []
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    names = [p.name for p in parameters.values() if p.kind in kinds and p.default is inspect.Parameter.empty]
+    return [n for n in names if n != "self"]
+
+
 class ConfigChecker:
     """Collects the problems of one config.
 
@@ -604,9 +616,17 @@ class ConfigChecker:
             return
         if not self.registered(path + ("name",), entry["name"], LOSS_CLASS):
             return
-        split = split_loss_entry(self.registry.get(LOSS_CLASS, entry["name"]), entry)
+        loss_cls = self.registry.get(LOSS_CLASS, entry["name"])
+        split = split_loss_entry(loss_cls, entry)
         for keys, message in split.problems:
             self.error(path + keys, message)
+        for key in _required_arguments(loss_cls):
+            if key not in split.kwargs:
+                self.error(
+                    path,
+                    f"missing required key {key!r}: loss {entry['name']!r} cannot be built without it"
+                    + (" (the auto-encoder's encoder: the path of a .keras file)" if key == "encoder" else ""),
+                )
         if tensor_names is None:
             return
         for key, tensor in check_source_names(split.inputs, tensor_names):

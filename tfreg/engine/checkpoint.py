@@ -66,6 +66,8 @@ from typing import Dict, Iterator, List, Optional, Tuple, Union
 import keras
 import tensorflow as tf
 
+from tfreg.file_safety import atomic_output
+
 logger = logging.getLogger(__name__)
 
 SAVE_DIR = "save"
@@ -757,8 +759,44 @@ def clean_checkpoint_leftovers(folder: str) -> List[str]:
     return removed
 
 
+def export_models(model, directory: str) -> List[str]:
+    """Write each sub-network a model declares in ``exported_models()`` as ``<directory>/<name>.keras``.
+
+    Each file is written under a scratch name and renamed into place (:func:`tfreg.file_safety.atomic_output`),
+    so a reader (the ``embedding`` loss of another run) sees the previous complete file or the new one. A
+    model without the method (a user class predating it) exports nothing.
+
+    Returns:
+        the paths written.
+
+    Raises:
+        ValueError: a name that is not a plain file name (letters, digits, ``_``) or a value that is not a
+            ``keras.Model``.
+    """
+    exported = getattr(model, "exported_models", None)
+    models = exported() if callable(exported) else {}
+    written = []
+    for name, sub in (models or {}).items():
+        if not isinstance(name, str) or not _NAME_RE.match(name):
+            raise ValueError(
+                f"{type(model).__name__}.exported_models(): name {name!r} must be a file name of letters, digits "
+                "and '_' starting with a letter"
+            )
+        if not isinstance(sub, keras.Model):
+            raise ValueError(f"{type(model).__name__}.exported_models()[{name!r}] must be a keras.Model, got {sub!r}")
+        target = os.path.join(directory, f"{name}.keras")
+        with atomic_output(target) as scratch:
+            sub.save(scratch)
+        written.append(target)
+        logger.info("saved %s", target)
+    return written
+
+
 class CheckpointSaver(keras.callbacks.Callback):
     """Save ``save/ckpt-<epoch>`` every ``save_period`` epochs and after the last epoch (DeepReg's rule).
+
+    With each checkpoint, the sub-networks the model declares in ``exported_models()`` are written as
+    ``save/<name>.keras`` (:func:`export_models`; the latest one, overwritten at every save).
 
     Only finite weights are saved: when ``guard`` (a :class:`tfreg.engine.divergence.DivergenceGuard`) has
     seen a non-finite loss, nothing is written; when the weights themselves hold a NaN or an infinity,
@@ -809,6 +847,8 @@ class CheckpointSaver(keras.callbacks.Callback):
                 "train.optimizer.learning_rate, check the data and the loss weights"
             )
         path = self.manager.save(checkpoint_number=epoch_number)
+        if model is not None:
+            export_models(model, os.path.dirname(path))
         self.last_saved = epoch_number
         self.last_path = path
         if self.guard is not None:
@@ -848,4 +888,5 @@ __all__ = [
     "restore_parts",
     "CheckpointSaver",
     "clean_checkpoint_leftovers",
+    "export_models",
 ]

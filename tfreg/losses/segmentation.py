@@ -347,6 +347,10 @@ class ContourCrossEntropy(ImageLoss):
         multi_class: see above.
         stencil, boundary, normalize: of the contour term, see :class:`ContourLoss`.
         smooth: > 0 inside the logarithms.
+        contour_weight: ``lambda`` under the name a config uses: in ``train.loss`` an entry's ``weight`` is the
+            weight of the whole loss in the total, so YAML sets ``lambda`` with ``contour_weight`` (e.g. seed
+            002's auto-encoder: ``{name: contour-ce, multi_class: true, contour_weight: 2.0, weight: 1.0}``).
+            When given it replaces ``weight``.
         **kwargs: spatial_dims, name, reduction, dtype, see :class:`~tfreg.losses.base.ImageLoss`.
     """
 
@@ -358,9 +362,12 @@ class ContourCrossEntropy(ImageLoss):
         boundary: str = "replicate",
         normalize: bool = False,
         smooth: float = EPS,
+        contour_weight: Optional[float] = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if contour_weight is not None:
+            weight = check_number(contour_weight, "contour_weight")
         self.weight = check_number(weight, "weight")
         self.multi_class = check_bool(multi_class, "multi_class")
         self.normalize = _check_contour_args(stencil, boundary, normalize)
@@ -386,6 +393,11 @@ class ContourCrossEntropy(ImageLoss):
     config_keys = ("weight", "multi_class", "stencil", "boundary", "normalize", "smooth")
 
 
+def _batch_shape(shape) -> str:
+    """``(batch, 16, 16, 1)`` for messages; None sizes read ``any``."""
+    return "(" + ", ".join(["batch"] + ["any" if s is None else str(s) for s in shape]) + ")"
+
+
 @REGISTRY.register_loss(name="embedding")
 class EmbeddingLoss(ImageLoss):
     """Distance between encodings of two label maps, ``||enc(p) - enc(t)||^2`` (seed 002's ``L_ae``).
@@ -397,6 +409,10 @@ class EmbeddingLoss(ImageLoss):
 
     ``value = sum over features of (enc(y_pred) - enc(y_true))^2`` per sample (squared Euclidean distance,
     in squared feature units); ``normalize=True`` takes the mean over features instead.
+
+    The ``label_autoencoder`` model's ``save/encoder.keras`` is such an encoder (input: foreground label
+    channels ``(B, *S, C)``). :meth:`check_input_shape` refuses labels whose spatial shape or channel count
+    does not fit the encoder's input; the registration models call it when they build their losses.
 
     Args:
         encoder: a Keras model/layer, or the path of a saved ``.keras`` model (loaded without compiling).
@@ -424,6 +440,54 @@ class EmbeddingLoss(ImageLoss):
             encoder.trainable = False
         self.encoder = encoder
         self.normalize = check_bool(normalize, "normalize")
+
+    def encoder_input_shape(self) -> Optional[tuple]:
+        """The encoder's input shape without the batch axis, ``(*S, C)`` (None entries: any size), or None
+        when the encoder does not declare one (a layer, or a subclassed model not yet called)."""
+        try:
+            inputs = self.encoder.inputs
+        except (AttributeError, ValueError):
+            return None
+        if not inputs or len(inputs) != 1:
+            return None
+        return tuple(inputs[0].shape[1:])
+
+    def check_input_shape(self, shape: Sequence[int], ndim: Optional[int] = None) -> None:
+        """Refuse label maps that the encoder cannot take, before any training step.
+
+        Args:
+            shape: the labels' shape without the batch axis, ``(*S)`` or ``(*S, C)`` (the tensor this loss is
+                wired to; a model calls this when it builds its losses).
+            ndim: the number of spatial axes, when the caller knows it; otherwise read from the rank as in
+                :func:`~tfreg.losses.base.to_channels_last`.
+
+        Raises:
+            ValueError: naming the encoder's file, its expected input ``(*S, C)`` and the labels' shape, when the
+                spatial shape or the channel count (the label classes it was trained on) differ.
+        """
+        expected = self.encoder_input_shape()
+        if expected is None:
+            return
+        shape = tuple(int(s) for s in shape)
+        if ndim is None:
+            ndim = self.spatial_dims
+        if ndim is None:
+            ndim = {2: 2, 3: 3, 4: 3}.get(len(shape))
+        laid_out = shape + (1,) if len(shape) == ndim else shape
+        source = f"encoder {self.encoder_path!r}" if self.encoder_path else "the encoder model"
+
+        def agree(a, b):
+            return len(a) == len(b) and all(e is None or e == v for e, v in zip(a, b))
+
+        spatial_ok = agree(expected[:-1], laid_out[:-1])
+        if not spatial_ok or not agree(expected[-1:], laid_out[-1:]):
+            which = "channel count (label classes)" if spatial_ok else "spatial shape"
+            raise ValueError(
+                f"embedding: {source} expects label maps of shape {_batch_shape(expected)} (spatial size, "
+                f"foreground channels), but the labels it is called on have shape {_batch_shape(shape)}, read as "
+                f"{_batch_shape(laid_out)}; the {which} differs. Use an auto-encoder trained on labels of this "
+                "shape (tfreg_train with train.method label_autoencoder on this data writes save/encoder.keras)"
+            )
 
     def encode(self, x):
         if isinstance(self.encoder, keras.layers.Layer):

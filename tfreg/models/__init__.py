@@ -2,7 +2,7 @@
 
 Importing this package registers the backbones (``local``, ``global``, ``unet``, ``dfsa_unet``,
 ``unet_segmenter``, ``multi_unets``) and the models (``ddf``, ``dvf``, ``conditional``, ``affine``,
-``segmentation``, ``wssamnet``, ``dfsa``).
+``segmentation``, ``wssamnet``, ``dfsa``, ``label_autoencoder``).
 """
 
 from tfreg.models.affine import AffineModel
@@ -12,6 +12,7 @@ from tfreg.models.conditional import ConditionalModel
 from tfreg.models.ddf import DDFModel
 from tfreg.models.dfsa import DFSAModel
 from tfreg.models.dvf import DVFModel
+from tfreg.models.label_autoencoder import LabelAutoencoder
 from tfreg.models.loss_config import build_losses
 from tfreg.models.segmentation import SegmentationModel, label_channels
 from tfreg.models.segmenter import Segmenter
@@ -36,5 +37,6 @@ __all__ = [
     "ConditionalModel",
     "DDFModel",
     "DVFModel",
+    "LabelAutoencoder",
     "build_losses",
 ]

@@ -258,7 +258,43 @@ class RegistrationModel(keras.Model):
                 target = self.tensor_aliases.get(source.name, source.name)
                 if target in self.optional_outputs and target not in requested:
                     requested.append(target)
+        self._check_loss_shapes()
         return tuple(requested)
+
+    def _check_loss_shapes(self) -> None:
+        """Let each loss that defines ``check_input_shape(shape, ndim)`` (e.g. ``embedding``: its encoder's
+        input) refuse the shape of the tensor it is called on, now rather than at the first training step.
+
+        The shape is that of the category's first tensor (:meth:`tensor_shape`); unknown shapes are not checked.
+        """
+        for wl in self.weighted_losses:
+            check = getattr(wl.loss, "check_input_shape", None)
+            if not callable(check):
+                continue
+            name = self.loss_inputs[wl.category][0]
+            shape = self.tensor_shape(name)
+            if shape is None:
+                continue
+            try:
+                check(shape, ndim=self.ndim)
+            except ValueError as err:
+                raise ValueError(f"{wl.log_name} (loss.{wl.category}, called on {name!r}): {err}") from None
+
+    def tensor_shape(self, name: str) -> Optional[Tuple[int, ...]]:
+        """The shape without the batch axis of the tensor ``name`` as the data pipeline gives it, or None.
+
+        Images and labels are ``(*S)`` (DeepReg's layout, one label channel per sample) on the moving or fixed
+        grid; the warped moving image and label live on the fixed grid; ``ddf``/``dvf``/``ddf_backward`` are
+        ``(*fixed, ndim)``. Other names (a subclass' own outputs) are None unless the subclass says otherwise.
+        """
+        name = self.tensor_aliases.get(name, name)
+        if name in ("moving_image", "moving_label"):
+            return tuple(self.moving_image_size)
+        if name in ("fixed_image", "fixed_label", "pred_fixed_image", "pred_fixed_label"):
+            return tuple(self.fixed_image_size)
+        if name in ("ddf", "dvf", "ddf_backward"):
+            return tuple(self.fixed_image_size) + (self.ndim,)
+        return None
 
     def _build_backbone(self, cfg):
         if cfg is None:
@@ -391,6 +427,15 @@ class RegistrationModel(keras.Model):
             self._track(f"metric/{key}_max", ops.max(value))
         if self._has_labels(x) and "pred_fixed_label" in y_pred:
             self._track("metric/TRE", ops.mean(target_registration_error(x["fixed_label"], y_pred["pred_fixed_label"])))
+
+    def exported_models(self) -> Dict[str, keras.Model]:
+        """Sub-networks to save as standalone Keras models: ``{name: keras.Model}``, none here.
+
+        The engine's checkpoint saver (:class:`tfreg.engine.checkpoint.CheckpointSaver`) writes each as
+        ``save/<name>.keras`` (atomically) whenever it writes a checkpoint, e.g. the label auto-encoder's
+        ``encoder``, which the ``embedding`` loss loads. Names are file names: letters, digits and ``_``.
+        """
+        return {}
 
     def label_masks(self, name: str, probabilities):
         """Binary masks from a :attr:`prediction_label_maps` output, one channel per label channel of the data.
