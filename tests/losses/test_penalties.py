@@ -49,6 +49,13 @@ def test_tv_and_forward_gradient_linear_fields(spatial):
     np.testing.assert_allclose(np.asarray(ForwardGradientNorm()(u)), [(A**2).sum() / ndim], rtol=1e-5)
     const = np.ones((1,) + spatial + (ndim,), np.float32) * 3.0
     assert float(np.asarray(TotalVariation()(const))[0]) == 0.0
+    # in a spatial transformer's [-1, 1] units component c is scaled by 2 / (S_c - 1): row c of A too
+    scaled = A * (2.0 / (np.asarray(spatial, np.float64) - 1))[:, None]
+    np.testing.assert_allclose(
+        np.asarray(TotalVariation(units="normalized")(u)), [np.abs(scaled).sum() / ndim], rtol=1e-5
+    )
+    with pytest.raises(ValueError, match="units"):
+        TotalVariation(units="mm")
 
 
 @pytest.mark.backend_agnostic

@@ -27,9 +27,13 @@ from tfreg.ops.warp import warp
 from tfreg.registry import REGISTRY
 
 
+#: the displacement units :class:`TotalVariation` differences: voxels, or a spatial transformer's [-1, 1]
+TV_UNITS = ("voxel", "normalized")
+
+
 @REGISTRY.register_loss(name="tv")
 class TotalVariation(DeformationLoss):
-    """Total variation of a DDF with forward differences (seed 002's ``L_df``), 2-D and 3-D.
+    """Total variation of a DDF with forward differences (He, He and Cao 2022's ``L_df``), 2-D and 3-D.
 
     Anisotropic (default)::
 
@@ -43,9 +47,15 @@ class TotalVariation(DeformationLoss):
     voxels per voxel. For ``u = A x`` the anisotropic value is ``sum |A| / ndim``. ``eps`` keeps the square
     root differentiable at a zero gradient.
 
+    ``units="normalized"`` first expresses component ``c`` in the ``[-1, 1]`` coordinates of a spatial
+    transformer (PyTorch's ``grid_sample``, AC-RegNet): ``u_c * 2 / (S_c - 1)``. He, He and Cao 2022 weigh TV
+    by 3.5 in that convention (their code is AC-RegNet's); in voxels the same weight is ``(S - 1) / 2`` times
+    stronger (32 at 64 pixels), and, TV being an L1 penalty, holds a zero-initialised field at exactly zero.
+
     Args:
         isotropic: Euclidean norm of the gradient per component instead of the sum of absolute values.
         eps: > 0, only used when ``isotropic``.
+        units: ``"voxel"`` (default) or ``"normalized"``, see above.
         **kwargs: reduction, name, dtype, see :class:`~tfreg.losses.deformation.DeformationLoss`.
     """
 
@@ -55,21 +65,26 @@ class TotalVariation(DeformationLoss):
         self,
         isotropic: bool = False,
         eps: float = 1e-8,
+        units: str = "voxel",
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.isotropic = check_bool(isotropic, "isotropic")
         self.eps = check_number(eps, "eps")
+        self.units = check_choice(units, "units", TV_UNITS)
 
     def penalty(self, ddf):
         """``(B, *(S - 1), ndim)`` map of the per-component total variation density."""
         ndim = len(ddf.shape) - 2
+        if self.units == "normalized":
+            scale = [2.0 / (s - 1) for s in ddf.shape[1:-1]]
+            ddf = ddf * ops.convert_to_tensor(scale, dtype=ddf.dtype)
         diffs = [forward_difference_cropped(ddf, a) for a in range(ndim)]
         if self.isotropic:
             return ops.sqrt(sum(ops.square(d) for d in diffs) + self.eps)
         return sum(ops.abs(d) for d in diffs)
 
-    config_keys = ("isotropic", "eps")
+    config_keys = ("isotropic", "eps", "units")
 
 
 @REGISTRY.register_loss(name="gradient-forward")
