@@ -26,7 +26,6 @@ from tfreg.ops.jacobian import jacobian_determinant
 from tfreg.ops.warp import warp
 from tfreg.registry import REGISTRY
 
-
 #: the displacement units :class:`TotalVariation` differences: voxels, or a spatial transformer's [-1, 1]
 TV_UNITS = ("voxel", "normalized")
 
