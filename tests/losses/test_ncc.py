@@ -1,4 +1,4 @@
-"""Global NCC (seed 002) against NumPy's Pearson correlation."""
+"""Global NCC (He, He and Cao 2022) against NumPy's Pearson correlation."""
 
 import numpy as np
 import pytest

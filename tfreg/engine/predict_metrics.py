@@ -12,7 +12,7 @@
   earlier column keeps its position): ``label_hd_mm`` (full Hausdorff distance, percentile 100) and
   ``label_assd_mm`` (average symmetric surface distance) of the thresholded labels, in mm with the fixed
   grid's spacing, and ``ddf_folding_count``, the number of voxels of the predicted DDF with ``det J <= 0``
-  (seed 002's "JAC"); see :func:`surface_and_folding_metrics`. Rows without them (a caller of
+  (He, He and Cao's "JAC"); see :func:`surface_and_folding_metrics`. Rows without them (a caller of
   :func:`write_metrics_csvs` that does not compute them) keep DeepReg's tables.
 - ``metrics_stats_per_label.csv``: per ``label_index``, ``<metric>_{mean,median,std}`` in sorted
   column order (what pandas' ``groupby().mean/median/std`` gave DeepReg: NaN skipped, sample std).

@@ -64,7 +64,7 @@ from tfreg.metrics import (
 LABEL_METRICS = ("dice", "jaccard", "hd", "hd95", "hd99", "assd", "msd", "rvd", "voe", "centroid_dist")
 #: Per-pair metrics of the DDF.
 DDF_METRICS = ("folding_fraction", "jac_det_mean", "jac_det_std", "sdlogj")
-#: Per-label metrics of the DDF: det J inside the warped label (seed 003's per-structure mean and sigma JD).
+#: Per-label metrics of the DDF: det J inside the warped label (van Ulsen's per-structure mean and sigma JD).
 LABEL_DDF_METRICS = ("jac_det_mean_in_label", "jac_det_std_in_label")
 #: Per-pair landmark metrics (fixed vs warped landmarks), then those needing the moving landmarks.
 LANDMARK_METRICS = ("n_landmarks", "tre_mean", "tre_median", "tre_std", "tre_max")
@@ -490,7 +490,7 @@ def evaluate_pair(
         row.update(values)
         if det is not None:
             # the warped label marks the fixed-grid voxels mapped into the moving structure: det J there
-            # is the structure's local volume change (seed 003's per-structure mean and sigma JD)
+            # is the structure's local volume change (van Ulsen's per-structure mean and sigma JD)
             # (a 2-D field stored as (x, y, 1, 2) has lost the unit axis the label keeps: same voxels)
             inside = det.reshape(warped.shape)[warped] if "warped" not in empty else None
             row["jac_det_mean_in_label"] = float(inside.mean()) if inside is not None else math.nan

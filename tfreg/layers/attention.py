@@ -1,4 +1,4 @@
-"""Segmentation-guided attention layers (WSSAMNet, WSSAMNet++, seed 002's hard attention), 2-D and 3-D.
+"""Segmentation-guided attention layers (WSSAMNet, WSSAMNet++, He, He and Cao's hard attention), 2-D and 3-D.
 
 Registered (``attention_class``), each a weight-free Keras layer called on a pair ``layer([image, mask])``:
 

@@ -1,4 +1,4 @@
-"""Attention blocks of macJNet (seed 004): attention gates on skip connections and scSE blocks, 2-D and 3-D.
+"""Attention blocks of macJNet: attention gates on skip connections and scSE blocks, 2-D and 3-D.
 
 - :class:`AttentionGate` (Oktay et al. 2018, "Attention U-Net"): gates a skip connection ``x`` with a
   coarser gating signal ``g``; used in macJNet's registration sub-network (LapIRN with AG blocks).

@@ -48,7 +48,7 @@ class DFSA(AttributeConfigMixin, keras.layers.Layer):
     two stacked as 2 channels (``"both"``).
 
     ``resize`` is linear (:func:`tfreg.ops.resize.resize`, half-pixel centres) and ``r_c`` the size ratio
-    of the fine to the coarse grid along axis ``c`` (2 for seed 002's halving branches; any ratio works).
+    of the fine to the coarse grid along axis ``c`` (2 for He, He and Cao's halving branches; any ratio works).
 
     Args:
         filters: channel counts of the hidden convolutions of each weight branch (default ``(16, 16)``;

@@ -1,6 +1,6 @@
 """Similarity in a filtered space: a fixed filter applied to both images, then any registered loss.
 
-Registered: ``filtered`` -> :class:`FilteredLoss`. WSSAMNet (seed 001) computes LNCC and MI on the
+Registered: ``filtered`` -> :class:`FilteredLoss`. WSSAMNet computes LNCC and MI on the
 Laplacian of Gaussian of both images; in YAML each is one entry::
 
     image:

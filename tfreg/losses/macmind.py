@@ -1,4 +1,4 @@
-"""macMIND (Zhou et al. 2023, seed 004): multi-scale self-similarity context + log-polar aggregation.
+"""macMIND (Zhou et al. 2023, macJNet): multi-scale self-similarity context + log-polar aggregation.
 
 Registered: ``macmind`` -> :class:`MacMINDLoss` (a positive distance, not negated).
 

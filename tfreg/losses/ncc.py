@@ -1,4 +1,4 @@
-"""Global normalised cross-correlation (Pearson correlation of the whole images), seed 002's NCC.
+"""Global normalised cross-correlation (Pearson correlation of the whole images), He, He and Cao's NCC.
 
 Registered: ``ncc`` -> :class:`GlobalNCCLoss` (negated score). DeepReg's ``gncc`` is (up to its
 smoothing constants) the square of this score, so it cannot tell an inverted contrast from a match;

@@ -88,7 +88,7 @@ class TotalVariation(DeformationLoss):
 
 @REGISTRY.register_loss(name="gradient-forward")
 class ForwardGradientNorm(DeformationLoss):
-    """Gradient norm of a DDF with forward differences (seeds 000/001's smoothness term), 2-D and 3-D.
+    """Gradient norm of a DDF with forward differences (WSSAMNet(++)'s smoothness term), 2-D and 3-D.
 
     ``mean over voxels and components of sum_a (D_a u)^2`` (default) or ``sum_a |D_a u|`` (``l1=True``),
     with ``D_a`` the forward difference (map of ``S - 1`` voxels per axis); DeepReg's ``gradient`` is the
@@ -130,9 +130,9 @@ class FoldingPenalty(DeformationLoss):
       fold actually happens.
     - ``penalty="squared"``: ``mean relu(m - d)^2``, continuously differentiable (smooth gradient near
       the threshold).
-    - ``penalty="fraction"``: the fraction of voxels with ``d <= m`` (seeds 002/003/004 report it as a
-      count, per cent or per mille); a step function, so it gives no gradient: a metric, not a training
-      loss.
+    - ``penalty="fraction"``: the fraction of voxels with ``d <= m`` (He, He and Cao, van Ulsen and macJNet
+      report it as a count, per cent or per mille); a step function, so it gives no gradient: a metric, not a
+      training loss.
 
     Args:
         penalty: ``"relu"``, ``"squared"`` or ``"fraction"``.

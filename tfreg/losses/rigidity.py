@@ -1,4 +1,4 @@
-"""Local rigidity penalty of a DDF inside a mask (Staring et al. 2007, as used in seed 003), 2-D and 3-D.
+"""Local rigidity penalty of a DDF inside a mask (Staring et al. 2007, as used in van Ulsen's thesis), 2-D and 3-D.
 
 Registered (``loss_class``): ``rigidity`` -> :class:`RigidityPenalty`, called as ``loss(ddf, mask)``.
 
@@ -95,7 +95,7 @@ def masked_mean(values, mask, eps: float = EPS):
 class RigidityPenalty(DeformationLoss):
     """Local rigidity penalty ``L_RP = w_be p_BE + w_on p_ON + w_jd p_JD`` averaged inside a mask.
 
-    Per-voxel terms: see the module docstring (Staring 2007; seed 003 eqs. 3.11-3.16). With a mask of
+    Per-voxel terms: see the module docstring (Staring 2007; van Ulsen's thesis eqs. 3.11-3.16). With a mask of
     ``K`` channels (one per rigid structure, e.g. one per vertebra; soft labels allowed), each term map is
     averaged inside each channel, ``m_k = sum(mask_k p) / (sum(mask_k) + eps)``, and the ``K`` structure
     values are combined by ``structure_reduction``: ``"mean"`` (default: the scale of the loss does not

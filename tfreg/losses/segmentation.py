@@ -5,17 +5,17 @@ Registered (``loss_class``), all ``keras.losses.Loss`` returning one value per s
 ===============================  =================================  ======================================
 name                             class                              value
 ===============================  =================================  ======================================
-``focal``                        :class:`FocalLoss`                 focal loss (seed 001), gamma = 2
+``focal``                        :class:`FocalLoss`                 focal loss (WSSAMNet), gamma = 2
 ``multiclass-dice``              :class:`MultiClassDiceLoss`        ``-`` mean over classes of Dice
 ``multiclass-cross-entropy``     :class:`MultiClassCrossEntropy`    categorical cross-entropy
-``contour``                      :class:`ContourLoss`               ``||Lap(p) - Lap(t)||_2`` (seed 002)
+``contour``                      :class:`ContourLoss`               ``||Lap(p) - Lap(t)||_2`` (He, He and Cao 2022)
 ``contour-ce``                   :class:`ContourCrossEntropy`       ``CE + lambda ct``, lambda = 1.75
-``embedding``                    :class:`EmbeddingLoss`             ``||enc(p) - enc(t)||^2`` (seed 002)
+``embedding``                    :class:`EmbeddingLoss`             ``||enc(p) - enc(t)||^2`` (He, He and Cao 2022)
 ===============================  =================================  ======================================
 
 DeepReg's ``dice`` and ``cross-entropy`` (:mod:`tfreg.losses.label`) sum over every channel, so a
 multi-channel label counts as one foreground; the ``multiclass-*`` losses here score each class (channel)
-separately, as the segmentation networks of seeds 000 and 004 need.
+separately, as the segmentation networks of WSSAMNet++ and macJNet need.
 
 Multi-class inputs: ``y_pred`` is ``(B, *S, C)`` class probabilities (or logits with
 ``from_logits=True``); ``y_true`` is either one-hot of the same shape or an integer label map ``(B, *S)``
@@ -99,7 +99,7 @@ def _check_alpha(alpha):
 
 @REGISTRY.register_loss(name="focal")
 class FocalLoss(ImageLoss):
-    """Focal loss (Lin et al. 2017; seed 001's segmentation loss, gamma = 2), binary or multi-class.
+    """Focal loss (Lin et al. 2017; WSSAMNet's segmentation loss, gamma = 2), binary or multi-class.
 
     ``FL(p_t) = -alpha_t (1 - p_t)^gamma log(p_t)``, averaged over voxels (and channels in the binary case):
 
@@ -299,7 +299,7 @@ def _check_contour_args(stencil, boundary, normalize):
 
 @REGISTRY.register_loss(name="contour")
 class ContourLoss(ImageLoss):
-    """Contour loss of seed 002: ``ct(t, p) = || Lap(p) - Lap(t) ||_2`` per sample.
+    """Contour loss of He, He and Cao 2022: ``ct(t, p) = || Lap(p) - Lap(t) ||_2`` per sample.
 
     ``Lap`` is the discrete Laplacian edge operator (:func:`tfreg.ops.filters.laplacian`; ``stencil`` cross
     = 5/7-point, full = 8/26-neighbour), applied per channel; the norm runs over every voxel and channel.
@@ -340,7 +340,7 @@ class ContourCrossEntropy(ImageLoss):
       cross-entropy with both terms, over every voxel and channel; inputs as :class:`ContourLoss`.
     - ``multi_class=True``: ``CE`` is :class:`MultiClassCrossEntropy` and ``ct`` is computed on the one-hot
       ``y_true`` against ``y_pred`` ``(B, *S, C)`` (integer label maps are accepted, see the module
-      docstring): seed 002's ``ce(onehot(I), onehot(I'))``.
+      docstring): He, He and Cao's ``ce(onehot(I), onehot(I'))``.
 
     Args:
         weight: ``lambda`` >= 0 (default 1.75).
@@ -400,9 +400,9 @@ def _batch_shape(shape) -> str:
 
 @REGISTRY.register_loss(name="embedding")
 class EmbeddingLoss(ImageLoss):
-    """Distance between encodings of two label maps, ``||enc(p) - enc(t)||^2`` (seed 002's ``L_ae``).
+    """Distance between encodings of two label maps, ``||enc(p) - enc(t)||^2`` (He, He and Cao's ``L_ae``).
 
-    ``enc`` is any Keras model or layer mapping ``(B, *S, C)`` to ``(B, ...)`` features (seed 002: the
+    ``enc`` is any Keras model or layer mapping ``(B, *S, C)`` to ``(B, ...)`` features (He, He and Cao 2022: the
     encoder of a denoising auto-encoder of label maps, trained beforehand). It is frozen
     (``trainable = False``, called with ``training=False``, so batch-norm statistics stay fixed), but the
     loss is differentiable with respect to its inputs, so gradients reach the registration network.

@@ -109,8 +109,8 @@ def _det_in_mask(func: str, ddf, mask, spacing, units) -> np.ndarray | None:
 def folding_fraction(ddf, spacing=None, mask=None, units: str = "voxel", include_zero: bool = True) -> float:
     """Fraction of voxels where the transform folds: ``|{x : det J(x) <= 0}| / |voxels|``.
 
-    Multiply by 100 for seed 003's "folding %", by 1000 for macJNet's per mille. macJNet counts
-    ``det J < 0`` (``include_zero=False``); seed 003 and the default count ``det J <= 0``.
+    Multiply by 100 for van Ulsen's "folding %", by 1000 for macJNet's per mille. macJNet counts
+    ``det J < 0`` (``include_zero=False``); van Ulsen's thesis and the default count ``det J <= 0``.
 
     Args:
         ddf: ``(*spatial, ndim)`` displacement field, ndim 2 or 3.
@@ -130,7 +130,7 @@ def folding_fraction(ddf, spacing=None, mask=None, units: str = "voxel", include
 
 
 def folding_count(ddf, spacing=None, mask=None, units: str = "voxel", include_zero: bool = True) -> int:
-    """Number of folded voxels, ``|{x : det J(x) <= 0}|`` (seed 002's "JAC" score).
+    """Number of folded voxels, ``|{x : det J(x) <= 0}|`` (He, He and Cao's "JAC" score).
 
     Arguments as :func:`folding_fraction`; an empty mask gives 0 (with an :class:`EmptyMaskWarning`).
     """
@@ -141,7 +141,7 @@ def folding_count(ddf, spacing=None, mask=None, units: str = "voxel", include_ze
 
 
 def jacobian_determinant_mean(ddf, mask=None, spacing=None, units: str = "voxel") -> float:
-    """Mean of det J over the voxels of ``mask`` (whole field when None), as seed 003 reports per structure.
+    """Mean of det J over the voxels of ``mask`` (whole field when None), as van Ulsen's thesis reports per structure.
 
     Args:
         ddf: ``(*spatial, ndim)`` displacement field, ndim 2 or 3.
@@ -157,7 +157,7 @@ def jacobian_determinant_mean(ddf, mask=None, spacing=None, units: str = "voxel"
 
 
 def jacobian_determinant_std(ddf, mask=None, spacing=None, units: str = "voxel") -> float:
-    """Standard deviation of det J over the voxels of ``mask``: seed 003's sigma JD.
+    """Standard deviation of det J over the voxels of ``mask``: van Ulsen's sigma JD.
 
     Population standard deviation (``ddof=0``): ``sqrt(mean((det J - mean det J)^2))`` over the mask.
     0 for any affine transform; a rigid structure moved rigidly has sigma JD = 0 and mean det J = 1.

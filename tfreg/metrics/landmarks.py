@@ -139,7 +139,7 @@ def _per_pair_spacing(spacing, n_pairs: int, func: str) -> list:
 def robustness(initial_errors, final_errors, reduce: str = "mean"):
     """BraTSReg robustness: the fraction of landmarks whose error decreased, per pair, then averaged.
 
-    WSSAMNet (seed 001, eq. 7-8): "For a pair of scans (p) the robustness is given by the ratio of the
+    WSSAMNet (eq. 7-8): "For a pair of scans (p) the robustness is given by the ratio of the
     successfully registered landmarks to the total number of landmarks in p",
     ``R(p) = |K_p| / |L_p|``, and the total robustness is ``R = (1/P) sum_p R(p)``. The seeds do not
     spell out "successfully registered"; following docs/methods.md ("fraction of landmarks whose error

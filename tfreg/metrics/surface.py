@@ -14,7 +14,7 @@ Definitions used throughout (2-D and 3-D, physical units):
 Masks are bool or numeric (``> 0.5`` is foreground). An empty mask makes every surface metric NaN,
 with an :class:`EmptyMaskWarning` naming the empty input.
 
-Surface-to-surface distances are the convention of seed 003 (van Ulsen: "the error between the surface
+Surface-to-surface distances are the convention of van Ulsen's rigidity thesis ("the error between the surface
 of label S and S'"), of the MICCAI/Learn2Reg evaluation scripts and of MONAI. SimpleITK's
 ``HausdorffDistanceImageFilter`` instead measures from every foreground voxel of one mask to the whole
 other mask; both give the same maximum Hausdorff distance for the usual cases (shifted or nested
@@ -86,11 +86,11 @@ def hausdorff_distance(a, b, spacing=None, percentile: float = 100, combine: str
     """Symmetric Hausdorff distance, or a robust percentile of it (HD95, HD99), in mm.
 
     ``percentile=100`` is the classical Hausdorff distance
-    ``HD = max(max_{p in S_A} d(p, S_B), max_{q in S_B} d(q, S_A))`` (seed 003, eq. 4.4-4.5).
+    ``HD = max(max_{p in S_A} d(p, S_B), max_{q in S_B} d(q, S_A))`` (van Ulsen's thesis, eq. 4.4-4.5).
     For ``percentile < 100`` the two directed distance sets must be combined; two conventions exist:
 
     - ``combine="union"`` (default): the percentile of the union (concatenation) of both directed
-      sets, ``P_p({d(p, S_B)} u {d(q, S_A)})``. This is the reading of seed 003's "99th percentile of
+      sets, ``P_p({d(p, S_B)} u {d(q, S_A)})``. This is the reading of van Ulsen's "99th percentile of
       the surface distances" (one pool of surface distances, the same pool as its MSD) and treats every
       surface voxel of either object alike.
     - ``combine="max"``: the maximum of the two directed percentiles,
@@ -102,7 +102,7 @@ def hausdorff_distance(a, b, spacing=None, percentile: float = 100, combine: str
     Args:
         a, b: masks of the same shape, 2-D or 3-D.
         spacing: voxel size per axis in mm (None: 1.0, distances in voxels).
-        percentile: in [0, 100]; 95 gives HD95 (macJNet), 99 gives HD99 (seed 003).
+        percentile: in [0, 100]; 95 gives HD95 (macJNet), 99 gives HD99 (van Ulsen's thesis).
         combine: "union" or "max", see above.
 
     Returns:
@@ -126,7 +126,7 @@ def assd(a, b, spacing=None) -> float:
     """Average symmetric surface distance, in mm.
 
     ``ASSD = (sum_{p in S_A} d(p, S_B) + sum_{q in S_B} d(q, S_A)) / (|S_A| + |S_B|)``: the mean over
-    the pooled surface voxels of both masks (Heimann et al. 2009; seed 002 reports it). Identical to
+    the pooled surface voxels of both masks (Heimann et al. 2009; He, He and Cao 2022 reports it). Identical to
     :func:`msd` with its default ``mode="pooled"``.
 
     Args:

@@ -1,6 +1,6 @@
 """Label contours over an image: fixed (green), moving (red) and warped (yellow) labels on the fixed image.
 
-The colours follow seed 003 (Fig. 4.3: ``S_F`` green, ``S_M`` red, ``S_M o T`` yellow). A good
+The colours follow van Ulsen's thesis (Fig. 4.3: ``S_F`` green, ``S_M`` red, ``S_M o T`` yellow). A good
 registration puts the yellow contours on the green ones; the red ones show where the structures started.
 """
 
@@ -48,7 +48,7 @@ def plot_contours(
     Args:
         image: scalar image ``(i, j[, k])`` (normally the fixed image), drawn in grey.
         layers: ``(name, masks)`` pairs, masks bool ``(*spatial, n)`` (one channel per label) on the
-            image's grid; names ``"fixed"``, ``"moving"``, ``"warped"`` get seed 003's colours.
+            image's grid; names ``"fixed"``, ``"moving"``, ``"warped"`` get van Ulsen's colours.
         out: PNG path.
         spacing: voxel size in mm (physical aspect).
         axis, index: the slice; default the slice where the first layer has the most foreground.

@@ -1,7 +1,7 @@
 """Comparing two images on one grid: colour-channel / alpha overlays and checkerboards.
 
 Both take the fixed image and the warped moving image (and optionally the moving image itself, for a
-"before" panel next to the "after" one, as in seed 003's Fig. 4.3). Each image is first mapped to
+"before" panel next to the "after" one, as in van Ulsen's Fig. 4.3). Each image is first mapped to
 [0, 1] through its own display window, so images of different modalities (CT vs MR) stay comparable.
 """
 
