@@ -1,7 +1,7 @@
 """demos/chest_xray_dfsa: demo_data.py --synthetic for each release (convert + check against the synthetic
 release's own files, read here with Pillow and NumPy), and demo_train.py's stage overrides.
 
-The three-stage training run is not tested here: it needs the dfsa model and the label auto-encoder."""
+The three-stage training and the full-resolution prediction run in the slow step."""
 
 import json
 import os
@@ -76,7 +76,7 @@ def test_demo_train_overrides(tmp_path):
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_segmenter_stage_trains_from_its_config_on_the_synthetic_pictures(tmp_path):
-    """Stage 1 alone (the later stages need the dfsa model): config/dfsa_segmenter_jsrt.yaml + the demo YAML."""
+    """Stage 1 alone, its saved config checked: config/dfsa_segmenter_jsrt.yaml + the demo YAML."""
     import yaml
 
     from demos import staged_demo
@@ -96,3 +96,49 @@ def test_segmenter_stage_trains_from_its_config_on_the_synthetic_pictures(tmp_pa
     assert saved["train"]["method"] == "segmentation" and saved["dataset"]["image_shape"] == [16, 16]
     assert saved["train"]["backbone"]["channels"] == [16, 32, 64, 128, 256]
     assert saved["dataset"]["train"]["dir"] == str(tmp_path / "dataset" / "16" / "train")
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_three_stages_train_from_config_and_predict_at_full_resolution(tmp_path):
+    """demo_train --test: segmenter, label auto-encoder (save/encoder.keras) and the dfsa registration network,
+    each from its config/ YAML on 16 x 16 pictures; demo_predict --test: the 32 x 32 test pictures at full
+    resolution over every ordered pair, the paper's columns consistent with the written files."""
+    import csv
+
+    import yaml
+
+    from demos.chest_xray_dfsa import demo_predict
+
+    argv = ["--synthetic", "--cases", "8", "--shape", "32", "32", "--sizes", "16", "32", "--dir", str(tmp_path)]
+    assert demo_data.main(argv) == 0
+    cwd = os.getcwd()
+    try:
+        exp = demo_train.main(["--test", "--dir", str(tmp_path), "-g", ""])
+        out = demo_predict.main(["--test", "--dir", str(tmp_path), "-g", ""])
+    finally:
+        os.chdir(cwd)
+    saved = yaml.safe_load(open(os.path.join(exp, "save", "config.yaml")))
+    assert saved["train"]["method"] == "dfsa" and saved["train"]["backbone"]["name"] == "dfsa_unet"
+    encoder = [e for e in saved["train"]["loss"]["label"] if e["name"] == "embedding"][0]["encoder"]
+    assert encoder.endswith(os.path.join("autoencoder", "save", "encoder.keras"))
+    assert os.path.isfile(encoder if os.path.isabs(encoder) else os.path.join(demo_train.REPO_ROOT, encoder))
+
+    test_images = os.listdir(tmp_path / "dataset" / "32" / "test" / "images")
+    with open(os.path.join(out, "metrics.csv"), newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    n = len(test_images)
+    assert n >= 2 and len(rows) == n * (n - 1)  # every ordered pair (dataset.test.pairs: all)
+    for row in rows[:3]:
+        pair = "_".join(str(int(i)) for i in yaml.safe_load(row["pair_index"]))
+        folder = os.path.join(out, f"pair_{pair}")
+        pred, _ = read_image(os.path.join(folder, f"label_{row['label_index']}", "pred_fixed_label.nii.gz"))
+        fixed, _ = read_image(os.path.join(folder, f"label_{row['label_index']}", "fixed_label.nii.gz"))
+        ddf, _ = read_image(os.path.join(folder, "ddf.nii.gz"))
+        seg, _ = read_image(os.path.join(folder, "fixed_segmentation.nii.gz"))
+        assert pred.shape[:2] == fixed.shape[:2] == ddf.shape[:2] == seg.shape[:2] == (32, 32)  # not the 16 grid
+        a, b = fixed > 0.5, pred > 0.5
+        dice = 2.0 * np.logical_and(a, b).sum() / max(a.sum() + b.sum(), 1)
+        assert float(row["label_binary_dice"]) == pytest.approx(dice, abs=1e-6)
+        for column in ("label_hd_mm", "label_assd_mm", "ddf_folding_count"):
+            assert row[column] != ""

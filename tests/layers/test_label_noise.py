@@ -6,6 +6,8 @@ import pytest
 
 from tfreg.layers.label_noise import LabelSwapNoise, pair_shape, swap_pairs
 
+pytestmark = pytest.mark.backend_agnostic  # also run under JAX (tests/backends)
+
 
 def numpy_swap(labels, swap, axis):
     """Reference: for each pair j along ``axis`` (spatial, 0-based) where ``swap[..., j, ..., 0]``, exchange the

@@ -9,6 +9,8 @@ from tests.models.test_unet_segmenter import expected_parameters
 from tfreg.models.backbones import DFSAUNet
 from tfreg.registry import REGISTRY
 
+pytestmark = pytest.mark.backend_agnostic  # also run under JAX (tests/backends); the gradient check is TF's
+
 RNG = np.random.default_rng(11)
 
 
