@@ -1,8 +1,8 @@
 """He, He and Cao 2022's ablations (fused scales, attention), offline on real brain anatomy (issue 13, item 7).
 
-"Attention-guided fusion of multi-scale deformation fields" registers chest X-rays (lungs) with a dense
-multi-branch network whose per-scale fields are fused by DFSA blocks, fed with images hard-masked by a
-frozen segmenter. Two of its ablations:
+"Deformable image registration with attention-guided fusion of multi-scale deformation fields" registers chest
+X-rays (lungs) with a dense multi-branch network whose per-scale fields are fused by DFSA blocks, fed with
+images hard-masked by a frozen segmenter. Two of its ablations:
 
 - the number of fused scales (Fig. 9, box plots only): every measure (DSC, HD, ASSD, JAC) improves from 1
   to 4 fused scales;

@@ -1,12 +1,12 @@
 """Multi-scale deformation-field fusion: Displacement Field Spatial Attention (DFSA), 2-D and 3-D.
 
-He, He and Cao 2022 ("Attention-guided fusion of multi-scale deformation fields", eqs. 5-6 and Fig. 4) fuse
-the fields of a K-branch UNet from coarse to fine: ``DF_k^a = DFSA(DF_{k+1}^a) + DF_k^c``. DFSA up-samples the
-coarser field to the finer grid (x2), multiplies its displacements by the same factor so they stay in voxels
-of the finer grid, and weighs each displacement channel by its own spatial map in [0, 1] computed from that
-channel by a few convolutions ending in a sigmoid. The paper's figure gives the layout but not every channel
-count: the default here is two 3^n convolutions of 16 filters (ReLU) and a 1^n convolution to one channel
-(sigmoid), per channel.
+He, He and Cao 2022 ("Deformable image registration with attention-guided fusion of multi-scale deformation
+fields", eqs. 5-6 and Fig. 4) fuse the fields of a K-branch UNet from coarse to fine: ``DF_k^a =
+DFSA(DF_{k+1}^a) + DF_k^c``. DFSA up-samples the coarser field to the finer grid (x2), multiplies its
+displacements by the same factor so they stay in voxels of the finer grid, and weighs each displacement
+channel by its own spatial map in [0, 1] computed from that channel by a few convolutions ending in a sigmoid.
+The paper's figure gives the layout but not every channel count: the default here is two 3^n convolutions of
+16 filters (ReLU) and a 1^n convolution to one channel (sigmoid), per channel.
 
 Which field the weights are computed from is ambiguous in the paper: eq. 5 applies DFSA to the coarse field,
 while the text says the current (finer) branch's field is processed by the convolutions. ``weight_source``

@@ -1,6 +1,7 @@
 """Attention-guided registration with multi-scale field fusion (``train.method: dfsa``), 2-D and 3-D.
 
-He, He and Cao 2022, "Attention-guided fusion of multi-scale deformation fields" (chest X-rays):
+He, He and Cao 2022, "Deformable image registration with attention-guided fusion of multi-scale deformation
+fields" (chest X-rays):
 
 1. a separately trained U-Net segmenter predicts a binary mask of each image (the lungs), ``W_m`` and ``W_f``;
 2. hard attention: ``I_m^c = I_m W_m`` and ``I_f^c = I_f W_f``;

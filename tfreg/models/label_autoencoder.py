@@ -1,11 +1,11 @@
 """The label auto-encoder (``train.method: label_autoencoder``): a denoising auto-encoder of label maps.
 
-He, He and Cao (2022, "Attention-guided fusion of multi-scale deformation fields") constrain registration
-with the distance between codes of a pre-trained, frozen denoising auto-encoder (DAE) of label maps (the
-``embedding`` loss) and train that DAE with ``CE + 2.0 contour`` (the ``contour-ce`` loss, ``multi_class:
-true, weight: 2.0``). The paper gives no architecture, code size nor noise; they are taken from AC-RegNet
-(Mansilla et al. 2020, "Learning deformable registration of medical images with anatomical constraints"),
-whose auto-encoder the paper's baseline ("Original AC-RegNet") uses:
+He, He and Cao (2022, "Deformable image registration with attention-guided fusion of multi-scale deformation
+fields") constrain registration with the distance between codes of a pre-trained, frozen denoising
+auto-encoder (DAE) of label maps (the ``embedding`` loss) and train that DAE with ``CE + 2.0 contour`` (the
+``contour-ce`` loss, ``multi_class: true, contour_weight: 2.0``). The paper gives no architecture, code size
+nor noise; they are taken from AC-RegNet (Mansilla et al. 2020, "Learning deformable registration of medical
+images with anatomical constraints"), whose auto-encoder the paper's baseline ("Original AC-RegNet") uses:
 
 - encoder: per entry ``f`` of ``filters`` (default ``[16, 32]``): conv ``f`` stride 2, conv ``f``; then conv
   ``bottleneck_channels`` (1) stride 2; every conv ``3^n`` -> batch norm -> ReLU; flatten; dense to the code

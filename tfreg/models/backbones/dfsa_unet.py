@@ -1,8 +1,9 @@
 """Dense multi-branch registration network with attention-guided field fusion (``dfsa_unet``), 2-D and 3-D.
 
-He, He and Cao 2022 ("Attention-guided fusion of multi-scale deformation fields", section 3.4): "input
-images are successively down-sampled with a ratio of 0.5 for branches from top to down to extract features
-and produce displacement fields of different scales", and the fields are fused from coarse to fine::
+He, He and Cao 2022 ("Deformable image registration with attention-guided fusion of multi-scale deformation
+fields", section 3.4): "input images are successively down-sampled with a ratio of 0.5 for branches from top
+to down to extract features and produce displacement fields of different scales", and the fields are fused
+from coarse to fine::
 
     DF_K^a = DF_K^c,      DF_k^a = DFSA(DF_{k+1}^a) + DF_k^c   (k = K-1, ..., 1; eq. 5)
 
