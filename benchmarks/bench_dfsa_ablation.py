@@ -201,12 +201,6 @@ class RandomPairs(keras.utils.PyDataset):
 
 
 # ---------------------------------------------------------------------- evaluation (NumPy/SciPy only)
-def warp_mask(mask: np.ndarray, ddf: np.ndarray) -> np.ndarray:
-    """``mask(p + ddf(p))`` by nearest neighbour (edges replicated): ``(X, Y)`` warped by ``(X, Y, 2)`` voxels."""
-    grid = np.stack(np.meshgrid(*[np.arange(s) for s in mask.shape], indexing="ij"), axis=0)
-    return ndimage.map_coordinates(mask, grid + np.moveaxis(ddf, -1, 0), order=0, mode="nearest")
-
-
 def boundary(mask: np.ndarray) -> np.ndarray:
     """Pixels of ``mask`` with a 4-neighbour outside it (the image border counts as outside)."""
     inside = mask > 0.5
@@ -244,31 +238,13 @@ def evaluate(test: Slices, pairs, ddfs: Optional[np.ndarray], spacing: float) ->
     rows = []
     for i, (m, f) in enumerate(pairs):
         ddf = None if ddfs is None else ddfs[i]
-        warped = test.masks[m] if ddf is None else warp_mask(test.masks[m], ddf)
+        # the WSSAMNet++ benchmark's nearest-neighbour warp: mask(p + ddf(p)), edges replicated
+        warped = test.masks[m] if ddf is None else load_wssamnet_bench().warp_label_map(test.masks[m], ddf)
         rows.append(pair_measures(test.masks[f], warped, ddf, spacing))
     return np.asarray(rows, np.float64)
 
 
-def predict_ddfs(model, test: Slices, pairs, batch_size: int) -> np.ndarray:
-    """The model's DDFs ``(P, X, Y, 2)`` (pixels) for ``pairs``, in inference mode."""
-    out = []
-    for start in range(0, len(pairs), batch_size):
-        chunk = pairs[start : start + batch_size]
-        inputs = {
-            "moving_image": test.images[[m for m, _ in chunk]],
-            "fixed_image": test.images[[f for _, f in chunk]],
-            "indices": np.zeros((len(chunk), 3), np.float32),
-        }
-        out.append(np.asarray(model(inputs, training=False)["ddf"]))
-    return np.concatenate(out, axis=0)
-
-
 # ---------------------------------------------------------------------- training through tfreg
-def load(tag: str) -> Dict[str, float]:
-    one, five, fifteen = os.getloadavg()
-    return {f"load_{tag}_1min": one, f"load_{tag}_5min": five, f"load_{tag}_15min": fifteen}
-
-
 def train_section(name: str) -> dict:
     """The ``train`` section of the repository's ``config/<name>.yaml``."""
     import yaml
@@ -316,43 +292,37 @@ def recalibrate_batch_norm(model, inputs: dict) -> None:
             layer.momentum = momentum
 
 
+def pretrain(model_class, config_name: str, train: Slices, steps: int, settings: Settings, seed: int, **changes):
+    """One of the frozen networks: ``model_class`` from ``config/<config_name>.yaml``'s train section (with
+    ``changes`` to its keys), trained ``steps`` batches of ``batch_size // 2`` pairs, batch norm recalibrated
+    (for the auto-encoder with its label-swap noise on, as in training mode); returns (model, record)."""
+    section = dict(train_section(config_name), **changes)
+    keras.utils.set_random_seed(seed)
+    model = model_class(
+        settings.shape, settings.shape, index_size=3, labeled=True, config=model_keys(model_class, section)
+    )
+    pairs = RandomPairs(train, steps, settings.batch_size // 2, seed)
+    seconds = fit(model, pairs, steps, settings.learning_rate)
+    recalibrate_batch_norm(model, calibration_batch(train))
+    return model, {"seconds": seconds, "steps": steps}
+
+
 def train_segmenter(train: Slices, settings: Settings, seed: int):
-    """The attention segmenter (``config/dfsa_segmenter_jsrt.yaml``'s train section); returns (model, record)."""
+    """The attention segmenter (``config/dfsa_segmenter_jsrt.yaml``, ``seg_channels``); (model, record)."""
     from tfreg.models import SegmentationModel
 
-    section = train_section("dfsa_segmenter_jsrt")
-    section["backbone"] = dict(section["backbone"], channels=list(settings.seg_channels))
-    keras.utils.set_random_seed(seed)
-    model = SegmentationModel(
-        settings.shape, settings.shape, index_size=3, labeled=True, config=model_keys(SegmentationModel, section)
+    backbone = dict(train_section("dfsa_segmenter_jsrt")["backbone"], channels=list(settings.seg_channels))
+    return pretrain(
+        SegmentationModel, "dfsa_segmenter_jsrt", train, settings.seg_steps, settings, seed, backbone=backbone
     )
-    seconds = fit(
-        model,
-        RandomPairs(train, settings.seg_steps, settings.batch_size // 2, seed),
-        settings.seg_steps,
-        settings.learning_rate,
-    )
-    recalibrate_batch_norm(model, calibration_batch(train))
-    return model, {"seconds": seconds, "steps": settings.seg_steps}
 
 
 def train_autoencoder(train: Slices, settings: Settings, seed: int):
     """The label auto-encoder (``config/dfsa_label_autoencoder.yaml``); returns (encoder, record)."""
     from tfreg.models import LabelAutoencoder
 
-    section = train_section("dfsa_label_autoencoder")
-    keras.utils.set_random_seed(seed)
-    model = LabelAutoencoder(
-        settings.shape, settings.shape, index_size=3, labeled=True, config=model_keys(LabelAutoencoder, section)
-    )
-    seconds = fit(
-        model,
-        RandomPairs(train, settings.ae_steps, settings.batch_size // 2, seed),
-        settings.ae_steps,
-        settings.learning_rate,
-    )
-    recalibrate_batch_norm(model, calibration_batch(train))  # (the label-swap noise is on in training mode)
-    return model.encoder, {"seconds": seconds, "steps": settings.ae_steps}
+    model, record = pretrain(LabelAutoencoder, "dfsa_label_autoencoder", train, settings.ae_steps, settings, seed)
+    return model.encoder, record
 
 
 def train_registration(train: Slices, variant: str, segmenter, encoder, settings: Settings, seed: int):
@@ -378,10 +348,10 @@ def train_registration(train: Slices, variant: str, segmenter, encoder, settings
     model(data[0])  # build, then load the frozen segmenter
     model.segmenter.backbone.set_weights(segmenter.backbone.get_weights())
     model.segmenter.head.set_weights(segmenter.head.get_weights())
-    record = load("start")
+    record = load_wssamnet_bench()._load("start")  # the 1/5/15-min load averages
     record.update(seconds=fit(model, data, settings.reg_steps, settings.learning_rate), steps=settings.reg_steps)
     recalibrate_batch_norm(model, calibration_batch(train))
-    record.update(load("end"))
+    record.update(load_wssamnet_bench()._load("end"))
     record["registration_parameters"] = int(sum(int(np.prod(v.shape)) for v in model.backbone.trainable_variables))
     return model, record
 
@@ -476,7 +446,9 @@ def run(settings: Settings, json_path: Optional[Path]) -> Optional[dict]:
             model, record = train_registration(train, variant, segmenter, encoder, settings, seed)
             if variant == "scales_4":
                 result["segmenter_dice"][seed] = segmenter_dice(model, test)
-            measures[variant][seed] = evaluate(test, pairs, predict_ddfs(model, test, pairs, 32), settings.spacing_mm)
+            measures[variant][seed] = evaluate(
+                test, pairs, load_wssamnet_bench().predict_ddfs(model, test, pairs, 32), settings.spacing_mm
+            )
             record["dsc"] = float(measures[variant][seed][:, 0].mean())
             result["runs"][f"{variant}_seed{seed}"] = record
             print(f"seed {seed} {variant}: DSC {record['dsc']:.4f} ({record['seconds']:.0f} s)", flush=True)

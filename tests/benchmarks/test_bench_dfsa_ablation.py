@@ -68,11 +68,15 @@ def test_folded_pixels_counts_a_reflection_and_not_a_smooth_field():
     assert bench.folded_pixels(flip) == 7 * 16
 
 
-def test_warp_mask_follows_the_ddf_convention():
-    a = disc((24, 24), (12, 12), 5)
-    ddf = np.zeros((24, 24, 2))
-    ddf[..., 1] = 3.0  # fixed pixel p reads moving pixel p + 3 along axis 1
-    np.testing.assert_array_equal(bench.warp_mask(a, ddf), disc((24, 24), (12, 9), 5))
+def test_evaluate_warps_the_moving_mask_by_the_ddf_convention():
+    """A disc shifted by 3 pixels is registered exactly by the constant DDF 3: fixed pixel p reads moving
+    pixel p + 3 along axis 1; the identity scores the shifted disc below 1."""
+    moving, fixed = disc((24, 24), (12, 15), 5), disc((24, 24), (12, 12), 5)
+    test = bench.Slices(np.zeros((2, 24, 24), "f"), np.stack([moving, fixed]), ["a", "b"])
+    ddf = np.zeros((1, 24, 24, 2))
+    ddf[..., 1] = 3.0
+    np.testing.assert_allclose(bench.evaluate(test, [(0, 1)], ddf, 1.0)[0], [1.0, 0.0, 0.0, 0.0])
+    assert bench.evaluate(test, [(0, 1)], None, 1.0)[0, 0] < 0.8
 
 
 def test_random_pairs_are_reproducible_distinct_and_batched():
