@@ -24,7 +24,13 @@ def test_segmenter_config_is_valid_and_is_the_paper_set_up(dataset):
     assert train["method"] == "segmentation"
     assert train["backbone"] == {"name": "unet_segmenter", "channels": [16, 32, 64, 128, 256], "norm": "batch"}
     assert train["head"] == {"num_classes": 1, "activation": "sigmoid"}
-    assert train["loss"]["segmentation"] == {"name": "contour-ce", "weight": 1.0}  # CE + 1.75 ct: the loss' default
+    # CE + 1.75 ct, the contour norm as a root mean square
+    assert train["loss"]["segmentation"] == {
+        "name": "contour-ce",
+        "weight": 1.0,
+        "contour_weight": 1.75,
+        "normalize": True,
+    }
     assert train["optimizer"] == {"name": "Adam", "learning_rate": 1.0e-3}
     assert config["dataset"]["image_shape"] == [64, 64] and config["dataset"]["type"] == "unpaired"
     assert config["dataset"]["train"]["dir"] == f"data/{dataset}/64/train"
@@ -53,10 +59,14 @@ def test_registration_config_matches_its_segmenter(dataset):
         {"name": "cross-entropy", "weight": 1.0},
         {"name": "embedding", "weight": 0.1, "encoder": f"logs/dfsa_label_autoencoder_{dataset}/save/encoder.keras"},
     ]
-    assert train["loss"]["regularization"] == {"name": "tv", "weight": 3.5}
+    # 3.5 on the field in a spatial transformer's [-1, 1] units, as the paper's AC-RegNet-based code
+    assert train["loss"]["regularization"] == {"name": "tv", "weight": 3.5, "units": "normalized"}
     assert train["preprocess"]["batch_size"] == 32 and train["optimizer"]["learning_rate"] == 1.0e-3
     # the same data (the registration pairs sample no single label)
-    assert {k: v for k, v in segmenter["dataset"].items() if k != "sample_label"} == registration["dataset"]
+    # (the registration test split takes every ordered pair: He, He and Cao's protocol)
+    registration_data = dict(registration["dataset"])
+    assert registration_data["test"].pop("pairs") == "all"
+    assert {k: v for k, v in segmenter["dataset"].items() if k != "sample_label"} == registration_data
     if "dfsa" not in REGISTRY.names("model_class"):
         pytest.skip("train.method dfsa is not registered in this checkout: the config checker cannot check it yet")
     validate_config(registration, check_dirs=False)
