@@ -11,8 +11,8 @@ from tfreg.models.backbones.base import Backbone
 from tfreg.models.backbones.dfsa_unet import DFSAUNet
 from tfreg.models.backbones.global_net import GlobalNet
 from tfreg.models.backbones.local import LocalNet
-from tfreg.models.backbones.thesis_unet import ThesisUNet
 from tfreg.models.backbones.multi_unets import MultiUNets
+from tfreg.models.backbones.thesis_unet import ThesisUNet
 from tfreg.models.backbones.unet import UNet
 from tfreg.models.backbones.unet_segmenter import UNetSegmenter
 
