@@ -634,8 +634,8 @@ class ConfigChecker:
             if source.channels is not None and source.name in LABEL_TENSORS and self.sample_label != "stack":
                 self.error(
                     path + (key,),
-                    f"selects channels {list(source.channels)} of {source.name!r}, but the data gives one label channel "
-                    f"per sample (dataset.sample_label: {self.sample_label or 'sample/all, the default'}); set "
+                    f"selects channels {list(source.channels)} of {source.name!r}, but the data gives one label "
+                    f"channel per sample (dataset.sample_label: {self.sample_label or 'sample/all, the default'}); set "
                     "dataset.sample_label: stack to give every label channel in each sample",
                 )
         if tensor_names is None:

@@ -20,11 +20,11 @@ as in DeepReg):
 Elements are dicts of float32 tensors: ``moving_image`` ``(B, *moving_image_shape)``, ``fixed_image``
 ``(B, *fixed_image_shape)``, ``indices`` ``(B, num_indices)`` (label index -1 when unlabeled, -2
 (:data:`~tfreg.data.sampling.STACKED_LABEL_INDEX`) for stacked labels) and, when labeled,
-``moving_label``/``fixed_label`` with the image shapes (``sample_label: stack``: ``(B, *shape, L)``); with landmarks (``landmarks: true``),
-``moving_landmarks``/``fixed_landmarks`` ``(B, max_landmarks, ndim)`` in model voxels, ``landmark_mask``
-``(B, max_landmarks)`` and optionally ``moving_roi``/``fixed_roi`` with the image shapes. The dataset
-works with plain Python iteration and with ``strategy.experimental_distribute_dataset`` (the global batch
-is split per replica).
+``moving_label``/``fixed_label`` with the image shapes (``sample_label: stack``: ``(B, *shape, L)``); with landmarks
+(``landmarks: true``), ``moving_landmarks``/``fixed_landmarks`` ``(B, max_landmarks, ndim)`` in model voxels,
+``landmark_mask`` ``(B, max_landmarks)`` and optionally ``moving_roi``/``fixed_roi`` with the image shapes. The
+dataset works with plain Python iteration and with ``strategy.experimental_distribute_dataset`` (the global batch is
+split per replica).
 """
 
 from __future__ import annotations
