@@ -790,14 +790,14 @@ def evaluate(
     label_names = None if labels is None else [str(v) for v in labels]
     if union_label is not None:
         _check_union_label(union_label, pairs, label_names)
-    if jacobian_figure:
-        _check_figure_path(jacobian_figure, pairs)
     _check_outputs(
         [output, summary, jacobian_figure],
         overwrite,
         read,
         roles=["output CSV", "summary CSV", "jacobian_figure (--jacobian-figure)"],
     )
+    if jacobian_figure:
+        _check_figure_path(jacobian_figure, pairs)
     landmarks = [_check_pair(spec) for spec in pairs]
 
     collect = bool(jacobian_figure) or collect_jacobian
