@@ -17,6 +17,11 @@ twins, det J inside the label (:data:`LABEL_DDF_METRICS`), and the per-pair :dat
 repeated on each label row of the pair) and a summary CSV
 (mean, std, median, quartiles per metric and label, plus an ``all`` label). Distances are in mm, from
 the fixed grid's spacing; see docs/evaluation.md for every definition.
+
+Options for van Ulsen's evaluation ("Multi-modal deep learning based 3D image registration for osseous
+anatomies"): ``union_label`` adds a row per pair for the union of its labels (the pooled vertebrae
+"L543"), and ``jacobian_figure`` draws det J inside each label (violins with each pair's median, and
+histograms with bin width 0.01, :mod:`tfreg.vis.jacobian_distribution`).
 """
 
 from __future__ import annotations
@@ -63,7 +68,7 @@ from tfreg.metrics import (
 
 #: Metrics of one label after registration (fixed vs warped); ``<name>_before`` is fixed vs moving.
 LABEL_METRICS = ("dice", "jaccard", "hd", "hd95", "hd99", "assd", "msd", "rvd", "voe", "centroid_dist")
-#: Per-pair metrics of the DDF.
+#: Per-pair metrics of the DDF, over every voxel of the fixed grid (folding_fraction x100: folding %).
 DDF_METRICS = ("folding_fraction", "jac_det_mean", "jac_det_std", "sdlogj")
 #: Per-label metrics of the DDF: det J inside the label (van Ulsen's per-structure mean and sigma JD); the
 #: label's warped mask by default, its fixed mask with ``jacobian_mask="fixed"`` (:data:`JACOBIAN_MASKS`).
@@ -397,7 +402,8 @@ def ddf_metrics(ddf: np.ndarray, geometry: ImageGeometry, units: str = "voxel") 
         units: "voxel" or "physical".
 
     Returns:
-        ``folding_fraction`` (fraction of voxels with det J <= 0), ``jac_det_mean``, ``jac_det_std``
+        ``folding_fraction`` (fraction of ALL voxels of the field, inside and outside any label, with
+        det J <= 0; x100 is van Ulsen's folding %), ``jac_det_mean``, ``jac_det_std``
         (population std) over every voxel, and ``sdlogj`` (std of log det J, 2 voxels cropped per side,
         fewer for tiny grids; see :func:`tfreg.metrics.sdlogj`).
     """
