@@ -267,6 +267,7 @@ def test_folding_fraction_counts_every_voxel_of_the_field(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------- figure
+@pytest.mark.filterwarnings("ignore::tfreg.metrics.EmptyMaskWarning")  # label 9 below is empty on purpose
 def test_jacobian_figure_written(tmp_path):
     paths = write_maps(str(tmp_path))
     ddf, _ = quadratic_ddf()
@@ -278,6 +279,17 @@ def test_jacobian_figure_written(tmp_path):
     assert width > 0 and height > 0 and os.path.getsize(figure) > 0
     assert list(res.jacobian_values) == ["3", "4", "5", "L543"]
     assert not [n for n in os.listdir(tmp_path) if n.startswith(".tfreg-partial")]  # written atomically
+    # a label value no map has: empty masks, a figure saying so, and a warning
+    with pytest.warns(UserWarning, match="every label mask is empty where there is a DDF; the figure is empty"):
+        res = evaluate([spec], labels=["9"], jacobian_figure=str(tmp_path / "empty.png"))
+    assert png_size(res.jacobian_figure)[0] > 0 and res.jacobian_values["9"]["p"].size == 0
+    # label folders none of which is chosen: the pair has no label row, so no figure (with a warning)
+    write_prediction_pair(str(tmp_path / "pred" / "pair_1"), (3,))
+    write_ddf(str(tmp_path / "pred" / "pair_1"), ddf)
+    pairs = pairs_from_prediction_dir(str(tmp_path / "pred"))
+    with pytest.warns(UserWarning, match="no label was evaluated on a pair with a DDF; no figure written"):
+        res = evaluate(pairs, labels=["7"], jacobian_figure=str(tmp_path / "none.png"))
+    assert res.jacobian_figure is None and not (tmp_path / "none.png").exists()
 
 
 # ---------------------------------------------------------------------------------------------- bad input

@@ -836,8 +836,8 @@ def evaluate(
     # the union was collected last in each pair; a label some pair lacks may have come in late: reorder
     order = _sort_labels(label for label in jacobian if label != union_label)
     jacobian = {label: jacobian[label] for label in order + ([union_label] if union_label in jacobian else [])}
-    if jacobian_figure:
-        _write_jacobian_figure(jacobian_figure, jacobian, jacobian_mask, len(pairs))
+    if jacobian_figure and not _write_jacobian_figure(jacobian_figure, jacobian, jacobian_mask, len(pairs)):
+        jacobian_figure = None
     return EvaluationResult(
         columns, rows, summary_rows, output or None, summary or None, jacobian, jacobian_figure or None
     )
@@ -896,10 +896,20 @@ def _check_figure_path(path: str, pairs: Sequence[PairSpec]) -> None:
         )
 
 
-def _write_jacobian_figure(path: str, values: Dict[str, Dict[str, np.ndarray]], mask: str, n_pairs: int) -> None:
-    """Draw the det J distribution figure (matplotlib is imported only here) and write it atomically."""
+def _write_jacobian_figure(path: str, values: Dict[str, Dict[str, np.ndarray]], mask: str, n_pairs: int) -> bool:
+    """Draw the det J distribution figure (matplotlib is imported only here) and write it atomically.
+
+    Returns False, after a warning, when no pair with a DDF had a label row (``labels`` chose none).
+    """
     from tfreg.vis.jacobian_distribution import plot_jacobian_distribution
 
+    if not values:
+        warnings.warn(
+            f"jacobian_figure {path}: no label was evaluated on a pair with a DDF; no figure written",
+            UserWarning,
+            stacklevel=3,
+        )
+        return False
     if not any(v.size for per_pair in values.values() for v in per_pair.values()):
         warnings.warn(
             f"jacobian_figure {path}: every label mask is empty where there is a DDF; the figure is empty",
@@ -911,6 +921,7 @@ def _write_jacobian_figure(path: str, values: Dict[str, Dict[str, np.ndarray]], 
     title = f"det J inside each {where} on the fixed grid, {with_ddf} of {n_pairs} pair(s) with a DDF"
     with atomic_output(path) as scratch:
         plot_jacobian_distribution(values, scratch, mask_name=where, title=title)
+    return True
 
 
 __all__ = [
