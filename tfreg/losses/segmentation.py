@@ -269,7 +269,7 @@ class MultiClassCrossEntropy(_ClassLoss):
 
 
 def contour_distance(y_true, y_pred, stencil: str = "cross", boundary: str = "replicate", normalize: bool = False):
-    """Seed 002's contour distance ``ct = || Lap(y_pred) - Lap(y_true) ||_2`` per sample.
+    """He, He and Cao 2022's contour distance ``ct = || Lap(y_pred) - Lap(y_true) ||_2`` per sample.
 
     Args:
         y_true, y_pred: float ``(B, *S, C)`` masks or probabilities (each channel filtered separately).
@@ -334,7 +334,7 @@ class ContourLoss(ImageLoss):
 
 @REGISTRY.register_loss(name="contour-ce")
 class ContourCrossEntropy(ImageLoss):
-    """Seed 002's segmentation loss ``CE(t, p) + weight * ct(t, p)``, weight 1.75 (2.0 for its auto-encoder).
+    """He, He and Cao 2022's segmentation loss ``CE(t, p) + weight * ct(t, p)``, weight 1.75 (2.0 for its auto-encoder).
 
     - ``multi_class=False`` (default): ``CE = -mean(t log(p + s) + (1 - t) log(1 - p + s))``, the binary
       cross-entropy with both terms, over every voxel and channel; inputs as :class:`ContourLoss`.

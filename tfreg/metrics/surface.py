@@ -145,7 +145,7 @@ def assd(a, b, spacing=None) -> float:
 def msd(a, b, spacing=None, mode: str = "pooled") -> float:
     """Mean surface distance, in mm.
 
-    Seed 003 (van Ulsen, eq. 4.2) defines it as the pooled symmetric mean
+    van Ulsen's thesis (eq. 4.2) defines it as the pooled symmetric mean
     ``MSD = (sum_{p in S} d(p, S') + sum_{p' in S'} d(p', S)) / (|S| + |S'|)``, which is the default
     (``mode="pooled"``) and equals :func:`assd`. Other papers call other quantities MSD, so two
     alternatives are selectable:
