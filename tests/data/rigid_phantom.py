@@ -103,3 +103,42 @@ def phantom_pair(
         moving_label,
         fixed_label,
     )
+
+
+def write_phantom_folder(
+    folder: str,
+    pairs: dict,
+    fixed_shape: Tuple[int, ...] = (40, 40, 32),
+    fixed_geometry: Optional[ImageGeometry] = None,
+    moving_shape: Optional[Tuple[int, ...]] = None,
+    moving_geometry: Optional[ImageGeometry] = None,
+) -> dict:
+    """Write DeepReg's paired layout: ``pairs`` maps a pair ID to its true transform (or None).
+
+    Defaults: the fixed grid has spacing (1.2, 1.2, 1.5) mm (48 mm per side), the moving one 1 mm and
+    another origin. Returns ``{pair_id: {role: path}}``.
+    """
+    import os
+
+    from tfreg.data.image_io import save_image
+
+    ndim = len(fixed_shape)
+    fixed_geometry = fixed_geometry or ImageGeometry((1.2, 1.2, 1.5)[:ndim], (0.0,) * ndim, np.eye(ndim))
+    moving_shape = moving_shape or (48,) * ndim
+    moving_geometry = moving_geometry or ImageGeometry((1.0,) * ndim, (-1.0, 0.5, -0.5)[:ndim], np.eye(ndim))
+    files = {}
+    for pair_id, transform in pairs.items():
+        fixed_label = moved_labels(fixed_shape, fixed_geometry, None)
+        moving_label = moved_labels(moving_shape, moving_geometry, transform)
+        arrays = {
+            "moving_images": (contrast_image(moving_label, "ct", seed=1), moving_geometry),
+            "fixed_images": (contrast_image(fixed_label, "mr", seed=2), fixed_geometry),
+            "moving_labels": (moving_label, moving_geometry),
+            "fixed_labels": (fixed_label, fixed_geometry),
+        }
+        files[pair_id] = {}
+        for sub, (array, geometry) in arrays.items():
+            path = os.path.join(folder, sub, pair_id + ".nii.gz")
+            save_image(array, path, geometry)
+            files[pair_id][sub] = path
+    return files
