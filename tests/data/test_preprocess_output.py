@@ -156,3 +156,24 @@ def test_checks_across_pairs(source, tmp_path):
         check_pairs([PairFiles("a", pairs[0].moving_image, pairs[0].fixed_image), flat], PreprocessOptions())
     with pytest.raises(ValueError, match="options must be a PreprocessOptions"):
         preprocess_pairs(pairs, str(tmp_path / "x"), {"align": "none"})
+
+
+def test_output_is_a_paired_dataset_tfreg_reads(source, tmp_path):
+    from tfreg.data import get_data_loader
+
+    out = preprocess(source, str(tmp_path / "out"), PreprocessOptions(crop_size=(32, 32, 24), keep_labels=[1, 3]))
+    config = {
+        "test": {"dir": out, "format": "nifti", "labeled": True},
+        "type": "paired",
+        "moving_image_shape": [32, 32, 24],
+        "fixed_image_shape": [32, 32, 24],
+        "num_labels": 2,
+    }
+    with get_data_loader(config, "test") as loader:
+        loader.check_all_files()
+        sample = loader.load_sample([0], [1])  # pair a, label 3 (now 2)
+        fixed_label, _ = read_image(os.path.join(out, "fixed_labels", "a.nii.gz"))
+        np.testing.assert_array_equal(sample["fixed_label"][0], fixed_label == 2)
+        assert sample["fixed_label"].shape == (1, 32, 32, 24) and sample["moving_image"].shape == (32, 32, 24)
+        written = read_image(os.path.join(out, "fixed_images", "a.nii.gz"))[1]
+        assert loader.get_geometry([0, 1], model_space=False)[1].allclose(written, atol=1e-4)
