@@ -32,8 +32,12 @@ def _numbers(values, name: str, integer: bool) -> Optional[Tuple]:
         not isinstance(v, (bool, np.bool_)) and isinstance(v, kinds) and np.isfinite(v) and v > 0 for v in items
     )
     if not ok:
-        what = "positive integers (voxels)" if integer else "positive numbers (mm)"
-        raise ValueError(f"{name} must be {what}, one per image axis (or one for all for spacing); got {values!r}")
+        what = (
+            "positive integers (voxels), one per image axis"
+            if integer
+            else "positive numbers (mm), one for all axes or one per axis"
+        )
+        raise ValueError(f"{name} must be {what}; got {values!r}")
     return tuple(int(v) for v in items) if integer else tuple(float(v) for v in items)
 
 
