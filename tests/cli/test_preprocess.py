@@ -97,3 +97,25 @@ def test_help_lists_every_option(capsys):
         assert flag in text
     for flag in ("--keep_labels", "--max_memory_gb", "--overwrite", "--shrink_factors", "--mi_bins", "--seed"):
         assert flag in text
+
+
+def test_csv_input_with_image_alignment(tiny, tmp_path):
+    rows = ["pair_id,moving_image,fixed_image,moving_label,fixed_label"]
+    rows.append(
+        ",".join(
+            ["from_csv"]
+            + [
+                os.path.join(tiny, s, "case1.nii.gz")
+                for s in ("moving_images", "fixed_images", "moving_labels", "fixed_labels")
+            ]
+        )
+    )
+    (tmp_path / "pairs.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "prep"
+    assert main(["-i", str(tmp_path / "pairs.csv"), "-o", str(out), "--align", "image", "--mi_bins", "16", "-q"]) == 0
+    with open(out / "transforms" / "from_csv.json", encoding="utf-8") as stream:
+        record = json.load(stream)
+    assert (
+        record["rigid"]["metric"] == "mattes_mutual_information" and record["options"]["registration"]["mi_bins"] == 16
+    )
+    assert sorted(os.listdir(out / "fixed_images")) == ["from_csv.nii.gz"]

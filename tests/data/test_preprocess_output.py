@@ -13,6 +13,7 @@ from tests.data.rigid_phantom import rigid, write_phantom_folder
 from tfreg.data.errors import DataError
 from tfreg.data.image_io import read_image, save_image
 from tfreg.data.pair_sources import PairFiles, list_pairs
+from tfreg.data.preprocess_memory import physical_memory_gb
 from tfreg.data.preprocess_options import PreprocessOptions
 from tfreg.data.preprocess_output import check_pairs, preprocess, preprocess_pairs
 from tfreg.file_safety import OUTPUT_MARKER, SCRATCH_PREFIX, read_marker
@@ -48,6 +49,7 @@ def test_writes_paired_layout_json_and_tfm(source, tmp_path):
         assert record["input_grids"]["fixed"]["spacing"] == pytest.approx([1.2, 1.2, 1.5])
         assert record["options"]["crop_size"] == [40, 36, 32] and record["options"]["percentiles"] == [1.0, 99.0]
         assert record["options"]["registration"]["shrink_factors"] == [4, 2, 1]
+        assert 0 < record["estimated_memory_gib"] < record["memory_limit_gib"] == pytest.approx(physical_memory_gb())
         assert record["inputs"]["moving_image"] == os.path.join(source, "moving_images", pair_id + ".nii.gz")
         # the rigid transform: the .tfm holds the same one, and the matrix is a rotation
         tfm = sitk.ReadTransform(os.path.join(out, "transforms", record["transform_file"]))

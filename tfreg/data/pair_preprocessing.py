@@ -256,7 +256,7 @@ def preprocess_pair(pair: PairFiles, options: PreprocessOptions) -> Preprocessed
             if missing:
                 raise DataError(
                     f"label file {getattr(pair, side + '_label')} loses label value(s) {missing} (align_labels) when "
-                    f"resampled to spacing {list(options.spacing)} mm: the structure is smaller than a voxel; "
+                    f"resampled to spacing {list(options.spacing or [])} mm: the structure is smaller than a voxel; "
                     "choose a finer --spacing"
                 )
         rigid = align_on_labels(labels["fixed"], labels["moving"], options.align_labels, options.registration)

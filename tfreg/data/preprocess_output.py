@@ -29,6 +29,7 @@ from tfreg.data.errors import DataError
 from tfreg.data.image_io import save_image
 from tfreg.data.pair_preprocessing import OUTPUT_FOLDERS, PairPlan, check_pair, preprocess_pair
 from tfreg.data.pair_sources import PairFiles, list_pairs
+from tfreg.data.preprocess_memory import physical_memory_gb
 from tfreg.data.preprocess_options import PreprocessOptions
 from tfreg.file_safety import (
     check_folder_holds_no_input,
@@ -152,6 +153,9 @@ def preprocess_pairs(
                 "options": options.to_dict(),
                 "transform_file": os.path.basename(transform_base) + ".tfm",
                 "estimated_memory_gib": plan.memory.gib,
+                "memory_limit_gib": options.max_memory_gb
+                if options.max_memory_gb is not None
+                else physical_memory_gb(),
             }
             _write_json(record, transform_base + ".json")
             summary.append({"pair_id": pair_id, **{role: path for role, path in plan.pair.files().items()}})
