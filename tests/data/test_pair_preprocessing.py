@@ -209,3 +209,20 @@ def test_labels_needed_non_integer_and_channel_files(tmp_path, phantom):
     with pytest.raises(ValueError, match="spacing must be one or 3 positive numbers"):
         check_pair(pair, PreprocessOptions(spacing=(1.0, 1.0)))
     assert os.path.isfile(pair.moving_image)
+
+
+def test_thin_grids_and_simpleitk_failures_name_the_files(tmp_path, phantom, monkeypatch):
+    pair, _ = phantom
+    save_image(np.zeros((30, 30, 1), np.float32), str(tmp_path / "slice.nii.gz"))
+    thin = PairFiles("thin", str(tmp_path / "slice.nii.gz"), str(tmp_path / "slice.nii.gz"))
+    with pytest.raises(DataError, match=r"moving image .*slice.nii.gz has \(30, 30, 1\) voxels at the chosen spacing"):
+        check_pair(thin, PreprocessOptions(align="image"))
+    assert check_pair(thin, PreprocessOptions(align="none")).ndim == 3
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("Exception thrown in SimpleITK\nsitk::ERROR: something inside ITK")
+
+    monkeypatch.setattr("tfreg.data.pair_preprocessing.align_on_images", broken)
+    with pytest.raises(DataError, match=r"pair p1: the rigid alignment \(image\) of .*moving_images/p1.nii.gz to .*"
+                       r"fixed_images/p1.nii.gz failed: sitk::ERROR: something inside ITK"):  # fmt: skip
+        preprocess_pair(pair, PreprocessOptions(align="image"))

@@ -43,6 +43,8 @@ from tfreg.data.rigid_alignment import RigidResult, align_on_images, align_on_la
 #: tolerance (mm, and unitless for direction cosines) of the image/label geometry comparison: NIfTI
 #: headers store float32 values
 GEOMETRY_ATOL = 1e-4
+#: fewest voxels along an axis that the rigid alignment's recursive Gaussian smoothing accepts (ITK)
+MIN_ALIGNMENT_VOXELS = 4
 #: output keys, in DeepReg's paired folder names
 OUTPUT_FOLDERS = {
     "moving_image": "moving_images",
@@ -184,6 +186,15 @@ def check_pair(pair: PairFiles, options: PreprocessOptions) -> PairPlan:
     for side in ("moving", "fixed"):
         shape, geometry = info[f"{side}_image"]
         resampled[side] = resampled_size(shape, geometry.spacing, spacing) if spacing else shape
+    if options.align != "none":
+        for side in ("moving", "fixed"):
+            if min(resampled[side]) < MIN_ALIGNMENT_VOXELS:
+                raise DataError(
+                    f"pair {pair.pair_id}: {side} image {getattr(pair, side + '_image')} has {tuple(resampled[side])} "
+                    f"voxels at the chosen spacing: the rigid alignment's smoothing needs at least "
+                    f"{MIN_ALIGNMENT_VOXELS} along every axis (a 2-D slice stored as a 3-D file (x, y, 1) should be "
+                    "saved as a 2-D image), or use --align none"
+                )
     memory = estimate_memory(
         info["moving_image"][0], info["fixed_image"][0], resampled["moving"], resampled["fixed"], crop_size
     )
@@ -220,6 +231,24 @@ def _label_dtype(arrays) -> np.dtype:
     return np.dtype(np.uint8 if top < 2**8 else np.uint16 if top < 2**16 else np.uint32)
 
 
+def _align(pair: PairFiles, options: PreprocessOptions, images: Dict[str, sitk.Image], labels: Dict[str, sitk.Image]):
+    """Step 3: the rigid transform (fixed -> moving) of ``options.align`` on the resampled images/labels."""
+    if options.align == "label":
+        for side in ("moving", "fixed"):
+            held = np.unique(sitk.GetArrayViewFromImage(labels[side]))
+            missing = [v for v in options.align_labels if v not in held]
+            if missing:
+                raise DataError(
+                    f"label file {getattr(pair, side + '_label')} loses label value(s) {missing} (align_labels) when "
+                    f"resampled to spacing {list(options.spacing or [])} mm: the structure is smaller than a voxel; "
+                    "choose a finer --spacing"
+                )
+        return align_on_labels(labels["fixed"], labels["moving"], options.align_labels, options.registration)
+    if options.align == "image":
+        return align_on_images(images["fixed"], images["moving"], options.registration)
+    return identity_result(images["fixed"].GetDimension())
+
+
 def preprocess_pair(pair: PairFiles, options: PreprocessOptions) -> PreprocessedPair:
     """Run steps 1-7 (module docstring) on one pair; :func:`check_pair` should have passed first.
 
@@ -249,21 +278,14 @@ def preprocess_pair(pair: PairFiles, options: PreprocessOptions) -> Preprocessed
     record["resampled_grids"] = {side: _grid_record(images[side]) for side in images}
 
     # 3. rigid pre-alignment
-    if options.align == "label":
-        for side in ("moving", "fixed"):
-            held = np.unique(sitk.GetArrayViewFromImage(labels[side]))
-            missing = [v for v in options.align_labels if v not in held]
-            if missing:
-                raise DataError(
-                    f"label file {getattr(pair, side + '_label')} loses label value(s) {missing} (align_labels) when "
-                    f"resampled to spacing {list(options.spacing or [])} mm: the structure is smaller than a voxel; "
-                    "choose a finer --spacing"
-                )
-        rigid = align_on_labels(labels["fixed"], labels["moving"], options.align_labels, options.registration)
-    elif options.align == "image":
-        rigid = align_on_images(images["fixed"], images["moving"], options.registration)
-    else:
-        rigid = identity_result(images["fixed"].GetDimension())
+    try:
+        rigid = _align(pair, options, images, labels)
+    except RuntimeError as err:  # SimpleITK's errors: name the pair's files
+        message = [line.strip() for line in str(err).splitlines() if line.strip()][-1:]
+        raise DataError(
+            f"pair {pair.pair_id}: the rigid alignment ({options.align}) of {pair.moving_image} to {pair.fixed_image} "
+            f"failed: {message[0] if message else err}"
+        ) from err
     record["rigid"] = rigid.to_dict()
 
     # 4. the moving pair on the fixed grid; NaN marks the voxels the moving image does not cover
