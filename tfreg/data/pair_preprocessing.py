@@ -253,7 +253,8 @@ def preprocess_pair(pair: PairFiles, options: PreprocessOptions) -> Preprocessed
     """Run steps 1-7 (module docstring) on one pair; :func:`check_pair` should have passed first.
 
     Raises:
-        DataError: naming the label file when an alignment label vanishes at the chosen spacing.
+        DataError: naming the label file when an alignment or crop label vanishes at the chosen spacing, or the
+            pair's files when SimpleITK fails during the alignment.
     """
     moving_array, moving_geometry = read_image(pair.moving_image)
     fixed_array, fixed_geometry = read_image(pair.fixed_image)
