@@ -16,6 +16,7 @@ SCRIPTS = [
     "tfreg_warp",
     "tfreg_vis",
     "tfreg_evaluate",
+    "tfreg_preprocess",
     "deepreg_train",
     "deepreg_predict",
     "deepreg_warp",
