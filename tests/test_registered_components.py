@@ -57,6 +57,7 @@ BACKBONES = {
     "global": {"depth": 1},
     "local": {"extract_levels": [0, 1]},
     "multi_unets": {"unet": {"channels": [2, 4]}},
+    "thesis_unet": {"depth": 1},
     "unet": {},
     "unet_segmenter": {"channels": [2, 4]},
 }

@@ -29,6 +29,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 COMBINE_MODES: Tuple[str, ...] = ("separate", "union")
 #: Keys of the long form ``{from, channels, combine}`` of an input's wiring.
 SOURCE_KEYS: Tuple[str, ...] = ("from", "channels", "combine")
+#: The label tensors of the registration models and their aliases. The data pipeline gives them one label
+#: channel per sample unless ``dataset.sample_label`` is ``stack``, so selecting channels of them needs that.
+LABEL_TENSORS: Tuple[str, ...] = ("moving_label", "fixed_label", "pred_fixed_label", "moving", "fixed", "warped_moving")
 #: Config value meaning "leave this input out" (YAML ``null``).
 NO_SOURCE = None
 
@@ -204,6 +207,7 @@ def check_source_names(sources: Dict[str, TensorSource], available: Sequence[str
 
 __all__ = [
     "COMBINE_MODES",
+    "LABEL_TENSORS",
     "LossInput",
     "TensorSource",
     "LossEntry",

@@ -18,6 +18,7 @@ from tests.evaluation.test_evaluate import (
     write_landmarks,
     write_prediction_dir,
 )
+from tests.vis._png import png_size
 from tfreg.cli.evaluate import main
 from tfreg.data.errors import DataError
 from tfreg.data.image_io import save_image
@@ -149,6 +150,16 @@ def test_bad_input_exit_status_and_message(tmp_path, capsys):
         (["--pred-dir", "a", "--fixed-label", "f"], r"choose one mode.*--fixed-label"),
         (["--compare", "a.csv", "b.csv"], "--compare needs --metric"),
         (["--pred-dir", "a", "--metric", "dice"], "--metric is only used with --compare"),
+        (["--compare", "a.csv", "--metric", "dice"], "--compare needs at least two evaluation CSVs"),
+        (
+            ["--compare", "a.csv", "b.csv", "--metric", "dice", "--union-label", "L543"],
+            "--union-label only work",
+        ),
+        (
+            ["--compare", "a.csv", "b.csv", "--metric", "dice", "--jacobian-figure", "j.png"],
+            "--jacobian-figure only work",
+        ),
+        (["--pred-dir", "a", "--jacobian-mask", "moving"], "invalid choice: 'moving'"),
     ],
 )
 def test_usage_errors(argv, match, capsys):
@@ -342,3 +353,62 @@ def test_compare_output_that_is_an_input_is_refused(tmp_path, capsys):
     assert main(["--compare", str(a), str(tmp_path / "b.csv"), "--metric", "dice", "-o", str(a), "--overwrite"]) == 1
     assert "is the input csv_a" in capsys.readouterr().err
     assert a.read_text() == text
+
+
+# ---------------------------------------------------------------------------------------------- union, figure
+def test_union_label_and_jacobian_figure(tmp_path, capsys):
+    """--union-label adds a row per pair for the union of its label_<k> masks; --jacobian-figure writes
+    a PNG. The union's Dice is checked against NumPy on the OR of the masks written."""
+    write_prediction_dir(str(tmp_path / "pred"))
+    out, figure = tmp_path / "e.csv", tmp_path / "jac.png"
+    argv = ["--pred-dir", str(tmp_path / "pred"), "-o", str(out), "--union-label", "L01"]
+    assert main(argv + ["--jacobian-figure", str(figure), "--jacobian-mask", "fixed"]) == 0
+    assert str(figure) in capsys.readouterr().err
+    rows = read_rows(out)
+    assert [(r["pair"], r["label"], r["union_of"]) for r in rows] == [
+        ("pair_2", "0", ""),
+        ("pair_2", "1", ""),
+        ("pair_2", "L01", "0;1"),
+        ("pair_10", "0", ""),
+        ("pair_10", "L01", "0"),
+    ]
+    fixed, warped, _ = label_maps()
+    f, w = fixed > 0, warped > 0  # pair_2 holds labels 1 and 2 of the maps: their union is every label
+    assert float(rows[2]["dice"]) == pytest.approx(2 * np.count_nonzero(f & w) / (f.sum() + w.sum()))
+    assert float(rows[2]["jac_det_mean_in_label"]) == pytest.approx(1.0)  # the folder's DDF is zero
+    assert png_size(figure)[0] > 0 and os.path.getsize(figure) > 0
+    summary = {(r["metric"], r["label"]): r for r in read_rows(tmp_path / "e_summary.csv")}
+    assert summary["dice", "L01"]["n"] == "2" and summary["dice", "all"]["n"] == "3"
+
+
+def test_union_and_figure_bad_input_exit_1(tmp_path, capsys):
+    write_prediction_dir(str(tmp_path / "pred"))
+    out = tmp_path / "e.csv"
+    base = ["--pred-dir", str(tmp_path / "pred"), "-o", str(out), "-q"]
+    assert main(base + ["--union-label", "1"]) == 1
+    assert "union_label (--union-label) '1' is already the name of a label of pair 'pair_2'" in capsys.readouterr().err
+    assert main(base + ["--jacobian-figure", str(tmp_path / "no" / "j.png")]) == 1
+    assert "--jacobian-figure" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_compare_one_baseline_with_several_runs(tmp_path, capsys):
+    compare_fixture(tmp_path)
+    rng = np.random.default_rng(11)
+    c_rows = [
+        {"pair": f"pair_{p}", "label": label, "dice": float(rng.uniform(0.6, 0.9)), "tre_mean": 1.0}
+        for p in range(8)
+        for label in ("1", "2")
+    ]
+    write_eval_csv(tmp_path / "c.csv", c_rows)
+    out = tmp_path / "many.csv"
+    files = [str(tmp_path / n) for n in ("a.csv", "b.csv", "c.csv")]
+    assert main(["--compare", *files, "--metric", "dice", "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("metric dice: a = ") == 2 and f"b = {files[2]}" in printed
+    written = read_rows(out)
+    assert [(r["run"], r["label"]) for r in written] == [(f, label) for f in files[1:] for label in ("1", "2", "all")]
+    assert {r["baseline"] for r in written} == {files[0]}
+    with pytest.warns(UserWarning, match="1 row"):  # a's empty cell
+        two = compare(files[0], files[2], "dice")
+    assert [float(r["p_value"]) for r in written[3:]] == pytest.approx([r["p_value"] for r in two])

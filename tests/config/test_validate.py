@@ -431,7 +431,7 @@ def test_grouped_sample_image_in_group_bool(grouped, reg):
 def test_sample_label(base, reg):
     base["dataset"]["sample_label"] = "All"
     assert one_error(base, reg) == (
-        "dataset.sample_label: 'All' is not allowed; allowed: sample, all. Did you mean 'all'?"
+        "dataset.sample_label: 'All' is not allowed; allowed: sample, all, stack. Did you mean 'all'?"
     )
 
 

@@ -200,3 +200,49 @@ def test_an_embedding_encoder_of_another_shape_is_refused_when_the_model_is_buil
     build_label_encoder((8, 8, 8), label_channels=2, filters=(2,), code_size=4).save(path)  # two structures
     with pytest.raises(ValueError, match=r"channel count \(label classes\)"):
         ddf_model(loss, moving=(8, 8, 8), fixed=(8, 8, 8))
+
+
+def test_stacked_labels_union_of_chosen_channels():
+    """Every label channel in one sample (``sample_label: stack``): the rigidity penalty covers the union of the
+    chosen structures, and its gradient stays within reach of that union."""
+    model = ddf_model(
+        {
+            "regularization": {
+                "name": "rigidity",
+                "weight": 0.4,
+                "mask": "moving_label",
+                "channels": [0, 2],
+                "combine": "union",
+            }
+        }
+    )
+    x = inputs()
+    labels = np.zeros((1, 10, 10, 10, 3), "float32")
+    labels[0, 1:3, 1:3, 1:3, 0] = 1.0
+    labels[0, 4:6, 4:6, 4:6, 1] = 1.0
+    labels[0, 7:9, 6:9, 6:9, 2] = 1.0
+    x["moving_label"] = labels
+    x["fixed_label"] = labels
+    ddf = np.random.default_rng(6).normal(0, 0.5, (1, 10, 10, 10, 3)).astype("float32")
+    value, grad = _rigidity_gradient(model, x, ddf)
+    union = np.maximum(labels[0, ..., 0], labels[0, ..., 2])
+    assert value == pytest.approx(0.4 * float(RigidityPenalty()(ddf, union[None])[0]), rel=1e-5)
+    reach = ndimage.binary_dilation(union > 0, structure=np.ones((5, 5, 5), bool))
+    magnitude = np.abs(grad[0]).sum(-1)
+    assert np.all(magnitude[~reach] == 0.0)  # channel 1 (not chosen) adds nothing where only it lies
+    assert magnitude[labels[0, ..., 2] > 0].min() > 0
+
+
+def test_tre_of_stacked_labels_is_the_mean_over_channels():
+    from tfreg.models import target_registration_error
+
+    fixed = np.zeros((2, 8, 8, 8, 2), "float32")
+    moved = np.zeros_like(fixed)
+    fixed[:, 1:3, 1:3, 1:3, 0] = 1.0  # centroid (1.5, 1.5, 1.5)
+    moved[:, 2:4, 1:3, 1:3, 0] = 1.0  # shifted by 1 voxel along axis 0
+    fixed[:, 4:6, 4:6, 4:6, 1] = 1.0
+    moved[:, 4:6, 7:8, 4:6, 1] = 1.0  # centroid (4.5, 7, 4.5): 2.5 voxels along axis 1
+    got = np.asarray(target_registration_error(fixed, moved, ndim=3))
+    np.testing.assert_allclose(got, [1.75, 1.75], atol=1e-4)
+    single = np.asarray(target_registration_error(fixed[..., 0], moved[..., 0]))
+    np.testing.assert_allclose(single, [1.0, 1.0], atol=1e-4)

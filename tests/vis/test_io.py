@@ -101,3 +101,11 @@ def test_metric_csvs_names(tmp_path):
         io.read_metric_csvs([a, b], "dice", names=["A"])
     with pytest.raises(ValueError, match="no finite 'dice' value for labels"):
         io.read_metric_csvs([a], "dice", labels=["7"])
+
+
+def test_metric_csv_skips_union_rows_unless_named(tmp_path):
+    """Rows of tfreg_evaluate --union-label repeat their labels: left out of the pooled values."""
+    path = tmp_path / "u.csv"
+    path.write_text("pair,label,union_of,dice\np,1,,0.5\np,2,,0.7\np,L12,1;2,0.6\n")
+    assert io.read_metric_csv(str(path), "dice").tolist() == [0.5, 0.7]
+    assert io.read_metric_csv(str(path), "dice", labels=["L12"]).tolist() == [0.6]

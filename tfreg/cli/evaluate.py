@@ -1,4 +1,4 @@
-"""``tfreg_evaluate``: evaluate registration results from files, or compare two evaluations.
+"""``tfreg_evaluate``: evaluate registration results from files, or compare evaluations.
 
 A thin argparse layer over :func:`tfreg.evaluation.evaluate.evaluate` and
 :func:`tfreg.evaluation.compare.compare`; it imports neither TensorFlow nor Keras, so it starts
@@ -42,14 +42,19 @@ Modes (choose one):
      moving_image, fixed_landmarks, warped_landmarks, moving_landmarks; empty cells are allowed;
      relative paths are relative to the CSV's folder.
 
-  4. compare two evaluations of the same pairs, paired by (pair, label):
-       tfreg_evaluate --compare a.csv b.csv --metric dice [-o compare_dice.csv]
+  4. compare evaluations of the same pairs, paired by (pair, label):
+       tfreg_evaluate --compare a.csv b.csv [c.csv ...] --metric dice [-o compare_dice.csv]
      prints and writes, per label and overall, the mean and median of the differences b - a and the
-     two-sided Wilcoxon signed-rank p-value.
+     two-sided Wilcoxon signed-rank p-value; with more than two files the first is the baseline and
+     every other file is compared with it on its own (one table per run, p-values not corrected).
 
 Modes 1-3 write the per-pair, per-label CSV (-o) and a summary CSV (mean, std, median, q1, q3, IQR per
-metric and label, plus "all"; --summary, default <output stem>_summary.csv). Existing output files are
-refused unless --overwrite is given. Exit status: 0 success, 1 bad input (message on stderr), 2 usage.
+metric and label, plus "all"; --summary, default <output stem>_summary.csv). --union-label L543 adds,
+per pair, a row for the union of the pair's labels (van Ulsen's pooled vertebrae), summarised and
+compared as a label of its own. --jacobian-figure jacobian.png draws det J inside each label (violins
+over the pooled voxels with each pair's median, and histograms with bin width 0.01). Existing output
+files are refused unless --overwrite is given. Exit status: 0 success, 1 bad input (message on stderr),
+2 usage.
 """
 
 #: the file arguments of the explicit-files mode: the pairs-CSV columns after ``pair``
@@ -64,7 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     mode = parser.add_argument_group("mode 1, 3 and 4 inputs")
     mode.add_argument("--pred-dir", metavar="DIR", help="prediction folder of tfreg_predict (holding pair_<id>/)")
     mode.add_argument("--pairs", metavar="CSV", help="CSV listing the files of several pairs (see above)")
-    mode.add_argument("--compare", nargs=2, metavar=("A_CSV", "B_CSV"), help="two evaluation CSVs to compare")
+    mode.add_argument(
+        "--compare",
+        nargs="+",
+        metavar=("A_CSV", "B_CSV"),
+        help="evaluation CSVs to compare: a baseline, then one or more runs (each compared with the baseline)",
+    )
     mode.add_argument("--metric", help="with --compare: the metric column to compare (e.g. dice, hd95, tre_mean)")
 
     files = parser.add_argument_group("mode 2: one pair from explicit files")
@@ -99,6 +109,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated labels to evaluate (label values, or k of label_<k>); default: all found",
     )
     out.add_argument(
+        "--union-label",
+        metavar="NAME",
+        help="add per pair a row NAME for the union of the pair's labels (e.g. L543 for van Ulsen's pooled "
+        "vertebrae L3-L5): every label metric, the before metrics and det J inside the union; NAME must not "
+        "be a label's name (nor a number when labels come as label maps) nor 'all'",
+    )
+    out.add_argument(
+        "--jacobian-mask",
+        choices=("warped", "fixed"),
+        default="warped",
+        help="the label mask on the fixed grid that det J is summarised over (jac_det_*_in_label and the "
+        "figure): warped (default; the fixed-grid voxels mapped into the moving structure) or fixed",
+    )
+    out.add_argument(
+        "--jacobian-figure",
+        metavar="FILE.png",
+        help="write a figure of det J inside each label (and the union): violins of the voxels pooled over "
+        "the pairs with each pair's median marked, and histograms with bin width 0.01 (.png, .pdf or .svg; "
+        "the folder must exist; needs a DDF)",
+    )
+    out.add_argument(
         "--ddf-units",
         choices=("voxel", "physical"),
         default="voxel",
@@ -130,6 +161,16 @@ def _mode(args, parser: argparse.ArgumentParser) -> str:
         parser.error("--metric is only used with --compare")
     if args.compare and not args.metric:
         parser.error("--compare needs --metric (the column to compare, e.g. dice)")
+    if args.compare and len(args.compare) < 2:
+        parser.error("--compare needs at least two evaluation CSVs (a baseline and a run)")
+    if args.compare:
+        used = [
+            flag
+            for flag, value in (("--union-label", args.union_label), ("--jacobian-figure", args.jacobian_figure))
+            if value
+        ]
+        if used:
+            parser.error(f"{', '.join(used)} only work(s) when evaluating (modes 1-3), not with --compare")
     return chosen[0]
 
 
@@ -168,11 +209,17 @@ def _run(args, mode: str) -> int:
 
     try:
         if mode == "--compare":
-            from tfreg.evaluation.compare import compare, format_table
+            from tfreg.evaluation.compare import compare, compare_runs, format_table
 
             output = args.output or f"compare_{args.metric}.csv"
-            rows = compare(args.compare[0], args.compare[1], args.metric, output=output, overwrite=args.overwrite)
-            print(format_table(rows, args.compare[0], args.compare[1]))
+            baseline, runs = args.compare[0], args.compare[1:]
+            if len(runs) == 1:
+                rows = compare(baseline, runs[0], args.metric, output=output, overwrite=args.overwrite)
+                print(format_table(rows, baseline, runs[0]))
+            else:
+                rows = compare_runs(baseline, runs, args.metric, output=output, overwrite=args.overwrite)
+                tables = [format_table([r for r in rows if r["run"] == run], baseline, run) for run in runs]
+                print("\n\n".join(tables))
             if not args.quiet:
                 print(f"wrote {output}", file=sys.stderr)
             return 0
@@ -194,13 +241,16 @@ def _run(args, mode: str) -> int:
             overwrite=args.overwrite,
             progress=not args.quiet,
             pairs_file=args.pairs if mode == "--pairs" else None,
+            union_label=args.union_label,
+            jacobian_mask=args.jacobian_mask,
+            jacobian_figure=args.jacobian_figure,
         )
     except (DataError, ValueError, OSError) as err:
         print(f"tfreg_evaluate: error: {err}", file=sys.stderr)
         return 1
     if not args.quiet:
         _print_summary(result, sys.stdout)
-        written = result.output + (f" and {result.summary_path}" if result.summary_path else "")
+        written = ", ".join(p for p in (result.output, result.summary_path, result.jacobian_figure) if p)
         print(f"evaluated {len(pairs)} pair(s), {len(result.rows)} row(s); wrote {written}", file=sys.stderr)
     return 0
 

@@ -50,7 +50,8 @@ DATA_LOADER_OPTIONAL_KEYS: Tuple[str, ...] = ("sample_label", "seed", "num_label
 LANDMARK_KEYS: Tuple[str, ...] = ("landmarks", "max_landmarks", "landmark_roi_size")
 #: Optional keys of one data-loader type only, on top of DATA_LOADER_OPTIONAL_KEYS.
 DATA_LOADER_TYPE_OPTIONAL_KEYS: Dict[str, Tuple[str, ...]] = {"paired": LANDMARK_KEYS}
-SAMPLE_LABEL_OPTIONS: Tuple[str, ...] = ("sample", "all")
+#: ``stack`` (tfreg): every label channel in one sample, ``(*S, L)``, for losses that need all structures at once.
+SAMPLE_LABEL_OPTIONS: Tuple[str, ...] = ("sample", "all", "stack")
 INTRA_GROUP_OPTIONS: Tuple[str, ...] = ("forward", "backward", "unconstrained")
 #: Image shapes are 3-D as in DeepReg, or 2-D (tfreg supports 2-D images).
 IMAGE_SHAPE_LENGTHS: Tuple[int, ...] = (2, 3)

@@ -46,7 +46,7 @@ from tfreg.config.defaults import (
 )
 from tfreg.config.errors import ConfigError, KeyPath, format_key_path, suggestion
 from tfreg.config.provenance import Provenance
-from tfreg.loss_inputs import check_source_names, split_loss_entry
+from tfreg.loss_inputs import LABEL_TENSORS, check_source_names, split_loss_entry
 from tfreg.registry import (
     BACKBONE_CLASS,
     DATA_AUGMENTATION_CLASS,
@@ -181,6 +181,8 @@ class ConfigChecker:
         self.registry = registry
         self.check_dirs = check_dirs
         self.errors: List[str] = []
+        #: ``dataset.sample_label`` (None: DeepReg's default, one label channel per sample)
+        self.sample_label: Optional[str] = None
 
     # -- reporting
     def error(self, path: KeyPath, message: str) -> None:
@@ -271,6 +273,7 @@ class ConfigChecker:
                 self.warn((key,), f"unknown top-level key, ignored.{suggestion(key, REQUIRED_TOP_LEVEL_KEYS)}")
         if dataset is not None:
             self.check_dataset(dataset)
+            self.sample_label = dataset.get("sample_label")
         if train is not None:
             if "model" in train and "method" not in train:
                 hint = " (train.model is DeepReg v0.1.1's form: load the file with load_configs to upgrade it)"
@@ -626,6 +629,14 @@ class ConfigChecker:
                     path,
                     f"missing required key {key!r}: loss {entry['name']!r} cannot be built without it"
                     + (" (the auto-encoder's encoder: the path of a .keras file)" if key == "encoder" else ""),
+                )
+        for key, source in split.inputs.items():
+            if source.channels is not None and source.name in LABEL_TENSORS and self.sample_label != "stack":
+                self.error(
+                    path + (key,),
+                    f"selects channels {list(source.channels)} of {source.name!r}, but the data gives one label "
+                    f"channel per sample (dataset.sample_label: {self.sample_label or 'sample/all, the default'}); set "
+                    "dataset.sample_label: stack to give every label channel in each sample",
                 )
         if tensor_names is None:
             return

@@ -9,7 +9,8 @@ as in DeepReg):
    and resize images and labels to the configured shapes with :func:`tfreg.ops.resize.resize`
    (:meth:`DataLoader.load_resized_sample`); each pair is read and resized once even when all its
    labels are used;
-3. ``unbatch`` (labeled data): one sample per requested label;
+3. ``unbatch`` (labeled data): one sample per requested label; with ``sample_label: stack`` none: the labels
+   stay together, channels last;
 4. training: ``shuffle`` (buffer ``batch_size * shuffle_buffer_num_batch``, reshuffled every epoch);
 5. ``repeat`` if asked; ``batch`` (``drop_remainder`` in training, so batch shapes are static);
 6. training: each ``data_augmentation`` entry, built from the registry, mapped over batches;
@@ -17,12 +18,13 @@ as in DeepReg):
    before augmenting).
 
 Elements are dicts of float32 tensors: ``moving_image`` ``(B, *moving_image_shape)``, ``fixed_image``
-``(B, *fixed_image_shape)``, ``indices`` ``(B, num_indices)`` (label index -1 when unlabeled) and, when
-labeled, ``moving_label``/``fixed_label`` with the image shapes; with landmarks (``landmarks: true``),
-``moving_landmarks``/``fixed_landmarks`` ``(B, max_landmarks, ndim)`` in model voxels, ``landmark_mask``
-``(B, max_landmarks)`` and optionally ``moving_roi``/``fixed_roi`` with the image shapes. The dataset
-works with plain Python iteration and with ``strategy.experimental_distribute_dataset`` (the global batch
-is split per replica).
+``(B, *fixed_image_shape)``, ``indices`` ``(B, num_indices)`` (label index -1 when unlabeled, -2
+(:data:`~tfreg.data.sampling.STACKED_LABEL_INDEX`) for stacked labels) and, when labeled,
+``moving_label``/``fixed_label`` with the image shapes (``sample_label: stack``: ``(B, *shape, L)``); with landmarks
+(``landmarks: true``), ``moving_landmarks``/``fixed_landmarks`` ``(B, max_landmarks, ndim)`` in model voxels,
+``landmark_mask`` ``(B, max_landmarks)`` and optionally ``moving_roi``/``fixed_roi`` with the image shapes. The
+dataset works with plain Python iteration and with ``strategy.experimental_distribute_dataset`` (the global batch is
+split per replica).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Union
 import numpy as np
 import tensorflow as tf
 
-from tfreg.data.sampling import steps_per_epoch
+from tfreg.data.sampling import STACKED_LABEL_INDEX, steps_per_epoch
 
 if TYPE_CHECKING:  # annotations only: the loaders import this module (lazily), not the other way round
     from tfreg.data.loaders.base import DataLoader
@@ -72,6 +74,12 @@ def sample_dataset(loader: DataLoader, num_parallel_calls: int = -1) -> tf.data.
         if not loader.labeled:
             out["indices"] = tf.concat([image_indices, tf.constant([-1.0])], axis=0)
             return out
+        if loader.sample_label == "stack":
+            # every label in one sample, channels last: (L, *S) -> (*S, L)
+            for key in ("moving_label", "fixed_label"):
+                out[key] = tf.transpose(out[key], list(range(1, len(spec[key]))) + [0])
+            out["indices"] = tf.concat([image_indices, tf.constant([float(STACKED_LABEL_INDEX)])], axis=0)
+            return out
         num_labels = tf.shape(label_indices)[0]
         for key in keys:
             if key in ("moving_label", "fixed_label"):
@@ -92,7 +100,7 @@ def sample_dataset(loader: DataLoader, num_parallel_calls: int = -1) -> tf.data.
         ),
     )
     dataset = dataset.map(load_sample, num_parallel_calls=num_parallel_calls, deterministic=True)
-    if loader.labeled:
+    if loader.labeled and loader.sample_label != "stack":
         dataset = dataset.unbatch()  # one sample per label, in label order
     options = tf.data.Options()
     # A generator cannot be split by file: each worker of a multi-worker strategy keeps its share of

@@ -108,7 +108,7 @@ def check_label_values(label: np.ndarray, source: str) -> None:
         raise DataError(
             f"label {source} has values in [{low}, {high}], outside [0, 1]. Labels are not normalised: "
             f"store each label as a binary (or probabilistic) mask in its own channel on the last axis, "
-            f"not as integer label numbers"
+            f"not as integer label numbers, or read integer label maps 0..K with dataset.num_labels: K"
         )
 
 

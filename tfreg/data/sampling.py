@@ -22,7 +22,10 @@ FileIndex = Union[int, Tuple[int, int]]
 SampleIndex = Tuple[FileIndex, FileIndex, List[int]]
 
 INTRA_GROUP_OPTIONS = ("forward", "backward", "unconstrained")
-SAMPLE_LABEL_OPTIONS = ("sample", "all")
+#: ``sample``/``all``: DeepReg's one label channel per sample; ``stack``: every channel in one sample.
+SAMPLE_LABEL_OPTIONS = ("sample", "all", "stack")
+#: The label entry of a sample's ``indices`` when it holds every label channel (``stack``); -1 is unlabeled.
+STACKED_LABEL_INDEX = -2
 #: The split key ``pairs`` of the unpaired loader: ``sample`` DeepReg's shuffled neighbours (``N // 2`` pairs
 #: per epoch), ``all`` every ordered pair of distinct images (``N (N - 1)``; the evaluation protocol of He,
 #: He and Cao 2022, "all pairs of the test set").
@@ -184,10 +187,11 @@ def grouped_samples(
 
 
 def label_indices(num_labels: int, sample_label: str, rnd: random.Random) -> List[int]:
-    """The label channels one image pair contributes: one drawn at random (``"sample"``) or all."""
+    """The label channels one image pair contributes: one drawn at random (``"sample"``) or all (``"all"``: one
+    sample each; ``"stack"``: all in one sample)."""
     if sample_label == "sample":
         return [rnd.randrange(num_labels)]
-    if sample_label == "all":
+    if sample_label in ("all", "stack"):
         return list(range(num_labels))
     raise ValueError(f"sample_label must be one of {list(SAMPLE_LABEL_OPTIONS)}, got {sample_label!r}")
 
@@ -223,6 +227,7 @@ __all__ = [
     "label_rng",
     "INTRA_GROUP_OPTIONS",
     "SAMPLE_LABEL_OPTIONS",
+    "STACKED_LABEL_INDEX",
     "PAIRS_OPTIONS",
     "steps_per_epoch",
 ]

@@ -114,8 +114,10 @@ def example_inputs(loader: DataLoader, batch_size: int = 1) -> Dict[str, np.ndar
         "indices": np.zeros((batch_size, loader.num_indices), np.float32),
     }
     if loader.labeled:
-        inputs["moving_label"] = np.zeros_like(inputs["moving_image"])
-        inputs["fixed_label"] = np.zeros_like(inputs["fixed_image"])
+        # one label channel per sample (DeepReg), or every channel stacked last (sample_label: stack)
+        stacked = (loader.stacked_label_count(),) if loader.sample_label == "stack" else ()
+        inputs["moving_label"] = np.zeros(inputs["moving_image"].shape + stacked, np.float32)
+        inputs["fixed_label"] = np.zeros(inputs["fixed_image"].shape + stacked, np.float32)
     return inputs
 
 

@@ -231,6 +231,10 @@ def predict(
         check_replaceable(out_path, TOOL)
 
     loader = build_loader(config, split, registry, required=True)
+    if loader.labeled and loader.sample_label == "stack":
+        # predictions are written and scored per label (pair_<id>/label_<k>/): one sample per label
+        logger.info("dataset sample_label: stack is predicted as 'all' (one output folder per label channel)")
+        loader.sample_label = "all"
     check_voxels(loader)
     model = build_model(config, loader, registry)
     create_variables(model, loader)

@@ -8,7 +8,8 @@ none of them):
 - ``inputs``: which files make up each pair (:class:`~tfreg.evaluation.inputs.PairSpec`, from a
   prediction folder, a pairs CSV or directly) and landmark files;
 - ``evaluate``: :func:`~tfreg.evaluation.evaluate.evaluate`, the per-pair/per-label CSV and its summary;
-- ``compare``: :func:`~tfreg.evaluation.compare.compare`, the paired Wilcoxon comparison of two CSVs
+- ``compare``: :func:`~tfreg.evaluation.compare.compare`, the paired Wilcoxon comparison of two CSVs, and
+  :func:`~tfreg.evaluation.compare.compare_runs`, one baseline against several runs
   (``tfreg_evaluate --compare``);
 - ``progress``: the terminal progress bar.
 

@@ -17,6 +17,11 @@ twins, det J inside the label (:data:`LABEL_DDF_METRICS`), and the per-pair :dat
 repeated on each label row of the pair) and a summary CSV
 (mean, std, median, quartiles per metric and label, plus an ``all`` label). Distances are in mm, from
 the fixed grid's spacing; see docs/evaluation.md for every definition.
+
+Options for van Ulsen's evaluation ("Multi-modal deep learning based 3D image registration for osseous
+anatomies"): ``union_label`` adds a row per pair for the union of its labels (the pooled vertebrae
+"L543"), and ``jacobian_figure`` draws det J inside each label (violins with each pair's median, and
+histograms with bin width 0.01, :mod:`tfreg.vis.jacobian_distribution`).
 """
 
 from __future__ import annotations
@@ -24,8 +29,9 @@ from __future__ import annotations
 import csv
 import math
 import os
+import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
@@ -62,10 +68,15 @@ from tfreg.metrics import (
 
 #: Metrics of one label after registration (fixed vs warped); ``<name>_before`` is fixed vs moving.
 LABEL_METRICS = ("dice", "jaccard", "hd", "hd95", "hd99", "assd", "msd", "rvd", "voe", "centroid_dist")
-#: Per-pair metrics of the DDF.
+#: Per-pair metrics of the DDF, over every voxel of the fixed grid (folding_fraction x100: folding %).
 DDF_METRICS = ("folding_fraction", "jac_det_mean", "jac_det_std", "sdlogj")
-#: Per-label metrics of the DDF: det J inside the warped label (van Ulsen's per-structure mean and sigma JD).
+#: Per-label metrics of the DDF: det J inside the label (van Ulsen's per-structure mean and sigma JD); the
+#: label's warped mask by default, its fixed mask with ``jacobian_mask="fixed"`` (:data:`JACOBIAN_MASKS`).
 LABEL_DDF_METRICS = ("jac_det_mean_in_label", "jac_det_std_in_label")
+#: Which mask of a label the det J statistics (and the det J figure) use: both lie on the fixed grid, where
+#: the DDF is defined. "warped": the fixed-grid voxels mapped into the moving structure; "fixed": the fixed
+#: structure itself.
+JACOBIAN_MASKS = ("warped", "fixed")
 #: Per-pair landmark metrics (fixed vs warped landmarks), then those needing the moving landmarks.
 LANDMARK_METRICS = ("n_landmarks", "tre_mean", "tre_median", "tre_std", "tre_max")
 LANDMARK_BEFORE_METRICS = ("tre_mean_before", "tre_median_before", "robustness")
@@ -76,13 +87,24 @@ IMAGE_BEFORE_METRICS = ("mi_before", "ssim_before")
 PAIR_METRICS = DDF_METRICS + LANDMARK_METRICS + LANDMARK_BEFORE_METRICS + IMAGE_METRICS + IMAGE_BEFORE_METRICS
 #: Column order of the per-pair, per-label CSV (columns no pair has are left out).
 ALL_COLUMNS = (
-    ("pair", "label") + LABEL_METRICS + tuple(f"{m}_before" for m in LABEL_METRICS) + LABEL_DDF_METRICS + PAIR_METRICS
+    ("pair", "label", "union_of")
+    + LABEL_METRICS
+    + tuple(f"{m}_before" for m in LABEL_METRICS)
+    + LABEL_DDF_METRICS
+    + PAIR_METRICS
 )
 #: Columns of the summary CSV.
 SUMMARY_COLUMNS = ("metric", "label", "n", "n_nan", "mean", "std", "median", "q1", "q3", "iqr")
 DDF_UNITS = ("voxel", "physical")
 #: Label name of the row of a pair that has no labels (only per-pair metrics).
 NO_LABEL = ""
+#: Column of the union row (``union_label``): the labels whose masks were joined, ``;``-separated; empty on
+#: every other row. The summary's and the comparison's pooled ``all`` rows leave rows with it out.
+UNION_COLUMN = "union_of"
+#: Label of the summary's pooled rows; no label (nor the union) may take it.
+POOLED_LABEL = "all"
+#: File types the det J figure can be written as (matplotlib chooses the format from the suffix).
+FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 
 # relative tolerance for "same spacing": NIfTI stores float32, so bit-exact equality is too strict
 _SPACING_RTOL = 1e-4
@@ -90,17 +112,22 @@ _SPACING_RTOL = 1e-4
 
 # ---------------------------------------------------------------------------------------------- checks
 def _check_outputs(
-    paths: Sequence[Optional[str]], overwrite: bool, inputs: Optional[Mapping[str, Optional[str]]] = None
+    paths: Sequence[Optional[str]],
+    overwrite: bool,
+    inputs: Optional[Mapping[str, Optional[str]]] = None,
+    roles: Optional[Sequence[str]] = None,
 ) -> None:
     """Refuse existing output files (unless ``overwrite``), and outputs that are inputs (always), before
-    any work is done. ``inputs``: role -> path of every file read."""
+    any work is done. ``inputs``: role -> path of every file read; ``roles``: a name per output for the
+    messages (default ``output file <n>``)."""
+    roles = list(roles) if roles is not None else [f"output file {i + 1}" for i in range(len(paths))]
     given = [os.path.abspath(p) for p in paths if p]
     if len(set(given)) != len(given):
         raise ValueError(f"the output files must differ, got {list(p for p in paths if p)}")
-    check_not_input({f"output file {i + 1}": p for i, p in enumerate(paths) if p}, inputs or {})
+    check_not_input({role: p for role, p in zip(roles, paths) if p}, inputs or {})
     for p in paths:
         if p and os.path.isdir(p):
-            raise IsADirectoryError(f"output path {p} is a folder, expected a CSV file name")
+            raise IsADirectoryError(f"output path {p} is a folder, expected a file name")
         if p and os.path.exists(p) and not overwrite:
             raise FileExistsError(f"output file {p} already exists; pass --overwrite (overwrite=True) to replace it")
 
@@ -375,7 +402,8 @@ def ddf_metrics(ddf: np.ndarray, geometry: ImageGeometry, units: str = "voxel") 
         units: "voxel" or "physical".
 
     Returns:
-        ``folding_fraction`` (fraction of voxels with det J <= 0), ``jac_det_mean``, ``jac_det_std``
+        ``folding_fraction`` (fraction of ALL voxels of the field, inside and outside any label, with
+        det J <= 0; x100 is van Ulsen's folding %), ``jac_det_mean``, ``jac_det_std``
         (population std) over every voxel, and ``sdlogj`` (std of log det J, 2 voxels cropped per side,
         fewer for tiny grids; see :func:`tfreg.metrics.sdlogj`).
     """
@@ -446,12 +474,27 @@ def evaluate_pair(
     labels: Optional[Sequence[str]] = None,
     ddf_units: str = "voxel",
     landmarks: Optional[Dict[str, np.ndarray]] = None,
+    union_label: Optional[str] = None,
+    jacobian_mask: str = "warped",
+    jacobian_values: Optional[Dict[str, np.ndarray]] = None,
 ) -> List[Dict[str, object]]:
     """All metrics of one pair: one row dict per label (one row with label ``""`` when it has no labels).
 
     Assumes :func:`_check_pair` passed (shapes and spacings agree). Empty masks give NaN distance
     metrics and an :class:`~tfreg.metrics.EmptyMaskWarning` naming the pair and label.
+
+    Args:
+        spec, labels, ddf_units: as for :func:`evaluate`.
+        landmarks: the pair's landmark arrays when already read (:func:`_check_pair`); None reads them.
+        union_label: when given (and the pair has labels), a last row with this label for the union of
+            the pair's evaluated label masks (fixed, warped and, when every label has one, moving), with
+            ``union_of`` naming the joined labels.
+        jacobian_mask: "warped" or "fixed": the mask det J is averaged over (:data:`JACOBIAN_MASKS`).
+        jacobian_values: a dict to fill with ``{label: 1-D float64 det J values inside the mask}`` (the
+            union too); left untouched without a DDF. Values of an empty mask are an empty array.
     """
+    if jacobian_mask not in JACOBIAN_MASKS:
+        raise ValueError(f"jacobian_mask must be one of {JACOBIAN_MASKS}, got {jacobian_mask!r}")
     p = spec.pair
     pair_values: Dict[str, float] = {}
     det = None  # det J map of the DDF, when there is one
@@ -484,17 +527,23 @@ def evaluate_pair(
             pair_values.update(image_metrics(fixed_img, moving_img, suffix="_before"))
 
     rows = []
-    for label, fixed, warped, moving, spacing in _label_masks(spec, labels):
+    for label, fixed, warped, moving, spacing, joined in _with_union(_label_masks(spec, labels), union_label):
         row: Dict[str, object] = {"pair": p, "label": label}
+        if joined is not None:
+            row[UNION_COLUMN] = ";".join(joined)
         values, empty = label_metrics(fixed, warped, spacing)
         row.update(values)
         if det is not None:
             # the warped label marks the fixed-grid voxels mapped into the moving structure: det J there
-            # is the structure's local volume change (van Ulsen's per-structure mean and sigma JD)
+            # is the structure's local volume change (van Ulsen's per-structure mean and sigma JD); the
+            # fixed label is the structure where the fixed image has it. Both lie on the DDF's grid.
             # (a 2-D field stored as (x, y, 1, 2) has lost the unit axis the label keeps: same voxels)
-            inside = det.reshape(warped.shape)[warped] if "warped" not in empty else None
-            row["jac_det_mean_in_label"] = float(inside.mean()) if inside is not None else math.nan
-            row["jac_det_std_in_label"] = float(inside.std()) if inside is not None else math.nan
+            mask = warped if jacobian_mask == "warped" else fixed
+            inside = det.reshape(mask.shape)[mask].astype(np.float64)
+            row["jac_det_mean_in_label"] = float(inside.mean()) if inside.size else math.nan
+            row["jac_det_std_in_label"] = float(inside.std()) if inside.size else math.nan
+            if jacobian_values is not None:
+                jacobian_values[label] = inside
         if empty:
             warnings.warn(
                 f"pair {p!r}, label {label}: the {' and '.join(empty)} label {'have' if len(empty) > 1 else 'has'} no "
@@ -518,6 +567,30 @@ def evaluate_pair(
     if not rows:
         rows.append({"pair": p, "label": NO_LABEL, **pair_values})
     return rows
+
+
+def _with_union(masks, union_label: Optional[str]):
+    """The label masks of :func:`_label_masks` with a sixth item, None (the labels' members), followed,
+    when ``union_label`` is given and there was at least one label, by the union row
+    ``(union_label, fixed, warped, moving_or_None, spacing, [joined labels])``.
+
+    The union is the voxel-wise OR of the masks (van Ulsen's pooled "L543" of the vertebrae L3-L5); its
+    moving mask exists only when every joined label had one (a partial union would bias ``*_before``).
+    """
+    union = None
+    for label, fixed, warped, moving, spacing in masks:
+        yield label, fixed, warped, moving, spacing, None
+        if union_label is None:
+            continue
+        if union is None:
+            union = [fixed.copy(), warped.copy(), None if moving is None else moving.copy(), spacing, [label]]
+            continue
+        union[0] |= fixed
+        union[1] |= warped
+        union[2] = None if (union[2] is None or moving is None) else union[2] | moving
+        union[4].append(label)
+    if union is not None:
+        yield (union_label, *union)
 
 
 def _label_masks(spec: PairSpec, labels: Optional[Sequence[str]]):
@@ -557,13 +630,14 @@ def summarise(rows: Sequence[Dict[str, object]], columns: Sequence[str]) -> List
     """Summary statistics of the per-pair, per-label rows.
 
     Label metrics (and their ``_before`` twins) get one row per label and one ``all`` row pooling every
-    pair and label; per-pair metrics get only an ``all`` row over one value per pair (they repeat on the
-    label rows). NaN values are left out of the statistics and counted in ``n_nan``; ``std`` is the
-    sample standard deviation (ddof 1, NaN for fewer than 2 values), ``q1``/``q3`` the 25th/75th
+    pair and label, except the union rows (``union_of`` set), which would count their labels twice;
+    per-pair metrics get only an ``all`` row over one value per pair (they repeat on the label rows).
+    NaN values are left out of the statistics and counted in ``n_nan``; ``std`` is the sample standard
+    deviation (ddof 1, NaN for fewer than 2 values), ``q1``/``q3`` the 25th/75th
     percentiles (linear interpolation) and ``iqr = q3 - q1``.
     """
     out = []
-    metrics = [c for c in columns if c not in ("pair", "label")]
+    metrics = [c for c in columns if c not in ("pair", "label", UNION_COLUMN)]
     labelled = [r for r in rows if r["label"] != NO_LABEL]
     label_names = _sort_labels(str(r["label"]) for r in labelled)
     for metric in metrics:
@@ -575,7 +649,7 @@ def summarise(rows: Sequence[Dict[str, object]], columns: Sequence[str]) -> List
             continue
         for label in label_names:
             out.append(_stats(metric, label, [r.get(metric) for r in labelled if r["label"] == label]))
-        out.append(_stats(metric, "all", [r.get(metric) for r in labelled]))
+        out.append(_stats(metric, POOLED_LABEL, [r.get(metric) for r in labelled if not r.get(UNION_COLUMN)]))
     return out
 
 
@@ -634,6 +708,10 @@ class EvaluationResult:
         rows: one dict per pair and label (``None``: not computed for that pair; NaN: undefined).
         summary: the summary rows, columns :data:`SUMMARY_COLUMNS`.
         output, summary_path: the files written (None when not written).
+        jacobian_values: ``{label: {pair: 1-D float64 det J values inside the label}}`` (labels in row
+            order, the union last), filled when a det J figure or ``collect_jacobian`` was asked for and
+            the pair has a DDF; empty otherwise.
+        jacobian_figure: the det J figure written (None when not asked for).
     """
 
     columns: List[str]
@@ -641,6 +719,8 @@ class EvaluationResult:
     summary: List[Dict[str, object]]
     output: Optional[str] = None
     summary_path: Optional[str] = None
+    jacobian_values: Dict[str, Dict[str, np.ndarray]] = field(default_factory=dict)
+    jacobian_figure: Optional[str] = None
 
 
 def evaluate(
@@ -652,6 +732,10 @@ def evaluate(
     overwrite: bool = False,
     progress: Optional[bool] = False,
     pairs_file: Optional[str] = None,
+    union_label: Optional[str] = None,
+    jacobian_mask: str = "warped",
+    jacobian_figure: Optional[str] = None,
+    collect_jacobian: bool = False,
 ) -> EvaluationResult:
     """Evaluate registered pairs and write the per-pair, per-label CSV and its summary.
 
@@ -670,6 +754,20 @@ def evaluate(
             inputs (a pair's file, ``pairs_file``) is refused even then.
         progress: True draws a progress bar on stderr when it is a terminal; False never.
         pairs_file: the CSV the pairs were read from (:func:`pairs_from_csv`), protected as an input.
+        union_label: name of an extra row per pair (with labels) for the union of the pair's evaluated
+            labels, e.g. ``"L543"`` for van Ulsen's pooled vertebrae: every label metric, the ``_before``
+            metrics and det J inside the union (see :func:`evaluate_pair`). The name must differ from
+            every label (a number, when a pair uses label maps, whose labels are numbers) and from
+            ``all``. The summary and :func:`tfreg.evaluation.compare.compare` treat it as a label, but
+            leave it out of their pooled ``all`` rows.
+        jacobian_mask: "warped" (default) or "fixed": the label mask on the fixed grid that
+            ``jac_det_*_in_label`` and the figure average det J over (:data:`JACOBIAN_MASKS`).
+        jacobian_figure: image file (``.png``, ``.pdf`` or ``.svg``, in an existing folder) to write the
+            det J distribution figure to: per label (and union), a violin of the det J values inside the
+            label pooled over the pairs with a DDF, each pair's median marked, and a histogram with bin
+            width 0.01 (:func:`tfreg.vis.jacobian_distribution.plot_jacobian_distribution`).
+        collect_jacobian: keep the det J values inside the labels in the result's ``jacobian_values``
+            without drawing (implied by ``jacobian_figure``).
 
     Returns:
         An :class:`EvaluationResult`.
@@ -683,11 +781,12 @@ def evaluate(
         raise ValueError("evaluate: no pairs given")
     if ddf_units not in DDF_UNITS:
         raise ValueError(f"evaluate: ddf_units must be one of {DDF_UNITS}, got {ddf_units!r}")
+    if jacobian_mask not in JACOBIAN_MASKS:
+        raise ValueError(f"evaluate: jacobian_mask must be one of {JACOBIAN_MASKS}, got {jacobian_mask!r}")
     if output and summary is None:
         summary = default_summary_path(output)
     read = {f"pair {spec.pair!r} {role}": path for spec in pairs for role, path in spec.files()}
     read["--pairs"] = pairs_file
-    _check_outputs([output, summary], overwrite, read)
     seen = set()
     for spec in pairs:
         spec.validate()
@@ -695,14 +794,29 @@ def evaluate(
             raise ValueError(f"evaluate: pair name {spec.pair!r} is used twice")
         seen.add(spec.pair)
     label_names = None if labels is None else [str(v) for v in labels]
+    if union_label is not None:
+        _check_union_label(union_label, pairs, label_names)
+    _check_outputs(
+        [output, summary, jacobian_figure],
+        overwrite,
+        read,
+        roles=["output CSV", "summary CSV", "jacobian_figure (--jacobian-figure)"],
+    )
+    if jacobian_figure:
+        _check_figure_path(jacobian_figure, pairs)
     landmarks = [_check_pair(spec) for spec in pairs]
 
+    collect = bool(jacobian_figure) or collect_jacobian
+    jacobian: Dict[str, Dict[str, np.ndarray]] = {}
     rows: List[Dict[str, object]] = []
     with Progress(len(pairs), "tfreg_evaluate", enabled=None if progress else False) as bar:
         for spec, marks in zip(pairs, landmarks):
+            inside: Optional[Dict[str, np.ndarray]] = {} if collect else None
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                rows.extend(evaluate_pair(spec, label_names, ddf_units, marks))
+                rows.extend(evaluate_pair(spec, label_names, ddf_units, marks, union_label, jacobian_mask, inside))
+            for label, values in (inside or {}).items():
+                jacobian.setdefault(label, {})[spec.pair] = values
             if caught:
                 bar.clear()  # keep warnings off the bar's line
                 for w in caught:
@@ -719,12 +833,104 @@ def evaluate(
         write_csv(output, columns, rows)
     if summary:
         write_csv(summary, SUMMARY_COLUMNS, summary_rows)
-    return EvaluationResult(columns, rows, summary_rows, output or None, summary or None)
+    # the union was collected last in each pair; a label some pair lacks may have come in late: reorder
+    order = _sort_labels(label for label in jacobian if label != union_label)
+    jacobian = {label: jacobian[label] for label in order + ([union_label] if union_label in jacobian else [])}
+    if jacobian_figure and not _write_jacobian_figure(jacobian_figure, jacobian, jacobian_mask, len(pairs)):
+        jacobian_figure = None
+    return EvaluationResult(
+        columns, rows, summary_rows, output or None, summary or None, jacobian, jacobian_figure or None
+    )
+
+
+def _check_union_label(name: str, pairs: Sequence[PairSpec], labels: Optional[Sequence[str]]) -> None:
+    """Refuse a union label name that an evaluated label (or the summary's ``all``) already uses.
+
+    Labels given as files (``label_<k>``) have known names; label maps name their labels by value (one-hot
+    files by channel, binary masks ``1``) only once read, so with label maps any integer is refused.
+    """
+    if not isinstance(name, str) or not name.strip() or name != name.strip():
+        raise ValueError(
+            f"union_label (--union-label): expected a non-empty name without surrounding spaces, got {name!r}"
+        )
+    if name == POOLED_LABEL:
+        raise ValueError(f"union_label (--union-label) {name!r} is the summary's pooled row; choose another name")
+    if not any(spec.label_files or spec.fixed_label for spec in pairs):
+        raise ValueError(
+            f"union_label (--union-label) {name!r}: no pair has labels (label_<k> folders, fixed_label and "
+            "warped_label) to join"
+        )
+    wanted = None if labels is None else set(labels)
+    for spec in pairs:
+        for lf in spec.label_files:
+            if lf.label == name and (wanted is None or name in wanted):
+                raise ValueError(
+                    f"union_label (--union-label) {name!r} is already the name of a label of pair {spec.pair!r} "
+                    f"({lf.fixed}); choose a name no label has, e.g. 'union'"
+                )
+    if wanted is not None and name in wanted:
+        raise ValueError(f"union_label (--union-label) {name!r} is one of the labels to evaluate {sorted(wanted)}")
+    maps = [spec.pair for spec in pairs if spec.fixed_label]
+    if maps and re.fullmatch(r"[+-]?\d+", name):
+        raise ValueError(
+            f"union_label (--union-label) {name!r} is a number, and pair {maps[0]!r} gives its labels as a label "
+            "map, whose labels are named by their values (or channels); choose a name that is not a number"
+        )
+
+
+def _check_figure_path(path: str, pairs: Sequence[PairSpec]) -> None:
+    """The det J figure needs a known image suffix, an existing folder, and a pair with a DDF and labels."""
+    suffix = os.path.splitext(str(path))[1].lower()
+    if suffix not in FIGURE_SUFFIXES:
+        raise ValueError(
+            f"jacobian_figure (--jacobian-figure) {path}: expected a file name ending in "
+            f"{', '.join(FIGURE_SUFFIXES)}, got {suffix or 'no suffix'!r}"
+        )
+    folder = os.path.dirname(os.path.abspath(os.path.expanduser(str(path))))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"jacobian_figure (--jacobian-figure) {path}: the folder {folder} does not exist")
+    if not any(spec.ddf and (spec.label_files or spec.fixed_label) for spec in pairs):
+        raise ValueError(
+            f"jacobian_figure (--jacobian-figure) {path}: no pair has both a DDF and labels; the figure shows "
+            "det J of the DDF inside the labels"
+        )
+
+
+def _write_jacobian_figure(path: str, values: Dict[str, Dict[str, np.ndarray]], mask: str, n_pairs: int) -> bool:
+    """Draw the det J distribution figure (matplotlib is imported only here) and write it atomically.
+
+    Returns False, after a warning, when no pair with a DDF had a label row (``labels`` chose none).
+    """
+    from tfreg.vis.jacobian_distribution import plot_jacobian_distribution
+
+    if not values:
+        warnings.warn(
+            f"jacobian_figure {path}: no label was evaluated on a pair with a DDF; no figure written",
+            UserWarning,
+            stacklevel=3,
+        )
+        return False
+    if not any(v.size for per_pair in values.values() for v in per_pair.values()):
+        warnings.warn(
+            f"jacobian_figure {path}: every label mask is empty where there is a DDF; the figure is empty",
+            UserWarning,
+            stacklevel=3,
+        )
+    with_ddf = len({pair for per_pair in values.values() for pair in per_pair})
+    where = f"{mask} label" if mask == "fixed" else "warped moving label"
+    title = f"det J inside each {where} on the fixed grid, {with_ddf} of {n_pairs} pair(s) with a DDF"
+    with atomic_output(path) as scratch:
+        plot_jacobian_distribution(values, scratch, mask_name=where, title=title)
+    return True
 
 
 __all__ = [
     "ALL_COLUMNS",
     "DDF_METRICS",
+    "FIGURE_SUFFIXES",
+    "JACOBIAN_MASKS",
+    "POOLED_LABEL",
+    "UNION_COLUMN",
     "EvaluationResult",
     "IMAGE_METRICS",
     "LABEL_DDF_METRICS",

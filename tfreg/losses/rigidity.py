@@ -101,7 +101,10 @@ class RigidityPenalty(DeformationLoss):
     values are combined by ``structure_reduction``: ``"mean"`` (default: the scale of the loss does not
     depend on the number of structures, so ``gamma2`` keeps its meaning) or ``"sum"`` (each structure
     counts fully, as Staring's sum over rigid objects). Without a mask the terms are averaged over the
-    whole grid. The mask is in the moving image's grid, like the DDF (it follows the moving image).
+    whole grid. The mask must lie on the DDF's grid, which is the FIXED image's grid (``ddf[x]`` moves fixed
+    voxel ``x``); van Ulsen's thesis uses the unwarped moving structures there, which is exact after a rigid
+    pre-alignment onto a shared grid (see :mod:`tfreg.models.loss_wiring` for ``moving_label``, ``fixed_label``
+    and ``warped_moving``).
 
     Called as ``loss(ddf, mask)`` or ``loss(ddf, mask=mask)`` (or ``loss(ddf)``): ``ddf`` ``(B, *S, ndim)``
     in voxels, ``mask`` ``(B, *S)``, ``(B, *S, 1)`` or ``(B, *S, K)``. Returns ``(B,)`` (with the default

@@ -1,7 +1,7 @@
 """tfreg.models: backbones and registration models (``keras`` only, any Keras 3 backend).
 
 Importing this package registers the backbones (``local``, ``global``, ``unet``, ``dfsa_unet``,
-``unet_segmenter``, ``multi_unets``) and the models (``ddf``, ``dvf``, ``conditional``, ``affine``,
+``unet_segmenter``, ``multi_unets``, ``thesis_unet``) and the models (``ddf``, ``dvf``, ``conditional``, ``affine``,
 ``segmentation``, ``wssamnet``, ``dfsa``, ``label_autoencoder``).
 """
 

@@ -426,7 +426,10 @@ class RegistrationModel(keras.Model):
             self._track(f"metric/{key}_min", ops.min(value))
             self._track(f"metric/{key}_max", ops.max(value))
         if self._has_labels(x) and "pred_fixed_label" in y_pred:
-            self._track("metric/TRE", ops.mean(target_registration_error(x["fixed_label"], y_pred["pred_fixed_label"])))
+            self._track(
+                "metric/TRE",
+                ops.mean(target_registration_error(x["fixed_label"], y_pred["pred_fixed_label"], ndim=self.ndim)),
+            )
 
     def exported_models(self) -> Dict[str, keras.Model]:
         """Sub-networks to save as standalone Keras models: ``{name: keras.Model}``, none here.
@@ -489,8 +492,22 @@ def label_centroid(label, threshold: float = 0.5):
     return num / (ops.expand_dims(den, -1) + EPS)
 
 
-def target_registration_error(fixed_label, pred_fixed_label, threshold: float = 0.5):
-    """DeepReg's ``metric/TRE``: distance between label centroids, fixed voxels, ``(B,)``."""
+def target_registration_error(fixed_label, pred_fixed_label, threshold: float = 0.5, ndim: Optional[int] = None):
+    """DeepReg's ``metric/TRE``: distance between label centroids, fixed voxels, ``(B,)``.
+
+    Labels are ``(B, *S)``; with ``ndim`` given, ``(B, *S, L)`` (every label channel of a sample, ``sample_label:
+    stack``) gives the mean over the ``L`` channels of each channel's centroid distance.
+    """
+    if ndim is not None and len(fixed_label.shape) == ndim + 2:
+        count = fixed_label.shape[-1]
+        spatial = tuple(fixed_label.shape[1:-1])
+        perm = (0, ndim + 1) + tuple(range(1, ndim + 1))
+
+        def per_channel(label):  # (B, *S, L) -> (B * L, *S)
+            return ops.reshape(ops.transpose(label, perm), (-1,) + spatial)
+
+        errors = target_registration_error(per_channel(fixed_label), per_channel(pred_fixed_label), threshold)
+        return ops.mean(ops.reshape(errors, (-1, count)), axis=-1)
     diff = label_centroid(fixed_label, threshold) - label_centroid(pred_fixed_label, threshold)
     return ops.sqrt(ops.sum(ops.square(diff), axis=-1) + 1e-12)
 

@@ -62,7 +62,10 @@ def select_channels(mask, source: TensorSource, ndim: int):
         count = mask.shape[-1]
         bad = [c for c in source.channels if count is not None and c >= count]
         if bad:
-            raise ValueError(f"{source.name} has {count} channel(s); channels {bad} do not exist")
+            raise ValueError(
+                f"{source.name} has {count} channel(s); channels {bad} do not exist (labels: the label files' "
+                "channels, all of them in a sample only with dataset.sample_label: stack)"
+            )
         mask = ops.take(mask, list(source.channels), axis=-1)
     if source.combine == "union":
         mask = ops.max(mask, axis=-1, keepdims=True)
@@ -100,7 +103,7 @@ def resolve_inputs(
 
     Raises:
         ValueError: a wired tensor that this batch does not carry (e.g. ``moving_label`` on unlabeled
-            data), naming the loss and the tensor.
+            data), or a selected channel it does not have, naming the loss and the tensor.
     """
     kwargs = {}
     for key, source in sources.items():
@@ -111,7 +114,11 @@ def resolve_inputs(
                 f"(available: {sorted(set(y_pred) | set(x if isinstance(x, Mapping) else {}))})"
             )
         if specs[key].is_mask:
-            tensor = on_grid(select_channels(tensor, source, ndim), first_arg.shape[1 : 1 + ndim])
+            try:
+                tensor = select_channels(tensor, source, ndim)
+            except ValueError as err:
+                raise ValueError(f"{loss_label}: its input {key!r}: {err}") from None
+            tensor = on_grid(tensor, first_arg.shape[1 : 1 + ndim])
         kwargs[key] = tensor
     return kwargs
 

@@ -13,6 +13,8 @@ Modules, one concept each:
 - :mod:`~tfreg.vis.grid`: a regular grid deformed by a DDF;
 - :mod:`~tfreg.vis.jacobian_map`: det J colour maps with folding highlighted;
 - :mod:`~tfreg.vis.distributions`: violin and box plots of a metric across methods;
+- :mod:`~tfreg.vis.jacobian_distribution`: det J inside labels, violins with pair medians and fixed-width
+  histograms (``tfreg_evaluate --jacobian-figure``);
 - :mod:`~tfreg.vis.deepreg_modes`: DeepReg's ``deepreg_vis`` modes 0-3 (slice, warp and tiled GIFs).
 
 Display convention (all modes): a 2-D slice with in-plane array axes ``(a, b)``, ``a < b``, is drawn with
@@ -31,6 +33,7 @@ __all__ = [
     "distributions",
     "grid",
     "io",
+    "jacobian_distribution",
     "jacobian_map",
     "montage",
     "overlay",

@@ -16,6 +16,28 @@ def jitter(count: int, width: float = 0.08, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).uniform(-width, width, size=count)
 
 
+def draw_violins(ax, data: Sequence[np.ndarray], positions: np.ndarray, colours: Sequence[str]) -> None:
+    """One violin (kernel density, black median line) per 1-D array of ``data`` at ``positions`` on ``ax``.
+
+    A kernel density needs spread: an array with one distinct value (a rigid field's det J, a perfect
+    Dice) gets only its median line. Empty arrays are skipped.
+    """
+    positions = np.asarray(positions, dtype=np.float64)
+    spread = [i for i, d in enumerate(data) if d.size and np.ptp(d) > 0]
+    if spread:
+        parts = ax.violinplot(
+            [data[i] for i in spread], positions=positions[spread], showmedians=True, showextrema=False, widths=0.7
+        )
+        for body, i in zip(parts["bodies"], spread):
+            body.set_facecolor(colours[i])
+            body.set_edgecolor("black")
+            body.set_alpha(0.45)
+        parts["cmedians"].set_color("black")
+    flat = [i for i, d in enumerate(data) if d.size and i not in spread]
+    if flat:
+        ax.hlines([np.median(data[i]) for i in flat], positions[flat] - 0.3, positions[flat] + 0.3, colors="black")
+
+
 def plot_distribution(
     values: Dict[str, np.ndarray],
     out: str,
@@ -54,20 +76,7 @@ def plot_distribution(
     ax = fig.add_subplot()
     colours = [f"C{i % 10}" for i in range(len(names))]
     if kind == "violin":
-        # a kernel density needs spread: methods with one distinct value get only their dots and median
-        spread = [i for i, d in enumerate(data) if np.ptp(d) > 0]
-        if spread:
-            parts = ax.violinplot(
-                [data[i] for i in spread], positions=positions[spread], showmedians=True, showextrema=False, widths=0.7
-            )
-            for body, i in zip(parts["bodies"], spread):
-                body.set_facecolor(colours[i])
-                body.set_edgecolor("black")
-                body.set_alpha(0.45)
-            parts["cmedians"].set_color("black")
-        flat = [i for i in range(len(data)) if i not in spread]
-        if flat:
-            ax.hlines([np.median(data[i]) for i in flat], positions[flat] - 0.3, positions[flat] + 0.3, colors="black")
+        draw_violins(ax, data, positions, colours)
     else:
         parts = ax.boxplot(data, positions=positions, widths=0.5, patch_artist=True, showfliers=not points)
         for box, colour in zip(parts["boxes"], colours):
@@ -95,4 +104,4 @@ def plot_distribution(
     return save_figure(fig, out, dpi)
 
 
-__all__ = ["KINDS", "jitter", "plot_distribution"]
+__all__ = ["KINDS", "draw_violins", "jitter", "plot_distribution"]

@@ -208,6 +208,8 @@ def read_metric_csv(path: str, metric: str, labels: Optional[Sequence[str]] = No
         path: CSV with a header row; columns such as ``pair``, ``label``, ``dice``, ``hd95``.
         metric: the column to read.
         labels: keep only rows whose ``label`` column is one of these (numbers compare by value).
+            Without it, the union rows of ``tfreg_evaluate --union-label`` (a non-empty ``union_of``
+            cell) are skipped: they repeat their member labels' voxels; name the union label to plot it.
 
     Returns:
         1-D float64 array. Empty cells, ``nan`` and non-numeric cells are skipped (a metric can be
@@ -235,6 +237,8 @@ def read_metric_csv(path: str, metric: str, labels: Optional[Sequence[str]] = No
         values = []
         for row in reader:
             if wanted is not None and _label_key(row.get("label") or "") not in wanted:
+                continue
+            if wanted is None and (row.get("union_of") or "").strip():
                 continue
             try:
                 value = float(row.get(metric) or "nan")

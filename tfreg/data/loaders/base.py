@@ -108,8 +108,10 @@ class DataLoader:
     Args:
         labeled: whether to load labels (None means False, as in DeepReg).
         num_indices: length of a sample's ``indices`` (image indices plus the label index).
-        sample_label: ``"sample"`` (one random label per image pair per epoch) or ``"all"`` (one sample
-            per label); needed when ``labeled``.
+        sample_label: ``"sample"`` (one random label per image pair per epoch), ``"all"`` (one sample
+            per label) or ``"stack"`` (tfreg: one sample per pair holding every label, ``(*S, L)``, for
+            losses that need all structures at once, e.g. a rigidity penalty over all bones; every label file
+            must then have the same ``L``); needed when ``labeled``.
         seed: seed of the sampling order (None: a new order every epoch).
         num_labels: None (DeepReg's layout: label files hold one [0, 1] mask per channel) or ``K``: every label
             file is an integer label map (0 = background, ``1..K`` structures), read as ``K`` channels, channel
@@ -243,6 +245,27 @@ class DataLoader:
                         image_spatial,
                     )
         self._check_label_counts()
+        if self.sample_label == "stack":
+            self.stacked_label_count()
+
+    def stacked_label_count(self) -> int:
+        """``L``, the label channels of every stacked sample (``sample_label: stack``), from the headers.
+
+        Raises:
+            DataError: label files with different counts (a batch of stacked labels needs one ``L``), naming
+                files of each count.
+        """
+        counts: Dict[int, List[str]] = {}
+        for loader in {id(l): l for l in (self.loader_moving_label, self.loader_fixed_label) if l}.values():
+            for index in self._indices_of(loader):
+                counts.setdefault(self.label_count(loader, index), []).append(loader.get_source(index))
+        if len(counts) != 1:
+            detail = "; ".join(f"{n} label(s): {format_list(sources, 3)}" for n, sources in sorted(counts.items()))
+            raise DataError(
+                f"sample_label: stack puts every label channel of a pair in one sample, so every label file must "
+                f"have the same number of labels: {detail or 'no label files'}"
+            )
+        return next(iter(counts))
 
     def _check_label_counts(self) -> None:
         """Paired data: per pair. Shared label loader: all equal. Overridden where needed."""
@@ -422,13 +445,15 @@ class DataLoader:
     def sample_spec(self) -> Dict[str, Tuple[Optional[int], ...]]:
         """Shape of every array :meth:`load_resized_sample` returns, by key, in order.
 
-        Labels have a leading label axis of unknown size (None); the others are per sample.
+        Labels have a leading label axis of unknown size (None), or with ``sample_label: stack`` of size
+        :meth:`stacked_label_count`; the others are per sample.
         """
         ndim = self.spatial_ndim
         moving, fixed = tuple(self.moving_image_shape), tuple(self.fixed_image_shape)
         spec: Dict[str, Tuple[Optional[int], ...]] = {"moving_image": moving, "fixed_image": fixed}
         if self.labeled:
-            spec.update(moving_label=(None,) + moving, fixed_label=(None,) + fixed)
+            count = self.stacked_label_count() if self.sample_label == "stack" else None
+            spec.update(moving_label=(count,) + moving, fixed_label=(count,) + fixed)
         if self.landmarks:
             rows = self.max_landmarks
             spec.update(moving_landmarks=(rows, ndim), fixed_landmarks=(rows, ndim), landmark_mask=(rows,))
@@ -441,7 +466,8 @@ class DataLoader:
         """Yield ``(image_indices, label_indices)`` for one epoch; pure Python, reproducible with a seed.
 
         ``label_indices`` is ``[]`` for unlabeled data, one random label (``sample``) or every label
-        (``all``) otherwise. Each label index makes one sample, in that order.
+        (``all``, ``stack``) otherwise. Each label index makes one sample, in that order, except with
+        ``stack``, where they make one sample together.
         """
         rnd = label_rng(self.seed)
         for moving_index, _, image_indices in self.sample_index_generator():

@@ -1,5 +1,6 @@
 """Backbones (category ``backbone_class``): ``local`` (LocalNet), ``global`` (GlobalNet), ``unet`` (UNet),
-``dfsa_unet`` (DFSAUNet, multi-scale fields fused by attention), and the segmentation networks' feature
+``dfsa_unet`` (DFSAUNet, multi-scale fields fused by attention), ``thesis_unet`` (ThesisUNet, van Ulsen's small
+U-Net with additive skips), and the segmentation networks' feature
 extractors ``unet_segmenter`` (UNetSegmenter) and ``multi_unets`` (MultiUNets).
 
 Importing this package registers them. A user backbone subclasses :class:`Backbone` with DeepReg's
@@ -11,7 +12,8 @@ from tfreg.models.backbones.dfsa_unet import DFSAUNet
 from tfreg.models.backbones.global_net import GlobalNet
 from tfreg.models.backbones.local import LocalNet
 from tfreg.models.backbones.multi_unets import MultiUNets
+from tfreg.models.backbones.thesis_unet import ThesisUNet
 from tfreg.models.backbones.unet import UNet
 from tfreg.models.backbones.unet_segmenter import UNetSegmenter
 
-__all__ = ["Backbone", "DFSAUNet", "GlobalNet", "LocalNet", "UNet", "UNetSegmenter", "MultiUNets"]
+__all__ = ["Backbone", "DFSAUNet", "GlobalNet", "LocalNet", "UNet", "UNetSegmenter", "MultiUNets", "ThesisUNet"]

@@ -20,7 +20,9 @@ Architecture, for ``L = len(channels)`` levels (``L - 1`` down-samplings by 2), 
   ``2^n`` transposed convolution with stride 2 to ``channels[d]`` channels and a bias, no norm or activation
   (nnU-Net's and the original U-Net's "up-conv 2x2"; cropped by one voxel where the level's size is odd), or
   a linear resize (``linear``: no weights, the ``channels[d + 1]`` channels pass through); concatenation
-  ``[skip, up]``; ``convs_per_block`` units to ``channels[d]``; then, with ``scse``, an scSE block
+  ``[skip, up]`` (``skip: concat``) or the sum ``skip + up`` (``skip: add``, the "additive skip connections" of
+  van Ulsen's thesis network, which needs the up-sampled features to have the skip's ``channels[d]``, i.e. a
+  transposed convolution); ``convs_per_block`` units to ``channels[d]``; then, with ``scse``, an scSE block
   (:class:`~tfreg.layers.blocks.SCSEBlock`, Roy et al. 2018) as macJNet puts one "into the decoding layers".
 
 Output: the level-0 decoder features ``(B, *image_size, channels[0])``. The class head (a ``1^n``
@@ -50,6 +52,8 @@ from tfreg.registry import REGISTRY
 
 DOWNSAMPLINGS = ("max_pool", "strided_conv")
 UPSAMPLINGS = ("transposed_conv", "linear")
+#: how a decoder level joins the encoder's skip: concatenated (U-Net) or added (van Ulsen's thesis network)
+SKIPS = ("concat", "add")
 
 
 def check_channels(channels: Any, name: str = "channels") -> list:
@@ -76,6 +80,7 @@ class UNetSegmenter(keras.Model):
         upsampling: ``"transposed_conv"`` or ``"linear"``.
         scse: an scSE block at the end of each decoder level.
         scse_ratio: the scSE channel reduction, int >= 1.
+        skip: ``"concat"`` (default) or ``"add"`` (needs ``upsampling: transposed_conv``).
         name: Keras model name.
 
     Call: ``(B, *image_size, C)``, any ``C`` -> ``(B, *image_size, channels[0])`` features.
@@ -99,6 +104,7 @@ class UNetSegmenter(keras.Model):
         upsampling: str = "transposed_conv",
         scse: bool = False,
         scse_ratio: int = 2,
+        skip: str = "concat",
         name: str = "UNetSegmenter",
         **kwargs,
     ):
@@ -117,6 +123,12 @@ class UNetSegmenter(keras.Model):
         self.upsampling = check_choice(upsampling, "upsampling", UPSAMPLINGS)
         self.scse = check_bool(scse, "scse")
         self.scse_ratio = check_int(scse_ratio, "scse_ratio", minimum=1)
+        self.skip = check_choice(skip, "skip", SKIPS)
+        if self.skip == "add" and self.upsampling != "transposed_conv":
+            # a linear resize keeps the coarser level's channels, which an addition cannot match
+            raise ValueError(
+                f"skip: add needs upsampling: transposed_conv (to the skip's channels), got {self.upsampling!r}"
+            )
         depth = len(self.channels) - 1
         check_depth_fits(self.image_size, depth, 2)
         self.sizes = level_sizes(self.image_size, depth, 2)
@@ -186,7 +198,7 @@ class UNetSegmenter(keras.Model):
         levels = [x]
         for i, d in enumerate(range(depth - 1, -1, -1)):
             x = self._upsample(i, x, self.sizes[d])
-            x = ops.concatenate([skips[d], x], axis=-1)
+            x = skips[d] + x if self.skip == "add" else ops.concatenate([skips[d], x], axis=-1)
             for unit in self.decoders[i]:
                 x = unit(x, training=training)
             if self.scse:
@@ -212,6 +224,7 @@ class UNetSegmenter(keras.Model):
             upsampling=self.upsampling,
             scse=self.scse,
             scse_ratio=self.scse_ratio,
+            skip=self.skip,
         )
 
     @classmethod
@@ -219,4 +232,4 @@ class UNetSegmenter(keras.Model):
         return cls(**config)
 
 
-__all__ = ["UNetSegmenter", "DOWNSAMPLINGS", "UPSAMPLINGS", "check_channels"]
+__all__ = ["UNetSegmenter", "DOWNSAMPLINGS", "UPSAMPLINGS", "SKIPS", "check_channels"]
