@@ -93,6 +93,25 @@ def test_input_without_a_train_folder_is_refused(tmp_path, capsys):
 
 
 @pytest.mark.slow
+def test_input_runs_tfreg_preprocess_on_every_split(tiny_demo, tmp_path):
+    """The phantom's dataset as a user's data (bones 1 and 2 as the "vertebrae"): each split preprocessed into
+    dataset/<split> at the crop size (1 mm: 40 voxels hold both bones), the labels kept 1..2, and demo_train
+    reads the facts from the files."""
+    pytest.importorskip("tfreg.cli.preprocess", reason="tfreg_preprocess is not in this tfreg yet")
+    argv = ["--input", str(tiny_demo / "dataset"), "--vertebra-labels", "1", "2", "--crop-size", "40", "40", "40"]
+    assert demo_data.main(argv + ["--dir", str(tmp_path / "mine")]) == 0
+    dataset = tmp_path / "mine" / "dataset"
+    for split in ("train", "valid", "test"):
+        for folder in FOLDERS[:4]:
+            names = os.listdir(dataset / split / folder)
+            assert names and all(n.endswith(".nii.gz") for n in names)
+        labels, _ = read_image(str(dataset / split / "moving_labels" / names[0]), dtype=None)
+        assert labels.shape == (40, 40, 40) and set(np.unique(labels)) == {0, 1, 2}
+    facts = demo_train.dataset_facts(str(dataset))
+    assert facts == {"shape": [40, 40, 40], "num_labels": 2, "splits": ["train", "valid", "test"]}
+
+
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_one_configuration_trains_one_epoch_predicts_and_evaluates(tiny_demo):
     """demo_train --method us_rp --test from config/rigidity_us_rp.yaml on the 24^3 phantom, then demo_predict:
