@@ -912,7 +912,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for name in asdict(defaults_c):
         parser.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(defaults_c, name))
     parser.add_argument("--crop-margin", type=int, default=4, help="source voxels around the head (-1: no crop)")
-    parser.add_argument("--synthetic-shape", type=int, nargs="+", default=[48, 48, 48], help="for input 'synthetic'")
+    parser.add_argument(
+        "--synthetic-shape", type=int, nargs="+", default=None, help="for input 'synthetic' (default: --shape)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     args = parser.parse_args(argv)
@@ -920,7 +922,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         motion = MotionParams(**{name: getattr(args, name) for name in asdict(MotionParams())})
         contrast = ContrastParams(**{name: getattr(args, name) for name in asdict(ContrastParams())})
         image, label_map, geometry = load_input(
-            args.input, args.labels, args.image_key, args.label_key, args.spacing, args.synthetic_shape, args.seed
+            args.input,
+            args.labels,
+            args.image_key,
+            args.label_key,
+            args.spacing,
+            args.synthetic_shape or args.shape,
+            args.seed,
         )
         base = prepare_base(
             image, label_map, args.rigid_labels, args.shape, geometry, args.extra_labels, args.crop_margin

@@ -153,7 +153,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         shape = args.shape or (TINY_SHAPE if args.tiny else rigid_phantom.DEFAULT_SHAPE)
         pairs = args.pairs or (TINY_PAIRS if args.tiny else rigid_phantom.DEFAULT_SPLIT_COUNTS)
         motion = TINY_MOTION if args.tiny else rigid_phantom.MotionParams()
-        image, label_map, geometry = rigid_phantom.load_input(source, seed=args.seed)
+        image, label_map, geometry = rigid_phantom.load_input(source, synthetic_shape=shape, seed=args.seed)
         base = rigid_phantom.prepare_base(image, label_map, shape=shape, geometry=geometry)
         record = rigid_phantom.write_phantom(base, output, pairs, args.seed, motion, source=source)
     except (ValueError, KeyError, OSError, rigid_phantom.FoldingError) as err:

@@ -9,12 +9,12 @@ Run from anywhere after ``demo_data.py``::
     python demos/spine_ctmr_rigidity/demo_train.py --method us --test   # one epoch (a smoke test)
 
 The config is ``config/rigidity_<method>.yaml`` (the thesis' network, losses and optimiser) merged with
-``spine_ctmr_rigidity.yaml`` (the demo's data folders, the phantom's 64^3 size and its 2 bones, a CPU-sized
-number of epochs) and a generated override, ``logs_train/<run>/<method>.override.yaml``, that sets what the
-data in ``dataset/`` actually hold (:func:`dataset_facts`: the image shape and the number of labels,
-e.g. 320 x 320 x 96 and 3 vertebrae after ``demo_data.py --input``) and the folders when ``--dir`` is
-used. Runs go to ``demos/spine_ctmr_rigidity/logs_train/<timestamp>/<method>/`` (``-test`` appended to
-``--test`` runs), each repeatable with ``tfreg_train -c <config> demos/spine_ctmr_rigidity/spine_ctmr_rigidity.yaml
+``spine_ctmr_rigidity.yaml`` (the demo's data folders, the phantom's 64^3 size and its 2 bones, 50 epochs)
+and a generated override, ``logs_train/<run>/<method>.override.yaml``, that sets what the data in
+``dataset/`` actually hold (:func:`dataset_facts`: the image shape and the number of labels, e.g.
+320 x 320 x 96 and 3 vertebrae after ``demo_data.py --input``) and the folders when ``--dir`` is used.
+Runs go to ``demos/spine_ctmr_rigidity/logs_train/<timestamp>/<method>/`` (``-test`` appended to ``--test``
+runs), each repeatable with ``tfreg_train -c <config> demos/spine_ctmr_rigidity/spine_ctmr_rigidity.yaml
 <override>``.
 """
 

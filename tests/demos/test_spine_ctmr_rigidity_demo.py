@@ -113,9 +113,9 @@ def test_input_runs_tfreg_preprocess_on_every_split(tiny_demo, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::UserWarning")
-def test_one_configuration_trains_one_epoch_predicts_and_evaluates(tiny_demo):
+def test_two_configurations_train_one_epoch_predict_evaluate_and_compare(tiny_demo):
     """demo_train --method us_rp --test from config/rigidity_us_rp.yaml on the 24^3 phantom, then demo_predict:
-    the evaluation's DSC of each bone equals the DSC of the written label files."""
+    the evaluation's DSC of each bone equals the DSC of the written label files; then WS, compared with it."""
     from demos.spine_ctmr_rigidity import demo_predict
 
     cwd = os.getcwd()
@@ -145,3 +145,22 @@ def test_one_configuration_trains_one_epoch_predicts_and_evaluates(tiny_demo):
     assert demo_predict.latest_evaluation(str(tiny_demo), "us_rp", "test", True) == os.path.join(out, "evaluation.csv")
     with pytest.raises(FileNotFoundError, match="--method ws --test first"):
         demo_predict.latest_evaluation(str(tiny_demo), "ws", "test", True)
+
+    # WS (Dice in the loss) against the US-RP run: the per-pair differences of the two evaluations
+    try:
+        demo_train.main(["--method", "ws", "--test", "--dir", str(tiny_demo), "-g", ""])
+        out_ws = demo_predict.main(
+            ["--method", "ws", "--baseline", "us_rp", "--test", "--dir", str(tiny_demo), "-g", ""]
+        )
+    finally:
+        os.chdir(cwd)
+
+    def by_label(path, column):
+        with open(path, newline="") as stream:
+            return {row["label"]: float(row[column]) for row in csv.DictReader(stream)}
+
+    compared = by_label(os.path.join(out_ws, "compare_jac_det_std_in_label_vs_us_rp.csv"), "mean_diff")
+    ws = by_label(os.path.join(out_ws, "evaluation.csv"), "jac_det_std_in_label")
+    us_rp = by_label(os.path.join(out, "evaluation.csv"), "jac_det_std_in_label")
+    for label in ("0", "1", demo_predict.UNION_LABEL):  # one test pair: the mean difference is that pair's
+        assert compared[label] == pytest.approx(ws[label] - us_rp[label], abs=1e-9)
