@@ -292,3 +292,19 @@ def test_brain_scan_phantom_at_64_cubed_with_the_defaults(brain_scan):
     np.testing.assert_allclose(base.geometry.spacing, [155 / 64, 161 / 64, 191 / 64])
     pair = rp.make_phantom_pair(base, seed=0, index=0)
     check_ground_truth(pair, 2, linear_dice=0.8)
+
+
+def test_two_dimensional_phantom():
+    """A 2-D anatomy: one rotation angle per bone, the field's 2 x 2 Jacobian is that rotation inside the bone."""
+    t1, labels = rp.synthetic_anatomy((64, 64), seed=1)
+    base = rp.prepare_base(t1, labels, shape=(48, 48))
+    pair = rp.make_phantom_pair(base, seed=2)
+    assert pair.ddf.shape == (48, 48, 2) and pair.moving_image.shape == (48, 48)
+    jac = np.stack([np.stack(np.gradient(pair.ddf[..., r].astype(np.float64)), axis=-1) for r in range(2)], axis=-2)
+    jac += np.eye(2)
+    assert np.linalg.det(jac).min() > 0
+    for m in pair.motions:
+        angle = np.radians(m.angles_deg[0])
+        rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        inside = pair.fixed_label == m.label
+        np.testing.assert_allclose(jac[inside], np.broadcast_to(rotation, jac[inside].shape), atol=2e-5)
