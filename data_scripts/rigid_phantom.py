@@ -144,6 +144,23 @@ ASEG_NAMES: Dict[int, str] = {
 }
 
 
+#: the command line's words for the MotionParams and ContrastParams fields
+OPTION_HELP = {
+    "max_rotation": "largest rotation angle of a bone about each axis, degrees",
+    "max_translation": "largest translation of a bone relative to the tissue at its centre, voxels per axis",
+    "max_displacement": "peak of the soft-tissue field, voxels",
+    "global_displacement": "peak of the base deformation that makes pairs differ, voxels",
+    "control_spacing": "voxels between the random fields' control points",
+    "margin": "the rigid region is the bone dilated by this many voxels",
+    "ramp": "voxels over which the rigid weight falls from 1 to 0",
+    "ct_soft": "CT soft-tissue level",
+    "ct_texture": "share of the T1's variation kept in the CT",
+    "ct_bone": "CT bone intensity",
+    "mr_bone": "MR bone intensity",
+    "noise": "standard deviation of the Gaussian noise of each image",
+}
+
+
 class FoldingError(RuntimeError):
     """A drawn ground-truth field folds (det J <= 0 somewhere): the motions are too large for the ramp."""
 
@@ -902,15 +919,29 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--spacing", type=float, nargs="+", help="input voxel spacing (mm) for npz input")
     parser.add_argument("--shape", type=int, nargs="+", default=list(DEFAULT_SHAPE), help="output shape (voxels)")
     parser.add_argument(
-        "--pairs", type=int, nargs=3, default=list(DEFAULT_SPLIT_COUNTS), metavar=("TRAIN", "VALID", "TEST")
+        "--pairs",
+        type=int,
+        nargs=3,
+        default=list(DEFAULT_SPLIT_COUNTS),
+        metavar=("TRAIN", "VALID", "TEST"),
+        help="pairs per split (default 16 4 4)",
     )
-    parser.add_argument("--rigid-labels", type=int, nargs="+", default=list(DEFAULT_RIGID_LABELS))
+    parser.add_argument(
+        "--rigid-labels",
+        type=int,
+        nargs="+",
+        default=list(DEFAULT_RIGID_LABELS),
+        help="label values of the rigid bones, labels 1..K in this order (default 12 51: left and right putamen)",
+    )
     parser.add_argument("--extra-labels", type=int, nargs="*", default=[], help="non-rigid structures to write")
-    defaults_m, defaults_c = MotionParams(), ContrastParams()
-    for name in asdict(defaults_m):
-        parser.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(defaults_m, name))
-    for name in asdict(defaults_c):
-        parser.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(defaults_c, name))
+    for params in (MotionParams(), ContrastParams()):
+        for name, value in asdict(params).items():
+            parser.add_argument(
+                "--" + name.replace("_", "-"),
+                type=float,
+                default=value,
+                help=f"{OPTION_HELP[name]} (default {value:g})",
+            )
     parser.add_argument("--crop-margin", type=int, default=4, help="source voxels around the head (-1: no crop)")
     parser.add_argument(
         "--synthetic-shape", type=int, nargs="+", default=None, help="for input 'synthetic' (default: --shape)"
