@@ -3,6 +3,8 @@
 - ``nifti_to_h5.py``: NIfTI (or any SimpleITK format) split folder -> DeepReg HDF5 files;
 - ``h5_to_nifti.py``: the way back;
 - ``synthetic_pairs.py``: moving/fixed pairs with a known DDF from one image and label map;
+- ``rigid_phantom.py``: CT/MR-like pairs with rigid "bones" (deep brain nuclei moved rigidly, the rest
+  smoothly, bright in the "CT", dark in the "MR") and their exact DDFs, from a brain and its aseg labels;
 - ``learn2reg_oasis.py``: Learn2Reg OASIS or neurite-oasis -> DeepReg's unpaired layout (images/labels);
 - ``learn2reg_abdomen_ctmr.py``: Learn2Reg Abdomen MR-CT -> DeepReg's paired layout (moving CT, fixed MR);
 - ``brats_reg.py``: BraTSReg 2022 -> DeepReg's paired layout (moving follow-up, fixed baseline) with

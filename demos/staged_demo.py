@@ -199,10 +199,16 @@ def latest_stage_checkpoint(log_dir: str, stage: str, name: str, test: bool = Fa
 
 
 def predict_split(
-    ckpt_path: str, split: str, log_dir: str, gpu: Optional[str] = None, full_resolution: bool = False
+    ckpt_path: str,
+    split: str,
+    log_dir: str,
+    gpu: Optional[str] = None,
+    full_resolution: bool = False,
+    suffix: str = "",
 ) -> str:
-    """``tfreg.engine.predict.predict`` as DeepReg's demos call it; returns ``<log_dir>/logs_predict/<ts>/<split>``.
-    ``full_resolution``: the field applied and scored at the files' own size (``--full_resolution``)."""
+    """``tfreg.engine.predict.predict`` as DeepReg's demos call it; returns
+    ``<log_dir>/logs_predict/<ts><suffix>/<split>``. ``full_resolution``: the field applied and scored at the
+    files' own size (``--full_resolution``); ``suffix`` names the run (e.g. the method it predicts with)."""
     from tfreg.engine.predict import predict
 
     return predict(
@@ -211,7 +217,7 @@ def predict_split(
         ckpt_path=ckpt_path,
         split=split,
         batch_size=1,
-        exp_name=f"logs_predict/{timestamp()}",
+        exp_name=f"logs_predict/{timestamp()}{suffix}",
         config_path=None,  # the training run's saved config
         save_nifti=True,
         save_png=False,
