@@ -11,7 +11,7 @@ This script repeats the four trainings at one budget on 2 CPU cores::
 
     python benchmarks/bench_rigidity.py                  # full run (about 35 minutes)
     python benchmarks/bench_rigidity.py --quick          # smoke run (about a minute)
-    python benchmarks/bench_rigidity.py --json out.json --seeds 0 1 --steps 400
+    python benchmarks/bench_rigidity.py --json out.json --seeds 0 1 --steps 200
 
 Data (nothing downloaded; ``$TFREG_TEST_DATA``, default ``../shared/data``; skipped with a message when the
 brain scan is absent): ``data_scripts/rigid_phantom.py`` on ``brain_scan``'s T1 and aseg. The two putamina
@@ -37,7 +37,7 @@ folds"), the spread of the seeds' medians, and Wilcoxon signed-rank tests (US vs
 over test pairs) of sigma det J and of the pooled DSC.
 
 Deviations forced by the budget: a 64^3 phantom of 3.4 mm voxels instead of 320x320x96 CT/MR at 1 mm; two
-rigid structures instead of three vertebrae; the steps (default 400) instead of 1000 epochs of 31 pairs;
+rigid structures instead of three vertebrae; the steps (default 200) instead of 1000 epochs of 31 pairs;
 and the learning rate (see ``Settings.learning_rate``), the same for all four methods.
 """
 
@@ -51,7 +51,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import yaml
@@ -64,8 +64,8 @@ for path in (REPO, REPO / "benchmarks"):
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402  (after the log level is set)
-
 from bench_dfsa_ablation import recalibrate_batch_norm  # noqa: E402
+
 from data_scripts.rigid_phantom import MotionParams, make_phantom_pair, prepare_base  # noqa: E402
 from tfreg.metrics import dice, jacobian_determinant, surface_distances  # noqa: E402
 from tfreg.registry import REGISTRY  # noqa: E402
@@ -73,16 +73,41 @@ from tfreg.registry import REGISTRY  # noqa: E402
 METHODS = ("us", "us_rp", "ws", "ws_rp")
 #: the thesis' Table 4.1, pooled vertebrae L543 (median +- IQR over its 9 test pairs): method -> measure -> value
 THESIS_L543 = {
-    "rigid": {"dsc": (0.908, 0.040), "msd_mm": (0.568, 0.282), "hd99_mm": (3.000, 2.000), "jd_mean": (1.000, 0.000),
-              "jd_std": (0.000, 0.000)},
-    "us": {"dsc": (0.924, 0.037), "msd_mm": (0.451, 0.229), "hd99_mm": (2.236, 0.914), "jd_mean": (1.016, 0.030),
-           "jd_std": (0.095, 0.029)},
-    "us_rp": {"dsc": (0.923, 0.030), "msd_mm": (0.503, 0.230), "hd99_mm": (2.449, 1.535), "jd_mean": (1.001, 0.011),
-              "jd_std": (0.025, 0.034)},
-    "ws": {"dsc": (0.939, 0.024), "msd_mm": (0.364, 0.158), "hd99_mm": (2.237, 1.293), "jd_mean": (1.017, 0.022),
-           "jd_std": (0.151, 0.054)},
-    "ws_rp": {"dsc": (0.937, 0.023), "msd_mm": (0.372, 0.185), "hd99_mm": (2.000, 0.597), "jd_mean": (0.998, 0.003),
-              "jd_std": (0.020, 0.006)},
+    "rigid": {
+        "dsc": (0.908, 0.040),
+        "msd_mm": (0.568, 0.282),
+        "hd99_mm": (3.000, 2.000),
+        "jd_mean": (1.000, 0.000),
+        "jd_std": (0.000, 0.000),
+    },
+    "us": {
+        "dsc": (0.924, 0.037),
+        "msd_mm": (0.451, 0.229),
+        "hd99_mm": (2.236, 0.914),
+        "jd_mean": (1.016, 0.030),
+        "jd_std": (0.095, 0.029),
+    },
+    "us_rp": {
+        "dsc": (0.923, 0.030),
+        "msd_mm": (0.503, 0.230),
+        "hd99_mm": (2.449, 1.535),
+        "jd_mean": (1.001, 0.011),
+        "jd_std": (0.025, 0.034),
+    },
+    "ws": {
+        "dsc": (0.939, 0.024),
+        "msd_mm": (0.364, 0.158),
+        "hd99_mm": (2.237, 1.293),
+        "jd_mean": (1.017, 0.022),
+        "jd_std": (0.151, 0.054),
+    },
+    "ws_rp": {
+        "dsc": (0.937, 0.023),
+        "msd_mm": (0.372, 0.185),
+        "hd99_mm": (2.000, 0.597),
+        "jd_mean": (0.998, 0.003),
+        "jd_std": (0.020, 0.006),
+    },
 }
 MEASURES = ("dsc", "msd_mm", "hd99_mm", "jd_mean", "jd_std")
 #: the baselines of the thesis' two comparisons
@@ -100,7 +125,7 @@ class Settings:
     shape: Tuple[int, int, int] = (64, 64, 64)
     train_pairs: int = 24
     test_pairs: int = 8
-    steps: int = 400
+    steps: int = 200
     learning_rate: float = 2.0e-3
     seeds: Tuple[int, ...] = (0, 1)
     calibration_pairs: int = 16
@@ -196,10 +221,16 @@ def train(method: str, train_pairs: Pairs, settings: Settings, seed: int):
         logs = model.train_on_batch(train_pairs.batch([row]), return_dict=True)
         losses.append(float(logs["loss"]))
     seconds = time.perf_counter() - start
-    calibration = np.random.default_rng(2000 + seed).integers(0, len(train_pairs.moving_image), settings.calibration_pairs)
+    calibration = np.random.default_rng(2000 + seed).integers(
+        0, len(train_pairs.moving_image), settings.calibration_pairs
+    )
     recalibrate_batch_norm(model, train_pairs.batch(calibration))
-    return model, {"seconds": seconds, "seconds_per_step": seconds / max(len(order), 1), "loss_first": losses[0],
-                   "loss_last_20": float(np.mean(losses[-20:]))}
+    return model, {
+        "seconds": seconds,
+        "seconds_per_step": seconds / max(len(order), 1),
+        "loss_first": losses[0],
+        "loss_last_20": float(np.mean(losses[-20:])),
+    }
 
 
 def predict_ddfs(model, pairs: Pairs) -> np.ndarray:
@@ -211,8 +242,10 @@ def warp_masks(moving_label: np.ndarray, ddf: np.ndarray) -> np.ndarray:
     """``moving_label (*S, K)`` sampled at ``x + ddf(x)`` (linear, zero outside), thresholded at 0.5."""
     grid = np.meshgrid(*[np.arange(s, dtype=np.float64) for s in ddf.shape[:-1]], indexing="ij")
     coords = [g + ddf[..., a] for a, g in enumerate(grid)]
-    warped = [ndimage.map_coordinates(moving_label[..., k], coords, order=1, mode="constant") for k in
-              range(moving_label.shape[-1])]
+    warped = [
+        ndimage.map_coordinates(moving_label[..., k], coords, order=1, mode="constant")
+        for k in range(moving_label.shape[-1])
+    ]
     return np.stack(warped, axis=-1) >= 0.5
 
 
@@ -295,10 +328,19 @@ def markdown(result: dict) -> str:
         cells = [f"{measures['pooled'][m]['median']:.3f} +- {measures['pooled'][m]['iqr']:.3f}" for m in MEASURES]
         thesis = THESIS_L543.get("rigid" if name == "identity" else name)
         paper = [f"{thesis[m][0]:.3f} +- {thesis[m][1]:.3f}" for m in ("dsc", "jd_std")] if thesis else ["-", "-"]
-        rows.append(f"| {name} | " + " | ".join(cells) + f" | {measures['folding_pct']['median']:.4f} | "
-                    + " | ".join(paper) + " |")
-    rows += ["", "| Comparison | sigma det J ratio (ours) | thesis ratio | DSC change (ours) | thesis DSC change | "
-             "p sigma det J | p DSC |", "|---|---|---|---|---|---|---|"]
+        rows.append(
+            f"| {name} | "
+            + " | ".join(cells)
+            + f" | {measures['folding_pct']['median']:.4f} | "
+            + " | ".join(paper)
+            + " |"
+        )
+    rows += [
+        "",
+        "| Comparison | sigma det J ratio (ours) | thesis ratio | DSC change (ours) | thesis DSC change | "
+        "p sigma det J | p DSC |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for base, rp in COMPARISONS:
         ours = result["comparisons"][f"{base}->{rp}"]
         thesis_ratio = THESIS_L543[base]["jd_std"][0] / THESIS_L543[rp]["jd_std"][0]
@@ -321,8 +363,11 @@ def run(settings: Settings, json_path: Optional[Path]) -> Optional[dict]:
         base = prepare_base(npz["vol"], npz["seg"], shape=settings.shape)
     train_pairs = make_pairs(base, 0, settings.train_pairs, settings)
     test_pairs = make_pairs(base, 10_000, settings.test_pairs, settings)
-    print(f"phantom {settings.shape} at {train_pairs.spacing} mm: {settings.train_pairs} training and "
-          f"{settings.test_pairs} test pairs", flush=True)
+    print(
+        f"phantom {settings.shape} at {train_pairs.spacing} mm: {settings.train_pairs} training and "
+        f"{settings.test_pairs} test pairs",
+        flush=True,
+    )
     load = os.getloadavg()
     result = {
         "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(settings).items()},
@@ -341,12 +386,17 @@ def run(settings: Settings, json_path: Optional[Path]) -> Optional[dict]:
             record["pooled_dsc"] = float(per_method[method][seed]["pooled"][:, 0].mean())
             record["pooled_jd_std"] = float(per_method[method][seed]["pooled"][:, MEASURES.index("jd_std")].mean())
             result["runs"][f"{method}_seed{seed}"] = record
-            print(f"seed {seed} {method}: DSC {record['pooled_dsc']:.4f}, sigma det J {record['pooled_jd_std']:.4f} "
-                  f"({record['seconds']:.0f} s, {record['seconds_per_step']:.2f} s/step)", flush=True)
+            print(
+                f"seed {seed} {method}: DSC {record['pooled_dsc']:.4f}, sigma det J {record['pooled_jd_std']:.4f} "
+                f"({record['seconds']:.0f} s, {record['seconds_per_step']:.2f} s/step)",
+                flush=True,
+            )
     result["seconds_total"] = time.perf_counter() - start
     result["load_average_at_end"] = list(os.getloadavg())
-    summary = {"identity": summarise({0: evaluate(test_pairs, None)}),
-               "truth": summarise({0: evaluate(test_pairs, test_pairs.ddf)})}
+    summary = {
+        "identity": summarise({0: evaluate(test_pairs, None)}),
+        "truth": summarise({0: evaluate(test_pairs, test_pairs.ddf)}),
+    }
     summary.update({m: summarise(per_method[m]) for m in METHODS})
     result["summary"] = summary
     comparisons = {}
@@ -374,7 +424,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a smoke run with tiny sizes")
     parser.add_argument("--json", type=Path, default=None, help="write the results to this JSON file")
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="training seeds (default 0 1)")
-    parser.add_argument("--steps", type=int, default=None, help="training steps of each run (default 400)")
+    parser.add_argument("--steps", type=int, default=None, help="training steps of each run (default 200)")
     parser.add_argument("--learning-rate", type=float, default=None, help="Adam's learning rate (default 2e-3)")
     parser.add_argument("--test-pairs", type=int, default=None, help="held-out pairs (default 8)")
     args = parser.parse_args(argv)

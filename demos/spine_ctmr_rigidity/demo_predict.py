@@ -62,7 +62,9 @@ def evaluate(out: str) -> str:
     from tfreg.cli import evaluate as evaluate_cli
 
     output = os.path.join(out, EVALUATION)
-    argv = ["--pred-dir", out, "--union-label", UNION_LABEL, "-o", output, "--overwrite", "-q"]
+    # det J inside the FIXED structures: the field's own grid (the thesis' Table 4.1, as the spec reads it)
+    argv = ["--pred-dir", out, "--union-label", UNION_LABEL, "--jacobian-mask", "fixed", "-o", output]
+    argv += ["--overwrite", "-q"]
     argv += ["--jacobian-figure", os.path.join(out, "jacobian.png")]
     status = evaluate_cli.main(argv)
     if status:

@@ -482,7 +482,7 @@ def test_backbone_name_unregistered(base, reg):
     base["train"]["backbone"]["name"] = "Unet"
     assert one_error(base, reg) == (
         "train.backbone.name: 'Unet' is not registered in backbone_class; allowed: dfsa_unet, global, local, "
-        "multi_unets, unet, unet_segmenter. "
+        "multi_unets, thesis_unet, unet, unet_segmenter. "
         "Did you mean 'unet'?"
     )
 
@@ -491,7 +491,7 @@ def test_backbone_name_not_a_string(base, reg):
     base["train"]["backbone"]["name"] = ["local"]
     assert one_error(base, reg) == (
         "train.backbone.name: must be a name registered in backbone_class, got ['local']; allowed: dfsa_unet, global, "
-        "local, multi_unets, unet, unet_segmenter"
+        "local, multi_unets, thesis_unet, unet, unet_segmenter"
     )
 
 
@@ -711,6 +711,7 @@ def test_rigidity_without_a_mask_is_refused_before_training(base, reg):
 
 
 def test_rigidity_with_the_moving_label_passes(base, reg):
+    base["dataset"]["sample_label"] = "stack"  # channels of a label: every channel in each sample
     base["train"]["loss"]["regularization"] = [
         {"name": "rigidity", "weight": 0.2, "mask": "moving_label", "channels": [0]},
         {"name": "rigidity", "weight": 0.2, "mask": None},
