@@ -36,9 +36,9 @@ all voxels. Per method: the median and IQR over pairs of the seed-mean per pair 
 folds"), the spread of the seeds' medians, and Wilcoxon signed-rank tests (US vs US-RP, WS vs WS-RP, paired
 over test pairs) of sigma det J and of the pooled DSC.
 
-Deviations forced by the budget: a 64^3 phantom of 3.4 mm voxels instead of 320x320x96 CT/MR at 1 mm; two
-rigid structures instead of three vertebrae; the steps (default 200) instead of 1000 epochs of 31 pairs;
-and the learning rate (see ``Settings.learning_rate``), the same for all four methods.
+Deviations forced by the budget: a 64^3 phantom of about 2.4 x 2.5 x 3.0 mm voxels instead of 320x320x96
+CT/MR at 1 mm; two rigid structures instead of three vertebrae; the steps (default 200) instead of 1000
+epochs of 31 pairs; and the learning rate (see ``Settings.learning_rate``), the same for all four methods.
 """
 
 from __future__ import annotations

@@ -41,6 +41,20 @@ TEST_EPOCHS = 1
 TEST_SHAPE = (16, 16, 16)
 
 
+def predict_parser(
+    name: str, description: str, splits: Sequence[str] = ("train", "valid", "test"), default_split: str = "test"
+) -> argparse.ArgumentParser:
+    """The options every demo's ``demo_predict.py`` shares: ``--test``, ``-k/--ckpt_path``, ``--split``, ``--dir``
+    and ``-g/--gpu``; a demo adds its own before parsing."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--test", action="store_true", help="use the newest demo_train.py --test run")
+    parser.add_argument("-k", "--ckpt_path", default=None, help="checkpoint (default: the newest run's last)")
+    parser.add_argument("--split", default=default_split, choices=tuple(splits))
+    parser.add_argument("--dir", default=None, help=f"demo folder (default demos/{name})")
+    parser.add_argument("-g", "--gpu", default=None, help="CUDA_VISIBLE_DEVICES ('' for CPU); default: unchanged")
+    return parser
+
+
 def demo_dir(name: str, directory: Optional[str] = None) -> str:
     """The demo's working folder: ``directory`` or ``<repo>/demos/<name>`` (absolute)."""
     return os.path.abspath(directory) if directory else os.path.join(REPO_ROOT, "demos", name)

@@ -12,7 +12,6 @@ per pair the CT, MR, DDF, warped CT labels, the CT and MR segmentations and atte
 (``label_binary_dice``; paper: 0.241 with attention, 0.167 from the images alone).
 """
 
-import argparse
 import os
 import sys
 
@@ -29,12 +28,7 @@ COLUMNS = ("label_binary_dice", "label_tre", "image_ssd")
 
 def main(argv=None) -> str:
     """Predict; returns the predictions folder ``<dir>/logs_predict/<timestamp>/<split>``."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--test", action="store_true", help="use the newest demo_train.py --test run")
-    parser.add_argument("-k", "--ckpt_path", default=None, help="checkpoint (default: the newest run's last)")
-    parser.add_argument("--split", default="valid", choices=("train", "valid"))
-    parser.add_argument("--dir", default=None, help=f"demo folder (default demos/{NAME})")
-    parser.add_argument("-g", "--gpu", default=None, help="CUDA_VISIBLE_DEVICES ('' for CPU); default: unchanged")
+    parser = staged_demo.predict_parser(NAME, __doc__.split("\n\n")[0], ("train", "valid"), "valid")
     args = parser.parse_args(argv)
     os.chdir(REPO_ROOT)  # the saved config's dataset paths are relative to the repository root
     folder = staged_demo.demo_dir(NAME, args.dir)

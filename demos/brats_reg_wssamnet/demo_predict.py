@@ -15,7 +15,6 @@ validation set: median of median AE 5.00, mean of median 8.37, median of mean 6.
 robustness 0.32, median 0.28).
 """
 
-import argparse
 import os
 import sys
 
@@ -40,12 +39,7 @@ COLUMNS = (
 
 def main(argv=None) -> str:
     """Predict; returns the predictions folder ``<dir>/logs_predict/<timestamp>/<split>``."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--test", action="store_true", help="use the newest demo_train.py --test run")
-    parser.add_argument("-k", "--ckpt_path", default=None, help="checkpoint (default: the newest run's last)")
-    parser.add_argument("--split", default="test", choices=("train", "valid", "test"))
-    parser.add_argument("--dir", default=None, help=f"demo folder (default demos/{NAME})")
-    parser.add_argument("-g", "--gpu", default=None, help="CUDA_VISIBLE_DEVICES ('' for CPU); default: unchanged")
+    parser = staged_demo.predict_parser(NAME, __doc__.split("\n\n")[0])
     args = parser.parse_args(argv)
     os.chdir(REPO_ROOT)  # the saved config's dataset paths are relative to the repository root
     folder = staged_demo.demo_dir(NAME, args.dir)

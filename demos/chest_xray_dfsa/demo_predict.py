@@ -17,7 +17,6 @@ lung masks, the Hausdorff distance and ASSD (mm) and the folded-pixel count (JAC
 paper: 0.970, 9.230 mm, 1.244 mm, 48.236.
 """
 
-import argparse
 import os
 import sys
 
@@ -35,12 +34,7 @@ COLUMNS = ("label_binary_dice", "label_hd_mm", "label_assd_mm", "ddf_folding_cou
 
 def main(argv=None) -> str:
     """Predict; returns the predictions folder ``<dir>/logs_predict/<timestamp>/<split>``."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--test", action="store_true", help="use the newest demo_train.py --test run")
-    parser.add_argument("-k", "--ckpt_path", default=None, help="checkpoint (default: the newest run's last)")
-    parser.add_argument("--split", default="test", choices=("train", "test"))
-    parser.add_argument("--dir", default=None, help=f"demo folder (default demos/{NAME})")
-    parser.add_argument("-g", "--gpu", default=None, help="CUDA_VISIBLE_DEVICES ('' for CPU); default: unchanged")
+    parser = staged_demo.predict_parser(NAME, __doc__.split("\n\n")[0], ("train", "test"), "test")
     args = parser.parse_args(argv)
     os.chdir(REPO_ROOT)  # the saved config's dataset paths are relative to the repository root
     folder = staged_demo.demo_dir(NAME, args.dir)

@@ -14,7 +14,6 @@ labels, each image's segmentation and attention map (NIfTI with the input's geom
 labels (``label_binary_dice``, per label row), the number the paper reports (0.750 with contour attention).
 """
 
-import argparse
 import os
 import sys
 
@@ -31,13 +30,8 @@ COLUMNS = ("label_binary_dice", "label_tre", "image_ssd")
 
 def main(argv=None) -> str:
     """Predict; returns the predictions folder ``<dir>/logs_predict/<timestamp>/<split>``."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--test", action="store_true", help="use the newest demo_train.py --test run")
+    parser = staged_demo.predict_parser(NAME, __doc__.split("\n\n")[0])
     parser.add_argument("--ablation", choices=sorted(ABLATIONS), default="contour")
-    parser.add_argument("-k", "--ckpt_path", default=None, help="checkpoint (default: the newest run's last)")
-    parser.add_argument("--split", default="test", choices=("train", "valid", "test"))
-    parser.add_argument("--dir", default=None, help=f"demo folder (default demos/{NAME})")
-    parser.add_argument("-g", "--gpu", default=None, help="CUDA_VISIBLE_DEVICES ('' for CPU); default: unchanged")
     args = parser.parse_args(argv)
     os.chdir(REPO_ROOT)  # the saved config's dataset paths are relative to the repository root
     folder = staged_demo.demo_dir(NAME, args.dir)

@@ -19,7 +19,6 @@ It prints the medians of :data:`COMPARED` per structure; van Ulsen's Table 4.1 (
 det J 0.095; US-RP 0.923, 0.025; WS 0.939, 0.151; WS-RP 0.937, 0.020.
 """
 
-import argparse
 import csv
 import glob
 import os
@@ -99,14 +98,9 @@ def medians(summary_csv: str) -> dict:
 
 def main(argv=None) -> str:
     """Predict and evaluate; returns the predictions folder ``<dir>/logs_predict/<ts>-<method>/<split>``."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = staged_demo.predict_parser(NAME, __doc__.split("\n\n")[0])
     parser.add_argument("--method", choices=METHODS, required=True, help="the configuration whose run to use")
     parser.add_argument("--baseline", choices=METHODS, default=None, help="compare with this method's evaluation")
-    parser.add_argument("--test", action="store_true", help="use the newest demo_train.py --test run")
-    parser.add_argument("-k", "--ckpt_path", default=None, help="checkpoint (default: the newest run's last)")
-    parser.add_argument("--split", default="test", choices=("train", "valid", "test"))
-    parser.add_argument("--dir", default=None, help=f"demo folder (default demos/{NAME})")
-    parser.add_argument("-g", "--gpu", default=None, help="CUDA_VISIBLE_DEVICES ('' for CPU); default: unchanged")
     args = parser.parse_args(argv)
     os.chdir(REPO_ROOT)  # the saved config's dataset paths are relative to the repository root
     folder = staged_demo.demo_dir(NAME, args.dir)
