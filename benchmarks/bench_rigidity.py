@@ -9,9 +9,9 @@ WS-RP (+ 0.4 L_RP). The effect it reports: inside the vertebrae, the standard de
 
 This script repeats the four trainings at one budget on 2 CPU cores::
 
-    python benchmarks/bench_rigidity.py                  # full run (about 35 minutes)
+    python benchmarks/bench_rigidity.py                  # full run (about 38 minutes)
     python benchmarks/bench_rigidity.py --quick          # smoke run (about a minute)
-    python benchmarks/bench_rigidity.py --json out.json --seeds 0 1 --steps 200
+    python benchmarks/bench_rigidity.py --json out.json --seeds 0 1 --steps 130
 
 Data (nothing downloaded; ``$TFREG_TEST_DATA``, default ``../shared/data``; skipped with a message when the
 brain scan is absent): ``data_scripts/rigid_phantom.py`` on ``brain_scan``'s T1 and aseg. The two putamina
@@ -37,7 +37,7 @@ folds"), the spread of the seeds' medians, and Wilcoxon signed-rank tests (US vs
 over test pairs) of sigma det J and of the pooled DSC.
 
 Deviations forced by the budget: a 64^3 phantom of about 2.4 x 2.5 x 3.0 mm voxels instead of 320x320x96
-CT/MR at 1 mm; two rigid structures instead of three vertebrae; the steps (default 200) instead of 1000
+CT/MR at 1 mm; two rigid structures instead of three vertebrae; the steps (default 130) instead of 1000
 epochs of 31 pairs; and the learning rate (see ``Settings.learning_rate``), the same for all four methods.
 """
 
@@ -125,7 +125,7 @@ class Settings:
     shape: Tuple[int, int, int] = (64, 64, 64)
     train_pairs: int = 24
     test_pairs: int = 8
-    steps: int = 200
+    steps: int = 130
     learning_rate: float = 2.0e-3
     seeds: Tuple[int, ...] = (0, 1)
     calibration_pairs: int = 16
@@ -425,7 +425,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a smoke run with tiny sizes")
     parser.add_argument("--json", type=Path, default=None, help="write the results to this JSON file")
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="training seeds (default 0 1)")
-    parser.add_argument("--steps", type=int, default=None, help="training steps of each run (default 200)")
+    parser.add_argument("--steps", type=int, default=None, help="training steps of each run (default 130)")
     parser.add_argument("--learning-rate", type=float, default=None, help="Adam's learning rate (default 2e-3)")
     parser.add_argument("--test-pairs", type=int, default=None, help="held-out pairs (default 8)")
     args = parser.parse_args(argv)
