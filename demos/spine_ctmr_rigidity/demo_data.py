@@ -95,15 +95,8 @@ def preprocess_argv(
 
 def run_preprocess(input_dir: str, output: str, vertebra_labels: Sequence[int], crop_size: Sequence[int]) -> int:
     """``tfreg_preprocess`` on every split folder of ``input_dir`` into ``output/<split>``; its exit status."""
-    try:
-        from tfreg.cli import preprocess
-    except ImportError as err:
-        print(
-            f"[demo_data] --input needs tfreg_preprocess (tfreg.cli.preprocess), which this tfreg lacks ({err}); "
-            "update tfreg, or run the phantom without --input",
-            file=sys.stderr,
-        )
-        return 2
+    from tfreg.cli import preprocess  # only --input needs it
+
     splits = [s for s in SPLIT_NAMES if os.path.isdir(os.path.join(input_dir, s))]
     if "train" not in splits:
         print(

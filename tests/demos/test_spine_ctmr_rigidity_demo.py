@@ -5,7 +5,6 @@ the tfreg_preprocess command line and its absence, demo_train.py's dataset facts
 import csv
 import json
 import os
-import sys
 
 import numpy as np
 import pytest
@@ -66,7 +65,7 @@ def test_dataset_facts_from_the_record_or_the_files(tiny_demo, tmp_path):
         assert config["train"]["backbone"]["name"] == "thesis_unet"
 
 
-def test_preprocess_command_line_and_a_clear_message_without_it(tmp_path, monkeypatch, capsys):
+def test_preprocess_command_line():
     argv = demo_data.preprocess_argv("in/train", "out/train")
     assert (
         argv
@@ -81,13 +80,9 @@ def test_preprocess_command_line_and_a_clear_message_without_it(tmp_path, monkey
             "--align_labels 8 --crop_size 24 24 24 --crop_labels 7 8 --keep_labels 7 8 --percentiles 1 99 --overwrite"
         ).split()
     )
-    monkeypatch.setitem(sys.modules, "tfreg.cli.preprocess", None)  # as in a tfreg without tfreg_preprocess
-    assert demo_data.main(["--input", str(tmp_path), "--dir", str(tmp_path / "demo")]) == 2
-    assert "--input needs tfreg_preprocess" in capsys.readouterr().err
 
 
 def test_input_without_a_train_folder_is_refused(tmp_path, capsys):
-    pytest.importorskip("tfreg.cli.preprocess", reason="tfreg_preprocess is not in this tfreg yet")
     assert demo_data.main(["--input", str(tmp_path), "--dir", str(tmp_path / "demo")]) == 1
     assert "has no train/ folder" in capsys.readouterr().err
 
@@ -97,7 +92,6 @@ def test_input_runs_tfreg_preprocess_on_every_split(tiny_demo, tmp_path):
     """The phantom's dataset as a user's data (bones 1 and 2 as the "vertebrae"): each split preprocessed into
     dataset/<split> at the crop size (1 mm: 40 voxels hold both bones), the labels kept 1..2, and demo_train
     reads the facts from the files."""
-    pytest.importorskip("tfreg.cli.preprocess", reason="tfreg_preprocess is not in this tfreg yet")
     argv = ["--input", str(tiny_demo / "dataset"), "--vertebra-labels", "1", "2", "--crop-size", "40", "40", "40"]
     assert demo_data.main(argv + ["--dir", str(tmp_path / "mine")]) == 0
     dataset = tmp_path / "mine" / "dataset"
