@@ -173,7 +173,13 @@ def _run(
     metric: str,
 ) -> RigidResult:
     method.SetInitialTransform(initial, inPlace=False)
-    found = method.Execute(fixed, moving)
+    # the metric and the pyramid filters it creates take the global default, not the method's own count
+    previous = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(method.GetNumberOfThreads())
+    try:
+        found = method.Execute(fixed, moving)
+    finally:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(previous)
     # Execute returns a composite transform holding the optimised copy of the Euler transform
     transform = found.Downcast()
     while isinstance(transform, sitk.CompositeTransform):
