@@ -64,7 +64,7 @@ for path in (REPO, REPO / "benchmarks"):
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402  (after the log level is set)
-from bench_dfsa_ablation import recalibrate_batch_norm  # noqa: E402
+from bench_dfsa_ablation import load_wssamnet_bench, recalibrate_batch_norm  # noqa: E402
 
 from data_scripts.rigid_phantom import MotionParams, make_phantom_pair, prepare_base  # noqa: E402
 from tfreg.metrics import dice, jacobian_determinant, surface_distances  # noqa: E402
@@ -138,10 +138,6 @@ FULL = Settings()
 QUICK = Settings(
     shape=(32, 32, 32), train_pairs=3, test_pairs=2, steps=3, seeds=(0,), calibration_pairs=2, margin=1.0, ramp=2.0
 )
-
-
-def data_root() -> Path:
-    return Path(os.environ.get("TFREG_TEST_DATA", REPO.parent / "shared" / "data"))
 
 
 @dataclass
@@ -356,7 +352,7 @@ def markdown(result: dict) -> str:
 
 
 def run(settings: Settings, json_path: Optional[Path]) -> Optional[dict]:
-    scan = data_root() / "brain_scan" / "test_scan.npz"
+    scan = load_wssamnet_bench().data_root() / "brain_scan" / "test_scan.npz"
     if not scan.is_file():
         print(f"skipped: {scan} not found (set TFREG_TEST_DATA)")
         return None
