@@ -2,7 +2,7 @@
 
 Importing this package registers the backbones (``local``, ``global``, ``unet``, ``dfsa_unet``,
 ``unet_segmenter``, ``multi_unets``, ``thesis_unet``) and the models (``ddf``, ``dvf``, ``conditional``, ``affine``,
-``segmentation``, ``wssamnet``, ``dfsa``, ``label_autoencoder``).
+``segmentation``, ``wssamnet``, ``joint``, ``dfsa``, ``label_autoencoder``).
 """
 
 from tfreg.models.affine import AffineModel
@@ -12,6 +12,7 @@ from tfreg.models.conditional import ConditionalModel
 from tfreg.models.ddf import DDFModel
 from tfreg.models.dfsa import DFSAModel
 from tfreg.models.dvf import DVFModel
+from tfreg.models.joint import JointModel
 from tfreg.models.label_autoencoder import LabelAutoencoder
 from tfreg.models.loss_config import build_losses
 from tfreg.models.segmentation import SegmentationModel, label_channels
@@ -37,6 +38,7 @@ __all__ = [
     "ConditionalModel",
     "DDFModel",
     "DVFModel",
+    "JointModel",
     "LabelAutoencoder",
     "build_losses",
 ]

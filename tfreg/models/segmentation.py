@@ -166,7 +166,9 @@ class SegmentationModel(RegistrationModel):
             equal (the images are stacked). ``fixed_image_size`` None: the moving size.
         index_size, labeled, batch_size, registry, name: as :class:`~tfreg.models.base.RegistrationModel`.
         config: the ``train`` section: ``backbone`` (required), ``loss`` (category ``segmentation``),
-            ``head`` ``{num_classes, activation}`` and ``segment`` (``both``/``moving``/``fixed``).
+            ``head`` ``{num_classes, activation}``, ``segment`` (``both``/``moving``/``fixed``) and ``modality``
+            (optional, e.g. ``CT``: the modality of the segmented images, recorded in the run's config so that a
+            composite model loading this segmenter can warn when it is given the other modality's images).
         backbone, loss, head, segment: notebook alternatives to the config keys of the same names.
         label_count: label channels of the data (``tfreg_train`` passes the files' count); fills in and
             checks ``head.num_classes``.
@@ -178,7 +180,7 @@ class SegmentationModel(RegistrationModel):
     """
 
     loss_inputs = {"segmentation": ("target_label", "pred_label")}
-    config_keys = ("backbone", "loss", "head", "segment")
+    config_keys = ("backbone", "loss", "head", "segment", "modality")
     prediction_images = {"moving_segmentation": "moving", "fixed_segmentation": "fixed"}
     prediction_label_maps = {"moving_segmentation": "moving_label", "fixed_segmentation": "fixed_label"}
     required_config_keys = ("backbone", "loss")
@@ -277,6 +279,8 @@ class SegmentationModel(RegistrationModel):
                     checker.one_of(base + ("head", "activation"), head["activation"], HEAD_ACTIVATIONS)
         if "segment" in train:
             checker.one_of(base + ("segment",), train["segment"], SEGMENT_CHOICES)
+        if "modality" in train and (not isinstance(train["modality"], str) or not train["modality"]):
+            checker.error(base + ("modality",), f"must be a modality name such as MR or CT, got {train['modality']!r}")
         if isinstance(train.get("backbone"), dict) and "name" in train["backbone"]:
             if train["backbone"]["name"] in ("local", "global"):
                 checker.error(
