@@ -200,7 +200,9 @@ def make_pairs(subjects, count: int, settings: Settings, seed: int) -> Pairs:
         a, b = (int(v) for v in rng.choice(n, size=2, replace=False))
         if (a, b) not in chosen:
             chosen.append((a, b))
-    moving = np.stack([second_contrast(images[a], seed * 1000 + i, settings.spacing_mm) for i, (a, _) in enumerate(chosen)])
+    moving = np.stack(
+        [second_contrast(images[a], seed * 1000 + i, settings.spacing_mm) for i, (a, _) in enumerate(chosen)]
+    )
     return Pairs(moving, images[[b for _, b in chosen]], labels[[a for a, _ in chosen]], labels[[b for _, b in chosen]])
 
 
@@ -327,7 +329,12 @@ def predict_ddfs(model, pairs: Pairs) -> np.ndarray:
 
 def _centroids(label_map: np.ndarray, spacing: float) -> np.ndarray:
     return np.stack(
-        [np.argwhere(label_map == k + 1).mean(axis=0) * spacing if np.any(label_map == k + 1) else np.full(label_map.ndim, np.nan) for k in range(len(LABEL_NAMES))]
+        [
+            np.argwhere(label_map == k + 1).mean(axis=0) * spacing
+            if np.any(label_map == k + 1)
+            else np.full(label_map.ndim, np.nan)
+            for k in range(len(LABEL_NAMES))
+        ]
     )
 
 
@@ -351,7 +358,9 @@ def evaluate(pairs: Pairs, ddfs: Optional[np.ndarray], spacing: float) -> Dict[s
         rows["hd95_wm"].append(
             hausdorff_distance(warped == TRAIN_LABEL, fixed == TRAIN_LABEL, spacing=[spacing] * ndim, percentile=95)
         )
-        rows["tre"].append(float(np.nanmean(np.linalg.norm(_centroids(warped, spacing) - _centroids(fixed, spacing), axis=-1))))
+        rows["tre"].append(
+            float(np.nanmean(np.linalg.norm(_centroids(warped, spacing) - _centroids(fixed, spacing), axis=-1)))
+        )
         rows["folding"].append(1000.0 * folding_fraction(ddf))
         from scipy import ndimage
 
@@ -396,7 +405,7 @@ def aggregate(per_seed: Dict[int, Dict[str, np.ndarray]]) -> dict:
 def markdown(result: dict) -> str:
     rows = result["aggregate"]
     lines = [
-        "| run | WM Dice (\"liver\") | paper liver DSC | SGM Dice (\"tumour\") | mean Dice (4) | WM HD95 mm | "
+        '| run | WM Dice ("liver") | paper liver DSC | SGM Dice ("tumour") | mean Dice (4) | WM HD95 mm | '
         "TRE* mm | folding per mille | NMI | std of WM Dice over seeds |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
@@ -422,8 +431,10 @@ def markdown(result: dict) -> str:
     lines.append("Paired differences (per seed: mean over the same test pairs; mean +- std over seeds):")
     for a, b in result["comparisons"]:
         d = result["differences"][f"{a} - {b}"]
-        lines.append(f"- {a} - {b}: WM Dice {d['wm']['mean']:+.4f} +- {d['wm']['std']:.4f}; "
-                     f"HD95 {d['hd95_wm']['mean']:+.3f} +- {d['hd95_wm']['std']:.3f} mm")
+        lines.append(
+            f"- {a} - {b}: WM Dice {d['wm']['mean']:+.4f} +- {d['wm']['std']:.4f}; "
+            f"HD95 {d['hd95_wm']['mean']:+.3f} +- {d['hd95_wm']['std']:.3f} mm"
+        )
     return "\n".join(lines)
 
 
@@ -467,9 +478,16 @@ def run(settings: Settings, json_path: Path, keep: Optional[Path] = None) -> Opt
         shape = train.moving.shape[1:]
         n = settings.train_pairs
         all_dir = write_paired(work / "data" / "all", train, range(n))
-        result["data"] = {"seconds": time.perf_counter() - t0, "shape": list(shape), "train_pairs": n,
-                          "test_pairs": settings.test_pairs}
-        print(f"[data] {n} train / {settings.test_pairs} test pairs {shape}, {result['data']['seconds']:.0f} s", flush=True)
+        result["data"] = {
+            "seconds": time.perf_counter() - t0,
+            "shape": list(shape),
+            "train_pairs": n,
+            "test_pairs": settings.test_pairs,
+        }
+        print(
+            f"[data] {n} train / {settings.test_pairs} test pairs {shape}, {result['data']['seconds']:.0f} s",
+            flush=True,
+        )
         spacing = settings.spacing_mm
         per_run: Dict[str, Dict[int, Dict[str, np.ndarray]]] = {"before": {}}
         per_run.update({name: {} for name in RUNS})
@@ -483,8 +501,11 @@ def run(settings: Settings, json_path: Path, keep: Optional[Path] = None) -> Opt
                 reg[similarity] = ckpt
                 per_run[f"reg_{similarity}"][seed] = evaluate(test, predict_ddfs(model, test), spacing)
                 records.append(dict(record, run=f"reg_{similarity}", seed=seed))
-                print(f"[reg_{similarity} seed {seed}] WM Dice {np.mean(per_run[f'reg_{similarity}'][seed]['wm']):.4f} "
-                      f"in {record['seconds']:.0f} s (load {record['load_end_1min']:.1f})", flush=True)
+                print(
+                    f"[reg_{similarity} seed {seed}] WM Dice {np.mean(per_run[f'reg_{similarity}'][seed]['wm']):.4f} "
+                    f"in {record['seconds']:.0f} s (load {record['load_end_1min']:.1f})",
+                    flush=True,
+                )
             segs = {}
             for fraction in (0.3, 1.0):
                 rows = np.flatnonzero(labeled_pairs(n, fraction, seed)).tolist()
@@ -516,13 +537,18 @@ def run(settings: Settings, json_path: Path, keep: Optional[Path] = None) -> Opt
                             float(segmenter_dice(segmenter, images, labels).mean())
                         )
                 records.append(dict(record, run=name, seed=seed))
-                print(f"[{name} seed {seed}] WM Dice {np.mean(per_run[name][seed]['wm']):.4f} in {record['seconds']:.0f} s "
-                      f"(load {record['load_end_1min']:.1f})", flush=True)
+                print(
+                    f"[{name} seed {seed}] WM Dice {np.mean(per_run[name][seed]['wm']):.4f} "
+                    f"in {record['seconds']:.0f} s (load {record['load_end_1min']:.1f})",
+                    flush=True,
+                )
             shutil.rmtree(work / "logs", ignore_errors=True)
         result["runs"] = records
         result["aggregate"] = {name: aggregate(by_seed) for name, by_seed in per_run.items() if by_seed}
-        result["raw"] = {name: {str(s): {k: v.tolist() for k, v in m.items()} for s, m in by_seed.items()}
-                         for name, by_seed in per_run.items()}
+        result["raw"] = {
+            name: {str(s): {k: v.tolist() for k, v in m.items()} for s, m in by_seed.items()}
+            for name, by_seed in per_run.items()
+        }
         result["segmenters"] = {k: float(np.mean(v)) for k, v in seg_scores.items()}
         result["comparisons"] = [list(c) for c in COMPARISONS]
         result["differences"] = {
