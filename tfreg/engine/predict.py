@@ -18,7 +18,7 @@ folder has none yet (DeepReg's place for it). Differences to DeepReg (contract Â
 * with landmarks (``dataset.landmarks: true``) the metrics tables also hold each pair's landmark errors
   in mm and robustness (:func:`tfreg.engine.predict_metrics.landmark_metrics`);
 * a model that declares ``prediction_label_maps`` (the segmentation model) also gets its predicted masks
-  (``<output>_mask.nii.gz``) and, with labels, the per-label Dice / HD95 tables
+  (``<output>_mask.nii.gz``) and, with labels, the per-label Dice / HD95 / recall / precision / RVD / VOE tables
   ``segmentation_metrics.csv`` / ``segmentation_metrics_per_label.csv``
   (:mod:`tfreg.engine.predict_segmentation`). Its ``metrics.csv`` keeps the columns below, empty where the
   model has no registration output.
