@@ -48,6 +48,7 @@ def test_help_documents_every_mode(capsys):
         "--summary",
         "--labels",
         "--ddf-units",
+        "--ssim",
     ):
         assert flag in text
     assert "Wilcoxon" in text and "summary" in text
@@ -160,6 +161,8 @@ def test_bad_input_exit_status_and_message(tmp_path, capsys):
             "--jacobian-figure only work",
         ),
         (["--pred-dir", "a", "--jacobian-mask", "moving"], "invalid choice: 'moving'"),
+        (["--pred-dir", "a", "--ssim", "box"], "invalid choice: 'box'"),
+        (["--compare", "a.csv", "b.csv", "--metric", "dice", "--ssim", "global"], "--ssim only work"),
     ],
 )
 def test_usage_errors(argv, match, capsys):
@@ -167,6 +170,44 @@ def test_usage_errors(argv, match, capsys):
         main(argv)
     assert exc.value.code == 2
     assert pytest.importorskip("re").search(match, capsys.readouterr().err)
+
+
+def test_macjnet_columns_from_a_prediction_folder(tmp_path, capsys):
+    """--ssim global on a tfreg_predict folder: ssim_global replaces ssim; nmi_pct, folding_permille, recall
+    and precision are there with the values NumPy gives on the folder's files."""
+    from tests.evaluation.test_evaluate_macjnet import numpy_global_ssim, numpy_nmi_pct
+    from tfreg.data.image_io import read_image
+
+    root = tmp_path / "pred"
+    write_prediction_dir(str(root))
+    # a warped image that differs from the fixed one (the fixture copies it), and a field that folds
+    rng = np.random.default_rng(4)
+    fixed, _ = read_image(str(root / "pair_2" / "fixed_image.nii.gz"))
+    warped = (0.7 * fixed + 0.1 * rng.random(fixed.shape)).astype(np.float32)
+    save_image(warped, root / "pair_2" / "pred_fixed_image.nii.gz", GEO)
+    ddf = np.zeros(fixed.shape + (3,), np.float32)
+    ddf[:4, ..., 0] = -1.5 * np.arange(4, dtype=np.float32)[:, None, None]  # det J = -0.5 at i = 0..2 (central diff.)
+    save_image(ddf, root / "pair_2" / "ddf.nii.gz", GEO)
+    out = tmp_path / "macjnet.csv"
+    assert main(["--pred-dir", str(root), "--ssim", "global", "-o", str(out)]) == 0
+    assert "ssim_global" in capsys.readouterr().out  # the printed summary lists the new columns
+    rows = {(r["pair"], r["label"]): r for r in read_rows(out)}
+    header = list(next(iter(rows.values())))
+    assert "ssim" not in header and "ssim_before" not in header
+    for column in ("recall", "precision", "folding_permille", "nmi_pct", "ssim_global", "ssim_global_before"):
+        assert column in header
+    row = rows["pair_2", "0"]
+    assert float(row["ssim_global"]) == pytest.approx(numpy_global_ssim(fixed, warped), rel=1e-10)
+    assert float(row["nmi_pct"]) == pytest.approx(numpy_nmi_pct(fixed, warped), rel=1e-10)
+    u = ddf.astype(np.float64)
+    jac = np.stack([np.stack(np.gradient(u[..., c]), axis=-1) for c in range(3)], axis=-2) + np.eye(3)
+    det = np.linalg.det(jac)
+    assert float(row["folding_permille"]) == pytest.approx(1000 * np.mean(det < 0))
+    assert float(row["folding_permille"]) > 0
+    assert float(row["recall"]) == pytest.approx(64 / 216) and float(row["precision"]) == 1.0
+    assert float(rows["pair_10", "0"]["folding_permille"]) == 0.0 and float(rows["pair_10", "0"]["nmi_pct"]) == (
+        pytest.approx(100.0)
+    )
 
 
 # ---------------------------------------------------------------------------------------------- compare

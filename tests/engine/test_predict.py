@@ -40,16 +40,27 @@ def test_tree_and_csv_columns(predicted):
             ]
     with open(os.path.join(path, "metrics.csv")) as handle:
         rows = list(csv.DictReader(handle))
-    # DeepReg's columns first, then tfreg's surface distances and folding count
+    # DeepReg's columns first, then tfreg's surface distances and folding count, then the inference time
     assert list(rows[0]) == [
         "image_ssd", "label_binary_dice", "label_tre", "pair_index", "label_index",
-        "label_hd_mm", "label_assd_mm", "ddf_folding_count",
+        "label_hd_mm", "label_assd_mm", "ddf_folding_count", "inference_time_s",
     ]  # fmt: skip
     n_labels = sum(len([f for f in os.listdir(os.path.join(path, p)) if f.startswith("label_")]) for p in pairs)
     assert len(rows) == n_labels and {r["pair_index"] for r in rows} == {"[0]", "[1]"}
     assert os.path.isfile(os.path.join(path, "metrics_stats_per_label.csv"))
     assert os.path.isfile(os.path.join(path, "metrics_stats_overall.csv"))
     assert os.path.isfile(os.path.join(os.path.dirname(path), "config.yaml"))
+
+
+def test_inference_time_is_the_batch_forward_time_shared_by_its_samples(predicted):
+    """batch_size 2: the samples of one batch share one value (the batch's seconds / 2), positive and finite."""
+    with open(os.path.join(predicted["path"], "metrics.csv")) as handle:
+        seconds = [float(r["inference_time_s"]) for r in csv.DictReader(handle)]
+    assert all(np.isfinite(seconds)) and min(seconds) > 0
+    for k in range(0, len(seconds) - 1, 2):
+        assert seconds[k] == seconds[k + 1]
+    # a forward pass of an 8^3 model on CPU takes well under a second; tracing (seconds) is not in it
+    assert max(seconds) < 2.0
 
 
 def test_outputs_match_the_restored_model_and_csv(trained, predicted):

@@ -66,7 +66,12 @@ def test_train_and_predict_report_landmark_errors(tmp_path):
         "landmark_mean_ae_before",
         "landmark_median_ae_before",
     ]
-    assert list(next(iter(rows.values())))[11:] == ["label_hd_mm", "label_assd_mm", "ddf_folding_count"]
+    assert list(next(iter(rows.values())))[11:] == [
+        "label_hd_mm",
+        "label_assd_mm",
+        "ddf_folding_count",
+        "inference_time_s",
+    ]
     # independent reference: the model-voxel landmarks by the half-pixel rule, the written DDF sampled by
     # scipy, mm by SimpleITK from the written moving image (it carries the model grid's geometry)
     from tests.data.test_landmarks import FIXED_VOXELS, MOVING_VOXELS

@@ -463,3 +463,22 @@ def test_metrics_csvs_put_surface_columns_last(tmp_path):
     rows[0].update(landmark_count=1)
     header = open(write_metrics_csvs(rows, str(tmp_path))[0]).readline().strip()
     assert header == ",".join(COLUMNS + LANDMARK_COLUMNS + SURFACE_COLUMNS)
+
+
+def test_metrics_csvs_put_the_inference_time_last_and_summarise_it(tmp_path):
+    from tfreg.engine.predict_metrics import SURFACE_COLUMNS, TIMING_COLUMNS
+
+    base = {"image_ssd": 0.5, "label_binary_dice": 0.25, "label_tre": 1.0, "label_hd_mm": 2.0, "label_index": 0}
+    times = [0.25, 0.5, 1.5]
+    rows = [dict(base, pair_index=[i, 0], inference_time_s=t) for i, t in enumerate(times)]
+    paths = write_metrics_csvs(rows, str(tmp_path))
+    lines = open(paths[0]).read().splitlines()
+    assert lines[0] == ",".join(COLUMNS + SURFACE_COLUMNS + TIMING_COLUMNS)
+    assert [float(line.rsplit(",", 1)[1]) for line in lines[1:]] == times
+    overall = {r[0]: r[1:] for r in csv.reader(open(paths[2]))}
+    described = {name: dict(zip(overall[""], overall[name])) for name in ("mean", "std", "50%", "max")}
+    assert float(described["mean"]["inference_time_s"]) == pytest.approx(np.mean(times))
+    assert float(described["std"]["inference_time_s"]) == pytest.approx(np.std(times, ddof=1))
+    assert float(described["50%"]["inference_time_s"]) == 0.5 and float(described["max"]["inference_time_s"]) == 1.5
+    per_label = list(csv.DictReader(open(paths[1])))
+    assert float(per_label[0]["inference_time_s_median"]) == 0.5

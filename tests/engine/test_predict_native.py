@@ -220,7 +220,7 @@ def test_model_grid_rows_have_the_new_columns_too(predicted):
     first = next(iter(rows.values()))
     assert list(first) == [
         "image_ssd", "label_binary_dice", "label_tre", "pair_index", "label_index",
-        "label_hd_mm", "label_assd_mm", "ddf_folding_count",
+        "label_hd_mm", "label_assd_mm", "ddf_folding_count", "inference_time_s",
     ]  # fmt: skip
     folder = os.path.join(predicted["grid"], "pair_0_1")
     ddf, ddf_image = read(os.path.join(folder, "ddf.nii.gz"))

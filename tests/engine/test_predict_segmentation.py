@@ -49,6 +49,27 @@ def reference_dice(a, b):
     return 1.0 if total == 0 else 2.0 * np.logical_and(a, b).sum() / total
 
 
+def reference_table8(a, b):
+    """macJNet's Table 8 ratios of a label ``a`` (reference) and a mask ``b`` from voxel counts: recall,
+    precision, |RVD| % and VOE % (NaN where the paper's formula divides by zero; 1 / 1 / - / 0 when both empty)."""
+    na, nb, both = int(a.sum()), int(b.sum()), int(np.logical_and(a, b).sum())
+    union = na + nb - both
+    if na == nb == 0:
+        return 1.0, 1.0, np.nan, 0.0
+    recall_ = both / na if na else np.nan
+    precision_ = both / nb if nb else np.nan
+    rvd = abs(nb / na - 1) * 100 if na else np.nan
+    return recall_, precision_, rvd, (1 - both / union) * 100
+
+
+def assert_cell(cell, expected):
+    """An empty CSV cell for NaN, else the value."""
+    if np.isnan(expected):
+        assert cell == ""
+    else:
+        assert float(cell) == pytest.approx(expected, abs=1e-12)
+
+
 def read_csv(path):
     with open(path, newline="") as handle:
         return list(csv.DictReader(handle))
@@ -85,7 +106,10 @@ def train_and_predict(tmp_path, head):
 def test_masks_and_per_label_csv_match_numpy_on_the_written_files(tmp_path, activation):
     out = train_and_predict(tmp_path, {"num_classes": None, "activation": activation})
     rows = read_csv(os.path.join(out, "segmentation_metrics.csv"))
-    assert list(rows[0]) == ["pair_index", "role", "image", "label_index", "dice", "hd95_mm", "hd_mm", "assd_mm"]
+    assert list(rows[0]) == [
+        "pair_index", "role", "image", "label_index", "dice", "hd95_mm", "hd_mm", "assd_mm",
+        "recall", "precision", "rvd_abs_pct", "voe_pct",
+    ]  # fmt: skip
     # 4 images in 2 unpaired pairs, 2 label channels (sample_label: all), moving and fixed
     assert len(rows) == 8
     seen = set()
@@ -113,6 +137,8 @@ def test_masks_and_per_label_csv_match_numpy_on_the_written_files(tmp_path, acti
         np.testing.assert_array_equal(truth, source_label[..., label])
         a, b = truth >= 0.5, mask[..., label].astype(bool)
         assert float(row["dice"]) == pytest.approx(reference_dice(a, b), abs=1e-12)
+        for column, expected in zip(("recall", "precision", "rvd_abs_pct", "voe_pct"), reference_table8(a, b)):
+            assert_cell(row[column], expected)
         expected = reference_hd95(a, b, SPACING)
         if np.isnan(expected):
             assert row["hd95_mm"] == ""
@@ -138,9 +164,18 @@ def test_masks_and_per_label_csv_match_numpy_on_the_written_files(tmp_path, acti
             assert float(line["hd95_mm_mean"]) == pytest.approx(hds.mean())
             full = np.array([float(r["hd_mm"]) for r in mine if r["hd_mm"] != ""])
             assert float(line["hd_mm_median"]) == pytest.approx(np.median(full))
-    assert list(summary[0])[-7:] == ["hd95_mm_count"] + [
-        f"{m}_{s}" for m in ("hd_mm", "assd_mm") for s in ("mean", "median", "std")
+    assert list(summary[0])[-19:] == ["hd95_mm_count"] + [
+        f"{m}_{s}"
+        for m in ("hd_mm", "assd_mm", "recall", "precision", "rvd_abs_pct", "voe_pct")
+        for s in ("mean", "median", "std")
     ]
+    for line in summary:
+        mine = [r for r in rows if int(r["label_index"]) == int(line["label_index"])]
+        for column in ("recall", "precision", "rvd_abs_pct", "voe_pct"):
+            values = np.array([float(r[column]) for r in mine if r[column] != ""])
+            if values.size:
+                assert float(line[f"{column}_mean"]) == pytest.approx(values.mean())
+                assert float(line[f"{column}_median"]) == pytest.approx(np.median(values))
 
     # metrics.csv keeps DeepReg's columns; a segmentation model has no registration output to fill them
     table = read_csv(os.path.join(out, "metrics.csv"))
@@ -161,6 +196,14 @@ def test_segmentation_scores_of_shifted_boxes_in_mm():
     b[3:7, 2:6] = True
     scores = segmentation_scores(a.astype(np.float32), b, spacing=(2.0, 0.5))
     assert scores["dice"] == pytest.approx(2 * 12 / 32)
+    # 12 of 16 voxels shared either way, equal volumes, union 20
+    assert scores["recall"] == pytest.approx(12 / 16) and scores["precision"] == pytest.approx(12 / 16)
+    assert scores["rvd_abs_pct"] == 0.0 and scores["voe_pct"] == pytest.approx((1 - 12 / 20) * 100)
+    inner = np.zeros((10, 10), bool)
+    inner[3:5, 2:6] = True  # 8 voxels inside the label a: over-segmentation is 0, half the volume found
+    small = segmentation_scores(a.astype(np.float32), inner, spacing=(2.0, 0.5))
+    assert small["precision"] == 1.0 and small["recall"] == pytest.approx(0.5)
+    assert small["rvd_abs_pct"] == pytest.approx(50.0) and small["voe_pct"] == pytest.approx(50.0)
     # surface of each box: 12 voxels; the ones on the rows that do not meet the other surface are 2 mm off
     assert scores["hd95_mm"] == pytest.approx(reference_hd95(a, b, (2.0, 0.5)))
     hd, mean = reference_hd_assd(a, b, (2.0, 0.5))
@@ -170,6 +213,13 @@ def test_segmentation_scores_of_shifted_boxes_in_mm():
     assert (
         empty["dice"] == 0.0 and np.isnan(empty["hd95_mm"]) and np.isnan(empty["hd_mm"]) and np.isnan(empty["assd_mm"])
     )
+    # an empty label: nothing to recall, no volume to compare to; everything predicted is wrong
+    assert np.isnan(empty["recall"]) and np.isnan(empty["rvd_abs_pct"])
+    assert empty["precision"] == 0.0 and empty["voe_pct"] == 100.0
+    missed = segmentation_scores(a.astype(np.float32), np.zeros((10, 10), bool), spacing=(2.0, 0.5))
+    assert missed["recall"] == 0.0 and np.isnan(missed["precision"]) and missed["rvd_abs_pct"] == 100.0
+    none = segmentation_scores(np.zeros((10, 10)), np.zeros((10, 10), bool), spacing=(2.0, 0.5))
+    assert none["recall"] == none["precision"] == 1.0 and none["voe_pct"] == 0.0 and np.isnan(none["rvd_abs_pct"])
 
 
 def test_rows_skip_unlabeled_samples_and_summary_counts_each_image_once(tmp_path):

@@ -111,3 +111,92 @@ def test_ssim_bad_inputs():
         ssim(a, np.full((5, 5), np.inf))
     with pytest.warns(EmptyMaskWarning):
         assert np.isnan(ssim(a, a, mask=np.zeros((5, 5))))
+
+
+def _global_ssim_reference(a, b, data_range, k1=0.01, k2=0.03):
+    """Wang's SSIM formula with whole-image statistics, from NumPy's mean, var and cov (population)."""
+    a, b = np.ravel(a).astype(np.float64), np.ravel(b).astype(np.float64)
+    c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
+    cov = np.cov(a, b, bias=True)[0, 1]
+    numerator = (2 * a.mean() * b.mean() + c1) * (2 * cov + c2)
+    return numerator / ((a.mean() ** 2 + b.mean() ** 2 + c1) * (a.var() + b.var() + c2))
+
+
+def test_global_ssim_matches_numpy_statistics_2d_and_3d():
+    rng = np.random.default_rng(4)
+    for shape in ((13, 17), (6, 7, 8)):
+        a = rng.random(shape)
+        b = 0.6 * a + 0.4 * rng.random(shape) + 0.2
+        data_range = max(a.max(), b.max()) - min(a.min(), b.min())  # the default: the pair's joint range
+        assert ssim(a, b, window="global") == pytest.approx(_global_ssim_reference(a, b, data_range), rel=1e-12)
+        assert ssim(a, b, data_range=2.0, window="global") == pytest.approx(
+            _global_ssim_reference(a, b, 2.0), rel=1e-12
+        )
+        assert ssim(a, b, window="global") == pytest.approx(ssim(b, a, window="global"))  # symmetric
+
+
+def test_global_ssim_identical_images_and_mask():
+    rng = np.random.default_rng(5)
+    a = rng.random((9, 10, 11)) * 300 - 1000  # CT-like values far from zero: no cancellation
+    assert ssim(a, a, window="global") == pytest.approx(1.0, abs=1e-12)
+    b = rng.random(a.shape)
+    mask = np.zeros(a.shape, dtype=bool)
+    mask[2:7, 3:8, 1:9] = True
+    assert ssim(a, b, data_range=1.5, mask=mask, window="global") == pytest.approx(
+        _global_ssim_reference(a[mask], b[mask], 1.5), rel=1e-12
+    )
+    with pytest.warns(EmptyMaskWarning):
+        assert np.isnan(ssim(a, b, mask=np.zeros(a.shape), window="global"))
+
+
+@pytest.mark.parametrize("alpha, beta", [(1.0, 0.0), (1.0, 0.3), (0.5, 0.0), (2.0, -0.4), (-1.0, 1.0)])
+def test_global_ssim_of_an_affine_intensity_change_is_closed_form(alpha, beta):
+    """b = alpha a + beta: mu_b = alpha mu + beta, sigma_b^2 = alpha^2 s2, sigma_ab = alpha s2 (s2 = var a)."""
+    rng = np.random.default_rng(6)
+    a = rng.random((10, 12, 8))
+    b = alpha * a + beta
+    mu, s2, data_range = a.mean(), a.var(), 1.0
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    mu_b = alpha * mu + beta
+    expected = (2 * mu * mu_b + c1) * (2 * alpha * s2 + c2) / ((mu**2 + mu_b**2 + c1) * (s2 + alpha**2 * s2 + c2))
+    assert ssim(a, b, data_range=data_range, window="global") == pytest.approx(expected, rel=1e-12)
+    if (alpha, beta) == (1.0, 0.0):
+        assert expected == pytest.approx(1.0)
+    if alpha < 0:  # an inverted contrast has negative structure term
+        assert expected < 0
+
+
+def test_global_ssim_ignores_spatial_arrangement_unlike_gaussian():
+    """Whole-image statistics do not see where the voxels are: a permutation applied to both images keeps
+    the global SSIM and changes the windowed one."""
+    rng = np.random.default_rng(7)
+    i, j = np.indices((24, 24))
+    a = np.sin(i / 4.0) + np.cos(j / 5.0)
+    b = a + 0.3 * rng.normal(size=a.shape)
+    order = rng.permutation(a.size)
+    pa, pb = a.ravel()[order].reshape(a.shape), b.ravel()[order].reshape(a.shape)
+    assert ssim(pa, pb, window="global") == pytest.approx(ssim(a, b, window="global"), rel=1e-12)
+    assert ssim(pa, pb) != pytest.approx(ssim(a, b), rel=1e-3)
+
+
+def test_ssim_window_is_checked():
+    with pytest.raises(ValueError, match=r"ssim: window must be one of \('gaussian', 'global'\), got 'box'"):
+        ssim(np.ones((4, 4)), np.ones((4, 4)), window="box")
+
+
+def test_normalized_mi_is_symmetric_uncertainty_of_the_64_bin_histogram():
+    """nmi (tfreg_evaluate's nmi_pct / 100) against NumPy: 2 MI / (H_a + H_b) from the 64 x 64 histogram."""
+    rng = np.random.default_rng(8)
+    a = rng.random((10, 11, 12))
+    b = np.sqrt(a) + 0.05 * rng.normal(size=a.shape)
+    joint = np.histogram2d(a.ravel(), b.ravel(), bins=64)[0] / a.size
+    pa, pb = joint.sum(axis=1), joint.sum(axis=0)
+
+    def entropy(p):
+        p = p[p > 0]
+        return -(p * np.log(p)).sum()
+
+    mi = entropy(pa) + entropy(pb) - entropy(joint.ravel())  # MI = H_a + H_b - H_ab
+    expected = 2 * mi / (entropy(pa) + entropy(pb))
+    assert mutual_information(a, b, bins=64, normalized=True) == pytest.approx(expected, rel=1e-10)
+    assert 0 < expected < 1

@@ -16,9 +16,10 @@ from tfreg.evaluation.evaluate import PAIR_CSV_COLUMNS
 
 DESCRIPTION = """\
 Evaluate registration results: Dice, Jaccard, Hausdorff distance (max, 95th, 99th percentile), ASSD,
-MSD, relative volume difference, volumetric overlap error and centroid distance per pair and label
-(distances in mm from the fixed grid's spacing); Jacobian statistics of the DDF; landmark TRE and
-robustness; mutual information and SSIM of the fixed and warped images.
+MSD, relative volume difference, volumetric overlap error, centroid distance, recall and precision per
+pair and label (distances in mm from the fixed grid's spacing); Jacobian statistics of the DDF (folding
+fraction, folding per mille); landmark TRE and robustness; mutual information (nats, and normalised in %)
+and SSIM (Gaussian window, or whole-image statistics with --ssim global) of the fixed and warped images.
 
 Modes (choose one):
 
@@ -52,7 +53,8 @@ Modes 1-3 write the per-pair, per-label CSV (-o) and a summary CSV (mean, std, m
 metric and label, plus "all"; --summary, default <output stem>_summary.csv). --union-label L543 adds,
 per pair, a row for the union of the pair's labels (van Ulsen's pooled vertebrae), summarised and
 compared as a label of its own. --jacobian-figure jacobian.png draws det J inside each label (violins
-over the pooled voxels with each pair's median, and histograms with bin width 0.01). Existing output
+over the pooled voxels with each pair's median, and histograms with bin width 0.01). --ssim global
+(or both) writes ssim_global, macJNet's SSIM from whole-image statistics. Existing output
 files are refused unless --overwrite is given. Exit status: 0 success, 1 bad input (message on stderr),
 2 usage.
 """
@@ -130,6 +132,14 @@ def build_parser() -> argparse.ArgumentParser:
         "the folder must exist; needs a DDF)",
     )
     out.add_argument(
+        "--ssim",
+        choices=("gaussian", "global", "both"),
+        default="gaussian",
+        help="SSIM of the fixed and warped (and moving) images: gaussian (default; column ssim, the mean over "
+        "Gaussian windows of sigma 1.5 voxels), global (column ssim_global: one SSIM from whole-image means, "
+        "variances and covariance, macJNet's eq. 2) or both",
+    )
+    out.add_argument(
         "--ddf-units",
         choices=("voxel", "physical"),
         default="voxel",
@@ -166,7 +176,11 @@ def _mode(args, parser: argparse.ArgumentParser) -> str:
     if args.compare:
         used = [
             flag
-            for flag, value in (("--union-label", args.union_label), ("--jacobian-figure", args.jacobian_figure))
+            for flag, value in (
+                ("--union-label", args.union_label),
+                ("--jacobian-figure", args.jacobian_figure),
+                ("--ssim", args.ssim != "gaussian"),
+            )
             if value
         ]
         if used:
@@ -244,6 +258,7 @@ def _run(args, mode: str) -> int:
             union_label=args.union_label,
             jacobian_mask=args.jacobian_mask,
             jacobian_figure=args.jacobian_figure,
+            ssim_window=args.ssim,
         )
     except (DataError, ValueError, OSError) as err:
         print(f"tfreg_evaluate: error: {err}", file=sys.stderr)

@@ -20,8 +20,8 @@ def build_parser(prog: str = "tfreg_predict") -> argparse.ArgumentParser:
         prog=prog,
         description="Predict a dataset split with a checkpoint. Writes <log_dir>/<exp_name>/<split>/pair_*/... "
         "(NIfTI with the inputs' geometry, optional PNG slices) and metrics.csv (DeepReg's columns, then landmark "
-        "errors when read, then label_hd_mm, label_assd_mm, ddf_folding_count), metrics_stats_per_label.csv, "
-        "metrics_stats_overall.csv.",
+        "errors when read, then label_hd_mm, label_assd_mm, ddf_folding_count, inference_time_s: the model's "
+        "forward seconds per sample, tracing excluded), metrics_stats_per_label.csv, metrics_stats_overall.csv.",
     )
     add_device_flags(parser)
     parser.add_argument(

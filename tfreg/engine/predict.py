@@ -18,13 +18,15 @@ folder has none yet (DeepReg's place for it). Differences to DeepReg (contract Â
 * with landmarks (``dataset.landmarks: true``) the metrics tables also hold each pair's landmark errors
   in mm and robustness (:func:`tfreg.engine.predict_metrics.landmark_metrics`);
 * a model that declares ``prediction_label_maps`` (the segmentation model) also gets its predicted masks
-  (``<output>_mask.nii.gz``) and, with labels, the per-label Dice / HD95 tables
+  (``<output>_mask.nii.gz``) and, with labels, the per-label Dice / HD95 / recall / precision / RVD / VOE tables
   ``segmentation_metrics.csv`` / ``segmentation_metrics_per_label.csv``
   (:mod:`tfreg.engine.predict_segmentation`). Its ``metrics.csv`` keeps the columns below, empty where the
   model has no registration output.
 * every ``metrics.csv`` also has ``label_hd_mm``, ``label_assd_mm`` (full Hausdorff distance and ASSD of the
-  thresholded labels, mm) and ``ddf_folding_count`` (voxels with ``det J <= 0``) as its last columns
-  (:func:`tfreg.engine.predict_metrics.surface_and_folding_metrics`);
+  thresholded labels, mm) and ``ddf_folding_count`` (voxels with ``det J <= 0``)
+  (:func:`tfreg.engine.predict_metrics.surface_and_folding_metrics`), and last ``inference_time_s``: the
+  model's forward seconds per sample (the batch's time over its samples, after an untimed warm-up call per
+  input signature so that tracing is excluded; :mod:`tfreg.engine.predict_timing`);
 * ``full_resolution=True`` (``--full_resolution``): the model still sees the resized images, but its DDF is
   brought to each fixed file's own grid and warps the moving file's image (linear) and labels (nearest
   neighbour); every NIfTI file and metric is then at the files' resolution, with their geometry and spacing
@@ -55,6 +57,7 @@ from tfreg.engine.predict_metrics import (
 from tfreg.engine.predict_native import NativeResolution, check_full_resolution_model, native_extra_outputs
 from tfreg.engine.predict_outputs import PredictionWriter, label_index
 from tfreg.engine.predict_segmentation import mask_name, segmentation_rows, write_segmentation_csvs
+from tfreg.engine.predict_timing import TimedForward
 from tfreg.engine.runtime import configure_devices
 from tfreg.engine.train import TRAINED_CONFIG, check_voxels, default_exp_name, experiment_path
 from tfreg.file_safety import (
@@ -251,6 +254,9 @@ def predict(
     def forward(inputs):
         return model(inputs, training=False)
 
+    # times every batch's forward pass; the first batch of each input signature is run once untimed (tracing)
+    timed_forward = TimedForward(forward)
+
     native = None
     if full_resolution:
         # one batch through the model tells whether it predicts a DDF, before any folder is made
@@ -274,13 +280,14 @@ def predict(
             normalise_pred_label=config["train"]["method"] == "conditional",
         )
         for batch in dataset:
-            outputs = {k: v.numpy() for k, v in forward(batch).items()}
+            outputs, seconds = timed_forward(batch)
             for name in label_maps:
                 if name in outputs:
                     outputs[mask_name(name)] = np.asarray(
                         keras.ops.convert_to_numpy(model.label_masks(name, outputs[name]))
                     )
             inputs = {k: v.numpy() for k, v in batch.items()}
+            seconds_per_sample = seconds / len(inputs["indices"])
             for i, indices in enumerate(inputs["indices"]):
                 moving_geometry, fixed_geometry = loader.get_geometry(indices)
                 if native is not None:
@@ -320,6 +327,7 @@ def predict(
                         written_fixed.spacing,
                     )
                 )
+                row["inference_time_s"] = seconds_per_sample
                 if "landmark_mask" in inputs and "ddf" in outputs:  # data read with landmarks: true
                     row.update(
                         landmark_metrics(

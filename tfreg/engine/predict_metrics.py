@@ -14,6 +14,9 @@
   grid's spacing, and ``ddf_folding_count``, the number of voxels of the predicted DDF with ``det J <= 0``
   (He, He and Cao's "JAC"); see :func:`surface_and_folding_metrics`. Rows without them (a caller of
   :func:`write_metrics_csvs` that does not compute them) keep DeepReg's tables.
+- then :data:`TIMING_COLUMNS`: ``inference_time_s``, the model's forward time of the sample's batch divided
+  by the batch's samples, in seconds, tracing excluded (:mod:`tfreg.engine.predict_timing`); macJNet's
+  "time per pair" is its mean (``metrics_stats_overall.csv``).
 - ``metrics_stats_per_label.csv``: per ``label_index``, ``<metric>_{mean,median,std}`` in sorted
   column order (what pandas' ``groupby().mean/median/std`` gave DeepReg: NaN skipped, sample std).
 - ``metrics_stats_overall.csv``: pandas' ``describe()`` of the three metric columns (count, mean, std,
@@ -51,6 +54,8 @@ LANDMARK_COLUMNS = (
 )
 #: Per-sample surface distances (mm) and the DDF's folded-voxel count (:func:`surface_and_folding_metrics`).
 SURFACE_COLUMNS = ("label_hd_mm", "label_assd_mm", "ddf_folding_count")
+#: Per-sample inference seconds of the model's forward pass (:mod:`tfreg.engine.predict_timing`), written last.
+TIMING_COLUMNS = ("inference_time_s",)
 DESCRIBE_ROWS = ("count", "mean", "std", "min", "25%", "50%", "75%", "max")
 THRESHOLD = 0.5
 
@@ -207,12 +212,13 @@ def write_metrics_csvs(rows: List[Dict[str, object]], folder: str) -> List[str]:
     Args:
         rows: per sample ``{"image_ssd", "label_binary_dice", "label_tre": float (NaN = absent),
             "pair_index": list of ints, "label_index": int (-1 unlabeled)}``, in prediction order, plus
-            the :data:`LANDMARK_COLUMNS` for samples with landmarks and the :data:`SURFACE_COLUMNS`. When any
-            row has a group of them, the tables get that group's columns (empty cells where a row lacks
-            them): landmark columns after DeepReg's, surface columns last; otherwise they are DeepReg's.
+            the :data:`LANDMARK_COLUMNS` for samples with landmarks, the :data:`SURFACE_COLUMNS` and the
+            :data:`TIMING_COLUMNS`. When any row has a group of them, the tables get that group's columns
+            (empty cells where a row lacks them): landmark columns after DeepReg's, then the surface
+            columns, the timing column last; otherwise they are DeepReg's.
     """
     extra = ()
-    for group in (LANDMARK_COLUMNS, SURFACE_COLUMNS):
+    for group in (LANDMARK_COLUMNS, SURFACE_COLUMNS, TIMING_COLUMNS):
         if any(key in row for row in rows for key in group):
             extra += group
     metric_columns = METRIC_COLUMNS + extra
@@ -263,6 +269,7 @@ __all__ = [
     "COLUMNS",
     "LANDMARK_COLUMNS",
     "SURFACE_COLUMNS",
+    "TIMING_COLUMNS",
     "sample_metrics",
     "surface_and_folding_metrics",
     "landmark_metrics",

@@ -16,10 +16,17 @@ A model that declares ``prediction_label_maps`` (the segmentation model: ``movin
   (:func:`tfreg.metrics.hausdorff_distance`, ``percentile=95``: the 95th percentile of the pooled
   surface-to-surface distances of both masks, in mm with the image's spacing on the model grid; empty when
   either mask is empty), then ``hd_mm`` (the full Hausdorff distance, ``percentile=100``) and ``assd_mm``
-  (:func:`tfreg.metrics.assd`, the mean of the same pooled distances), alike;
+  (:func:`tfreg.metrics.assd`, the mean of the same pooled distances), alike, then the other scores of
+  macJNet's Table 8 (Zhou et al. 2023): ``recall`` (:func:`tfreg.metrics.recall`, ``|S n G| / |G|`` with S
+  the mask and G the label; 1 when both are empty, empty when only G is), ``precision``
+  (:func:`tfreg.metrics.precision`, ``|S n G| / |S|``; 1 when both are empty, empty when only S is),
+  ``rvd_abs_pct`` (``|(|S| / |G|) - 1| x 100``, the absolute relative volume difference in %; empty when G is
+  empty) and ``voe_pct`` (``(1 - |S n G| / |S u G|) x 100``, the volumetric overlap error in %; 0 when both
+  are empty);
 - ``segmentation_metrics_per_label.csv``: per ``label_index``, ``count`` (distinct images), ``dice_*`` and
   ``hd95_mm_*`` mean / median / std (sample std; empty HD95 cells skipped, ``hd95_mm_count`` says how many
-  remain), then ``hd_mm_*`` and ``assd_mm_*`` mean / median / std (empty cells skipped, the same count).
+  remain), then ``hd_mm_*``, ``assd_mm_*`` (empty cells skipped, the same count), ``recall_*``,
+  ``precision_*``, ``rvd_abs_pct_*`` and ``voe_pct_*`` mean / median / std (empty cells skipped).
   An image scored more than once (unpaired data pairs each image with several others, as moving and as
   fixed; its segmentation does not depend on the pair) counts once, with its first row.
 
@@ -38,15 +45,24 @@ import numpy as np
 
 from tfreg.data.geometry import ImageGeometry
 from tfreg.engine.predict_metrics import THRESHOLD, _finite, _stat, _std, _write
-from tfreg.metrics import assd, dice, hausdorff_distance
+from tfreg.metrics import (
+    assd,
+    dice,
+    hausdorff_distance,
+    precision,
+    recall,
+    relative_volume_difference,
+    volumetric_overlap_error,
+)
 from tfreg.metrics._checks import EmptyMaskWarning
 
 #: the suffix of a mask file: ``moving_segmentation`` -> ``moving_segmentation_mask.nii.gz``
 MASK_SUFFIX = "_mask"
 #: columns of ``segmentation_metrics.csv``
-SEGMENTATION_COLUMNS = ("pair_index", "role", "image", "label_index", "dice", "hd95_mm", "hd_mm", "assd_mm")
-#: the scores of each row, summarised per label (the first two before ``hd95_mm_count``, the others after it)
-SCORE_COLUMNS = ("dice", "hd95_mm", "hd_mm", "assd_mm")
+#: the scores of each row, summarised per label (the first two before ``hd95_mm_count``, the others after it);
+#: recall to voe_pct are macJNet's Table 8 besides Dice and HD95 (ratios in [0, 1], the last two in %)
+SCORE_COLUMNS = ("dice", "hd95_mm", "hd_mm", "assd_mm", "recall", "precision", "rvd_abs_pct", "voe_pct")
+SEGMENTATION_COLUMNS = ("pair_index", "role", "image", "label_index") + SCORE_COLUMNS
 #: the percentile of the surface distances reported (HD95)
 HD_PERCENTILE = 95.0
 SEGMENTATION_FILES = ("segmentation_metrics.csv", "segmentation_metrics_per_label.csv")
@@ -58,7 +74,8 @@ def mask_name(output: str) -> str:
 
 
 def segmentation_scores(label: np.ndarray, mask: np.ndarray, spacing: Optional[Sequence[float]]) -> Dict[str, float]:
-    """Dice, HD95, the full Hausdorff distance and ASSD of one label channel and its predicted mask.
+    """Dice, HD95, the full Hausdorff distance, ASSD, recall, precision, |RVD| and VOE of one label channel
+    and its predicted mask (the label is the reference).
 
     Args:
         label: ``(*S)`` ground truth in [0, 1] (thresholded at ``>= 0.5``), 2-D or 3-D.
@@ -66,7 +83,10 @@ def segmentation_scores(label: np.ndarray, mask: np.ndarray, spacing: Optional[S
         spacing: voxel size per axis in mm (the image's on the model grid); None: 1.
 
     Returns:
-        ``{"dice": float in [0, 1], "hd95_mm", "hd_mm", "assd_mm": float in mm (NaN when a mask is empty)}``.
+        ``{"dice": float in [0, 1], "hd95_mm", "hd_mm", "assd_mm": float in mm (NaN when a mask is empty),
+        "recall", "precision": float in [0, 1] (1 when both are empty; NaN when only the label, resp. only
+        the mask, is), "rvd_abs_pct": |V_mask / V_label - 1| x 100 (NaN for an empty label),
+        "voe_pct": (1 - Jaccard) x 100 in [0, 100]}``.
     """
     truth = np.asarray(label) >= THRESHOLD
     pred = np.asarray(mask) >= THRESHOLD if np.asarray(mask).dtype != bool else np.asarray(mask)
@@ -77,7 +97,19 @@ def segmentation_scores(label: np.ndarray, mask: np.ndarray, spacing: Optional[S
         hd95 = hausdorff_distance(truth, pred, spacing=spacing, percentile=HD_PERCENTILE)
         hd = hausdorff_distance(truth, pred, spacing=spacing, percentile=100)
         mean = assd(truth, pred, spacing=spacing)
-    return {"dice": float(dice(truth, pred)), "hd95_mm": float(hd95), "hd_mm": float(hd), "assd_mm": float(mean)}
+        found = recall(pred, truth)
+        right = precision(pred, truth)
+        rvd = relative_volume_difference(pred, truth)
+    return {
+        "dice": float(dice(truth, pred)),
+        "hd95_mm": float(hd95),
+        "hd_mm": float(hd),
+        "assd_mm": float(mean),
+        "recall": float(found),
+        "precision": float(right),
+        "rvd_abs_pct": float(abs(rvd) * 100.0),
+        "voe_pct": float(volumetric_overlap_error(pred, truth) * 100.0),
+    }
 
 
 def segmentation_rows(

@@ -22,6 +22,11 @@ Options for van Ulsen's evaluation ("Multi-modal deep learning based 3D image re
 anatomies"): ``union_label`` adds a row per pair for the union of its labels (the pooled vertebrae
 "L543"), and ``jacobian_figure`` draws det J inside each label (violins with each pair's median, and
 histograms with bin width 0.01, :mod:`tfreg.vis.jacobian_distribution`).
+
+For macJNet's evaluation (Zhou et al. 2023): ``ssim_window="global"`` (or ``"both"``) adds ``ssim_global``
+(SSIM from whole-image statistics, the paper's eq. 2); every pair with images gets ``nmi_pct`` (normalised MI
+in %, 64 bins), every pair with a DDF ``folding_permille`` (det J < 0, per mille), and every label
+``recall`` and ``precision`` besides Dice and HD95.
 """
 
 from __future__ import annotations
@@ -57,6 +62,8 @@ from tfreg.metrics import (
     jaccard,
     jacobian_determinant,
     mutual_information,
+    precision,
+    recall,
     relative_volume_difference,
     robustness,
     sdlogj,
@@ -67,9 +74,23 @@ from tfreg.metrics import (
 )
 
 #: Metrics of one label after registration (fixed vs warped); ``<name>_before`` is fixed vs moving.
-LABEL_METRICS = ("dice", "jaccard", "hd", "hd95", "hd99", "assd", "msd", "rvd", "voe", "centroid_dist")
-#: Per-pair metrics of the DDF, over every voxel of the fixed grid (folding_fraction x100: folding %).
-DDF_METRICS = ("folding_fraction", "jac_det_mean", "jac_det_std", "sdlogj")
+LABEL_METRICS = (
+    "dice",
+    "jaccard",
+    "hd",
+    "hd95",
+    "hd99",
+    "assd",
+    "msd",
+    "rvd",
+    "voe",
+    "centroid_dist",
+    "recall",
+    "precision",
+)
+#: Per-pair metrics of the DDF, over every voxel of the fixed grid (folding_fraction x100: van Ulsen's
+#: folding %, det J <= 0; folding_permille: macJNet's per mille, det J < 0).
+DDF_METRICS = ("folding_fraction", "jac_det_mean", "jac_det_std", "sdlogj", "folding_permille")
 #: Per-label metrics of the DDF: det J inside the label (van Ulsen's per-structure mean and sigma JD); the
 #: label's warped mask by default, its fixed mask with ``jacobian_mask="fixed"`` (:data:`JACOBIAN_MASKS`).
 LABEL_DDF_METRICS = ("jac_det_mean_in_label", "jac_det_std_in_label")
@@ -80,9 +101,14 @@ JACOBIAN_MASKS = ("warped", "fixed")
 #: Per-pair landmark metrics (fixed vs warped landmarks), then those needing the moving landmarks.
 LANDMARK_METRICS = ("n_landmarks", "tre_mean", "tre_median", "tre_std", "tre_max")
 LANDMARK_BEFORE_METRICS = ("tre_mean_before", "tre_median_before", "robustness")
-#: Per-pair intensity metrics (fixed vs warped image), then fixed vs moving image.
-IMAGE_METRICS = ("mi", "ssim")
-IMAGE_BEFORE_METRICS = ("mi_before", "ssim_before")
+#: Per-pair intensity metrics (fixed vs warped image), then fixed vs moving image. ``ssim`` (Gaussian window)
+#: and ``ssim_global`` (whole-image statistics) are written as ``ssim_window`` (:data:`SSIM_WINDOW_OPTIONS`) says.
+IMAGE_METRICS = ("mi", "ssim", "nmi_pct", "ssim_global")
+IMAGE_BEFORE_METRICS = tuple(f"{m}_before" for m in IMAGE_METRICS)
+#: Which SSIM columns :func:`evaluate` writes: ``ssim`` (gaussian, the default), ``ssim_global`` or both.
+SSIM_WINDOW_OPTIONS = ("gaussian", "global", "both")
+#: Histogram bins of the normalised MI column ``nmi_pct`` (the macJNet reading of its "MI %").
+NMI_BINS = 64
 #: Every per-pair column; they hold the same value on every label row of a pair.
 PAIR_METRICS = DDF_METRICS + LANDMARK_METRICS + LANDMARK_BEFORE_METRICS + IMAGE_METRICS + IMAGE_BEFORE_METRICS
 #: Column order of the per-pair, per-label CSV (columns no pair has are left out).
@@ -363,9 +389,14 @@ def label_metrics(
         fixed, warped: boolean masks ``(*spatial)`` of the same shape.
         spacing: voxel size per axis in mm (the fixed grid's).
 
+    ``recall`` is the share of the fixed structure the warped one covers, ``precision`` the share of the
+    warped structure inside the fixed one (:func:`tfreg.metrics.recall`, :func:`tfreg.metrics.precision`):
+    they tell an under-covering warp (low recall) from an over-covering one (low precision) at equal Dice.
+
     Returns:
         ``(values, empty)``: the metric values (distances in mm, ratios dimensionless), and the names of
-        the empty masks (``"fixed"``, ``"warped"``) for which the distance metrics are NaN.
+        the empty masks (``"fixed"``, ``"warped"``) for which the distance metrics are NaN (and recall,
+        rvd for an empty fixed mask, precision for an empty warped mask, unless both are empty).
     """
     values = {
         "dice": dice(warped, fixed),
@@ -378,6 +409,8 @@ def label_metrics(
         warnings.simplefilter("ignore", EmptyMaskWarning)
         values["rvd"] = relative_volume_difference(warped, fixed)
         values["centroid_dist"] = centroid_distance(fixed, warped, spacing=spacing)
+        values["recall"] = recall(warped, fixed)
+        values["precision"] = precision(warped, fixed)
     if empty:
         values.update({m: math.nan for m in ("hd", "hd95", "hd99", "assd", "msd")})
     else:
@@ -404,8 +437,10 @@ def ddf_metrics(ddf: np.ndarray, geometry: ImageGeometry, units: str = "voxel") 
     Returns:
         ``folding_fraction`` (fraction of ALL voxels of the field, inside and outside any label, with
         det J <= 0; x100 is van Ulsen's folding %), ``jac_det_mean``, ``jac_det_std``
-        (population std) over every voxel, and ``sdlogj`` (std of log det J, 2 voxels cropped per side,
-        fewer for tiny grids; see :func:`tfreg.metrics.sdlogj`).
+        (population std) over every voxel, ``sdlogj`` (std of log det J, 2 voxels cropped per side,
+        fewer for tiny grids; see :func:`tfreg.metrics.sdlogj`), and ``folding_permille``: 1000 times the
+        fraction of all voxels with det J < 0 (strictly, macJNet's "folding" in per mille; a voxel with
+        det J exactly 0 counts in ``folding_fraction`` but not here).
     """
     return _ddf_metrics_and_det(ddf, geometry, units)[0]
 
@@ -426,6 +461,7 @@ def _ddf_metrics_and_det(ddf: np.ndarray, geometry: ImageGeometry, units: str) -
         "jac_det_mean": float(det.mean()),
         "jac_det_std": float(det.std()),
         "sdlogj": sdlogj(ddf, spacing=geo.spacing, units=units, crop=crop),
+        "folding_permille": float(1000.0 * np.count_nonzero(det < 0) / det.size),
     }
     return values, det
 
@@ -453,12 +489,28 @@ def landmark_metrics(fixed: np.ndarray, warped: np.ndarray, moving: Optional[np.
     return out
 
 
-def image_metrics(fixed: np.ndarray, warped: np.ndarray, suffix: str = "") -> Dict[str, float]:
-    """Histogram MI (32 bins, nats) and mean SSIM (Gaussian window, data range of the pair) of two images."""
-    return {
-        "mi" + suffix: mutual_information(fixed, warped, bins=32),
-        "ssim" + suffix: ssim(fixed, warped),
-    }
+def image_metrics(
+    fixed: np.ndarray, warped: np.ndarray, suffix: str = "", ssim_window: str = "gaussian"
+) -> Dict[str, float]:
+    """Intensity similarity of two images ``(*spatial)`` on the same grid, over every voxel.
+
+    Returns:
+        ``mi``: histogram MI (32 bins, nats); ``nmi_pct``: ``100 * 2 MI / (H_fixed + H_warped)`` from a
+        64-bin histogram (:func:`tfreg.metrics.mutual_information` with ``normalized=True``; macJNet's
+        "MI %", whose normalisation the paper does not give: this reading is a choice); ``ssim``: mean
+        SSIM with a Gaussian window (``ssim_window`` "gaussian" or "both") and ``ssim_global``: SSIM from
+        whole-image statistics (macJNet's eq. 2; "global" or "both"), both with the pair's joint
+        intensity range as data range and ``C1 = (0.01 R)^2``, ``C2 = (0.03 R)^2``. Each key gets ``suffix``.
+    """
+    if ssim_window not in SSIM_WINDOW_OPTIONS:
+        raise ValueError(f"ssim_window (--ssim) must be one of {SSIM_WINDOW_OPTIONS}, got {ssim_window!r}")
+    out = {"mi" + suffix: mutual_information(fixed, warped, bins=32)}
+    if ssim_window in ("gaussian", "both"):
+        out["ssim" + suffix] = ssim(fixed, warped)
+    out["nmi_pct" + suffix] = 100.0 * mutual_information(fixed, warped, bins=NMI_BINS, normalized=True)
+    if ssim_window in ("global", "both"):
+        out["ssim_global" + suffix] = ssim(fixed, warped, window="global")
+    return out
 
 
 def _scalar_image(array: np.ndarray, geometry: ImageGeometry, role: str, path: str) -> np.ndarray:
@@ -477,6 +529,7 @@ def evaluate_pair(
     union_label: Optional[str] = None,
     jacobian_mask: str = "warped",
     jacobian_values: Optional[Dict[str, np.ndarray]] = None,
+    ssim_window: str = "gaussian",
 ) -> List[Dict[str, object]]:
     """All metrics of one pair: one row dict per label (one row with label ``""`` when it has no labels).
 
@@ -492,6 +545,7 @@ def evaluate_pair(
         jacobian_mask: "warped" or "fixed": the mask det J is averaged over (:data:`JACOBIAN_MASKS`).
         jacobian_values: a dict to fill with ``{label: 1-D float64 det J values inside the mask}`` (the
             union too); left untouched without a DDF. Values of an empty mask are an empty array.
+        ssim_window: which SSIM columns to compute (:data:`SSIM_WINDOW_OPTIONS`, :func:`image_metrics`).
     """
     if jacobian_mask not in JACOBIAN_MASKS:
         raise ValueError(f"jacobian_mask must be one of {JACOBIAN_MASKS}, got {jacobian_mask!r}")
@@ -520,11 +574,11 @@ def evaluate_pair(
         fixed_img, fixed_geo = read_image(spec.fixed_image)
         fixed_img = _scalar_image(fixed_img, fixed_geo, "fixed_image", spec.fixed_image)
         warped_img = _scalar_image(*read_image(spec.warped_image), "warped_image", spec.warped_image)
-        pair_values.update(image_metrics(fixed_img, warped_img))
+        pair_values.update(image_metrics(fixed_img, warped_img, ssim_window=ssim_window))
         if spec.moving_image:
             moving_img = _on_fixed_grid(p, "moving_image", spec.moving_image, fixed_img.shape, fixed_geo, nearest=False)
             moving_img = _scalar_image(moving_img, fixed_geo, "moving_image", spec.moving_image)
-            pair_values.update(image_metrics(fixed_img, moving_img, suffix="_before"))
+            pair_values.update(image_metrics(fixed_img, moving_img, suffix="_before", ssim_window=ssim_window))
 
     rows = []
     for label, fixed, warped, moving, spacing, joined in _with_union(_label_masks(spec, labels), union_label):
@@ -545,10 +599,15 @@ def evaluate_pair(
             if jacobian_values is not None:
                 jacobian_values[label] = inside
         if empty:
+            # recall and precision are NaN only when one mask is empty (both empty: 1, the masks agree)
+            also = {
+                ("fixed",): " (and rvd and recall, whose reference is the fixed label)",
+                ("warped",): " (and precision, the share of the warped label inside the fixed one)",
+                ("fixed", "warped"): " (and rvd, whose reference is the fixed label)",
+            }[tuple(empty)]
             warnings.warn(
                 f"pair {p!r}, label {label}: the {' and '.join(empty)} label {'have' if len(empty) > 1 else 'has'} no "
-                "foreground voxels; hd, hd95, hd99, assd, msd and centroid_dist are NaN"
-                + (" (and rvd, whose reference is the fixed label)" if "fixed" in empty else ""),
+                "foreground voxels; hd, hd95, hd99, assd, msd and centroid_dist are NaN" + also,
                 EmptyMaskWarning,
                 stacklevel=2,
             )
@@ -736,6 +795,7 @@ def evaluate(
     jacobian_mask: str = "warped",
     jacobian_figure: Optional[str] = None,
     collect_jacobian: bool = False,
+    ssim_window: str = "gaussian",
 ) -> EvaluationResult:
     """Evaluate registered pairs and write the per-pair, per-label CSV and its summary.
 
@@ -768,6 +828,10 @@ def evaluate(
             width 0.01 (:func:`tfreg.vis.jacobian_distribution.plot_jacobian_distribution`).
         collect_jacobian: keep the det J values inside the labels in the result's ``jacobian_values``
             without drawing (implied by ``jacobian_figure``).
+        ssim_window: the SSIM of the images (:data:`SSIM_WINDOW_OPTIONS`): "gaussian" (default, column
+            ``ssim``: mean SSIM over Gaussian windows), "global" (column ``ssim_global``: one SSIM from
+            whole-image statistics, macJNet's eq. 2) or "both". The columns are named for the window, so
+            evaluations made with different choices never mix in one column.
 
     Returns:
         An :class:`EvaluationResult`.
@@ -783,6 +847,8 @@ def evaluate(
         raise ValueError(f"evaluate: ddf_units must be one of {DDF_UNITS}, got {ddf_units!r}")
     if jacobian_mask not in JACOBIAN_MASKS:
         raise ValueError(f"evaluate: jacobian_mask must be one of {JACOBIAN_MASKS}, got {jacobian_mask!r}")
+    if ssim_window not in SSIM_WINDOW_OPTIONS:
+        raise ValueError(f"evaluate: ssim_window (--ssim) must be one of {SSIM_WINDOW_OPTIONS}, got {ssim_window!r}")
     if output and summary is None:
         summary = default_summary_path(output)
     read = {f"pair {spec.pair!r} {role}": path for spec in pairs for role, path in spec.files()}
@@ -814,7 +880,11 @@ def evaluate(
             inside: Optional[Dict[str, np.ndarray]] = {} if collect else None
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                rows.extend(evaluate_pair(spec, label_names, ddf_units, marks, union_label, jacobian_mask, inside))
+                rows.extend(
+                    evaluate_pair(
+                        spec, label_names, ddf_units, marks, union_label, jacobian_mask, inside, ssim_window=ssim_window
+                    )
+                )
             for label, values in (inside or {}).items():
                 jacobian.setdefault(label, {})[spec.pair] = values
             if caught:
@@ -937,9 +1007,11 @@ __all__ = [
     "LABEL_METRICS",
     "LANDMARK_METRICS",
     "LabelFiles",
+    "NMI_BINS",
     "PAIR_CSV_COLUMNS",
     "PAIR_METRICS",
     "PairSpec",
+    "SSIM_WINDOW_OPTIONS",
     "SUMMARY_COLUMNS",
     "ddf_metrics",
     "default_summary_path",

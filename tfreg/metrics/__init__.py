@@ -6,7 +6,7 @@ foreground); :func:`per_label` applies one to every label of integer label maps.
 defined on an empty mask return NaN with an :class:`EmptyMaskWarning`; mismatched shapes, spacings or
 landmark counts and non-finite inputs raise ``ValueError``.
 
-Modules: ``overlap`` (Dice, Jaccard, RVD, VOE, volume similarity), ``surface`` (Hausdorff and its
+Modules: ``overlap`` (Dice, Jaccard, recall, precision, RVD, VOE, volume similarity), ``surface`` (Hausdorff and its
 percentiles, ASSD, MSD), ``landmarks`` (TRE, BraTSReg landmark errors and robustness, centroid distance),
 ``jacobian`` (det J, folding, sigma JD, SDlogJ), ``intensity`` (MI, SSIM), ``per_label``.
 """
@@ -26,6 +26,8 @@ from tfreg.metrics.landmarks import centroid_distance, landmark_errors, robustne
 from tfreg.metrics.overlap import (
     dice,
     jaccard,
+    precision,
+    recall,
     relative_volume_difference,
     volume_similarity,
     volumetric_overlap_error,
@@ -50,6 +52,8 @@ __all__ = [
     "msd",
     "mutual_information",
     "per_label",
+    "precision",
+    "recall",
     "relative_volume_difference",
     "robustness",
     "sdlogj",

@@ -43,8 +43,10 @@ def mutual_information(a, b, bins=32, mask=None, normalized: bool = False) -> fl
     training losses use a Parzen-window estimate instead.
 
     ``normalized=True`` returns ``2 MI / (H(a) + H(b))`` (symmetric uncertainty, in [0, 1]; 1 for
-    images that determine each other); macJNet reports MI in percent without saying which
-    normalisation, so this is one reasonable reading of it.
+    images that determine each other; the entropies ``H`` are those of the same histogram's marginals,
+    in nats); macJNet reports MI in percent without saying which normalisation, so this is one reasonable
+    reading of it: ``tfreg_evaluate``'s ``nmi_pct`` column is ``100 * mutual_information(a, b, bins=64,
+    normalized=True)`` over the whole image.
 
     Args:
         a, b: images of the same shape.
@@ -81,6 +83,10 @@ def mutual_information(a, b, bins=32, mask=None, normalized: bool = False) -> fl
     return 2.0 * mi / h
 
 
+#: Where :func:`ssim` takes its statistics: a Gaussian window around every voxel, or the whole image.
+SSIM_WINDOWS = ("gaussian", "global")
+
+
 def ssim(
     a,
     b,
@@ -89,33 +95,43 @@ def ssim(
     sigma: float = 1.5,
     k1: float = 0.01,
     k2: float = 0.03,
+    window: str = "gaussian",
 ) -> float:
-    """Mean structural similarity (Wang et al. 2004) with a Gaussian window, 2-D or 3-D.
+    """Structural similarity (Wang et al. 2004), 2-D or 3-D: Gaussian-windowed mean SSIM, or global SSIM.
 
-    At every voxel, with Gaussian-weighted local means ``mu``, variances ``sigma^2`` and covariance
-    ``sigma_ab`` (window: ``scipy.ndimage.gaussian_filter`` with standard deviation ``sigma`` voxels,
-    truncated at radius ``round(3.5 sigma)``, i.e. Wang's 11-tap window for sigma 1.5; reflecting
-    boundaries)::
+    ``window="gaussian"`` (default): at every voxel, with Gaussian-weighted local means ``mu``, variances
+    ``sigma^2`` and covariance ``sigma_ab`` (window: ``scipy.ndimage.gaussian_filter`` with standard
+    deviation ``sigma`` voxels, truncated at radius ``round(3.5 sigma)``, i.e. Wang's 11-tap window for
+    sigma 1.5; reflecting boundaries)::
 
         SSIM = (2 mu_a mu_b + C1)(2 sigma_ab + C2) / ((mu_a^2 + mu_b^2 + C1)(sigma_a^2 + sigma_b^2 + C2))
 
     with ``C1 = (k1 L)^2``, ``C2 = (k2 L)^2`` and ``L`` the data range. The result is the mean of this
-    map over all voxels (or over the mask); no border is cropped. (macJNet's eq. 2 prints a "+" between
-    the two numerator factors; the product above is Wang's definition.)
+    map over all voxels (or over the mask); no border is cropped.
+
+    ``window="global"``: the same formula once, with ``mu``, ``sigma^2`` and ``sigma_ab`` the plain means,
+    population variances and covariance of all voxels (or of the mask's voxels), as macJNet (Zhou et al.
+    2023, "macJNet: weakly-supervised multimodal image deformable registration ...") writes its eq. 2 with
+    whole-image statistics; ``sigma`` is not used. macJNet prints a "+" between the two numerator factors;
+    the product above is Wang's definition, and the paper leaves ``C1``, ``C2`` open: the defaults
+    ``k1 = 0.01``, ``k2 = 0.03`` with ``L`` the intensity range are a choice.
 
     Args:
         a, b: images of the same shape, 2-D or 3-D.
         data_range: L; None uses the joint range ``max(a, b) - min(a, b)`` (1.0 if that is 0). Pass it
             explicitly (e.g. 1.0 for images in [0, 1]) to compare numbers across image pairs.
-        mask: optional mask; the SSIM map is averaged over voxels ``> 0.5``.
-        sigma: standard deviation of the Gaussian window in voxels.
+        mask: optional mask; the SSIM map is averaged over voxels ``> 0.5`` (gaussian), or the statistics
+            are taken over them (global).
+        sigma: standard deviation of the Gaussian window in voxels (gaussian only).
         k1, k2: the stabilising constants.
+        window: "gaussian" or "global" (:data:`SSIM_WINDOWS`).
 
     Returns:
-        Mean SSIM, at most 1 (1 for identical images); NaN with an :class:`EmptyMaskWarning` for an
-        empty mask.
+        SSIM, at most 1 (1 for identical images); NaN with an :class:`EmptyMaskWarning` for an empty mask.
     """
     func = "ssim"
+    if window not in SSIM_WINDOWS:
+        raise ValueError(f"{func}: window must be one of {SSIM_WINDOWS}, got {window!r}")
     ia, ib, m = _pair(a, b, mask, func)
     if ia.ndim not in (2, 3):
         raise ValueError(f"{func}: images must be 2-D or 3-D, got shape {tuple(ia.shape)}")
@@ -128,6 +144,15 @@ def ssim(
     if m is not None and not m.any():
         warn_empty(func, ["mask"])
         return float("nan")
+    c1 = (k1 * data_range) ** 2
+    c2 = (k2 * data_range) ** 2
+
+    if window == "global":
+        va, vb = (ia[m], ib[m]) if m is not None else (ia.ravel(), ib.ravel())
+        mu_a, mu_b = va.mean(), vb.mean()
+        da, db = va - mu_a, vb - mu_b  # centred first: no cancellation for images far from zero
+        var_a, var_b, cov = (da * da).mean(), (db * db).mean(), (da * db).mean()
+        return float(((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2)))
 
     def smooth(x):
         return ndimage.gaussian_filter(x, sigma, mode="reflect", truncate=3.5)
@@ -136,7 +161,5 @@ def ssim(
     var_a = smooth(ia * ia) - mu_a * mu_a
     var_b = smooth(ib * ib) - mu_b * mu_b
     cov = smooth(ia * ib) - mu_a * mu_b
-    c1 = (k1 * data_range) ** 2
-    c2 = (k2 * data_range) ** 2
     ssim_map = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
     return float(ssim_map[m].mean() if m is not None else ssim_map.mean())

@@ -1,4 +1,4 @@
-"""Volume-overlap metrics of two binary masks: Dice, Jaccard, volume differences.
+"""Volume-overlap metrics of two binary masks: Dice, Jaccard, recall, precision, volume differences.
 
 All functions take two masks of the same shape (2-D, 3-D or any other rank). Boolean arrays are used as
 they are; numeric arrays are thresholded at ``> 0.5`` (probabilities, {0, 1} masks). For integer label
@@ -65,6 +65,53 @@ def volumetric_overlap_error(a, b) -> float:
         a, b: masks of the same shape.
     """
     return 1.0 - jaccard(a, b)
+
+
+def recall(a, b) -> float:
+    """Recall (sensitivity, true positive rate) ``|A n B| / |B|``, with ``b`` the reference, in [0, 1].
+
+    The fraction of the reference structure that the evaluated mask covers (macJNet's Table 8 reports it
+    for the segmenters, in percent: multiply by 100).
+
+    Args:
+        a: the mask being evaluated (a predicted segmentation, a warped moving label).
+        b: the reference mask (the ground truth, the fixed label), same shape.
+
+    Returns:
+        The recall. Both masks empty gives 1.0 (they agree perfectly, as for :func:`dice`); an empty
+        reference ``b`` with a non-empty ``a`` leaves nothing to recall: NaN with an
+        :class:`EmptyMaskWarning`.
+    """
+    na, nb, nab = _counts(a, b, "recall")
+    if nb == 0:
+        if na == 0:
+            return 1.0
+        warn_empty("recall", ["b (the reference)"])
+        return float("nan")
+    return nab / nb
+
+
+def precision(a, b) -> float:
+    """Precision (positive predictive value) ``|A n B| / |A|``, with ``b`` the reference, in [0, 1].
+
+    The fraction of the evaluated mask that lies inside the reference structure (macJNet's Table 8
+    reports it for the segmenters, in percent: multiply by 100).
+
+    Args:
+        a: the mask being evaluated (a predicted segmentation, a warped moving label).
+        b: the reference mask (the ground truth, the fixed label), same shape.
+
+    Returns:
+        The precision. Both masks empty gives 1.0 (as for :func:`dice`); an empty ``a`` with a non-empty
+        reference has no positive to judge: NaN with an :class:`EmptyMaskWarning` (its recall is 0).
+    """
+    na, nb, nab = _counts(a, b, "precision")
+    if na == 0:
+        if nb == 0:
+            return 1.0
+        warn_empty("precision", ["a (the evaluated mask)"])
+        return float("nan")
+    return nab / na
 
 
 def relative_volume_difference(a, b) -> float:
