@@ -158,6 +158,26 @@ def check_optimizer_covers(model: keras.Model, optimizer) -> None:
         )
 
 
+def prepare_optimizer(model: keras.Model, optimizer) -> None:
+    """Make ``optimizer`` know every level's variables before the first stage freezes some.
+
+    Keras' TensorFlow ``fit`` builds a subclassed model and its optimizer lazily, inside the first traced step,
+    on the variables trainable at that time: the first stage's only, and the optimizer could not step the other
+    levels later. So the network is built here (``build((None, *image_size, 2))``) when it is not, and an
+    unbuilt optimizer is built on the variables of every level (with the network at its full stage meanwhile);
+    an optimizer already built without some of them is refused (:func:`check_optimizer_covers`).
+    """
+    network = staged_network(model)
+    if not network.built:
+        network.build((None,) + tuple(network.image_size) + (2,))
+    if optimizer is not None and not optimizer.built:
+        stage = (network.active_level, network.frozen_levels)
+        network.set_stage(network.num_levels, ())
+        optimizer.build(model.trainable_variables)
+        network.set_stage(*stage)
+    check_optimizer_covers(model, optimizer)
+
+
 class ProgressiveTraining(keras.callbacks.Callback):
     """Keras callback running LapIRN's progressive schedule inside one ``model.fit`` (TensorFlow backend).
 
@@ -167,9 +187,10 @@ class ProgressiveTraining(keras.callbacks.Callback):
 
     At the beginning of each epoch the stage of that epoch (absolute epoch numbers, so ``initial_epoch`` resumes
     the schedule) is applied when it differs from the current one (:func:`apply_stage`). The model's network
-    must have ``set_stage`` and ``num_levels = len(level_epochs) + 1``; the optimizer must be built on every
-    level's variables (the model's default stage when ``fit`` starts). Raises ValueError at the start of ``fit``
-    otherwise, and under the JAX backend (see the module docstring).
+    must have ``set_stage``, ``num_levels = len(level_epochs) + 1`` and ``image_size`` (the ``lapirn`` backbone).
+    At the start of ``fit`` the network and the optimizer are built on every level's variables if they are not
+    yet (:func:`prepare_optimizer`). Raises ValueError at the start of ``fit`` for an optimizer built without some
+    levels' variables, a schedule for another number of levels, and under the JAX backend (module docstring).
 
     Example::
 
@@ -195,7 +216,7 @@ class ProgressiveTraining(keras.callbacks.Callback):
                 f"level_epochs has {self.num_levels - 1} entries (levels 1..{self.num_levels - 1}); the network has "
                 f"num_levels = {network.num_levels}, so it needs {network.num_levels - 1}"
             )
-        check_optimizer_covers(self.model, getattr(self.model, "optimizer", None))
+        prepare_optimizer(self.model, getattr(self.model, "optimizer", None))
         self.current = None  # a new fit: apply the first epoch's stage and retrace
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -212,6 +233,7 @@ __all__ = [
     "apply_stage",
     "check_level_epochs",
     "check_optimizer_covers",
+    "prepare_optimizer",
     "progressive_stages",
     "stage_at",
     "staged_network",
