@@ -121,6 +121,7 @@ def tiny_dataset(size=(16, 16), count=4, batch=2):
 
 
 # ---------------------------------------------------------------------------------------------- plain Keras fit
+@pytest.mark.slow
 def test_callback_freezes_and_activates_levels_under_keras_fit():
     keras.utils.set_random_seed(0)
     model = tiny_model()
@@ -185,7 +186,7 @@ def _override(data, epochs=5):
     return {
         "dataset": {
             "train": split,
-            "valid": split,
+            "valid": None,  # no validation: fewer functions to retrace per stage
             "test": split,
             "moving_image_shape": [8, 8, 8],
             "fixed_image_shape": [8, 8, 8],
@@ -200,7 +201,7 @@ def _override(data, epochs=5):
             "preprocess": {"batch_size": 2},
             "trainer": {"name": "progressive", "level_epochs": [1, 2], "freeze_epochs": 1},
             "epochs": epochs,
-            "save_period": 2,
+            "save_period": 5,
         },
     }
 
@@ -220,19 +221,21 @@ def progressive_run(tmp_path_factory):
     return dict(tmp=tmp, config=config, model=model, exp=exp, recorder=recorder)
 
 
+@pytest.mark.slow
 def test_tfreg_train_runs_the_stages_with_frozen_levels_unchanged(progressive_run):
     recorder, model = progressive_run["recorder"], progressive_run["model"]
     assert recorder.stage == {0: (1, ()), 1: (2, (1,)), 2: (2, ()), 3: (3, (1, 2)), 4: (3, ())}
     for epoch, expected in EXPECTED_CHANGES.items():
         assert recorder.changed(epoch) == expected, epoch
     assert model.backbone.attention_gates and model.backbone.levels[0].gate is not None
-    # checkpoints every 2 epochs, plus one at the end of each stage (ckpt-N = epochs done)
+    # a checkpoint at the end of each stage (and every save_period = 5 epochs): ckpt-N = epochs done
     saved = sorted(
         int(f[5:-6]) for f in os.listdir(os.path.join(progressive_run["exp"], "save")) if f.endswith(".index")
     )
     assert saved == [1, 2, 3, 4, 5]
 
 
+@pytest.mark.slow
 def test_tfreg_train_resumes_in_the_stage_of_the_checkpoint(progressive_run):
     from tfreg.engine.checkpoint import file_key
     from tfreg.engine.train import train
@@ -281,3 +284,19 @@ def test_config_errors(tmp_path):
         tmp_path, method="ddf", backbone={"name": "local", "num_channel_initial": 2, "extract_levels": [0]}
     )
     assert "train.backbone.name: trainer 'progressive' needs a backbone with pyramid levels and set_stage" in message
+
+
+@pytest.mark.slow
+def test_tfreg_predict_writes_the_full_resolution_outputs(progressive_run):
+    from tfreg.data.image_io import read_image
+    from tfreg.engine.predict import predict
+
+    out = predict(
+        ckpt_path=os.path.join(progressive_run["exp"], "save", "ckpt-5"),
+        split="test",
+        log_dir=str(progressive_run["tmp"] / "logs"),
+        exp_name="pred",
+    )
+    pairs = sorted(p for p in os.listdir(out) if p.startswith("pair_"))
+    ddf, _ = read_image(os.path.join(out, pairs[0], "ddf.nii.gz"))
+    assert ddf.shape == (8, 8, 8, 3) and np.all(np.isfinite(ddf))
