@@ -38,6 +38,8 @@ def test_stages_of_lapirn_s_protocol():
         Stage(2, 3, 3, (1, 2)),
         Stage(3, 4, 3, ()),
     ]
+    # a run shorter than the schedule ends in an earlier stage (--max_epochs); resuming continues it
+    assert progressive_stages([2, 2], 1, 3) == [Stage(0, 2, 1, ()), Stage(2, 3, 2, (1,))]
     # open-ended (the callback): the last level runs to the end of any fit
     open_ended = progressive_stages([1, 1], 1)
     assert open_ended[-1] == Stage(3, None, 3, ())
@@ -47,7 +49,6 @@ def test_stages_of_lapirn_s_protocol():
 @pytest.mark.parametrize(
     "args, match",
     [
-        (([2, 2], 0, 4), "leave no epoch of train.epochs = 4 for the last level 3"),
         (([1, -1], 0, 4), "level_epochs\\[1\\] must be an integer >= 0"),
         (([1], 1.5, 4), "freeze_epochs must be an integer >= 0"),
         ((3, 0, 4), "level_epochs must be a list"),
@@ -271,11 +272,18 @@ def _errors(tmp_path, **train):
     return str(info.value)
 
 
+def test_config_warns_of_a_run_ending_before_the_last_level(tmp_path, caplog):
+    override = _override(str(tmp_path))
+    override["train"]["epochs"] = 3
+    config, provenance = load_configs_with_provenance([LAPIRN_YAML, write_config(override, tmp_path / "o.yaml")])
+    with caplog.at_level("WARNING"):
+        validate_config(config, provenance, check_dirs=False)
+    assert "train.trainer.level_epochs: sum 3 leaves no epoch of train.epochs = 3 for the last level" in caplog.text
+
+
 def test_config_errors(tmp_path):
     message = _errors(tmp_path, trainer={"name": "progressive", "level_epochs": [1], "freeze_epochs": 0})
     assert "train.trainer.level_epochs: must list the epochs of levels 1..2 (2 entries for num_levels = 3)" in message
-    message = _errors(tmp_path, epochs=3)
-    assert "train.trainer.level_epochs: sum 3 leaves no epoch of train.epochs = 3 for the last level" in message
     message = _errors(tmp_path, trainer={"name": "progressive", "level_epochs": [1, -2]})
     assert "level_epochs[1] must be an integer >= 0" in message
     message = _errors(tmp_path, trainer={"name": "progressive", "level_epochs": [1, 1], "freeze": 1})

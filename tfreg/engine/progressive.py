@@ -72,27 +72,19 @@ def progressive_stages(
     Args:
         level_epochs: epochs at levels ``1 .. L - 1`` (``L = len(level_epochs) + 1``), ints >= 0.
         freeze_epochs: epochs at the start of each stage after the first with the coarser levels frozen.
-        epochs: the run's length; None: the last stage is open-ended.
+        epochs: the run's length: the stages are cut there (a run shorter than ``sum(level_epochs)``, e.g. under
+            ``--max_epochs``, ends in an earlier stage; resuming it with more epochs continues the schedule,
+            since stages follow absolute epoch numbers). None: the last stage is open-ended.
 
     Returns:
         Stages covering ``0 .. epochs - 1`` (or every epoch). E.g. ``[1, 2]``, ``freeze_epochs=1``,
         ``epochs=5``: epoch 0 level 1; 1 level 2, level 1 frozen; 2 level 2; 3 level 3, levels 1-2 frozen; 4 level 3.
 
     Raises:
-        ValueError: bad counts, or ``epochs`` that leaves no epoch for the last level.
+        ValueError: bad counts.
     """
-    lengths: List[Optional[int]] = list(check_level_epochs(level_epochs))
+    lengths: List[Optional[int]] = list(check_level_epochs(level_epochs)) + [None]
     freeze = _check_count(freeze_epochs, "freeze_epochs")
-    if epochs is not None:
-        rest = int(epochs) - sum(lengths)
-        if rest < 1:
-            raise ValueError(
-                f"level_epochs {list(level_epochs)} (sum {sum(lengths)}) leave no epoch of train.epochs = {epochs} "
-                f"for the last level {len(lengths) + 1}; raise train.epochs or shorten level_epochs"
-            )
-        lengths.append(rest)
-    else:
-        lengths.append(None)
     stages, start = [], 0
     for level, length in enumerate(lengths, start=1):
         if length == 0:
@@ -101,12 +93,23 @@ def progressive_stages(
         k = 0 if level == 1 else (freeze if length is None else min(freeze, length))
         if k:
             stages.append(Stage(start, start + k, level, frozen))
-        end = None if length is None else start + length
         if length is None or length > k:
-            stages.append(Stage(start + k, end, level, ()))
+            stages.append(Stage(start + k, None if length is None else start + length, level, ()))
         if length is not None:
             start += length
-    return stages
+    if epochs is None:
+        return stages
+    epochs = int(epochs)
+    return [
+        Stage(
+            stage.start,
+            epochs if stage.end is None else min(stage.end, epochs),
+            stage.active_level,
+            stage.frozen_levels,
+        )
+        for stage in stages
+        if stage.start < epochs
+    ]
 
 
 def stage_at(stages: Sequence[Stage], epoch: int) -> Stage:

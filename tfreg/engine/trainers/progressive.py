@@ -60,7 +60,8 @@ class ProgressiveTrainer(FitTrainer):
     """Keras ``fit`` in LapIRN's progressive stages, one optimizer (``train.optimizer``).
 
     Args:
-        level_epochs: epochs at levels ``1 .. L - 1`` (ints >= 0); the rest of ``train.epochs`` is at level ``L``.
+        level_epochs: epochs at levels ``1 .. L - 1`` (ints >= 0); the rest of ``train.epochs`` is at level ``L``
+            (a shorter run ends in an earlier stage, with a warning from the config check).
         freeze_epochs: epochs (int >= 0) at the start of each stage after the first with the coarser levels frozen.
 
     Raises:
@@ -106,10 +107,11 @@ class ProgressiveTrainer(FitTrainer):
             )
         epochs = train.get("epochs")
         if isinstance(epochs, int) and not isinstance(epochs, bool) and sum(level_epochs) >= epochs:
-            checker.error(
+            # allowed (a short --max_epochs run, resumed later), but rarely meant
+            checker.warn(
                 base + ("trainer", "level_epochs"),
-                f"sum {sum(level_epochs)} leaves no epoch of train.epochs = {epochs} for the last level; raise "
-                "train.epochs or shorten level_epochs",
+                f"sum {sum(level_epochs)} leaves no epoch of train.epochs = {epochs} for the last level: the run "
+                "ends before the full-resolution stage (resume it with more epochs to continue the schedule)",
             )
 
     def fit(self, model, optimizers, checkpoint, run: TrainingRun):
