@@ -19,7 +19,9 @@ Outputs: DeepReg's ``ddf`` ``(B, *f, ndim)`` (the active level's displacement on
 ``pred_fixed_image`` ``(B, *f)``, ``pred_fixed_label`` (labels ``(B, *f)`` or ``(B, *f, L)``), and the level
 tensors ``level_ddf`` ``(B, *f_l, ndim)`` (level voxels), ``level_fixed_image`` and ``level_pred_fixed_image``
 ``(B, *f_l)``; ``ddf_backward`` when a loss asks for it (as :class:`~tfreg.models.ddf.DDFModel`).
-``tfreg_predict`` writes the DeepReg outputs.
+``tfreg_predict`` writes the DeepReg outputs. With ``diffeomorphic: true`` the outputs are the integrated
+displacements; the summed velocities are in the backbone's :meth:`~tfreg.models.backbones.lapirn.LapIRN.pyramid`
+(``"dvf"``).
 """
 
 from typing import Optional, Tuple
