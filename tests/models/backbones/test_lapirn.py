@@ -55,13 +55,16 @@ def test_parameter_count_matches_the_hand_formula(ndim, gate):
     expected = level_parameters(ndim, 2, C, 2, gate) + 2 * level_parameters(ndim, 2 + ndim, C, 2, gate)
     assert count(net.trainable_weights) == expected
     assert not net.non_trainable_weights
-    # LapIRN's width, 3-D, 5 blocks, no gates: 3 levels of 28 channels
-    if ndim == 3 and not gate:
-        full = LapIRN(image_size=(16, 16, 16))
+    # LapIRN's width in 3-D, 5 blocks: 3 levels of 28 channels (the figures of the module docstring)
+    if ndim == 3:
+        full = LapIRN(image_size=(16, 16, 16), attention_gates=gate)
         full.build((None, 16, 16, 16, 2))
         k = 27
         per_level = lambda c_in: k * c_in * 28 + k * 28 * 28 * 12 + 8 * 28 * 28 + k * 56 * 28 + k * 28 * 3  # noqa: E731
-        assert count(full.trainable_weights) == per_level(2) + 2 * per_level(5)
+        gates = 3 * (8 * 28 * 14 + 28 * 14 + 14 + 14 + 1) if gate else 0
+        assert (
+            count(full.trainable_weights) == per_level(2) + 2 * per_level(5) + gates == (934_419 if gate else 923_748)
+        )
 
 
 @pytest.mark.parametrize("size", [(16, 16), (8, 16, 8)])

@@ -51,6 +51,11 @@ Checkpoint keys (:func:`tfreg.engine.checkpoint.named_weights`): ``levels/<l - 1
 ``.../extract_2``, ``.../down``, ``.../blocks/<i>/conv_1`` and ``conv_2``, ``.../up``, ``.../gate/...`` (with
 gates), ``.../head_1``, ``.../head_2``.
 
+Parameter count (all bias-free, per level ``3^n C (C_in + 2 C + 2 R C + 2 C + ndim) + 2^n C^2`` with ``R`` residual
+blocks and ``C_in`` = 2 at level 1, ``2 + ndim`` above): LapIRN's defaults in 3-D (``C = 28``, ``R = 5``, 3 levels)
+have 923,748 weights; the attention gates add ``2^n C i + C i + 2 i + 1`` each (``i = C // 2``, Oktay et al.'s
+gates carry biases): 934,419 with gates.
+
 Choices of ours: the ``2^n`` box average for the input pyramid (above); Keras' default (Glorot uniform)
 initialisation except the last convolution (``out_kernel_initializer``; DDF models pass ``zeros`` so training
 starts at the identity, where LapIRN uses PyTorch's default); image sizes must be divisible by ``2^L`` (no
