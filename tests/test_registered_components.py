@@ -55,6 +55,7 @@ LOSSES = {
 BACKBONES = {
     "dfsa_unet": {"num_branches": 2, "channels": [2, 4]},
     "global": {"depth": 1},
+    "lapirn": {"num_channels": 4, "num_residual_blocks": 1},
     "local": {"extract_levels": [0, 1]},
     "multi_unets": {"unet": {"channels": [2, 4]}},
     "thesis_unet": {"depth": 1},

@@ -1,8 +1,8 @@
 """tfreg.models: backbones and registration models (``keras`` only, any Keras 3 backend).
 
 Importing this package registers the backbones (``local``, ``global``, ``unet``, ``dfsa_unet``,
-``unet_segmenter``, ``multi_unets``, ``thesis_unet``) and the models (``ddf``, ``dvf``, ``conditional``, ``affine``,
-``segmentation``, ``wssamnet``, ``joint``, ``dfsa``, ``label_autoencoder``).
+``unet_segmenter``, ``multi_unets``, ``thesis_unet``, ``lapirn``) and the models (``ddf``, ``dvf``, ``conditional``,
+``affine``, ``segmentation``, ``wssamnet``, ``joint``, ``dfsa``, ``label_autoencoder``, ``lapirn``).
 """
 
 from tfreg.models.affine import AffineModel
@@ -14,6 +14,7 @@ from tfreg.models.dfsa import DFSAModel
 from tfreg.models.dvf import DVFModel
 from tfreg.models.joint import JointModel
 from tfreg.models.label_autoencoder import LabelAutoencoder
+from tfreg.models.lapirn import LapIRNModel
 from tfreg.models.loss_config import build_losses
 from tfreg.models.segmentation import SegmentationModel, label_channels
 from tfreg.models.segmenter import Segmenter
@@ -40,5 +41,6 @@ __all__ = [
     "DVFModel",
     "JointModel",
     "LabelAutoencoder",
+    "LapIRNModel",
     "build_losses",
 ]

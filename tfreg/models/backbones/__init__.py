@@ -1,5 +1,6 @@
 """Backbones (category ``backbone_class``): ``local`` (LocalNet), ``global`` (GlobalNet), ``unet`` (UNet),
-``dfsa_unet`` (DFSAUNet, multi-scale fields fused by attention), ``thesis_unet`` (ThesisUNet, van Ulsen's small
+``dfsa_unet`` (DFSAUNet, multi-scale fields fused by attention), ``lapirn`` (LapIRN, a Laplacian pyramid
+with optional attention gates), ``thesis_unet`` (ThesisUNet, van Ulsen's small
 U-Net with additive skips), and the segmentation networks' feature
 extractors ``unet_segmenter`` (UNetSegmenter) and ``multi_unets`` (MultiUNets).
 
@@ -10,10 +11,21 @@ constructor signature and registers itself with ``REGISTRY.register_backbone(nam
 from tfreg.models.backbones.base import Backbone
 from tfreg.models.backbones.dfsa_unet import DFSAUNet
 from tfreg.models.backbones.global_net import GlobalNet
+from tfreg.models.backbones.lapirn import LapIRN
 from tfreg.models.backbones.local import LocalNet
 from tfreg.models.backbones.multi_unets import MultiUNets
 from tfreg.models.backbones.thesis_unet import ThesisUNet
 from tfreg.models.backbones.unet import UNet
 from tfreg.models.backbones.unet_segmenter import UNetSegmenter
 
-__all__ = ["Backbone", "DFSAUNet", "GlobalNet", "LocalNet", "UNet", "UNetSegmenter", "MultiUNets", "ThesisUNet"]
+__all__ = [
+    "Backbone",
+    "DFSAUNet",
+    "GlobalNet",
+    "LapIRN",
+    "LocalNet",
+    "UNet",
+    "UNetSegmenter",
+    "MultiUNets",
+    "ThesisUNet",
+]
