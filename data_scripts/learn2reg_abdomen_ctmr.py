@@ -29,10 +29,10 @@ MRI scan"), so the CT of each json pair is the moving image whatever role the js
 makes the MR the moving image and the CT the fixed one, as macJNet (Zhou et al. 2023, "Multi-modal abdominal
 image registration via joint segmentation and registration learning") and Learn2Reg itself register them. A
 pair whose two images have the same modality is refused. Pair IDs (the same in both directions): the case
-(``AbdomenMRCT_0001``) when both images are of one patient, else ``<CT case>__<MR case>``. Splits:
-``train`` = ``training_paired_images`` without the pairs also in ``registration_val``; ``valid`` = ``registration_val`` (omitted with ``--no-valid``). The
-unpaired scans of the release (CT-only and MR-only cases) are not converted: the paired layout has no place
-for them.
+(``AbdomenMRCT_0001``) when both images are of one patient, else ``<CT case>__<MR case>``. Splits: ``train`` =
+``training_paired_images`` without the pairs also in ``registration_val``; ``valid`` = ``registration_val``
+(omitted with ``--no-valid``). The unpaired scans of the release (CT-only and MR-only cases) are not
+converted: the paired layout has no place for them.
 
 Labels: ``--label-format onehot`` (default) writes ``(i, j, k, 4)`` binary channels (what tfreg's loaders
 read); ``integer`` copies the published label maps unchanged. The label count comes from the json's
