@@ -26,8 +26,10 @@ def _point_errors(found: sitk.Transform, truth: sitk.Transform, points: np.ndarr
 def test_recovers_scaling_shear_and_translation_between_contrasts(ndim):
     fixed, moving, points, fixed_array = _pair(ndim)
     truth = true_affine(ndim)
-    # 2-D: 1600 voxels, of which a quarter is too few samples for a 32-bin joint histogram: sample all of them
-    settings = RegistrationSettings(sampling_percentage=0.25 if ndim == 3 else 1.0)
+    # 64 bins: the Parzen-window MI's optimum is biased toward shrinking the moving image (mapping fixed points
+    # into a smaller moving region) by roughly 1/bins (here, per diagonal entry: 3 % with 32 bins, 1.6 % with 64);
+    # 2-D: 1600 voxels, of which a quarter are too few samples for the joint histogram: sample all of them
+    settings = RegistrationSettings(mi_bins=64, sampling_percentage=0.25 if ndim == 3 else 1.0)
     result = align_affine_on_images(fixed, moving, settings)
     assert isinstance(result.transform, sitk.AffineTransform)
     assert result.method == "image" and result.metric == "mattes_mutual_information"
@@ -37,10 +39,10 @@ def test_recovers_scaling_shear_and_translation_between_contrasts(ndim):
     # the known affine as matrix @ x + offset (offset = c + t - A c, from the truth's definition)
     centre = np.full(ndim, SIZE / 2 - 0.5)
     true_offset = centre + TRANSLATION[:ndim] - MATRICES[ndim] @ centre
-    # tolerance: the MI of these smooth blobs is flat to within ~0.2 % over matrix changes of a few hundredths, so
-    # each matrix entry within 0.05 and the mapped points of the blobs (where the image is above 0.2) within
-    # 1.0 mm RMS (1 voxel), while the identity (the start) is off by more than 2.5 mm RMS there
-    np.testing.assert_allclose(matrix, MATRICES[ndim], atol=0.05)
+    # tolerance: each matrix entry within 0.03 (3-D; 0.04 in 2-D, the bias above being larger there), and the
+    # mapped points of the blobs (where the image is above 0.2) within 1.0 mm RMS (1 voxel), while the identity
+    # (the start) is off by more than 2.5 mm RMS there
+    np.testing.assert_allclose(matrix, MATRICES[ndim], atol=0.03 if ndim == 3 else 0.04)
     inside = points[fixed_array > 0.2]
     errors = _point_errors(result.transform, truth, inside)
     identity_errors = np.linalg.norm(map_points(truth, inside) - inside, axis=1)
