@@ -23,8 +23,8 @@ Two steps (:func:`convert_argv` and :func:`preprocess_argv` are the only places 
 2. ``tfreg_preprocess`` per split into ``dataset/<split>``: the affine pre-alignment of each MR to its CT by
    Mattes mutual information on the images (``--align image --align_transform affine --mi_bins 64``:
    macJNet's Elastix affine step, 3-level pyramid), intensities' 1st/99th percentiles mapped to [0, 1]; the
-   ``train`` pairs are resampled to ``--grid-shape`` (default 128 x 128 x 96, the paper's training size) over the CT's field of
-   view (the spacing follows), while the ``valid`` pairs stay on each CT's own grid, so that
+   ``train`` pairs are resampled to ``--grid-shape`` (default 128 x 128 x 96, the paper's training size) over
+   the CT's field of view (the spacing follows), while the ``valid`` pairs stay on each CT's own grid, so that
    ``demo_predict.py`` (``--full_resolution``) scores the up-sampled fields at the CT's resolution, in mm.
 
 ::
