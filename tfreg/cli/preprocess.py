@@ -29,8 +29,9 @@ def build_parser(prog: str = "tfreg_preprocess") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Preprocess moving/fixed image pairs with their integer label maps: resample to a spacing "
-        "(Lanczos for images, nearest for labels), rigidly pre-align moving to fixed (on labels or by mutual "
-        "information), resample the moving pair onto the fixed grid, crop, map intensity percentiles to [0, 1], "
+        "(Lanczos for images, nearest for labels), rigidly or affinely pre-align moving to fixed (on labels or by "
+        "mutual information), resample the moving pair onto the fixed grid (or a --shape grid over its extent), crop, "
+        "map intensity percentiles to [0, 1], "
         "renumber labels; writes <out>/{moving_images,fixed_images,moving_labels,fixed_labels}/<pair_id>.nii.gz "
         "and <out>/transforms/<pair_id>.{json,tfm}. See docs/preprocessing.md.",
     )

@@ -10,6 +10,10 @@ different contrasts can be aligned, over the multi-resolution pyramid of
 The start is either the centred initialiser (the grids' centres superposed, identity matrix) or a given
 transform, e.g. the result of a rigid stage (:func:`affine_from`): the affine stage then refines it. The
 result maps a fixed physical point (mm) to the moving one, ITK's convention, like the rigid alignment's.
+
+Mattes' Parzen-window estimate of the mutual information is biased toward shrinking the moving image (a matrix
+diagonal below the truth) by roughly 1/``mi_bins`` per axis (measured on smooth blob images: about 3 % with 32
+bins, 1.6 % with 64); prefer 64 bins when the images hold enough voxels to fill that joint histogram.
 """
 
 from __future__ import annotations

@@ -369,7 +369,8 @@ def preprocess_pair(pair: PairFiles, options: PreprocessOptions) -> Preprocessed
     except RuntimeError as err:  # SimpleITK's errors: name the pair's files
         message = [line.strip() for line in str(err).splitlines() if line.strip()][-1:]
         raise DataError(
-            f"pair {pair.pair_id}: the rigid alignment ({options.align}) of {pair.moving_image} to {pair.fixed_image} "
+            f"pair {pair.pair_id}: the {options.align_transform} alignment ({options.align}) of {pair.moving_image} to "
+            f"{pair.fixed_image} "
             f"failed: {message[0] if message else err}"
         ) from err
     record["rigid"] = rigid.to_dict()
