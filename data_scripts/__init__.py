@@ -6,7 +6,8 @@
 - ``rigid_phantom.py``: CT/MR-like pairs with rigid "bones" (deep brain nuclei moved rigidly, the rest
   smoothly, bright in the "CT", dark in the "MR") and their exact DDFs, from a brain and its aseg labels;
 - ``learn2reg_oasis.py``: Learn2Reg OASIS or neurite-oasis -> DeepReg's unpaired layout (images/labels);
-- ``learn2reg_abdomen_ctmr.py``: Learn2Reg Abdomen MR-CT -> DeepReg's paired layout (moving CT, fixed MR);
+- ``learn2reg_abdomen_ctmr.py``: Learn2Reg Abdomen MR-CT -> DeepReg's paired layout (moving CT, fixed MR,
+  or the reverse with ``--moving MR``; ``--labels`` keeps some organs);
 - ``brats_reg.py``: BraTSReg 2022 -> DeepReg's paired layout (moving follow-up, fixed baseline) with
   ``moving_landmarks``/``fixed_landmarks`` CSV folders;
 - ``jsrt.py``, ``montgomery.py``, ``shenzhen.py``: the chest X-ray releases (JSRT with the SCR lung masks,

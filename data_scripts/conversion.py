@@ -36,6 +36,7 @@ import SimpleITK as sitk
 from tfreg.data.errors import DataError, DataNotFoundError
 from tfreg.data.geometry import ImageGeometry
 from tfreg.data.image_io import save_image
+from tfreg.data.label_renumbering import renumber_labels
 from tfreg.file_safety import clean_stale_scratch, replace_folder, scratch_path
 
 #: Name of the manifest written at the root of every converted tree.
@@ -213,12 +214,9 @@ def sha256_of(path: str, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def write_onehot_label(source: str, target: str, num_labels: int) -> None:
-    """Write the integer label map ``source`` (values ``0..num_labels``) as ``num_labels`` binary channels.
-
-    The output is ``(i, j, k, num_labels)`` uint8 with the source's geometry; channel ``c`` is
-    ``label == c + 1``. Labels absent from this file give all-zero channels, so every file of a dataset has
-    the same channel count (DeepReg's loaders require it).
+def read_label_numbers(source: str, num_labels: int) -> Tuple[np.ndarray, ImageGeometry]:
+    """The integer label map ``source`` as int64 ``(i, j, k)`` with its geometry, its values checked in
+    ``0..num_labels``.
 
     Raises:
         DataError: naming ``source``, when it is unreadable or holds values that are not integers in
@@ -238,9 +236,39 @@ def write_onehot_label(source: str, target: str, num_labels: int) -> None:
             f"label map {source} holds values in [{low}, {high}], expected label numbers 0..{num_labels} "
             f"(0 = background)"
         )
-    labels = values.astype(np.int64)
+    return values.astype(np.int64), ImageGeometry.from_sitk(image)
+
+
+def write_onehot_label(source: str, target: str, num_labels: int) -> None:
+    """Write the integer label map ``source`` (values ``0..num_labels``) as ``num_labels`` binary channels.
+
+    The output is ``(i, j, k, num_labels)`` uint8 with the source's geometry; channel ``c`` is
+    ``label == c + 1``. Labels absent from this file give all-zero channels, so every file of a dataset has
+    the same channel count (DeepReg's loaders require it).
+
+    Raises:
+        DataError: naming ``source``, when it is unreadable or holds values that are not integers in
+            ``[0, num_labels]``.
+    """
+    labels, geometry = read_label_numbers(source, num_labels)
     onehot = labels[..., None] == np.arange(1, num_labels + 1)
-    save_image(onehot.astype(np.uint8), target, ImageGeometry.from_sitk(image))
+    save_image(onehot.astype(np.uint8), target, geometry)
+
+
+def selected_label_writer(source: str, num_labels: int, keep: Sequence[int], onehot: bool) -> Callable[[str], None]:
+    """A :attr:`PlannedFile.write` that keeps the label numbers ``keep`` of ``source`` (values ``0..num_labels``),
+    renumbered ``1..K`` in the order given (every other value becomes 0), written as ``K`` one-hot uint8
+    channels ``(i, j, k, K)`` (``onehot``) or as a uint8 integer label map ``(i, j, k)``; the geometry is kept."""
+    keep = tuple(int(v) for v in keep)
+
+    def write(target: str) -> None:
+        labels, geometry = read_label_numbers(source, num_labels)
+        kept = renumber_labels(labels, keep)
+        if onehot:
+            kept = (kept[..., None] == np.arange(1, len(keep) + 1)).astype(np.uint8)
+        save_image(kept, target, geometry)
+
+    return write
 
 
 def _write_planned(item: PlannedFile, root: str) -> None:
@@ -421,7 +449,9 @@ __all__ = [
     "check_label_format",
     "seeded_split",
     "sha256_of",
+    "read_label_numbers",
     "write_onehot_label",
+    "selected_label_writer",
     "write_manifest",
     "read_manifest",
     "check_plan",

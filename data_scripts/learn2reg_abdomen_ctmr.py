@@ -1,9 +1,9 @@
-"""Convert Learn2Reg's Abdomen MR-CT release into DeepReg's paired layout (moving = CT, fixed = MR).
+"""Convert Learn2Reg's Abdomen MR-CT release into DeepReg's paired layout (by default moving = CT, fixed = MR).
 
 ::
 
     python data_scripts/learn2reg_abdomen_ctmr.py SOURCE OUTPUT [--label-format onehot|integer] [--masks]
-        [--no-valid] [--num-labels 4]
+        [--no-valid] [--num-labels 4] [--moving CT|MR] [--labels 1 ...]
 
 Download (no network is needed by the converter itself): ``AbdomenMRCT.zip`` from the AbdomenMRCT entry of
 https://learn2reg.grand-challenge.org/Datasets/ (University of Lübeck cloud, about 1.8 GB, no login), then
@@ -18,23 +18,27 @@ modalities in ``modality`` (``{"0": "MR", "1": "CT"}``).
 
 Output (DeepReg's paired layout, ``type: paired``)::
 
-    OUTPUT/{train,valid}/moving_images/<pair>.nii.gz    the CT, copied unchanged
-    OUTPUT/{train,valid}/fixed_images/<pair>.nii.gz     the MR, copied unchanged
-    OUTPUT/{train,valid}/moving_labels/<pair>.nii.gz    CT labels; fixed_labels/ the MR labels
+    OUTPUT/{train,valid}/moving_images/<pair>.nii.gz    the CT (--moving MR: the MR), copied unchanged
+    OUTPUT/{train,valid}/fixed_images/<pair>.nii.gz     the MR (--moving MR: the CT), copied unchanged
+    OUTPUT/{train,valid}/moving_labels/<pair>.nii.gz    the moving image's labels; fixed_labels/ the fixed one's
     OUTPUT/{train,valid}/moving_masks/, fixed_masks/    with --masks, copied unchanged
     OUTPUT/conversion.json, OUTPUT/checksums.sha256     options and pairs; SHA-256 manifest
 
-Direction: WSSAMNet++ aligns the CT to the MR ("align the CT scan to the MRI scan"), so the CT of each json
-pair is the moving image whatever role the json gives it (Learn2Reg itself registers MR to CT); a pair whose
-two images have the same modality is refused. Pair IDs: the case (``AbdomenMRCT_0001``) when both images are
-of one patient, else ``<CT case>__<MR case>``. Splits: ``train`` = ``training_paired_images`` without the
-pairs also in ``registration_val``; ``valid`` = ``registration_val`` (omitted with ``--no-valid``). The
-unpaired scans of the release (CT-only and MR-only cases) are not converted: the paired layout has no place
-for them.
+Direction: by default (``--moving CT``) WSSAMNet++'s: it aligns the CT to the MR ("align the CT scan to the
+MRI scan"), so the CT of each json pair is the moving image whatever role the json gives it. ``--moving MR``
+makes the MR the moving image and the CT the fixed one, as macJNet (Zhou et al. 2023, "Multi-modal abdominal
+image registration via joint segmentation and registration learning") and Learn2Reg itself register them. A
+pair whose two images have the same modality is refused. Pair IDs (the same in both directions): the case
+(``AbdomenMRCT_0001``) when both images are of one patient, else ``<CT case>__<MR case>``. Splits: ``train`` =
+``training_paired_images`` without the pairs also in ``registration_val``; ``valid`` = ``registration_val``
+(omitted with ``--no-valid``). The unpaired scans of the release (CT-only and MR-only cases) are not
+converted: the paired layout has no place for them.
 
 Labels: ``--label-format onehot`` (default) writes ``(i, j, k, 4)`` binary channels (what tfreg's loaders
 read); ``integer`` copies the published label maps unchanged. The label count comes from the json's
-``labels`` when present (else ``--num-labels``, default 4).
+``labels`` when present (else ``--num-labels``, default 4). ``--labels 1`` (any label numbers of ``1..K``)
+keeps only those structures, renumbered ``1, 2, ...`` in the order given, every other voxel background: one
+one-hot channel per kept label (``--labels 1``: the liver alone, one channel), or a renumbered integer map.
 """
 
 from __future__ import annotations
@@ -60,10 +64,12 @@ from data_scripts.conversion import (  # noqa: E402
     nifti_stem,
     read_json,
     run_converter,
+    selected_label_writer,
     split_record,
     write_tree,
 )
 from tfreg.data.errors import DataError  # noqa: E402
+from tfreg.data.label_renumbering import check_label_values  # noqa: E402
 
 #: Learn2Reg's dataset description file.
 DATASET_JSON = "AbdomenMRCT_dataset.json"
@@ -71,6 +77,8 @@ DATASET_JSON = "AbdomenMRCT_dataset.json"
 PAIR_LISTS = (("training_paired_images", "train"), ("registration_val", "valid"))
 #: The release's channel modalities when the json does not state them.
 DEFAULT_MODALITY = {"0": "MR", "1": "CT"}
+#: The modalities ``--moving`` accepts (the other one is fixed).
+MODALITIES = ("CT", "MR")
 
 _NAME_RE = re.compile(r"^(?P<case>.+)_(?P<channel>\d{4})$")
 
@@ -99,7 +107,8 @@ def modality_of_channels(info: dict, json_path: str) -> Dict[str, str]:
 
 
 def read_pairs(source: str, info: dict, json_path: str, include_valid: bool) -> Dict[str, List[Tuple[str, str]]]:
-    """``{split: [(ct_image, mr_image), ...]}`` from the json's pair lists (moving CT, fixed MR)."""
+    """``{split: [(ct_image, mr_image), ...]}`` from the json's pair lists (CT first; :func:`convert` picks the
+    direction)."""
     modality = modality_of_channels(info, json_path)
     if not isinstance(info.get("training_paired_images"), list) or not info["training_paired_images"]:
         raise DataError(f"{json_path}: key 'training_paired_images' must be a non-empty list of {{fixed, moving}}")
@@ -155,6 +164,8 @@ def convert(
     masks: bool = False,
     include_valid: bool = True,
     num_labels: int = 4,
+    moving: str = "CT",
+    labels: Optional[Sequence[int]] = None,
 ) -> Dict[str, List[str]]:
     """Convert an extracted AbdomenMRCT release into DeepReg's paired layout at ``output``.
 
@@ -165,6 +176,10 @@ def convert(
         masks: also copy the masks into ``moving_masks/`` and ``fixed_masks/``.
         include_valid: write ``registration_val`` as the ``valid`` split.
         num_labels: foreground label count when the json has no ``labels`` (the release: 4).
+        moving: the moving image's modality, ``"CT"`` (default, WSSAMNet++) or ``"MR"`` (macJNet); the other
+            modality is the fixed image.
+        labels: label numbers to keep (each in ``1..num_labels``, distinct), renumbered ``1..len(labels)`` in
+            this order; None keeps all.
 
     Returns:
         ``{split: sorted pair IDs}`` of the written splits.
@@ -173,7 +188,8 @@ def convert(
         DataNotFoundError: a missing source folder, json, image, label or mask file (naming it).
         DataError: a malformed json, a pair without one CT and one MR, images or labels not on one grid,
             label values outside ``0..K``.
-        FileExistsError / ValueError: an unusable output folder or bad options.
+        FileExistsError / ValueError: an unusable output folder or bad options (``moving`` not CT or MR,
+            ``labels`` not distinct numbers of ``1..K``).
     """
     source = check_source_folder(source, "AbdomenMRCT source folder")
     output = check_output_folder(output, source)
@@ -183,6 +199,17 @@ def convert(
     num_labels = learn2reg_label_count(info) or num_labels
     if int(num_labels) < 1:
         raise ValueError(f"num_labels must be a positive number of organs, got {num_labels!r}")
+    moving = str(moving).upper()
+    if moving not in MODALITIES:
+        raise ValueError(f"moving must be one of {list(MODALITIES)} (the moving image's modality), got {moving!r}")
+    fixed = "MR" if moving == "CT" else "CT"
+    if labels is not None:
+        labels = check_label_values(labels, "labels")
+        outside = [v for v in labels if v > num_labels]
+        if outside:
+            raise ValueError(
+                f"labels {list(outside)} are not label numbers of this release: expected numbers in 1..{num_labels}"
+            )
     pairs = read_pairs(source, info, json_path, include_valid)
 
     plan: List[PlannedFile] = []
@@ -193,12 +220,19 @@ def convert(
         for ct, mr in split_pairs:
             pid = pair_id(ct, mr)
             ids.append(pid)
-            for role, image, what in (("moving", ct, "CT"), ("fixed", mr, "MR")):
+            by_modality = {"CT": ct, "MR": mr}
+            for role, what in (("moving", moving), ("fixed", fixed)):
+                image = by_modality[what]
                 label = _beside(image, "labelsTr")
                 image_info(image, f"{what} image of pair {pid}")
                 check_same_grid(image, f"{what} image of pair {pid}", label, f"{what} label map of pair {pid}")
                 plan.append(PlannedFile(image, f"{split}/{role}_images/{pid}.nii.gz"))
-                plan.append(PlannedFile(label, f"{split}/{role}_labels/{pid}.nii.gz", onehot))
+                target = f"{split}/{role}_labels/{pid}.nii.gz"
+                if labels is None:
+                    plan.append(PlannedFile(label, target, onehot))
+                else:
+                    writer = selected_label_writer(label, num_labels, labels, label_format == "onehot")
+                    plan.append(PlannedFile(label, target, write=writer))
                 if masks:
                     mask = _beside(image, "masksTr")
                     check_same_grid(image, f"{what} image of pair {pid}", mask, f"{what} mask of pair {pid}")
@@ -207,16 +241,23 @@ def convert(
     record = {
         "converter": "learn2reg_abdomen_ctmr",
         "source": source,
-        "direction": {"moving": "CT", "fixed": "MR"},
+        "direction": {"moving": moving, "fixed": fixed},
         "options": {
             "label_format": label_format,
             "masks": masks,
             "include_valid": include_valid,
             "num_labels": num_labels,
+            "moving": moving,
+            "labels": list(labels) if labels is not None else None,
         },
+        # output label number -> published label number (the identity without --labels)
+        "label_numbers": {str(new): old for new, old in enumerate(labels or range(1, num_labels + 1), start=1)},
         "pairs": {
             split: {
-                pair_id(ct, mr): {"moving": os.path.relpath(ct, source), "fixed": os.path.relpath(mr, source)}
+                pair_id(ct, mr): {
+                    "moving": os.path.relpath(ct if moving == "CT" else mr, source),
+                    "fixed": os.path.relpath(mr if moving == "CT" else ct, source),
+                }
                 for ct, mr in split_pairs
             }
             for split, split_pairs in pairs.items()
@@ -236,6 +277,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument(
         "--num-labels", type=int, default=4, help="organ label count when the json has no 'labels' (default 4)"
     )
+    parser.add_argument(
+        "--moving",
+        type=str.upper,
+        choices=MODALITIES,
+        default="CT",
+        help="modality of the moving image: CT (default, WSSAMNet++: CT to MR) or MR (macJNet, Learn2Reg: MR to CT)",
+    )
+    parser.add_argument(
+        "--labels",
+        nargs="+",
+        type=int,
+        default=None,
+        help="label numbers to keep, renumbered 1, 2, ... in this order (e.g. 1 = the liver only); default: all",
+    )
     args = parser.parse_args(argv)
     return run_converter(
         parser,
@@ -246,6 +301,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             masks=args.masks,
             include_valid=not args.no_valid,
             num_labels=args.num_labels,
+            moving=args.moving,
+            labels=args.labels,
         ),
         args.output,
         "pair(s)",

@@ -97,6 +97,8 @@ def test_help_lists_every_option(capsys):
         assert flag in text
     for flag in ("--keep_labels", "--max_memory_gb", "--overwrite", "--shrink_factors", "--mi_bins", "--seed"):
         assert flag in text
+    for flag in ("--align_transform", "--shape", "rigid_affine"):
+        assert flag in text
 
 
 def test_csv_input_with_image_alignment(tiny, tmp_path):
@@ -119,3 +121,24 @@ def test_csv_input_with_image_alignment(tiny, tmp_path):
         record["rigid"]["metric"] == "mattes_mutual_information" and record["options"]["registration"]["mi_bins"] == 16
     )
     assert sorted(os.listdir(out / "fixed_images")) == ["from_csv.nii.gz"]
+
+
+def test_affine_alignment_and_shape(tiny, tmp_path, capsys):
+    out = tmp_path / "affine"
+    argv = ["-i", tiny, "-o", str(out), "--align", "image", "--align_transform", "affine", "--shape", "16", "16", "12"]
+    assert main(argv + ["--iterations", "30", "-q"]) == 0
+    with open(out / "transforms" / "case1.json", encoding="utf-8") as stream:
+        record = json.load(stream)
+    assert record["rigid"]["type"] == "AffineTransform" and record["options"]["align_transform"] == "affine"
+    assert record["output_grid"]["size"] == [16, 16, 12] and record["options"]["shape"] == [16, 16, 12]
+    image, geometry = read_image(str(out / "moving_images" / "case1.nii.gz"))
+    assert image.shape == (16, 16, 12)
+    # the extent of the fixed grid as read is kept: size * spacing over the 16 x 16 x 12 voxels
+    grid = record["input_grids"]["fixed"]
+    np.testing.assert_allclose(
+        np.asarray(geometry.spacing) * (16, 16, 12), np.asarray(grid["spacing"]) * grid["size"], rtol=1e-5
+    )
+    # an affine stage needs the images: refused with align label, naming the option
+    bad = ["-i", tiny, "-o", str(tmp_path / "bad"), "--align", "label", "--align_labels", "1"]
+    assert main(bad + ["--align_transform", "affine"]) == 1
+    assert "align_transform='affine' is aligned on the images" in capsys.readouterr().err

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from tests.data.affine_phantom import MATRICES, blob_pair
 from tests.data.rigid_phantom import dice, rigid, write_phantom_folder
 from tfreg.data.errors import DataError
 from tfreg.data.geometry import ImageGeometry
@@ -14,6 +15,7 @@ from tfreg.data.image_io import save_image
 from tfreg.data.pair_preprocessing import check_pair, preprocess_pair
 from tfreg.data.pair_sources import PairFiles
 from tfreg.data.preprocess_options import PreprocessOptions
+from tfreg.data.rigid_alignment import RegistrationSettings
 
 
 def _pair(files, pair_id="p1"):
@@ -226,3 +228,80 @@ def test_thin_grids_and_simpleitk_failures_name_the_files(tmp_path, phantom, mon
     with pytest.raises(DataError, match=r"pair p1: the rigid alignment \(image\) of .*moving_images/p1.nii.gz to .*"
                        r"fixed_images/p1.nii.gz failed: sitk::ERROR: something inside ITK"):  # fmt: skip
         preprocess_pair(pair, PreprocessOptions(align="image"))
+
+
+def test_shape_keeps_the_physical_extent(phantom):
+    pair, _ = phantom
+    result = preprocess_pair(pair, PreprocessOptions(shape=(20, 16, 24), percentiles=None))
+    # the fixed grid as read: 40 x 40 x 32 voxels of 1.2 x 1.2 x 1.5 mm, origin 0, identity direction; by hand:
+    # spacing 40 * 1.2 / 20 = 2.4, 40 * 1.2 / 16 = 3.0, 32 * 1.5 / 24 = 2.0; origin + (new - old spacing) / 2
+    fixed = sitk.ReadImage(pair.fixed_image)
+    assert fixed.GetSize() == (40, 40, 32) and np.allclose(fixed.GetSpacing(), (1.2, 1.2, 1.5))
+    np.testing.assert_allclose(result.geometry.spacing, (2.4, 3.0, 2.0))
+    np.testing.assert_allclose(np.asarray(result.geometry.origin) - fixed.GetOrigin(), (0.6, 0.9, 0.25), atol=1e-9)
+    np.testing.assert_allclose(result.geometry.direction, np.eye(3))
+    # the outer corners (first corner - half a voxel, far corner + half a voxel) are the input's
+    for geometry_spacing, origin, size in (
+        (fixed.GetSpacing(), fixed.GetOrigin(), fixed.GetSize()),
+        (result.geometry.spacing, result.geometry.origin, (20, 16, 24)),
+    ):
+        low = np.asarray(origin) - np.asarray(geometry_spacing) / 2
+        np.testing.assert_allclose(low, np.asarray(fixed.GetOrigin()) - np.asarray(fixed.GetSpacing()) / 2)
+        np.testing.assert_allclose(low + np.asarray(size) * geometry_spacing, low + (48.0, 48.0, 48.0))
+    assert all(a.shape == (20, 16, 24) for a in result.arrays.values())
+    # the fixed image, independently: SimpleITK's Lanczos resampling onto that grid
+    expected = _array(
+        sitk.Resample(
+            fixed, (20, 16, 24), sitk.Transform(), sitk.sitkLanczosWindowedSinc, (0.6, 0.9, 0.25), (2.4, 3.0, 2.0),
+            fixed.GetDirection(), 0.0, sitk.sitkFloat32,
+        )
+    )  # fmt: skip
+    np.testing.assert_allclose(result.arrays["fixed_image"], expected, rtol=1e-5, atol=1e-3)
+    label = _array(sitk.ReadImage(pair.fixed_label))
+    # nearest neighbour: voxel (i, j, k) of the new grid sits at 0.6 + 2.4 i mm = old index 0.5 + 2 i (a tie,
+    # which ITK rounds up: 1 + 2 i), 0.9 + 3 j mm = old index 0.75 + 2.5 j, 0.25 + 2 k mm = 1/6 + 4 k / 3; the
+    # z ties (k = 1, 4, ...: index n + 1/2 up to float rounding either way) are left out of the comparison
+    i = 1 + 2 * np.arange(20)
+    j = np.floor(0.75 + 2.5 * np.arange(16) + 0.5).astype(int)
+    z = 1 / 6 + 4 / 3 * np.arange(24)
+    untied = np.abs(z - np.floor(z) - 0.5) > 1e-6
+    k = np.floor(z + 0.5).astype(int)
+    assert untied.sum() == 16
+    np.testing.assert_array_equal(result.arrays["fixed_label"][..., untied], label[np.ix_(i, j, k[untied])])
+    assert result.record["shape"]["size"] == [20, 16, 24] and result.record["shape"]["from_size"] == [40, 40, 32]
+    np.testing.assert_allclose(result.record["shape"]["from_spacing"], [1.2, 1.2, 1.5], atol=1e-6)  # NIfTI float32
+    assert result.record["output_grid"]["size"] == [20, 16, 24]
+
+
+def test_shape_after_a_crop(phantom):
+    pair, _ = phantom
+    options = PreprocessOptions(crop_size=(20, 20, 16), shape=(10, 10, 8), percentiles=None)
+    result = preprocess_pair(pair, options)
+    # the crop box at the grid centre: start floor((n - 1) / 2 - (size - 1) / 2 + 0.5) = 10, 10, 8; its extent
+    # 20 * 1.2 = 24 mm (x, y), 16 * 1.5 = 24 mm (z) resampled to 10, 10, 8 voxels: spacing 2.4, 2.4, 3.0
+    assert result.record["crop"]["start_index"] == [10, 10, 8]
+    np.testing.assert_allclose(result.geometry.spacing, (2.4, 2.4, 3.0))
+    box_origin = np.array([10 * 1.2, 10 * 1.2, 8 * 1.5])
+    np.testing.assert_allclose(result.geometry.origin, box_origin + (0.6, 0.6, 0.75), atol=1e-9)
+    assert result.arrays["fixed_image"].shape == (10, 10, 8)
+
+
+def test_rigid_then_affine_alignment(tmp_path):
+    # the blob pair related by a known affine, as files: a rigid MI stage, then the affine stage started from it
+    fixed, moving, geometry, _ = blob_pair(3)
+    paths = {name: str(tmp_path / f"{name}.nii.gz") for name in ("moving", "fixed")}
+    save_image(moving, paths["moving"], geometry)
+    save_image(fixed, paths["fixed"], geometry)
+    pair = PairFiles("blobs", paths["moving"], paths["fixed"])
+    settings = RegistrationSettings(mi_bins=64)  # as in tests/data/test_affine_alignment.py
+    options = PreprocessOptions(align="image", align_transform="rigid_affine", percentiles=None, registration=settings)
+    result = preprocess_pair(pair, options)
+    record = result.record["rigid"]
+    assert isinstance(result.rigid.transform, sitk.AffineTransform) and record["type"] == "AffineTransform"
+    assert record["angles_rad"] is None and record["metric"] == "mattes_mutual_information"
+    stage = record["stages"][0]
+    assert stage["type"] == "Euler3DTransform" and stage["method"] == "image" and stage["stages"] == []
+    # the rigid stage cannot scale or shear; the affine one recovers the matrix (tolerance as in
+    # tests/data/test_affine_alignment.py)
+    np.testing.assert_allclose(record["matrix"], MATRICES[3], atol=0.03)
+    assert np.abs(np.asarray(stage["matrix"]) - MATRICES[3]).max() > 0.05

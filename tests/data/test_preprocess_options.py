@@ -40,11 +40,21 @@ def test_defaults_and_normalisation():
         ({"keep_labels": [2, 2]}, "keep_labels must be one or more distinct"),
         ({"max_memory_gb": 0}, "max_memory_gb must be a number > 0"),
         ({"registration": {"iterations": 3}}, "registration must be a RegistrationSettings"),
+        ({"align_transform": "similarity"}, "align_transform='similarity' is not supported"),
+        ({"align": "label", "align_labels": [5], "align_transform": "affine"}, "align_transform='affine' is aligned"),
+        ({"align_transform": "rigid_affine"}, "align_transform='rigid_affine' needs a rigid stage"),
+        ({"shape": [128, 0, 96]}, "shape must be positive integers"),
     ],
 )
 def test_bad_options(kwargs, message):
     with pytest.raises(ValueError, match=message):
         PreprocessOptions(**kwargs)
+
+
+def test_affine_and_shape_options():
+    options = PreprocessOptions(align="image", align_transform="affine", shape=[128, 128, 96])
+    assert options.shape == (128, 128, 96) and options.to_dict()["align_transform"] == "affine"
+    assert options.to_dict()["shape"] == [128, 128, 96] and not options.needs_labels
 
 
 def test_registration_settings_kept():

@@ -4,7 +4,15 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from tfreg.data.resampling import check_spacing, interpolator, resample_onto, resample_to_spacing, resampled_size
+from tfreg.data.geometry import ImageGeometry
+from tfreg.data.resampling import (
+    check_spacing,
+    grid_of_shape,
+    interpolator,
+    resample_onto,
+    resample_to_spacing,
+    resampled_size,
+)
 
 
 def _image(shape, seed=0, pixel=np.float32):
@@ -84,3 +92,23 @@ def test_sizes_and_bad_arguments():
             check_spacing(bad, 3)
     with pytest.raises(ValueError, match="interpolation='cubic' is not supported"):
         interpolator("cubic")
+
+
+def test_grid_of_shape_on_an_oblique_grid():
+    angle = 0.3
+    direction = np.array([[np.cos(angle), -np.sin(angle), 0.0], [np.sin(angle), np.cos(angle), 0.0], [0, 0, 1.0]])
+    geometry = ImageGeometry((0.8, 0.8, 5.0), (-100.0, 20.0, 7.0), direction)
+    grid = grid_of_shape((320, 256, 40), geometry, (128, 128, 96))
+    # spacing by hand: 320 * 0.8 / 128 = 2.0, 256 * 0.8 / 128 = 1.6, 40 * 5 / 96 = 2.0833...
+    np.testing.assert_allclose(grid.spacing, (2.0, 1.6, 200.0 / 96.0))
+    # origin: the first voxel's outer corner origin - D (spacing / 2) is kept
+    corner = np.asarray(geometry.origin) - direction @ (np.array([0.8, 0.8, 5.0]) / 2)
+    np.testing.assert_allclose(np.asarray(grid.origin) - direction @ (np.asarray(grid.spacing) / 2), corner)
+    np.testing.assert_allclose(grid.direction, direction)
+    # the far corner too: corner + D (size * spacing), 256 x 204.8 x 200 mm
+    far = corner + direction @ np.array([256.0, 204.8, 200.0])
+    np.testing.assert_allclose(
+        np.asarray(grid.origin) + direction @ (np.asarray(grid.spacing) * (np.array([128, 128, 96]) - 0.5)), far
+    )
+    with pytest.raises(ValueError, match="shape must be 3 positive voxel counts"):
+        grid_of_shape((10, 10, 10), geometry, (10, 10))

@@ -35,14 +35,17 @@ def assert_onehot_of(converted: str, source: str, num_labels: int) -> None:
     """``converted`` is ``(i, j, k, K)`` with channel c == (source == c + 1), on the source's grid."""
     out, src = sitk.ReadImage(converted), sitk.ReadImage(source)
     labels = np.transpose(sitk.GetArrayFromImage(src))  # (i, j, k)
-    # a 4-D NIfTI: SimpleITK gives (c, k, j, i)
-    channels = np.transpose(sitk.GetArrayFromImage(out), (3, 2, 1, 0))
+    if out.GetDimension() == 3 and num_labels == 1:  # SimpleITK reads an (i, j, k, 1) NIfTI as 3-D
+        channels = np.transpose(sitk.GetArrayFromImage(out))[..., None]
+    else:  # a 4-D NIfTI: SimpleITK gives (c, k, j, i)
+        channels = np.transpose(sitk.GetArrayFromImage(out), (3, 2, 1, 0))
     assert channels.shape == labels.shape + (num_labels,) and channels.dtype == np.uint8
     for c in range(num_labels):
         np.testing.assert_array_equal(channels[..., c], (labels == c + 1).astype(np.uint8))
     np.testing.assert_allclose(out.GetSpacing()[:3], src.GetSpacing(), atol=1e-6)
     np.testing.assert_allclose(out.GetOrigin()[:3], src.GetOrigin(), atol=1e-5)
-    direction = np.asarray(out.GetDirection()).reshape(4, 4)[:3, :3]
+    size = out.GetDimension()
+    direction = np.asarray(out.GetDirection()).reshape(size, size)[:3, :3]
     np.testing.assert_allclose(direction, np.asarray(src.GetDirection()).reshape(3, 3), atol=1e-6)
 
 

@@ -3,7 +3,9 @@
 import json
 import os
 
+import numpy as np
 import pytest
+import SimpleITK as sitk
 
 from data_scripts import learn2reg_abdomen_ctmr
 from data_scripts.conversion import MANIFEST_NAME, RECORD_NAME
@@ -130,4 +132,70 @@ def test_help(capsys):
     with pytest.raises(SystemExit) as exit_info:
         learn2reg_abdomen_ctmr.main(["--help"])
     assert exit_info.value.code == 0
-    assert "--masks" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "--masks" in text and "--moving" in text and "--labels" in text
+
+
+def test_moving_mr_and_liver_only_onehot(release, tmp_path):
+    source, expected = release
+    out = str(tmp_path / "mr_to_ct")
+    assert learn2reg_abdomen_ctmr.main([source, out, "--moving", "MR", "--labels", "1"]) == 0
+    record = json.load(open(os.path.join(out, RECORD_NAME)))
+    assert record["direction"] == {"moving": "MR", "fixed": "CT"} and record["options"]["labels"] == [1]
+    assert record["label_numbers"] == {"1": 1} and record["splits"] == expected
+    for split, ids in expected.items():
+        for pid in ids:
+            # moving = MR (channel 0000), fixed = CT (channel 0001); one channel: the liver (label 1)
+            for role, channel in (("moving", "0000"), ("fixed", "0001")):
+                name = f"{pid}_{channel}.nii.gz"
+                got = os.path.join(out, split, f"{role}_%s", pid + ".nii.gz")
+                assert_same_image(got % "images", os.path.join(source, "imagesTr", name))
+                assert_onehot_of(got % "labels", os.path.join(source, "labelsTr", name), 1)
+    assert record["pairs"]["valid"]["AbdomenMRCT_0003"]["moving"] == os.path.join(
+        "imagesTr", "AbdomenMRCT_0003_0000.nii.gz"
+    )
+    assert_manifest(out)
+    config = {
+        "train": {"dir": os.path.join(out, "train"), "format": "nifti", "labeled": True},
+        "type": "paired",
+        "moving_image_shape": [8, 8, 8],
+        "fixed_image_shape": [8, 8, 8],
+    }
+    loader = get_data_loader(config, "train")
+    image_indices, label_indices = next(iter(loader.sample_generator()))
+    sample = loader.load_sample(image_indices, label_indices)
+    assert sample["moving_label"].shape[1:] == (8, 8, 8) and sample["fixed_label"].shape[1:] == (8, 8, 8)
+    loader.close()
+
+
+def test_selected_labels_renumbered_in_order_as_integer_maps(release, tmp_path):
+    source, expected = release
+    out = str(tmp_path / "kidneys")
+    learn2reg_abdomen_ctmr.convert(source, out, label_format="integer", labels=[4, 3], include_valid=False)
+    pid = expected["train"][0]
+    got = np.transpose(
+        sitk.GetArrayFromImage(sitk.ReadImage(os.path.join(out, "train", "moving_labels", pid + ".nii.gz")))
+    )
+    published = np.transpose(
+        sitk.GetArrayFromImage(sitk.ReadImage(os.path.join(source, "labelsTr", pid + "_0001.nii.gz")))
+    )
+    # left kidney (4) -> 1, right kidney (3) -> 2, liver and spleen -> background
+    reference = np.where(published == 4, 1, np.where(published == 3, 2, 0))
+    assert set(np.unique(published)) >= {3, 4} and np.array_equal(got, reference)
+    assert json.load(open(os.path.join(out, RECORD_NAME)))["label_numbers"] == {"1": 4, "2": 3}
+
+
+@pytest.mark.parametrize(
+    "kwargs,error,message",
+    [
+        ({"moving": "US"}, ValueError, r"moving must be one of \['CT', 'MR'\]"),
+        ({"labels": [5]}, ValueError, r"labels \[5\] are not label numbers of this release: expected numbers in 1..4"),
+        ({"labels": [1, 1]}, ValueError, "labels must be one or more distinct"),
+        ({"labels": [0]}, ValueError, "labels must be one or more distinct"),
+    ],
+)
+def test_bad_direction_or_labels(release, tmp_path, kwargs, error, message):
+    source, _ = release
+    with pytest.raises(error, match=message):
+        learn2reg_abdomen_ctmr.convert(source, str(tmp_path / "out"), **kwargs)
+    assert not os.path.exists(tmp_path / "out")

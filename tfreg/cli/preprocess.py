@@ -1,8 +1,8 @@
 """``tfreg_preprocess``: prepare moving/fixed pairs (CT/MR, ...) for registration training.
 
-Resample to a spacing, rigidly pre-align moving to fixed, crop, rescale intensities, renumber labels, and
-write DeepReg's paired layout plus one JSON and one ITK transform file per pair. See docs/preprocessing.md
-and :func:`tfreg.data.preprocess_output.preprocess_pairs` (the same in Python).
+Resample to a spacing, rigidly or affinely pre-align moving to fixed, crop or resample to a shape, rescale
+intensities, renumber labels, and write DeepReg's paired layout plus one JSON and one ITK transform file per
+pair. See docs/preprocessing.md and :func:`tfreg.data.preprocess_output.preprocess_pairs` (the same in Python).
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ def build_parser(prog: str = "tfreg_preprocess") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Preprocess moving/fixed image pairs with their integer label maps: resample to a spacing "
-        "(Lanczos for images, nearest for labels), rigidly pre-align moving to fixed (on labels or by mutual "
-        "information), resample the moving pair onto the fixed grid, crop, map intensity percentiles to [0, 1], "
+        "(Lanczos for images, nearest for labels), rigidly or affinely pre-align moving to fixed (on labels or by "
+        "mutual information), resample the moving pair onto the fixed grid (or a --shape grid over its extent), crop, "
+        "map intensity percentiles to [0, 1], "
         "renumber labels; writes <out>/{moving_images,fixed_images,moving_labels,fixed_labels}/<pair_id>.nii.gz "
         "and <out>/transforms/<pair_id>.{json,tfm}. See docs/preprocessing.md.",
     )
@@ -65,7 +66,23 @@ def build_parser(prog: str = "tfreg_preprocess") -> argparse.ArgumentParser:
         "--align_labels", nargs="+", type=int, default=None, help="label value(s) to align on, e.g. 5 (the L5 label)"
     )
     parser.add_argument(
+        "--align_transform",
+        choices=("rigid", "affine", "rigid_affine"),
+        default="rigid",
+        help="transform of the pre-alignment: 'rigid' (default), 'affine' (Mattes mutual information on the images "
+        "from the centred initialiser; needs --align image) or 'rigid_affine' (the --align rigid stage, then an "
+        "affine Mattes MI stage on the images started from it)",
+    )
+    parser.add_argument(
         "--crop_size", nargs="+", type=int, default=None, help="output size in voxels, one per axis, e.g. 320 320 96"
+    )
+    parser.add_argument(
+        "--shape",
+        nargs="+",
+        type=int,
+        default=None,
+        help="output size in voxels, one per axis, e.g. 128 128 96: the (cropped) fixed grid's physical extent "
+        "resampled to that many voxels, the spacing adjusted, origin and direction following (default: keep the grid)",
     )
     parser.add_argument(
         "--crop_labels",
@@ -94,7 +111,7 @@ def build_parser(prog: str = "tfreg_preprocess") -> argparse.ArgumentParser:
         default=None,
         help="refuse pairs whose estimated working memory exceeds this many GiB (default: the physical memory)",
     )
-    group = parser.add_argument_group("rigid registration")
+    group = parser.add_argument_group("rigid and affine registration")
     group.add_argument(
         "--shrink_factors", nargs="+", type=int, default=[4, 2, 1], help="per level down-sampling (default 4 2 1)"
     )
@@ -141,6 +158,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             spacing=_optional_list(args.spacing),
             align=args.align,
             align_labels=args.align_labels,
+            align_transform=args.align_transform,
+            shape=args.shape,
             crop_size=args.crop_size,
             crop_labels=args.crop_labels,
             percentiles=_optional_list(args.percentiles),

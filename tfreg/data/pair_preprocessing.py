@@ -5,10 +5,15 @@ image registration for osseous anatomies": resample, rigid pre-alignment, crop, 
 
 1. read both images and their integer label maps (0 background, structures as integer values);
 2. resample images (Lanczos windowed sinc) and labels (nearest neighbour) to ``spacing``;
-3. rigidly pre-align moving to fixed: on binary masks of ``align_labels``, on the images (Mattes MI), or not;
+3. pre-align moving to fixed: rigidly on binary masks of ``align_labels`` or on the images (Mattes MI), or
+   not; with ``align_transform`` ``affine`` an affine Mattes MI stage instead, with ``rigid_affine`` one after
+   the rigid stage (:mod:`tfreg.data.affine_alignment`);
 4. resample the moving image (Lanczos) and labels (nearest) onto the fixed grid through that transform;
 5. crop both to ``crop_size`` voxels centred on the centroid of ``crop_labels`` in the fixed label map
    (or the grid centre), zero-padding where the field of view is smaller; the geometry follows the crop;
+   with ``shape``, steps 4 and 5 become one resampling of all four images onto the grid of ``shape`` voxels
+   over the (cropped) fixed grid's extent (:func:`tfreg.data.resampling.grid_of_shape`), so each is
+   interpolated once;
 6. map each image's ``percentiles`` to [0, 1], clipped;
 7. renumber ``keep_labels`` to 1..K, everything else to 0.
 
@@ -22,12 +27,14 @@ crop padding) are NaN until step 6: they do not count in the percentiles and are
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
 
 import numpy as np
 import SimpleITK as sitk
 
+from tfreg.data.affine_alignment import align_affine_on_images
 from tfreg.data.crop_pad import CropBox, centred_box, check_crop_size, crop_or_pad, label_centroid
 from tfreg.data.errors import DataError
 from tfreg.data.geometry import ImageGeometry
@@ -37,7 +44,7 @@ from tfreg.data.label_renumbering import renumber_labels
 from tfreg.data.pair_sources import PairFiles
 from tfreg.data.preprocess_memory import MemoryEstimate, estimate_memory, physical_memory_gb
 from tfreg.data.preprocess_options import PreprocessOptions
-from tfreg.data.resampling import check_spacing, resample_onto, resample_to_spacing, resampled_size
+from tfreg.data.resampling import check_spacing, grid_of_shape, resample_onto, resample_to_spacing, resampled_size
 from tfreg.data.rigid_alignment import RigidResult, align_on_images, align_on_labels, identity_result
 
 #: tolerance (mm, and unitless for direction cosines) of the image/label geometry comparison: NIfTI
@@ -141,7 +148,7 @@ def check_pair(pair: PairFiles, options: PreprocessOptions) -> PairPlan:
     Checks: each file is one scalar 2-D or 3-D image; moving and fixed have the same dimension; each label
     file has its image's geometry (size, spacing, origin, direction); labels are given when the options
     need them; label maps hold whole numbers >= 0; ``align_labels`` are present in both label maps and
-    ``crop_labels`` in the fixed one; ``spacing`` and ``crop_size`` have one value per axis; the memory
+    ``crop_labels`` in the fixed one; ``spacing``, ``crop_size`` and ``shape`` have one value per axis; the memory
     estimate stays under ``max_memory_gb``.
 
     Raises:
@@ -173,6 +180,8 @@ def check_pair(pair: PairFiles, options: PreprocessOptions) -> PairPlan:
                 )
     spacing = check_spacing(options.spacing, ndim, "spacing") if options.spacing is not None else None
     crop_size = check_crop_size(options.crop_size, ndim) if options.crop_size is not None else None
+    # the output's voxels: the crop's, or the --shape grid's when it is given
+    output_size = check_crop_size(options.shape, ndim, "shape") if options.shape is not None else crop_size
     if pair.has_labels:
         present = {}
         for side in ("moving", "fixed"):
@@ -196,7 +205,7 @@ def check_pair(pair: PairFiles, options: PreprocessOptions) -> PairPlan:
                     "saved as a 2-D image), or use --align none"
                 )
     memory = estimate_memory(
-        info["moving_image"][0], info["fixed_image"][0], resampled["moving"], resampled["fixed"], crop_size
+        info["moving_image"][0], info["fixed_image"][0], resampled["moving"], resampled["fixed"], output_size
     )
     limit = options.max_memory_gb if options.max_memory_gb is not None else physical_memory_gb()
     if memory.gib > limit:
@@ -232,7 +241,8 @@ def _label_dtype(arrays) -> np.dtype:
 
 
 def _align(pair: PairFiles, options: PreprocessOptions, images: Dict[str, sitk.Image], labels: Dict[str, sitk.Image]):
-    """Step 3: the rigid transform (fixed -> moving) of ``options.align`` on the resampled images/labels."""
+    """Step 3: the transform (fixed -> moving) of ``options.align`` and ``options.align_transform`` on the
+    resampled images/labels: rigid, affine, or affine started from the rigid stage (recorded in ``stages``)."""
     if options.align == "label":
         for side in ("moving", "fixed"):
             held = np.unique(sitk.GetArrayViewFromImage(labels[side]))
@@ -243,10 +253,85 @@ def _align(pair: PairFiles, options: PreprocessOptions, images: Dict[str, sitk.I
                     f"resampled to spacing {list(options.spacing or [])} mm: the structure is smaller than a voxel; "
                     "choose a finer --spacing"
                 )
-        return align_on_labels(labels["fixed"], labels["moving"], options.align_labels, options.registration)
-    if options.align == "image":
-        return align_on_images(images["fixed"], images["moving"], options.registration)
-    return identity_result(images["fixed"].GetDimension())
+        rigid = align_on_labels(labels["fixed"], labels["moving"], options.align_labels, options.registration)
+    elif options.align == "image" and options.align_transform != "affine":
+        rigid = align_on_images(images["fixed"], images["moving"], options.registration)
+    elif options.align == "image":  # affine only, from the centred initialiser
+        return align_affine_on_images(images["fixed"], images["moving"], options.registration)
+    else:
+        return identity_result(images["fixed"].GetDimension())
+    if options.align_transform == "rigid_affine":
+        affine = align_affine_on_images(images["fixed"], images["moving"], options.registration, rigid.transform)
+        return dataclasses.replace(affine, stages=(rigid.to_dict(),))
+    return rigid
+
+
+def _onto_fixed(pair, options, images, labels, rigid, record):
+    """Steps 4 and 5: the moving pair on the fixed grid through ``rigid``, then the crop; ``(arrays, grid)``."""
+    # 4. the moving pair on the fixed grid; NaN marks the voxels the moving image does not cover
+    moving_on_fixed = resample_onto(images["moving"], images["fixed"], rigid.transform, "lanczos", float("nan"))
+    arrays = {"moving_image": from_sitk(moving_on_fixed), "fixed_image": from_sitk(images["fixed"])}
+    if labels:
+        moving_label = resample_onto(labels["moving"], labels["fixed"], rigid.transform, "nearest", 0)
+        arrays["moving_label"] = from_sitk(moving_label)
+        arrays["fixed_label"] = from_sitk(labels["fixed"])
+    grid = ImageGeometry.from_sitk(images["fixed"])
+
+    # 5. crop (zero-padding: NaN for the images until the rescaling, 0 for the labels)
+    if options.crop_size is not None:
+        centre = None
+        if options.crop_labels is not None:
+            centre = label_centroid(arrays["fixed_label"], options.crop_labels)
+            if centre is None:
+                raise DataError(
+                    f"label file {pair.fixed_label} loses the crop_labels {list(options.crop_labels)} when resampled "
+                    f"to spacing {list(options.spacing or [])} mm; choose a finer --spacing"
+                )
+        shape = arrays["fixed_image"].shape
+        box: Optional[CropBox] = centred_box(shape, check_crop_size(options.crop_size, grid.ndim), centre)
+        record["crop"] = {**box.to_dict(shape, grid), "centred_on": list(options.crop_labels or []) or "grid centre"}
+        arrays = {key: crop_or_pad(array, box, np.nan if key.endswith("image") else 0) for key, array in arrays.items()}
+        grid = box.geometry(grid)
+    else:
+        record["crop"] = None
+
+    return arrays, grid
+
+
+def _onto_shape(pair, options, images, labels, rigid, record):
+    """Steps 4 and 5 with ``shape``: the crop box (if any) on the fixed grid, then all four images resampled once
+    onto the grid of ``shape`` voxels over that box's extent (moving ones through ``rigid``); ``(arrays, grid)``."""
+    fixed_grid = ImageGeometry.from_sitk(images["fixed"])
+    size = tuple(images["fixed"].GetSize())
+    record["crop"] = None
+    if options.crop_size is not None:
+        centre = None
+        if options.crop_labels is not None:
+            centre = label_centroid(from_sitk(labels["fixed"]), options.crop_labels)
+            if centre is None:
+                raise DataError(
+                    f"label file {pair.fixed_label} loses the crop_labels {list(options.crop_labels)} when resampled "
+                    f"to spacing {list(options.spacing or [])} mm; choose a finer --spacing"
+                )
+        box = centred_box(size, check_crop_size(options.crop_size, fixed_grid.ndim), centre)
+        record["crop"] = {
+            **box.to_dict(size, fixed_grid),
+            "centred_on": list(options.crop_labels or []) or "grid centre",
+        }
+        fixed_grid, size = box.geometry(fixed_grid), box.size
+    shape = check_crop_size(options.shape, fixed_grid.ndim, "shape")
+    grid = grid_of_shape(size, fixed_grid, shape)
+    reference = to_sitk(np.zeros(shape, np.float32), grid)
+    record["shape"] = {"size": list(shape), "from_size": list(size), "from_spacing": list(fixed_grid.spacing)}
+    nan = float("nan")  # marks the voxels an image does not cover, as in the crop's padding
+    arrays = {
+        "moving_image": from_sitk(resample_onto(images["moving"], reference, rigid.transform, "lanczos", nan)),
+        "fixed_image": from_sitk(resample_onto(images["fixed"], reference, None, "lanczos", nan)),
+    }
+    if labels:
+        arrays["moving_label"] = from_sitk(resample_onto(labels["moving"], reference, rigid.transform, "nearest", 0))
+        arrays["fixed_label"] = from_sitk(resample_onto(labels["fixed"], reference, None, "nearest", 0))
+    return arrays, grid
 
 
 def preprocess_pair(pair: PairFiles, options: PreprocessOptions) -> PreprocessedPair:
@@ -284,37 +369,16 @@ def preprocess_pair(pair: PairFiles, options: PreprocessOptions) -> Preprocessed
     except RuntimeError as err:  # SimpleITK's errors: name the pair's files
         message = [line.strip() for line in str(err).splitlines() if line.strip()][-1:]
         raise DataError(
-            f"pair {pair.pair_id}: the rigid alignment ({options.align}) of {pair.moving_image} to {pair.fixed_image} "
+            f"pair {pair.pair_id}: the {options.align_transform} alignment ({options.align}) of {pair.moving_image} to "
+            f"{pair.fixed_image} "
             f"failed: {message[0] if message else err}"
         ) from err
     record["rigid"] = rigid.to_dict()
 
-    # 4. the moving pair on the fixed grid; NaN marks the voxels the moving image does not cover
-    moving_on_fixed = resample_onto(images["moving"], images["fixed"], rigid.transform, "lanczos", float("nan"))
-    arrays = {"moving_image": from_sitk(moving_on_fixed), "fixed_image": from_sitk(images["fixed"])}
-    if labels:
-        moving_label = resample_onto(labels["moving"], labels["fixed"], rigid.transform, "nearest", 0)
-        arrays["moving_label"] = from_sitk(moving_label)
-        arrays["fixed_label"] = from_sitk(labels["fixed"])
-    grid = ImageGeometry.from_sitk(images["fixed"])
-
-    # 5. crop (zero-padding: NaN for the images until the rescaling, 0 for the labels)
-    if options.crop_size is not None:
-        centre = None
-        if options.crop_labels is not None:
-            centre = label_centroid(arrays["fixed_label"], options.crop_labels)
-            if centre is None:
-                raise DataError(
-                    f"label file {pair.fixed_label} loses the crop_labels {list(options.crop_labels)} when resampled "
-                    f"to spacing {list(options.spacing or [])} mm; choose a finer --spacing"
-                )
-        shape = arrays["fixed_image"].shape
-        box: Optional[CropBox] = centred_box(shape, check_crop_size(options.crop_size, grid.ndim), centre)
-        record["crop"] = {**box.to_dict(shape, grid), "centred_on": list(options.crop_labels or []) or "grid centre"}
-        arrays = {key: crop_or_pad(array, box, np.nan if key.endswith("image") else 0) for key, array in arrays.items()}
-        grid = box.geometry(grid)
+    if options.shape is not None:
+        arrays, grid = _onto_shape(pair, options, images, labels, rigid, record)
     else:
-        record["crop"] = None
+        arrays, grid = _onto_fixed(pair, options, images, labels, rigid, record)
 
     # 6. intensities
     intensity = {}

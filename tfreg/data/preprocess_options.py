@@ -20,6 +20,9 @@ from tfreg.data.rigid_alignment import RegistrationSettings
 
 #: the ways of rigid pre-alignment (``align``)
 ALIGN_METHODS = ("label", "image", "none")
+#: the transform of the pre-alignment (``align_transform``): rigid only, affine only (image-based Mattes MI from
+#: the centred initialiser), or the rigid stage of ``align`` followed by an affine image-based stage
+ALIGN_TRANSFORMS = ("rigid", "affine", "rigid_affine")
 
 
 def _numbers(values, name: str, integer: bool) -> Optional[Tuple]:
@@ -50,6 +53,12 @@ class PreprocessOptions:
         align: ``label`` (mean squares on binary masks of ``align_labels``), ``image`` (Mattes mutual
             information on the images) or ``none``.
         align_labels: the label value(s) whose union is aligned (``align: label``), e.g. ``[5]``.
+        align_transform: ``rigid`` (default), ``affine`` (an affine transform by Mattes MI on the images, from
+            the centred initialiser; needs ``align: image``) or ``rigid_affine`` (the rigid stage of ``align``,
+            on labels or images, then an affine Mattes MI stage on the images started from it).
+        shape: output size in voxels, one per axis: the output grid (the fixed grid, cropped when
+            ``crop_size`` is given) is resampled to this many voxels over the same physical extent, its
+            spacing adjusted; None keeps the grid.
         crop_size: output size in voxels, one value per axis; None keeps the fixed image's grid.
         crop_labels: label values of the FIXED label map whose centroid the crop is centred on; None: the
             centre of the fixed grid.
@@ -64,6 +73,8 @@ class PreprocessOptions:
     spacing: Optional[Tuple[float, ...]] = None
     align: str = "none"
     align_labels: Optional[Tuple[int, ...]] = None
+    align_transform: str = "rigid"
+    shape: Optional[Tuple[int, ...]] = None
     crop_size: Optional[Tuple[int, ...]] = None
     crop_labels: Optional[Tuple[int, ...]] = None
     percentiles: Optional[Tuple[float, float]] = (1.0, 99.0)
@@ -75,7 +86,17 @@ class PreprocessOptions:
         set_ = lambda key, value: object.__setattr__(self, key, value)  # noqa: E731  (frozen dataclass)
         set_("spacing", _numbers(self.spacing, "spacing", integer=False))
         set_("crop_size", _numbers(self.crop_size, "crop_size", integer=True))
+        set_("shape", _numbers(self.shape, "shape", integer=True))
         check_choice(self.align, "align", ALIGN_METHODS)
+        check_choice(self.align_transform, "align_transform", ALIGN_TRANSFORMS)
+        if self.align_transform == "affine" and self.align != "image":
+            raise ValueError(
+                f"align_transform='affine' is aligned on the images (Mattes MI): it needs align='image', got "
+                f"align={self.align!r}; for a label-based rigid stage followed by the affine one use "
+                "align_transform='rigid_affine'"
+            )
+        if self.align_transform == "rigid_affine" and self.align == "none":
+            raise ValueError("align_transform='rigid_affine' needs a rigid stage: align='label' or 'image', not 'none'")
         for key in ("align_labels", "crop_labels", "keep_labels"):
             value = getattr(self, key)
             set_(key, None if value is None else check_label_values(value, key))
@@ -104,4 +125,4 @@ class PreprocessOptions:
         }
 
 
-__all__ = ["ALIGN_METHODS", "PreprocessOptions"]
+__all__ = ["ALIGN_METHODS", "ALIGN_TRANSFORMS", "PreprocessOptions"]

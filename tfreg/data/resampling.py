@@ -18,6 +18,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from tfreg.checks import check_choice
+from tfreg.data.geometry import ImageGeometry
 
 #: interpolation names accepted by :func:`interpolator` -> SimpleITK's enum
 INTERPOLATORS = {
@@ -53,6 +54,34 @@ def check_spacing(spacing, ndim: int, name: str = "spacing") -> Tuple[float, ...
 def resampled_size(size: Sequence[int], spacing: Sequence[float], new_spacing: Sequence[float]) -> Tuple[int, ...]:
     """Voxel counts of a grid of ``size`` voxels at ``spacing`` resampled to ``new_spacing`` (same extent)."""
     return tuple(max(1, int(math.floor(n * s / t + 0.5))) for n, s, t in zip(size, spacing, new_spacing))
+
+
+def grid_of_shape(size: Sequence[int], geometry: ImageGeometry, shape: Sequence[int]) -> ImageGeometry:
+    """The grid of ``shape`` voxels covering the same physical extent as a grid of ``size`` voxels on ``geometry``.
+
+    The extent is the box from the first voxel's outer corner to the last voxel's outer corner,
+    ``size * spacing`` mm along each axis. The new spacing is ``size * spacing / shape`` (mm); the direction is
+    kept; the origin (the first voxel's centre) moves by half the change of spacing along each axis,
+    ``origin + direction @ ((new_spacing - spacing) / 2)``, so that the outer corner stays where it was.
+
+    Args:
+        size: ``(ndim,)`` voxel counts of the grid.
+        geometry: its :class:`tfreg.data.geometry.ImageGeometry`.
+        shape: ``(ndim,)`` positive voxel counts of the new grid.
+
+    Returns:
+        The new grid's :class:`tfreg.data.geometry.ImageGeometry` (2-D or 3-D).
+    """
+    size = np.asarray(size, dtype=np.float64)
+    shape = np.asarray(shape, dtype=np.float64)
+    spacing = np.asarray(geometry.spacing, dtype=np.float64)
+    if size.shape != spacing.shape or shape.shape != spacing.shape or np.any(shape < 1):
+        raise ValueError(
+            f"shape must be {spacing.size} positive voxel counts, one per image axis; got {shape.astype(int).tolist()}"
+        )
+    new_spacing = size * spacing / shape
+    origin = np.asarray(geometry.origin) + np.asarray(geometry.direction) @ ((new_spacing - spacing) / 2.0)
+    return ImageGeometry(tuple(new_spacing), tuple(origin), geometry.direction)
 
 
 def resample_to_spacing(image: sitk.Image, new_spacing: Sequence[float], interpolation: str) -> sitk.Image:
@@ -109,4 +138,12 @@ def resample_onto(
     )
 
 
-__all__ = ["INTERPOLATORS", "interpolator", "check_spacing", "resampled_size", "resample_to_spacing", "resample_onto"]
+__all__ = [
+    "INTERPOLATORS",
+    "interpolator",
+    "check_spacing",
+    "resampled_size",
+    "grid_of_shape",
+    "resample_to_spacing",
+    "resample_onto",
+]

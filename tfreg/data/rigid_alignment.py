@@ -12,12 +12,13 @@ learning based 3D image registration for osseous anatomies", pre-aligns on the L
 Both return a :class:`RigidResult` whose transform (``sitk.Euler3DTransform`` or ``sitk.Euler2DTransform``)
 maps a point of the fixed image's physical space (mm) to the moving image's, ITK's convention: resampling
 the moving image through it onto the fixed grid aligns it (:func:`tfreg.data.resampling.resample_onto`).
+The affine stage (:mod:`tfreg.data.affine_alignment`) shares the registration set-up and result type.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import SimpleITK as sitk
@@ -39,7 +40,8 @@ class RegistrationSettings:
         iterations: maximum number of iterations per level (regular-step gradient descent).
         mi_bins: histogram bins of the Mattes mutual information (image alignment).
         sampling_percentage: fraction of voxels (0, 1] the MI is evaluated on (image alignment).
-        seed: seed of the MI's random voxel sampling.
+        seed: seed of the MI's random voxel sampling (any integer >= 0, 0 included, gives the same voxels on
+            every run; SimpleITK receives ``seed + 1``, its 0 meaning the wall clock).
         threads: threads of the registration (default 1: ITK's multi-threaded metric sums are reduced in
             a varying order, so with more threads reruns differ in about the third decimal of a parameter;
             with one they are identical, at some cost in speed).
@@ -72,15 +74,19 @@ class RegistrationSettings:
 
 @dataclass(frozen=True)
 class RigidResult:
-    """A rigid transform found by (or given to) the pre-alignment.
+    """A transform found by (or given to) the pre-alignment: rigid, or affine
+    (:func:`tfreg.data.affine_alignment.align_affine_on_images`).
 
     Attributes:
-        transform: ``sitk.Euler3DTransform``/``sitk.Euler2DTransform``, fixed -> moving physical points (mm).
+        transform: ``sitk.Euler3DTransform``/``sitk.Euler2DTransform`` (rigid) or ``sitk.AffineTransform``,
+            fixed -> moving physical points (mm).
         method: ``label``, ``image`` or ``none``.
         metric: ``mean_squares`` (label), ``mattes_mutual_information`` (image) or None.
         metric_value: the final metric value (lower is better for both), None for ``none``.
         iterations: optimiser iterations of the last level (0 for ``none``).
         stop_condition: the optimiser's stop reason (``""`` for ``none``).
+        stages: JSON-ready records (:meth:`to_dict`) of the earlier stages this transform was started from,
+            e.g. the rigid stage before an affine one; empty for a single stage.
     """
 
     transform: sitk.Transform
@@ -89,13 +95,16 @@ class RigidResult:
     metric_value: Optional[float] = None
     iterations: int = 0
     stop_condition: str = ""
+    stages: Tuple[Dict[str, object], ...] = ()
 
     def to_dict(self) -> Dict[str, object]:
         """JSON-ready description: parameters, centre, matrix, translation and offset (mm), angles, metric.
 
         The transform maps a fixed point ``x`` to ``matrix @ (x - centre) + centre + translation``
-        ``= matrix @ x + offset``. Angles are radians (3-D: rotations about x, y, z, applied in ITK's
-        Euler3D order; 2-D: one angle).
+        ``= matrix @ x + offset``, rigid or affine alike. Angles are radians (3-D: rotations about x, y, z,
+        applied in ITK's Euler3D order; 2-D: one angle); an affine matrix has none (``None``: read
+        ``matrix``), and its parameters are the matrix row by row, then the translation. ``stages`` lists
+        the earlier stages' records.
         """
         transform = self.transform
         ndim = transform.GetDimension()
@@ -103,7 +112,8 @@ class RigidResult:
         centre = np.asarray(transform.GetCenter(), dtype=np.float64)
         translation = np.asarray(transform.GetTranslation(), dtype=np.float64)
         params = list(transform.GetParameters())
-        angles = params[:3] if ndim == 3 else params[:1]
+        rigid = isinstance(transform, (sitk.Euler2DTransform, sitk.Euler3DTransform))
+        angles = (params[:3] if ndim == 3 else params[:1]) if rigid else None
         return {
             "type": transform.GetName(),
             "maps": "fixed physical point (mm) -> moving physical point (mm), ITK convention",
@@ -111,7 +121,7 @@ class RigidResult:
             "parameters": params,
             "fixed_parameters": list(transform.GetFixedParameters()),
             "angles_rad": angles,
-            "angles_deg": [float(np.degrees(a)) for a in angles],
+            "angles_deg": [float(np.degrees(a)) for a in angles] if rigid else None,
             "centre_mm": centre.tolist(),
             "matrix": matrix.tolist(),
             "translation_mm": translation.tolist(),
@@ -120,6 +130,7 @@ class RigidResult:
             "metric_value": self.metric_value,
             "iterations": self.iterations,
             "stop_condition": self.stop_condition,
+            "stages": list(self.stages),
         }
 
 
@@ -164,7 +175,19 @@ def _registration(settings: RegistrationSettings) -> sitk.ImageRegistrationMetho
     return method
 
 
-def _run(
+def mattes_registration(settings: RegistrationSettings) -> sitk.ImageRegistrationMethod:
+    """The registration method of ``settings`` with a Mattes mutual information metric on a random sample of
+    ``sampling_percentage`` of the voxels drawn with ``seed`` (the same voxels on every run)."""
+    method = _registration(settings)
+    method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=settings.mi_bins)
+    method.SetMetricSamplingStrategy(method.RANDOM)
+    # SimpleITK reads the seed 0 as "seed from the wall clock" (sitk.sitkWallClock): every seed is shifted by
+    # one so that the default seed 0 draws the same voxels on every run too
+    method.SetMetricSamplingPercentage(settings.sampling_percentage, settings.seed + 1)
+    return method
+
+
+def run_registration(
     method: sitk.ImageRegistrationMethod,
     fixed: sitk.Image,
     moving: sitk.Image,
@@ -172,6 +195,8 @@ def _run(
     name: str,
     metric: str,
 ) -> RigidResult:
+    """Execute ``method`` from ``initial`` on the registration's own thread count; the optimised transform
+    (Euler or affine, not wrapped in a composite) with the final metric value and the optimiser's report."""
     method.SetInitialTransform(initial, inPlace=False)
     # the metric and the pyramid filters it creates take the global default, not the method's own count
     previous = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
@@ -180,7 +205,7 @@ def _run(
         found = method.Execute(fixed, moving)
     finally:
         sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(previous)
-    # Execute returns a composite transform holding the optimised copy of the Euler transform
+    # Execute returns a composite transform holding the optimised copy of the initial transform
     transform = found.Downcast()
     while isinstance(transform, sitk.CompositeTransform):
         transform = transform.GetNthTransform(0).Downcast()
@@ -224,7 +249,7 @@ def align_on_labels(
     method = _registration(settings)
     method.SetMetricAsMeanSquares()
     method.SetMetricSamplingStrategy(method.NONE)  # every voxel: deterministic
-    return _run(method, fixed, moving, initial, "label", "mean_squares")
+    return run_registration(method, fixed, moving, initial, "label", "mean_squares")
 
 
 def align_on_images(
@@ -244,11 +269,7 @@ def align_on_images(
     initial = sitk.CenteredTransformInitializer(
         fixed, moving, euler_transform(fixed.GetDimension()), sitk.CenteredTransformInitializerFilter.GEOMETRY
     )
-    method = _registration(settings)
-    method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=settings.mi_bins)
-    method.SetMetricSamplingStrategy(method.RANDOM)
-    method.SetMetricSamplingPercentage(settings.sampling_percentage, settings.seed)
-    return _run(method, fixed, moving, initial, "image", "mattes_mutual_information")
+    return run_registration(mattes_registration(settings), fixed, moving, initial, "image", "mattes_mutual_information")
 
 
 __all__ = [
@@ -261,4 +282,6 @@ __all__ = [
     "binary_mask",
     "align_on_labels",
     "align_on_images",
+    "mattes_registration",
+    "run_registration",
 ]
