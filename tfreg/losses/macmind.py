@@ -60,9 +60,11 @@ from keras import ops
 from tfreg.checks import check_bool, check_choice, check_int
 from tfreg.losses.base import ImageLoss
 from tfreg.losses.mind import (
+    V_FLOOR_RELATIVE,
+    box_mean_transpose,
     box_mean_valid,
     neighbour_offsets,
-    pair_distances,
+    padded_shifted_copies,
     variance_floor,
 )
 from tfreg.ops.padding import pad_replicate
@@ -86,13 +88,86 @@ def ssc_connections(ndim: int, distance: int) -> list:
     return pairs
 
 
+def connection_matrix(offsets, pairs) -> np.ndarray:
+    """float32 ``(len(offsets), len(pairs))``: column ``e`` has +1 at pair ``e``'s first offset, -1 at its second.
+
+    ``copies @ matrix`` turns the stacked shifted copies ``S_r I`` (one channel per offset) into the
+    ``S_{r_i} I - S_{r_j} I`` of every connection at once (exactly: two non-zero terms per column).
+    """
+    index = {r: i for i, r in enumerate(offsets)}
+    matrix = np.zeros((len(offsets), len(pairs)), np.float32)
+    for e, (a, b) in enumerate(pairs):
+        matrix[index[a], e] += 1.0
+        matrix[index[b], e] -= 1.0
+    return matrix
+
+
+def ssc_from_copies(copies, matrix: np.ndarray, patch_size: int):
+    """SSC of one scale from its stacked copies: ``(B, *S', R)`` -> ``(B, *S, E)``, ``S' = S + patch_size - 1``.
+
+    ``copies`` holds the ``R`` shifted, replicate-padded copies ``S_r I`` of one input channel (padded by
+    ``patch_size // 2``), ``matrix`` is :func:`connection_matrix`. Forward:
+    ``d = box((copies @ matrix)^2)`` (VALID), ``V = max(mean_e d, floor)``, ``SSC = exp(-d / V)``.
+
+    The gradient is written out and recomputes ``exp`` and the differences from the saved ``d``, ``1/V``
+    and the ``R``-channel copies: only ``E + 2`` unpadded channels are kept for the backward pass (automatic
+    differentiation kept the differences, their squares' inputs, ``d``, its scaled copy and the
+    exponential, about 4 ``E``-channel maps, per scale).
+    """
+    sizes = [patch_size] * (len(copies.shape) - 2)
+    m = ops.convert_to_tensor(matrix)
+    m_t = ops.convert_to_tensor(np.ascontiguousarray(matrix.T))
+    edges = float(matrix.shape[1])
+
+    @ops.custom_gradient
+    def ssc(c):
+        c = ops.stop_gradient(c)  # the eager tape must not record the forward (grad below is its gradient)
+        d = box_mean_valid(ops.square(ops.matmul(c, m)), sizes)
+        mean_d = ops.mean(d, axis=-1, keepdims=True)
+        floor = variance_floor(ops.expand_dims(mean_d, -1))[..., 0]  # (B, 1, .., 1, 1): one per sample
+        above = ops.cast(mean_d >= floor, "float32")
+        inv = 1.0 / ops.maximum(mean_d, floor)
+        out = ops.exp(d * (-inv))
+
+        def grad(*args, upstream=None):
+            if upstream is None:
+                (upstream,) = args
+            gs = upstream * ops.exp(d * (-inv))  # dL/d(-d / V), per connection
+            # d/dV of exp(-d / V) = exp(..) d / V^2: summed over the connections, one map per voxel.
+            g_v = ops.sum(gs * d, axis=-1, keepdims=True) * ops.square(inv)
+            # V = max(mean_d, floor): the voxels above the floor pass g_v to their own mean; the others to
+            # the floor, 1e-3 times the spatial mean of mean_d (the tie goes to mean_d, as ops.maximum).
+            spatial = tuple(range(1, len(d.shape) - 1))
+            g_floor = ops.sum(g_v * (1.0 - above), axis=spatial, keepdims=True)
+            voxels = float(np.prod([int(s) for s in d.shape[1:-1]]))
+            g_mean = g_v * above + g_floor * (V_FLOOR_RELATIVE / voxels)
+            g_d = (g_mean * (1.0 / edges)) - gs * inv
+            diff = ops.matmul(c, m)
+            g_sq = box_mean_transpose(g_d, sizes)
+            return ops.matmul(2.0 * diff * g_sq, m_t)
+
+        return out, grad
+
+    return ssc(copies)
+
+
 def ssc_scale(x, distance: int, patch_size: int):
-    """One scale of msSSC: ``(B, *S, C)`` -> ``(B, *S, E, C)``, ``E = len(ssc_connections)``."""
+    """One scale of msSSC: ``(B, *S, C)`` -> ``(B, *S, E, C)``, ``E = len(ssc_connections)``.
+
+    ``SSD_e = box(S_{r_i} x - S_{r_j} x)^2`` (replicate boundary) and ``exp(-SSD_e / V)`` with ``V`` the
+    floored mean over the connections (:func:`ssc_from_copies`), per input channel.
+    """
     pairs = ssc_connections(len(x.shape) - 2, distance)
-    d = pair_distances(x, pairs, (patch_size - 1) // 2, "box")
-    mean_d = ops.mean(d, axis=-2, keepdims=True)
-    # |e| SSD / sum SSD == SSD / mean SSD, with the mean floored as in MIND; one reciprocal per voxel.
-    return ops.exp(d * (-1.0 / ops.maximum(mean_d, variance_floor(mean_d))))
+    offsets = sorted({r for pair in pairs for r in pair})
+    matrix = connection_matrix(offsets, pairs)
+    # The box is VALID over copies padded by patch_size // 2: replicate padding commutes with the
+    # pointwise squared difference, so this is the box with replicate boundary of each squared difference.
+    copies = padded_shifted_copies(x, offsets, (patch_size - 1) // 2)
+    maps = []
+    for c in range(int(x.shape[-1])):
+        stacked = ops.concatenate([copy[..., c : c + 1] for copy in copies], axis=-1)
+        maps.append(ssc_from_copies(stacked, matrix, patch_size))
+    return ops.stack(maps, axis=-1)
 
 
 def log_polar_bins(ndim: int, size: int, angle_bins: int, radius_bins: int, height_bins: int, height_axis: int):
@@ -479,6 +554,8 @@ class MacMINDLoss(ImageLoss):
 
 __all__ = [
     "ssc_connections",
+    "connection_matrix",
+    "ssc_from_copies",
     "ssc_scale",
     "log_polar_bins",
     "bin_energy_plan",

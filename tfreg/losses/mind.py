@@ -85,49 +85,78 @@ def ssc_pairs(ndim: int, dilation: int) -> List[Tuple[Tuple[int, ...], Tuple[int
     return pairs
 
 
-def _pool_axis(x, axis: int, size: int):
-    window = [1] * (len(x.shape) - 2)
-    window[axis] = size
-    return ops.average_pool(x, tuple(window), strides=1, padding="valid", data_format="channels_last")
+def _window_sum_axis(x, axis: int, size: int):
+    """VALID sum of ``size`` consecutive voxels along spatial ``axis``: ``(B, *S, C)`` -> ``S_axis - size + 1``.
 
-
-def _box_axis(x, axis: int, size: int):
-    """VALID mean over ``size`` voxels along spatial ``axis`` (one average pool), with a pooled gradient.
-
-    The gradient of a VALID window mean is the same mean over the zero-padded upstream gradient:
-    ``dx[i] = (1/k) sum_{j = i - k + 1 .. i} g[j]``. TensorFlow's own AvgPool3DGrad was 2 to 6x slower on
-    CPU than the forward pool (oneDNN kernels), so the gradient is written as a forward pool.
+    Sums of slices, with running sums of 2, 4, 8, ... voxels reused (``size = 5`` is ``s4 + x``, 3
+    additions instead of 4). Slices and additions were 10-13x faster on TensorFlow's CPU than an average
+    pool over the same window (18 channels, 68x68x52, TensorFlow 2.21).
     """
-    pads = [(0, 0)] * len(x.shape)
-    pads[axis + 1] = (size - 1, size - 1)
+    n = int(x.shape[axis + 1]) - size + 1
 
-    @ops.custom_gradient
-    def box(v):
-        # stop_gradient: the eager tape must not record the pool itself (grad below is its gradient).
-        out = _pool_axis(ops.stop_gradient(v), axis, size)
+    def take(v, start, length):
+        index = [slice(None)] * len(v.shape)
+        index[axis + 1] = slice(start, start + length)
+        return v[tuple(index)]
 
-        def grad(*args, upstream=None):
-            if upstream is None:
-                (upstream,) = args
-            return _pool_axis(ops.pad(upstream, pads), axis, size)
+    # powers[i] holds the running sum of 2^i voxels, valid length S - 2^i + 1.
+    powers, width = [x], 1
+    while 2 * width <= size:
+        prev = powers[-1]
+        length = int(prev.shape[axis + 1]) - width
+        powers.append(take(prev, 0, length) + take(prev, width, length))
+        width *= 2
+    out, start = None, 0
+    for i in reversed(range(len(powers))):
+        if size & (1 << i):
+            term = take(powers[i], start, n)
+            out = term if out is None else out + term
+            start += 1 << i
+    return out
 
-        return out, grad
 
-    return box(x)
+def _box_sum_valid(x, sizes: Sequence[int]):
+    """Separable VALID window sums (:func:`_window_sum_axis` per axis, no gradient of its own)."""
+    for a, k in enumerate(sizes):
+        if k > 1:
+            x = _window_sum_axis(x, a, int(k))
+    return x
+
+
+def box_mean_transpose(g, sizes: Sequence[int]):
+    """Adjoint of :func:`box_mean_valid`: ``(B, *S', C)`` -> ``(B, *(S' + sizes - 1), C)``.
+
+    The transpose of a VALID window mean is the same window mean over the input zero-padded by
+    ``size - 1`` voxels on both sides of each axis: ``dx[i] = (1/k) sum_{j = i - k + 1 .. i} g[j]``.
+    """
+    pads = [(0, 0)] + [(int(k) - 1, int(k) - 1) for k in sizes] + [(0, 0)]
+    return _box_sum_valid(ops.pad(g, pads), sizes) * (1.0 / float(np.prod(sizes)))
 
 
 def box_mean_valid(x, sizes: Sequence[int]):
     """Box mean over ``sizes[a]`` voxels along each spatial axis, VALID: ``(B, *S, C)`` -> ``(B, *(S - sizes + 1), C)``.
 
-    Separable average pools (one axis at a time, stride 1), so ``sum(sizes)`` additions per voxel and
-    channel instead of ``prod(sizes)``. Pooling works on every channel at once: on TensorFlow's CPU the
-    forward pass was about 3x faster than the single-channel convolutions of
-    :func:`tfreg.ops.filters.separable_filter` (18 channels, 64x64x48).
+    Separable sums of slices (:func:`_window_sum_axis`), so about ``sum(log2(sizes) + 1)`` additions per
+    voxel and channel instead of ``prod(sizes)``; on TensorFlow's CPU (2.21) these were 10-13x faster than
+    average pools over the same windows. The gradient is :func:`box_mean_transpose` (the same sums
+    over the zero-padded upstream gradient): automatic differentiation of the slices would give one
+    full-size strided-slice gradient per slice, about 30x slower than the forward sums.
     """
-    for a, k in enumerate(sizes):
-        if k > 1:
-            x = _box_axis(x, a, int(k))
-    return x
+    scale = 1.0 / float(np.prod(sizes))
+
+    @ops.custom_gradient
+    def box(v):
+        # stop_gradient: the eager tape must not record the sums themselves (grad below is their gradient).
+        out = _box_sum_valid(ops.stop_gradient(v), sizes) * scale
+
+        def grad(*args, upstream=None):
+            if upstream is None:
+                (upstream,) = args
+            return box_mean_transpose(upstream, sizes)
+
+        return out, grad
+
+    return box(x)
 
 
 def clamped_index(size: int, pad: int, shift: int) -> np.ndarray:
@@ -314,6 +343,7 @@ __all__ = [
     "self_similarity_descriptor",
     "pair_distances",
     "box_mean_valid",
+    "box_mean_transpose",
     "padded_shifted_copies",
     "clamped_index",
     "patch_filter",
