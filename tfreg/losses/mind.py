@@ -88,31 +88,19 @@ def ssc_pairs(ndim: int, dilation: int) -> List[Tuple[Tuple[int, ...], Tuple[int
 def _window_sum_axis(x, axis: int, size: int):
     """VALID sum of ``size`` consecutive voxels along spatial ``axis``: ``(B, *S, C)`` -> ``S_axis - size + 1``.
 
-    Sums of slices, with running sums of 2, 4, 8, ... voxels reused (``size = 5`` is ``s4 + x``, 3
-    additions instead of 4). Slices and additions were 10-13x faster on TensorFlow's CPU than an average
-    pool over the same window (18 channels, 68x68x52, TensorFlow 2.21).
+    One depthwise convolution with a ``(size, 1)`` kernel of ones on ``x`` viewed as a 2-D image
+    ``(B prod(S[:axis]), S_axis, prod(S[axis + 1:]), C)`` (a free reshape). On TensorFlow's CPU (2.21,
+    18 channels, 68x68x52) this took 13 ms per axis against 18 ms for sums of slices (which also
+    allocate a copy per slice) and 200 ms for an average pool over the same window.
     """
-    n = int(x.shape[axis + 1]) - size + 1
-
-    def take(v, start, length):
-        index = [slice(None)] * len(v.shape)
-        index[axis + 1] = slice(start, start + length)
-        return v[tuple(index)]
-
-    # powers[i] holds the running sum of 2^i voxels, valid length S - 2^i + 1.
-    powers, width = [x], 1
-    while 2 * width <= size:
-        prev = powers[-1]
-        length = int(prev.shape[axis + 1]) - width
-        powers.append(take(prev, 0, length) + take(prev, width, length))
-        width *= 2
-    out, start = None, 0
-    for i in reversed(range(len(powers))):
-        if size & (1 << i):
-            term = take(powers[i], start, n)
-            out = term if out is None else out + term
-            start += 1 << i
-    return out
+    sizes = [int(v) for v in x.shape[1:-1]]
+    channels = int(x.shape[-1])
+    inner = int(np.prod(sizes[axis + 1 :]))
+    view = ops.reshape(x, (-1, sizes[axis], inner, channels))  # -1: the batch may be unknown until run time
+    kernel = np.ones((size, 1, channels, 1), np.float32)
+    out = ops.depthwise_conv(view, kernel, strides=1, padding="valid", data_format="channels_last")
+    sizes[axis] -= size - 1
+    return ops.reshape(out, (-1, *sizes, channels))
 
 
 def _box_sum_valid(x, sizes: Sequence[int]):
@@ -136,11 +124,11 @@ def box_mean_transpose(g, sizes: Sequence[int]):
 def box_mean_valid(x, sizes: Sequence[int]):
     """Box mean over ``sizes[a]`` voxels along each spatial axis, VALID: ``(B, *S, C)`` -> ``(B, *(S - sizes + 1), C)``.
 
-    Separable sums of slices (:func:`_window_sum_axis`), so about ``sum(log2(sizes) + 1)`` additions per
-    voxel and channel instead of ``prod(sizes)``; on TensorFlow's CPU (2.21) these were 10-13x faster than
-    average pools over the same windows. The gradient is :func:`box_mean_transpose` (the same sums
-    over the zero-padded upstream gradient): automatic differentiation of the slices would give one
-    full-size strided-slice gradient per slice, about 30x slower than the forward sums.
+    Separable window sums (:func:`_window_sum_axis`, one depthwise convolution per axis), so
+    ``sum(sizes)`` additions per voxel and channel instead of ``prod(sizes)``; on TensorFlow's CPU (2.21)
+    these were about 15x faster than average pools over the same windows. The gradient is
+    :func:`box_mean_transpose` (the same sums over the zero-padded upstream gradient), not the
+    convolution's own gradient.
     """
     scale = 1.0 / float(np.prod(sizes))
 
