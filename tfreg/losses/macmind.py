@@ -129,7 +129,9 @@ def ssc_from_copies(copies, matrix: np.ndarray, patch_size: int):
     @ops.custom_gradient
     def ssc(c):
         c = ops.stop_gradient(c)  # the eager tape must not record the forward (grad below is its gradient)
-        d = [box_mean_valid(ops.square(ops.matmul(c, mg)), sizes) for mg in m]  # per group
+        d = []  # per group, one group after the other (see sequenced)
+        for mg in m:
+            d.append(box_mean_valid(ops.square(ops.matmul(c if not d else sequenced(c, d[-1]), mg)), sizes))
         mean_d = sum(ops.sum(part, axis=-1, keepdims=True) for part in d) * (1.0 / edges)
         floor = variance_floor(ops.expand_dims(mean_d, -1))[..., 0]  # (B, 1, .., 1, 1): one per sample
         above = ops.cast(mean_d >= floor, "float32")
@@ -153,7 +155,8 @@ def ssc_from_copies(copies, matrix: np.ndarray, patch_size: int):
             g_mean = (g_v * above + g_floor * (V_FLOOR_RELATIVE / voxels)) * (1.0 / edges)
             g_c = None
             for k, (mg, mg_t) in enumerate(zip(m, m_t)):
-                g_sq = box_mean_transpose(g_mean - gs(k) * inv, sizes)
+                g_d = g_mean - gs(k) * inv
+                g_sq = box_mean_transpose(g_d if g_c is None else sequenced(g_d, g_c), sizes)
                 term = ops.matmul(2.0 * ops.matmul(c, mg) * g_sq, mg_t)
                 g_c = term if g_c is None else g_c + term
             return g_c
@@ -161,6 +164,17 @@ def ssc_from_copies(copies, matrix: np.ndarray, patch_size: int):
         return out, grad
 
     return ssc(copies)
+
+
+def sequenced(x, after):
+    """``x`` unchanged (exactly: ``x + 0``), but as a value computed after ``after`` (a finite tensor).
+
+    ``keras.ops`` has no control dependencies, and graph executors (TensorFlow's) run independent
+    branches concurrently, which for the four msSSC chains (two images, two scales) kept all of their
+    full-size temporaries alive at once. The product with zero (of a stopped gradient, so the backward
+    pass is unchanged) is a data dependency that orders the chains.
+    """
+    return x + 0.0 * ops.cast(ops.sum(after), x.dtype)
 
 
 def ssc_scale(x, distance: int, patch_size: int):
@@ -400,14 +414,20 @@ class MacMIND:
         """N, the number of log-polar bins in 3-D (in 2-D ``angle_bins * radius_bins``)."""
         return self.angle_bins * self.radius_bins * self.height_bins
 
-    def ms_ssc(self, x):
-        """msSSC map: float ``(B, *S, C)`` -> ``(B, *S, M)``; channel ``e C + c`` (per scale block for concat)."""
+    def ms_ssc(self, x, after=None):
+        """msSSC map: float ``(B, *S, C)`` -> ``(B, *S, M)``; channel ``e C + c`` (per scale block for concat).
+
+        ``after`` (optional tensor): computed only once ``after`` is (see :func:`after`); each scale
+        also waits for the previous one.
+        """
         x = ops.cast(x, "float32")
         shape = tuple(x.shape[1:-1])
         maps = []
         for d in self.distances:
             scale = lambda v, d=d: ssc_scale(v, d, self.patch_size)  # noqa: E731
-            s = keras.remat(scale)(x) if self.recompute else scale(x)
+            v = x if after is None else sequenced(x, after)
+            s = keras.remat(scale)(v) if self.recompute else scale(v)
+            after = s
             maps.append(ops.reshape(s, (-1,) + shape + (s.shape[-2] * s.shape[-1],)))
         if self.combine == "concat":
             return ops.concatenate(maps, axis=-1)
@@ -489,6 +509,8 @@ class MacMIND:
         sizes = [int(s) for s in m.shape[1:-1]]
         total = None
         for part in parts:
+            if total is not None:  # one group after the other, forward and backward (see sequenced)
+                part = sequenced(part, total)
             columns, plane_bins, plane_axes, half = self._columns(part, self.aggregation_size // 2)
             plan = bin_energy_plan(plane_bins, half, [sizes[a] for a in plane_axes])
             for padded in columns:
@@ -562,7 +584,8 @@ class MacMINDLoss(ImageLoss):
 
     def compute_per_sample(self, y_true, y_pred):
         """``E_sim`` per sample, ``(B,)``."""
-        diff = self.descriptor.ms_ssc(y_true) - self.descriptor.ms_ssc(y_pred)
+        desc_true = self.descriptor.ms_ssc(y_true)
+        diff = desc_true - self.descriptor.ms_ssc(y_pred, after=desc_true)
         voxels = float(np.prod([int(s) for s in diff.shape[1:-1]]))
         return self.descriptor.bin_energy(diff) / voxels
 
