@@ -123,8 +123,10 @@ def ssc_from_copies(copies, matrix: np.ndarray, patch_size: int):
     bounds = list(range(CHANNEL_GROUP, edges, CHANNEL_GROUP))
     starts = [0] + bounds
     stops = bounds + [edges]
-    m = [ops.convert_to_tensor(matrix[:, a:b]) for a, b in zip(starts, stops)]
-    m_t = [ops.convert_to_tensor(np.ascontiguousarray(matrix[:, a:b].T)) for a, b in zip(starts, stops)]
+    # NumPy constants, converted where they are used: a tensor made here would be a tracer of an enclosing
+    # JAX transformation (keras.remat) that the gradient function, traced later, must not capture.
+    m = [np.ascontiguousarray(matrix[:, a:b]) for a, b in zip(starts, stops)]
+    m_t = [np.ascontiguousarray(matrix[:, a:b].T) for a, b in zip(starts, stops)]
 
     @ops.custom_gradient
     def ssc(c):
