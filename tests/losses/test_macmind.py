@@ -210,10 +210,13 @@ def test_bin_energy_gradient_in_channel_groups():
         np.testing.assert_allclose(g[0][index], ref, rtol=1e-4, atol=1e-4)
 
 
-def test_scale_gradient_where_the_variance_floor_binds():
+@pytest.mark.parametrize("group", [18, 4])
+def test_scale_gradient_where_the_variance_floor_binds(group, monkeypatch):
     # A flat image with one bright voxel: most voxels' mean SSD is below the floor (1e-3 of its image mean),
     # so the gradient also flows through the floor into every voxel. Reference: central differences of
     # the float64 NumPy scale, weighted by a fixed random map.
+    # group 4: the connections in groups of 4, 4, 4, 4, 2 (forward and written-out backward).
+    monkeypatch.setattr(MM, "SSC_GROUP", group)
     img = np.full((7, 6, 5), 0.5)
     img[3, 2, 2] = 1.0
     img += 1e-4 * np.random.default_rng(7).random(img.shape)

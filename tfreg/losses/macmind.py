@@ -71,8 +71,11 @@ from tfreg.ops.padding import pad_replicate
 from tfreg.registry import REGISTRY
 
 COMBINE = ("sum", "concat")
-#: Channels per group in the box filters of :func:`ssc_from_copies` and in :meth:`MacMIND.bin_energy`.
+#: Channels per group in :meth:`MacMIND.bin_energy` (memory; see there).
 CHANNEL_GROUP = 6
+#: Connections per group in :func:`ssc_from_copies`. All 18 of a 3-D scale by default: groups of 6 did not
+#: lower the loss' peak memory and cost 1.6x its time (TensorFlow 2.21 CPU, 64x64x48).
+SSC_GROUP = 18
 
 
 def ssc_connections(ndim: int, distance: int) -> list:
@@ -118,9 +121,9 @@ def ssc_from_copies(copies, matrix: np.ndarray, patch_size: int):
     """
     sizes = [patch_size] * (len(copies.shape) - 2)
     edges = matrix.shape[1]
-    # Connections in groups of CHANNEL_GROUP: the padded differences, squares and box sums of one group
-    # at a time (forward and backward), instead of all E at once.
-    bounds = list(range(CHANNEL_GROUP, edges, CHANNEL_GROUP))
+    # Connections in groups of SSC_GROUP: the padded differences, squares and box sums of one group at a
+    # time (forward and backward).
+    bounds = list(range(SSC_GROUP, edges, SSC_GROUP))
     starts = [0] + bounds
     stops = bounds + [edges]
     # NumPy constants, converted where they are used: a tensor made here would be a tracer of an enclosing
@@ -131,9 +134,7 @@ def ssc_from_copies(copies, matrix: np.ndarray, patch_size: int):
     @ops.custom_gradient
     def ssc(c):
         c = ops.stop_gradient(c)  # the eager tape must not record the forward (grad below is its gradient)
-        d = []  # per group, one group after the other (see sequenced)
-        for mg in m:
-            d.append(box_mean_valid(ops.square(ops.matmul(c if not d else sequenced(c, d[-1]), mg)), sizes))
+        d = [box_mean_valid(ops.square(ops.matmul(c, mg)), sizes) for mg in m]  # per group
         mean_d = sum(ops.sum(part, axis=-1, keepdims=True) for part in d) * (1.0 / edges)
         floor = variance_floor(ops.expand_dims(mean_d, -1))[..., 0]  # (B, 1, .., 1, 1): one per sample
         above = ops.cast(mean_d >= floor, "float32")
@@ -157,8 +158,7 @@ def ssc_from_copies(copies, matrix: np.ndarray, patch_size: int):
             g_mean = (g_v * above + g_floor * (V_FLOOR_RELATIVE / voxels)) * (1.0 / edges)
             g_c = None
             for k, (mg, mg_t) in enumerate(zip(m, m_t)):
-                g_d = g_mean - gs(k) * inv
-                g_sq = box_mean_transpose(g_d if g_c is None else sequenced(g_d, g_c), sizes)
+                g_sq = box_mean_transpose(g_mean - gs(k) * inv, sizes)
                 term = ops.matmul(2.0 * ops.matmul(c, mg) * g_sq, mg_t)
                 g_c = term if g_c is None else g_c + term
             return g_c
@@ -359,10 +359,10 @@ class MacMIND:
         aggregation_size: R2, odd neighbourhood size in voxels of the log-polar bins (default 5).
         angle_bins, radius_bins, height_bins: bin counts (default 8, 2, 1); ``height_bins`` 1 in 2-D.
         height_axis: spatial axis (0..2, or -1 for the last) of the cylinder axis in 3-D (default -1).
-        recompute: recompute each msSSC scale in the backward pass instead of keeping its intermediates
-            (``keras.remat``): less memory (a third less peak for the loss on CPU), one more forward
-            pass of stage 1. Default False. On CPU the loss with value and gradient at 160x192x224 needs
-            over 8 GiB without it (see benchmarks/README.md).
+        recompute: recompute each msSSC scale in the backward pass (``keras.remat``) instead of keeping
+            its ``d`` and ``1/V`` (:func:`ssc_from_copies` already keeps nothing else): one more forward
+            pass of stage 1 for about 19 channels less per scale. Default False; without it the value and
+            gradient at 160x192x224 fit in 8 GiB on CPU (see benchmarks/README.md).
     """
 
     def __init__(
