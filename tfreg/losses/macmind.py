@@ -419,7 +419,7 @@ class MacMIND:
     def ms_ssc(self, x, after=None):
         """msSSC map: float ``(B, *S, C)`` -> ``(B, *S, M)``; channel ``e C + c`` (per scale block for concat).
 
-        ``after`` (optional tensor): computed only once ``after`` is (see :func:`after`); each scale
+        ``after`` (optional tensor): computed only once ``after`` is (see :func:`sequenced`); each scale
         also waits for the previous one.
         """
         x = ops.cast(x, "float32")
@@ -601,6 +601,7 @@ __all__ = [
     "ssc_connections",
     "connection_matrix",
     "ssc_from_copies",
+    "sequenced",
     "ssc_scale",
     "log_polar_bins",
     "bin_energy_plan",
