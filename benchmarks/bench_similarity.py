@@ -4,6 +4,7 @@
     python benchmarks/bench_similarity.py --shape 64 64 48       # a reduced run
     python benchmarks/bench_similarity.py --only macmind mind-ssc --repeat 5
     python benchmarks/bench_similarity.py --ratio macmind mind-ssc --repeat 9   # alternated, one process
+    python benchmarks/bench_similarity.py --macmind-report --compare 8ca9bfc   # before/after, one command
 
 Each (loss, shape) runs in a fresh child process (CPU only: ``CUDA_VISIBLE_DEVICES=""``). The child builds
 two uniform random volumes ``(1, *shape)`` (batch 1, one channel), then calls ``step`` = loss value and
@@ -16,6 +17,14 @@ peak. The parent kills a child whose RSS passes ``--max-rss-gib`` (default 8) or
 
 DeepReg's dense GMI (voxels x bins softmax Parzen weights and one matmul, written here with TensorFlow as
 in DeepReg) is the baseline, measured in the same run. Target (issue 5): macMIND within 3x MIND-SSC.
+
+``--macmind-report`` measures what the macMIND target needs in one command: the macmind / mind-ssc time
+ratio (``--ratio``'s alternated rounds in one process) at each ``--shape`` (default 64x64x48 and
+128x128x96), then the peak RSS of each loss's value and gradient at ``--memory-shape`` (default
+160x192x224), each case in its own process, with the load average (``uptime``) before each measurement.
+With ``--compare REF`` the same is measured first for the ``tfreg`` package of git revision ``REF``
+(extracted with ``git archive`` into a temporary folder that the children import instead of the working
+tree), so before and after come from one run on the same machine.
 """
 
 from __future__ import annotations
@@ -33,6 +42,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+#: The folder whose ``tfreg`` the children import (``--compare`` points it at an extracted old revision).
+ROOT = Path(os.environ.get("TFREG_BENCH_ROOT", str(REPO)))
 
 #: name -> (registered loss config, or None for DeepReg's dense GMI)
 CASES = {
@@ -87,7 +98,7 @@ def deepreg_dense_gmi(tf, y_true, y_pred, num_bins=23, sigma_ratio=0.5):
 
 def run_case(name: str, shape, repeat: int) -> dict:
     """Runs in the child: first call, warm-up, ``repeat`` timed calls of value + gradient."""
-    sys.path.insert(0, str(REPO))
+    sys.path.insert(0, str(ROOT))
     import numpy as np
     import tensorflow as tf
 
@@ -128,7 +139,7 @@ def run_ratio(names, shape, repeat: int) -> dict:
     two separately measured medians is noisy; alternating the two steps in one process exposes both to
     the same load, round by round.
     """
-    sys.path.insert(0, str(REPO))
+    sys.path.insert(0, str(ROOT))
     import numpy as np
     import tensorflow as tf
 
@@ -150,8 +161,8 @@ def run_ratio(names, shape, repeat: int) -> dict:
         return step
 
     steps = [make(n) for n in names]
+    values = [float(step()[0]) for step in steps]
     for step in steps:
-        step()
         step()
     times = [[], []]
     for _ in range(repeat):
@@ -165,12 +176,86 @@ def run_ratio(names, shape, repeat: int) -> dict:
         "min_s": [min(x) for x in times],
         "ratio_median": statistics.median(ratios),
         "ratio_of_min": min(times[0]) / min(times[1]),
+        "values": values,
     }
 
 
-def measure(name: str, shape, repeat: int, timeout: float, max_rss_kib: int) -> dict:
-    """Runs one case in a child process; returns its result with ``peak_kib`` or a ``failed`` reason."""
+def _child_env(root=None) -> dict:
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
+    if root is not None:
+        env["TFREG_BENCH_ROOT"] = str(root)
+    return env
+
+
+def load_average() -> str:
+    """The 1-minute load average (``/proc/loadavg``, what ``uptime`` prints first)."""
+    with open("/proc/loadavg") as f:
+        return f.read().split()[0]
+
+
+def measure_ratio(names, shape, repeat: int, root=None) -> dict:
+    """:func:`run_ratio` in a child process (importing ``tfreg`` from ``root``)."""
+    code = (
+        f"import sys, json; sys.argv = ['x']; sys.path.insert(0, {str(REPO / 'benchmarks')!r}); "
+        f"import bench_similarity as b; print(json.dumps(b.run_ratio({list(names)!r}, {list(shape)!r}, {repeat})))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_child_env(root), cwd=REPO)
+    try:
+        return json.loads(out.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        return {"failed": (out.stderr.strip().splitlines() or ["?"])[-1][:80]}
+
+
+def extract_tree(ref: str, folder: str) -> Path:
+    """``git archive REF tfreg`` unpacked into ``folder``; returns the folder (a root for the children)."""
+    archive = subprocess.run(["git", "archive", ref, "tfreg"], cwd=REPO, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", folder], input=archive, check=True)
+    return Path(folder)
+
+
+def macmind_report(args) -> None:
+    """Ratio (alternated, one process per shape and tree) and 160x192x224 peaks (one process per case)."""
+    shapes = args.shape or [[64, 64, 48], [128, 128, 96]]
+    memory_shape = args.memory_shape
+    with tempfile.TemporaryDirectory() as tmp:
+        trees = [(f"{args.compare} (before)", extract_tree(args.compare, tmp))] if args.compare else []
+        trees.append(("working tree (after)", None))
+        print(
+            f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
+            f"{os.cpu_count()} CPU cores visible; value + gradient, batch 1, float32; ratio = median over "
+            f"{args.repeat} alternated rounds in one process; load = 1-minute load average before each line.\n"
+        )
+        print("| tree | shape | load | macmind (s) | mind-ssc (s) | macmind / mind-ssc | ratio of minima | value |")
+        print("|---|---|---:|---:|---:|---:|---:|---|")
+        for label, root in trees:
+            for s in shapes:
+                load = load_average()
+                r = measure_ratio(["macmind", "mind-ssc"], s, args.repeat, root)
+                shape_text = "x".join(map(str, s))
+                if "failed" in r:
+                    print(f"| {label} | {shape_text} | {load} | failed: {r['failed']} | | | | |", flush=True)
+                    continue
+                print(
+                    f"| {label} | {shape_text} | {load} | {r['median_s'][0]:.3f} | {r['median_s'][1]:.3f} | "
+                    f"{r['ratio_median']:.2f} | {r['ratio_of_min']:.2f} | {r['values'][0]:.6f} |",
+                    flush=True,
+                )
+        print(f"\n| tree | loss | {'x'.join(map(str, memory_shape))}: load | time (s) | peak / start (MiB) |")
+        print("|---|---|---:|---:|---:|")
+        for label, root in trees:
+            for name in ("macmind", "mind-ssc"):
+                load = load_average()
+                r = measure(name, memory_shape, 1, args.timeout, int(args.max_rss_gib * 2**20), root)
+                if "failed" in r:
+                    cells = [r["failed"], f"{r['peak_kib'] / 1024:.0f} / -"]
+                else:
+                    cells = [f"{r['time_s']:.2f}", f"{r['peak_kib'] / 1024:.0f} / {r['start_kib'] / 1024:.0f}"]
+                print(f"| {label} | {name} | {load} | " + " | ".join(cells) + " |", flush=True)
+
+
+def measure(name: str, shape, repeat: int, timeout: float, max_rss_kib: int, root=None) -> dict:
+    """Runs one case in a child process; returns its result with ``peak_kib`` or a ``failed`` reason."""
+    env = _child_env(root)
     cmd = [sys.executable, __file__, "--case", name, "--repeat", str(repeat), "--shape", *map(str, shape)]
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=REPO)
@@ -217,24 +302,27 @@ def main():
         metavar=("A", "B"),
         help="instead of the table: time(A) / time(B), the two steps alternated in one process per shape",
     )
+    parser.add_argument(
+        "--macmind-report",
+        action="store_true",
+        help="macmind / mind-ssc time ratio per --shape and both losses' peak RSS at --memory-shape",
+    )
+    parser.add_argument("--memory-shape", type=int, nargs=3, default=[160, 192, 224], help="for --macmind-report")
+    parser.add_argument("--compare", metavar="REF", help="with --macmind-report: also measure tfreg at git REF")
     parser.add_argument("--case", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.macmind_report:
+        macmind_report(args)
+        return
     shapes = args.shape or [[128, 128, 96], [160, 192, 224]]
     if args.case:
         print(json.dumps(run_case(args.case, shapes[0], args.repeat)))
         return
     if args.ratio:
         for s in shapes:
-            env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
-            code = (
-                f"import sys, json; sys.argv = ['x']; sys.path.insert(0, {str(REPO / 'benchmarks')!r}); "
-                f"import bench_similarity as b; print(json.dumps(b.run_ratio({args.ratio!r}, {s!r}, {args.repeat})))"
-            )
-            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO)
-            try:
-                r = json.loads(out.stdout.strip().splitlines()[-1])
-            except (IndexError, ValueError):
-                print(f"{'x'.join(map(str, s))}: failed: {(out.stderr.strip().splitlines() or ['?'])[-1]}")
+            r = measure_ratio(args.ratio, s, args.repeat)
+            if "failed" in r:
+                print(f"{'x'.join(map(str, s))}: failed: {r['failed']}")
                 continue
             a, b = args.ratio
             print(

@@ -147,11 +147,15 @@ def test_bad_arguments():
         MM.MacMINDLoss(height_axis=3)
 
 
-@pytest.mark.parametrize("shape,kw", [((11, 10, 9), {}), ((10, 11, 9), dict(height_axis=0)), ((14, 13), {})])
-def test_bin_energy_matches_numpy(shape, kw):
-    # The loss' lag form of sum(aggregate(m)^2) against the explicit shifted sums of the reference.
+@pytest.mark.parametrize(
+    "shape,kw,channels",
+    [((11, 10, 9), {}, 3), ((10, 11, 9), dict(height_axis=0), 3), ((14, 13), {}, 3), ((9, 8, 7), {}, 13)],
+)
+def test_bin_energy_matches_numpy(shape, kw, channels):
+    # The loss' lag form of sum(aggregate(m)^2) against the explicit shifted sums of the reference;
+    # 13 channels are summed in groups of CHANNEL_GROUP (6 + 6 + 1).
     rng = np.random.default_rng(5)
-    m = rng.standard_normal(shape + (3,))
+    m = rng.standard_normal(shape + (channels,))
     desc = MM.MacMIND(**kw)
     height = None if len(shape) == 2 else kw.get("height_axis", -1) % 3
     ref = np.sum(np_aggregate(m, 5, 8, 2, height_axis=height) ** 2)
@@ -189,3 +193,41 @@ def test_recompute_gives_the_same_value_and_gradient():
     assert MM.MacMINDLoss(recompute=True).get_config()["recompute"] is True
     with pytest.raises(ValueError, match="recompute"):
         MM.MacMINDLoss(recompute="yes")
+
+
+def test_bin_energy_gradient_in_channel_groups():
+    # sum(aggregate(m)^2) is quadratic, so central differences of the float64 reference are exact up to
+    # rounding; 13 channels cross the CHANNEL_GROUP group boundaries.
+    assert MM.CHANNEL_GROUP < 13
+    rng = np.random.default_rng(6)
+    m = rng.standard_normal((8, 7, 6, 13))
+    energy = lambda a: np.sum(np_aggregate(a, 5, 8, 2, height_axis=2) ** 2)  # noqa: E731
+    _, (g,) = value_and_grads(lambda a: MM.MacMIND().bin_energy(a), m[None].astype(np.float32))
+    for index in [(0, 0, 0, 0), (3, 4, 5, 6), (7, 6, 2, 12), (4, 0, 3, 5)]:
+        step = np.zeros_like(m)
+        step[index] = 1e-3
+        ref = (energy(m + step) - energy(m - step)) / 2e-3
+        np.testing.assert_allclose(g[0][index], ref, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("group", [18, 4])
+def test_scale_gradient_where_the_variance_floor_binds(group, monkeypatch):
+    # A flat image with one bright voxel: most voxels' mean SSD is below the floor (1e-3 of its image mean),
+    # so the gradient also flows through the floor into every voxel. Reference: central differences of
+    # the float64 NumPy scale, weighted by a fixed random map.
+    # group 4: the connections in groups of 4, 4, 4, 4, 2 (forward and written-out backward).
+    monkeypatch.setattr(MM, "SSC_GROUP", group)
+    img = np.full((7, 6, 5), 0.5)
+    img[3, 2, 2] = 1.0
+    img += 1e-4 * np.random.default_rng(7).random(img.shape)
+    w = np.random.default_rng(8).standard_normal(img.shape + (18,))
+    np_scale = lambda a: np_ms_ssc_scale(a, 1, 3)  # noqa: E731
+    mean_ssd = np.mean(-np.log(np_scale(img)), -1)  # SSD / max(mean SSD, floor): < 1 where the floor binds
+    assert np.mean(mean_ssd < 0.999) > 0.5
+    fn = lambda a: MM.ssc_scale(a, 1, 3)[..., 0] * w.astype(np.float32)  # noqa: E731
+    _, (g,) = value_and_grads(fn, img[None, ..., None].astype(np.float32))
+    for index in [(3, 2, 2), (0, 0, 0), (3, 3, 2), (6, 5, 4), (2, 2, 2)]:
+        step = np.zeros_like(img)
+        step[index] = 1e-6
+        ref = (np.sum(np_scale(img + step) * w) - np.sum(np_scale(img - step) * w)) / 2e-6
+        np.testing.assert_allclose(g[(0,) + index + (0,)], ref, rtol=2e-3, atol=2e-3 * np.abs(ref) + 1e-2)

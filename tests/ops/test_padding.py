@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 from keras import ops
 
-from tfreg.ops.padding import gather_spatial, pad_replicate, replicate_index
+from tfreg.ops.padding import gather_spatial, pad_replicate, pad_replicate_transpose, replicate_index
 
 
 def test_replicate_index():
@@ -37,6 +37,25 @@ def test_pad_replicate_gradient_counts_the_copies():
         total = tf.reduce_sum(pad_replicate(x, [(2, 1)]))
     # The first voxel appears 3 times, the middle one once, the last twice.
     np.testing.assert_array_equal(tape.gradient(total, x).numpy().reshape(-1), [3.0, 1.0, 2.0])
+
+
+@pytest.mark.parametrize("shape, pads", [((1, 5, 4, 2), [(2, 1), (0, 3)]), ((2, 4, 1, 3, 1), [(1, 2), (2, 2), (3, 0)])])
+def test_pad_replicate_gradient_is_the_summed_edge_copies(shape, pads):
+    # Reference: every padded voxel's weight added to the input voxel it copies (numpy index clamping).
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=shape).astype("float32")
+    w = rng.normal(size=(shape[0],) + tuple(n + b + a for n, (b, a) in zip(shape[1:-1], pads)) + shape[-1:])
+    ref = np.zeros(shape)
+    for index in np.ndindex(*w.shape[1:-1]):
+        source = tuple(int(np.clip(i - b, 0, n - 1)) for i, (b, _), n in zip(index, pads, shape[1:-1]))
+        ref[(slice(None),) + source] += w[(slice(None),) + index]
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(pad_replicate_transpose(ops.convert_to_tensor(w), pads)), ref, atol=1e-5
+    )
+    xv = tf.Variable(x)
+    with tf.GradientTape() as tape:
+        total = tf.reduce_sum(pad_replicate(xv, pads) * w.astype("float32"))
+    np.testing.assert_allclose(tape.gradient(total, xv).numpy(), ref, atol=1e-5)
 
 
 def test_gather_spatial_outer_product_of_indices():

@@ -60,15 +60,22 @@ from keras import ops
 from tfreg.checks import check_bool, check_choice, check_int
 from tfreg.losses.base import ImageLoss
 from tfreg.losses.mind import (
+    V_FLOOR_RELATIVE,
+    box_mean_transpose,
     box_mean_valid,
     neighbour_offsets,
-    pair_distances,
+    padded_shifted_copies,
     variance_floor,
 )
 from tfreg.ops.padding import pad_replicate
 from tfreg.registry import REGISTRY
 
 COMBINE = ("sum", "concat")
+#: Channels per group in :meth:`MacMIND.bin_energy` (memory; see there).
+CHANNEL_GROUP = 6
+#: Connections per group in :func:`ssc_from_copies`. All 18 of a 3-D scale by default: groups of 6 did not
+#: lower the loss' peak memory and cost 1.6x its time (TensorFlow 2.21 CPU, 64x64x48).
+SSC_GROUP = 18
 
 
 def ssc_connections(ndim: int, distance: int) -> list:
@@ -86,13 +93,109 @@ def ssc_connections(ndim: int, distance: int) -> list:
     return pairs
 
 
+def connection_matrix(offsets, pairs) -> np.ndarray:
+    """float32 ``(len(offsets), len(pairs))``: column ``e`` has +1 at pair ``e``'s first offset, -1 at its second.
+
+    ``copies @ matrix`` turns the stacked shifted copies ``S_r I`` (one channel per offset) into the
+    ``S_{r_i} I - S_{r_j} I`` of every connection at once (exactly: two non-zero terms per column).
+    """
+    index = {r: i for i, r in enumerate(offsets)}
+    matrix = np.zeros((len(offsets), len(pairs)), np.float32)
+    for e, (a, b) in enumerate(pairs):
+        matrix[index[a], e] += 1.0
+        matrix[index[b], e] -= 1.0
+    return matrix
+
+
+def ssc_from_copies(copies, matrix: np.ndarray, patch_size: int):
+    """SSC of one scale from its stacked copies: ``(B, *S', R)`` -> ``(B, *S, E)``, ``S' = S + patch_size - 1``.
+
+    ``copies`` holds the ``R`` shifted, replicate-padded copies ``S_r I`` of one input channel (padded by
+    ``patch_size // 2``), ``matrix`` is :func:`connection_matrix`. Forward:
+    ``d = box((copies @ matrix)^2)`` (VALID), ``V = max(mean_e d, floor)``, ``SSC = exp(-d / V)``.
+
+    The gradient is written out and recomputes ``exp`` and the differences from the saved ``d``, ``1/V``
+    and the ``R``-channel copies: only ``E + 2`` unpadded channels are kept for the backward pass (automatic
+    differentiation kept the differences, their squares' inputs, ``d``, its scaled copy and the
+    exponential, about 4 ``E``-channel maps, per scale).
+    """
+    sizes = [patch_size] * (len(copies.shape) - 2)
+    edges = matrix.shape[1]
+    # Connections in groups of SSC_GROUP: the padded differences, squares and box sums of one group at a
+    # time (forward and backward).
+    bounds = list(range(SSC_GROUP, edges, SSC_GROUP))
+    starts = [0] + bounds
+    stops = bounds + [edges]
+    # NumPy constants, converted where they are used: a tensor made here would be a tracer of an enclosing
+    # JAX transformation (keras.remat) that the gradient function, traced later, must not capture.
+    m = [np.ascontiguousarray(matrix[:, a:b]) for a, b in zip(starts, stops)]
+    m_t = [np.ascontiguousarray(matrix[:, a:b].T) for a, b in zip(starts, stops)]
+
+    @ops.custom_gradient
+    def ssc(c):
+        c = ops.stop_gradient(c)  # the eager tape must not record the forward (grad below is its gradient)
+        d = [box_mean_valid(ops.square(ops.matmul(c, mg)), sizes) for mg in m]  # per group
+        mean_d = sum(ops.sum(part, axis=-1, keepdims=True) for part in d) * (1.0 / edges)
+        floor = variance_floor(ops.expand_dims(mean_d, -1))[..., 0]  # (B, 1, .., 1, 1): one per sample
+        above = ops.cast(mean_d >= floor, "float32")
+        inv = 1.0 / ops.maximum(mean_d, floor)
+        out = [ops.exp(part * (-inv)) for part in d]
+        out = ops.concatenate(out, axis=-1) if len(out) > 1 else out[0]
+
+        def grad(*args, upstream=None):
+            if upstream is None:
+                (upstream,) = args
+            up = ops.split(upstream, bounds, axis=-1) if bounds else [upstream]
+            # dL/d(-d / V) = upstream exp(-d / V), per group; recomputed in the second pass below.
+            gs = lambda k: up[k] * ops.exp(d[k] * (-inv))  # noqa: E731
+            # d/dV of exp(-d / V) = exp(..) d / V^2, summed over the connections: one map per voxel.
+            g_v = sum(ops.sum(gs(k) * d[k], axis=-1, keepdims=True) for k in range(len(d))) * ops.square(inv)
+            # V = max(mean_d, floor): the voxels above the floor pass g_v to their own mean; the others to
+            # the floor, 1e-3 times the spatial mean of mean_d (the tie goes to mean_d, as ops.maximum).
+            spatial = tuple(range(1, len(mean_d.shape) - 1))
+            g_floor = ops.sum(g_v * (1.0 - above), axis=spatial, keepdims=True)
+            voxels = float(np.prod([int(s) for s in mean_d.shape[1:-1]]))
+            g_mean = (g_v * above + g_floor * (V_FLOOR_RELATIVE / voxels)) * (1.0 / edges)
+            g_c = None
+            for k, (mg, mg_t) in enumerate(zip(m, m_t)):
+                g_sq = box_mean_transpose(g_mean - gs(k) * inv, sizes)
+                term = ops.matmul(2.0 * ops.matmul(c, mg) * g_sq, mg_t)
+                g_c = term if g_c is None else g_c + term
+            return g_c
+
+        return out, grad
+
+    return ssc(copies)
+
+
+def sequenced(x, after):
+    """``x`` unchanged (exactly: ``x + 0``), but as a value computed after ``after`` (a finite tensor).
+
+    ``keras.ops`` has no control dependencies, and graph executors (TensorFlow's) run independent
+    branches concurrently, which for the four msSSC chains (two images, two scales) kept all of their
+    full-size temporaries alive at once. The product with zero (of a stopped gradient, so the backward
+    pass is unchanged) is a data dependency that orders the chains.
+    """
+    return x + 0.0 * ops.cast(ops.sum(after), x.dtype)
+
+
 def ssc_scale(x, distance: int, patch_size: int):
-    """One scale of msSSC: ``(B, *S, C)`` -> ``(B, *S, E, C)``, ``E = len(ssc_connections)``."""
+    """One scale of msSSC: ``(B, *S, C)`` -> ``(B, *S, E, C)``, ``E = len(ssc_connections)``.
+
+    ``SSD_e = box(S_{r_i} x - S_{r_j} x)^2`` (replicate boundary) and ``exp(-SSD_e / V)`` with ``V`` the
+    floored mean over the connections (:func:`ssc_from_copies`), per input channel.
+    """
     pairs = ssc_connections(len(x.shape) - 2, distance)
-    d = pair_distances(x, pairs, (patch_size - 1) // 2, "box")
-    mean_d = ops.mean(d, axis=-2, keepdims=True)
-    # |e| SSD / sum SSD == SSD / mean SSD, with the mean floored as in MIND; one reciprocal per voxel.
-    return ops.exp(d * (-1.0 / ops.maximum(mean_d, variance_floor(mean_d))))
+    offsets = sorted({r for pair in pairs for r in pair})
+    matrix = connection_matrix(offsets, pairs)
+    # The box is VALID over copies padded by patch_size // 2: replicate padding commutes with the
+    # pointwise squared difference, so this is the box with replicate boundary of each squared difference.
+    copies = padded_shifted_copies(x, offsets, (patch_size - 1) // 2)
+    maps = []
+    for c in range(int(x.shape[-1])):
+        stacked = ops.concatenate([copy[..., c : c + 1] for copy in copies], axis=-1)
+        maps.append(ssc_from_copies(stacked, matrix, patch_size))
+    return ops.stack(maps, axis=-1)
 
 
 def log_polar_bins(ndim: int, size: int, angle_bins: int, radius_bins: int, height_bins: int, height_axis: int):
@@ -256,10 +359,10 @@ class MacMIND:
         aggregation_size: R2, odd neighbourhood size in voxels of the log-polar bins (default 5).
         angle_bins, radius_bins, height_bins: bin counts (default 8, 2, 1); ``height_bins`` 1 in 2-D.
         height_axis: spatial axis (0..2, or -1 for the last) of the cylinder axis in 3-D (default -1).
-        recompute: recompute each msSSC scale in the backward pass instead of keeping its intermediates
-            (``keras.remat``): less memory (a third less peak for the loss on CPU), one more forward
-            pass of stage 1. Default False. On CPU the loss with value and gradient at 160x192x224 needs
-            over 8 GiB without it (see benchmarks/README.md).
+        recompute: recompute each msSSC scale in the backward pass (``keras.remat``) instead of keeping
+            its ``d`` and ``1/V`` (:func:`ssc_from_copies` already keeps nothing else): one more forward
+            pass of stage 1 for about 19 channels less per scale. Default False; without it the value and
+            gradient at 160x192x224 fit in 8 GiB on CPU (see benchmarks/README.md).
     """
 
     def __init__(
@@ -313,14 +416,20 @@ class MacMIND:
         """N, the number of log-polar bins in 3-D (in 2-D ``angle_bins * radius_bins``)."""
         return self.angle_bins * self.radius_bins * self.height_bins
 
-    def ms_ssc(self, x):
-        """msSSC map: float ``(B, *S, C)`` -> ``(B, *S, M)``; channel ``e C + c`` (per scale block for concat)."""
+    def ms_ssc(self, x, after=None):
+        """msSSC map: float ``(B, *S, C)`` -> ``(B, *S, M)``; channel ``e C + c`` (per scale block for concat).
+
+        ``after`` (optional tensor): computed only once ``after`` is (see :func:`sequenced`); each scale
+        also waits for the previous one.
+        """
         x = ops.cast(x, "float32")
         shape = tuple(x.shape[1:-1])
         maps = []
         for d in self.distances:
             scale = lambda v, d=d: ssc_scale(v, d, self.patch_size)  # noqa: E731
-            s = keras.remat(scale)(x) if self.recompute else scale(x)
+            v = x if after is None else sequenced(x, after)
+            s = keras.remat(scale)(v) if self.recompute else scale(v)
+            after = s
             maps.append(ops.reshape(s, (-1,) + shape + (s.shape[-2] * s.shape[-1],)))
         if self.combine == "concat":
             return ops.concatenate(maps, axis=-1)
@@ -392,13 +501,23 @@ class MacMIND:
         :func:`bin_energy_plan`) with :func:`lag_energy`; neither the ``N M`` bin channels nor sliced
         copies (whose gradients are full-size scatters) are formed.
         """
-        columns, plane_bins, plane_axes, half = self._columns(m, self.aggregation_size // 2)
+        channels = int(m.shape[-1])
+        # The energy is a sum over channels: groups of CHANNEL_GROUP channels keep the padded columns and
+        # the lag products of one group at a time (split, whose gradient is one concatenation, not sliced
+        # copies with full-size slice gradients). At 128x128x96 with 18 channels the value and gradient
+        # peaked at 938 MiB above start in groups of 6, 1406 MiB in one piece (1189 MiB in groups of 3).
+        bounds = list(range(CHANNEL_GROUP, channels, CHANNEL_GROUP))
+        parts = ops.split(m, bounds, axis=-1) if bounds else [m]
         sizes = [int(s) for s in m.shape[1:-1]]
-        plan = bin_energy_plan(plane_bins, half, [sizes[a] for a in plane_axes])
         total = None
-        for padded in columns:
-            term = lag_energy(padded, plan, plane_axes)
-            total = term if total is None else total + term
+        for part in parts:
+            if total is not None:  # one group after the other, forward and backward (see sequenced)
+                part = sequenced(part, total)
+            columns, plane_bins, plane_axes, half = self._columns(part, self.aggregation_size // 2)
+            plan = bin_energy_plan(plane_bins, half, [sizes[a] for a in plane_axes])
+            for padded in columns:
+                term = lag_energy(padded, plan, plane_axes)
+                total = term if total is None else total + term
         return total
 
     def aggregate(self, m):
@@ -467,7 +586,8 @@ class MacMINDLoss(ImageLoss):
 
     def compute_per_sample(self, y_true, y_pred):
         """``E_sim`` per sample, ``(B,)``."""
-        diff = self.descriptor.ms_ssc(y_true) - self.descriptor.ms_ssc(y_pred)
+        desc_true = self.descriptor.ms_ssc(y_true)
+        diff = desc_true - self.descriptor.ms_ssc(y_pred, after=desc_true)
         voxels = float(np.prod([int(s) for s in diff.shape[1:-1]]))
         return self.descriptor.bin_energy(diff) / voxels
 
@@ -479,6 +599,9 @@ class MacMINDLoss(ImageLoss):
 
 __all__ = [
     "ssc_connections",
+    "connection_matrix",
+    "ssc_from_copies",
+    "sequenced",
     "ssc_scale",
     "log_polar_bins",
     "bin_energy_plan",

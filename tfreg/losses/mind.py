@@ -85,49 +85,66 @@ def ssc_pairs(ndim: int, dilation: int) -> List[Tuple[Tuple[int, ...], Tuple[int
     return pairs
 
 
-def _pool_axis(x, axis: int, size: int):
-    window = [1] * (len(x.shape) - 2)
-    window[axis] = size
-    return ops.average_pool(x, tuple(window), strides=1, padding="valid", data_format="channels_last")
+def _window_sum_axis(x, axis: int, size: int):
+    """VALID sum of ``size`` consecutive voxels along spatial ``axis``: ``(B, *S, C)`` -> ``S_axis - size + 1``.
 
-
-def _box_axis(x, axis: int, size: int):
-    """VALID mean over ``size`` voxels along spatial ``axis`` (one average pool), with a pooled gradient.
-
-    The gradient of a VALID window mean is the same mean over the zero-padded upstream gradient:
-    ``dx[i] = (1/k) sum_{j = i - k + 1 .. i} g[j]``. TensorFlow's own AvgPool3DGrad was 2 to 6x slower on
-    CPU than the forward pool (oneDNN kernels), so the gradient is written as a forward pool.
+    One depthwise convolution with a ``(size, 1)`` kernel of ones on ``x`` viewed as a 2-D image
+    ``(B prod(S[:axis]), S_axis, prod(S[axis + 1:]), C)`` (a free reshape). On TensorFlow's CPU (2.21,
+    18 channels, 68x68x52) this took 13 ms per axis against 18 ms for sums of slices (which also
+    allocate a copy per slice) and 200 ms for an average pool over the same window.
     """
-    pads = [(0, 0)] * len(x.shape)
-    pads[axis + 1] = (size - 1, size - 1)
+    sizes = [int(v) for v in x.shape[1:-1]]
+    channels = int(x.shape[-1])
+    inner = int(np.prod(sizes[axis + 1 :]))
+    view = ops.reshape(x, (-1, sizes[axis], inner, channels))  # -1: the batch may be unknown until run time
+    kernel = np.ones((size, 1, channels, 1), np.float32)
+    out = ops.depthwise_conv(view, kernel, strides=1, padding="valid", data_format="channels_last")
+    sizes[axis] -= size - 1
+    return ops.reshape(out, (-1, *sizes, channels))
 
-    @ops.custom_gradient
-    def box(v):
-        # stop_gradient: the eager tape must not record the pool itself (grad below is its gradient).
-        out = _pool_axis(ops.stop_gradient(v), axis, size)
 
-        def grad(*args, upstream=None):
-            if upstream is None:
-                (upstream,) = args
-            return _pool_axis(ops.pad(upstream, pads), axis, size)
+def _box_sum_valid(x, sizes: Sequence[int]):
+    """Separable VALID window sums (:func:`_window_sum_axis` per axis, no gradient of its own)."""
+    for a, k in enumerate(sizes):
+        if k > 1:
+            x = _window_sum_axis(x, a, int(k))
+    return x
 
-        return out, grad
 
-    return box(x)
+def box_mean_transpose(g, sizes: Sequence[int]):
+    """Adjoint of :func:`box_mean_valid`: ``(B, *S', C)`` -> ``(B, *(S' + sizes - 1), C)``.
+
+    The transpose of a VALID window mean is the same window mean over the input zero-padded by
+    ``size - 1`` voxels on both sides of each axis: ``dx[i] = (1/k) sum_{j = i - k + 1 .. i} g[j]``.
+    """
+    pads = [(0, 0)] + [(int(k) - 1, int(k) - 1) for k in sizes] + [(0, 0)]
+    return _box_sum_valid(ops.pad(g, pads), sizes) * (1.0 / float(np.prod(sizes)))
 
 
 def box_mean_valid(x, sizes: Sequence[int]):
     """Box mean over ``sizes[a]`` voxels along each spatial axis, VALID: ``(B, *S, C)`` -> ``(B, *(S - sizes + 1), C)``.
 
-    Separable average pools (one axis at a time, stride 1), so ``sum(sizes)`` additions per voxel and
-    channel instead of ``prod(sizes)``. Pooling works on every channel at once: on TensorFlow's CPU the
-    forward pass was about 3x faster than the single-channel convolutions of
-    :func:`tfreg.ops.filters.separable_filter` (18 channels, 64x64x48).
+    Separable window sums (:func:`_window_sum_axis`, one depthwise convolution per axis), so
+    ``sum(sizes)`` additions per voxel and channel instead of ``prod(sizes)``; on TensorFlow's CPU (2.21)
+    these were about 15x faster than average pools over the same windows. The gradient is
+    :func:`box_mean_transpose` (the same sums over the zero-padded upstream gradient), not the
+    convolution's own gradient.
     """
-    for a, k in enumerate(sizes):
-        if k > 1:
-            x = _box_axis(x, a, int(k))
-    return x
+    scale = 1.0 / float(np.prod(sizes))
+
+    @ops.custom_gradient
+    def box(v):
+        # stop_gradient: the eager tape must not record the sums themselves (grad below is their gradient).
+        out = _box_sum_valid(ops.stop_gradient(v), sizes) * scale
+
+        def grad(*args, upstream=None):
+            if upstream is None:
+                (upstream,) = args
+            return box_mean_transpose(upstream, sizes)
+
+        return out, grad
+
+    return box(x)
 
 
 def clamped_index(size: int, pad: int, shift: int) -> np.ndarray:
@@ -314,6 +331,7 @@ __all__ = [
     "self_similarity_descriptor",
     "pair_distances",
     "box_mean_valid",
+    "box_mean_transpose",
     "padded_shifted_copies",
     "clamped_index",
     "patch_filter",

@@ -46,6 +46,32 @@ def gather_spatial(x, indices: Sequence[np.ndarray]):
     return ops.reshape(out, (-1,) + out_sizes + (channels,))
 
 
+def pad_replicate_transpose(g, pads: Sequence[Tuple[int, int]]):
+    """Adjoint of :func:`pad_replicate`: ``(B, *(S_a + before_a + after_a), C)`` -> ``(B, *S, C)``.
+
+    Each padded axis is cropped and its ``before`` (``after``) edge copies are summed into the first
+    (last) voxel: ``out[0] = sum(g[:before + 1])``, ``out[S - 1] = sum(g[before + S - 1:])`` (all of
+    ``g`` when ``S = 1``), the rest ``g[before + i]``. Static spatial sizes.
+    """
+    for axis, (before, after) in enumerate(pads, start=1):
+        if not (before or after):
+            continue
+        size = int(g.shape[axis]) - before - after
+
+        def part(start, stop, axis=axis):
+            index = [slice(None)] * len(g.shape)
+            index[axis] = slice(start, stop)
+            return g[tuple(index)]
+
+        if size == 1:
+            g = ops.sum(g, axis=axis, keepdims=True)
+            continue
+        first = ops.sum(part(0, before + 1), axis=axis, keepdims=True)
+        last = ops.sum(part(before + size - 1, None), axis=axis, keepdims=True)
+        g = ops.concatenate([first, part(before + 1, before + size - 1), last], axis=axis)
+    return g
+
+
 def _is_static(size) -> bool:
     return isinstance(size, (int, np.integer))
 
@@ -80,7 +106,22 @@ def pad_replicate(x, pads: Sequence[Tuple[int, int]], method: str = "gather"):
         return x
     if method == "gather" and all(_is_static(s) for s in x.shape[1:]):
         sizes = [int(s) for s in x.shape[1:-1]]
-        return gather_spatial(x, [replicate_index(n, b, a) for n, (b, a) in zip(sizes, pads)])
+        indices = [replicate_index(n, b, a) for n, (b, a) in zip(sizes, pads)]
+
+        @ops.custom_gradient
+        def padded(v):
+            # The gather's own gradient (TensorFlow: transposes around a segment sum of the whole padded
+            # map) is replaced by its closed form, which needs two slices per axis.
+            out = gather_spatial(ops.stop_gradient(v), indices)
+
+            def grad(*args, upstream=None):
+                if upstream is None:
+                    (upstream,) = args
+                return pad_replicate_transpose(upstream, pads)
+
+            return out, grad
+
+        return padded(x)
     for axis, (before, after) in enumerate(pads, start=1):
         if not (before or after):
             continue
@@ -97,4 +138,4 @@ def pad_replicate(x, pads: Sequence[Tuple[int, int]], method: str = "gather"):
     return x
 
 
-__all__ = ["PAD_METHODS", "replicate_index", "gather_spatial", "pad_replicate"]
+__all__ = ["PAD_METHODS", "replicate_index", "gather_spatial", "pad_replicate", "pad_replicate_transpose"]
