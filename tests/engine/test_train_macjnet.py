@@ -12,9 +12,8 @@ from tests.conftest import REPO_ROOT
 from tests.data.helpers import write_paired
 from tests.engine.deepreg_configs import write_config
 from tfreg.data.image_io import read_image
-from tfreg.engine.checkpoint import saved_weights
 
-SHAPE = [16, 16, 16]
+SHAPE = [32, 32, 32]  # LapIRN's coarsest level (1/4) must exceed macMIND's 4-voxel reach
 SEGMENTER = {"backbone": {"channels": [4, 8]}}
 
 
@@ -24,7 +23,7 @@ def optimizer_steps(ckpt):
     steps = {}
     for key in reader.get_variable_to_shape_map():
         for name in ("registration", "segmentation"):
-            if f"optimizers/{name}" in key and "iteration" in key:
+            if key.startswith(f"{name}/_iterations/"):
                 steps[name] = int(reader.get_tensor(key))
     return steps
 
@@ -98,9 +97,6 @@ def test_macjnet_stages_train_hand_over_resume_and_predict(tmp_path, caplog):
     assert "swapped" not in caplog.text
     # the checkpoint holds both optimizers, each with its own step count
     ckpt = os.path.join(exp, "save", "ckpt-1")
-    keys = saved_weights(ckpt)
-    assert any(k.startswith("optimizers/registration") for k in keys), sorted(keys)[:20]
-    assert any(k.startswith("optimizers/segmentation") for k in keys)
     # 3 pairs per epoch, alternating registration / segmentation steps: R, S, R
     assert optimizer_steps(ckpt) == {"registration": 2, "segmentation": 1}
 
