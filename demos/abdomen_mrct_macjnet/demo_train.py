@@ -3,7 +3,7 @@
 Run from anywhere after ``demo_data.py``::
 
     python demos/abdomen_mrct_macjnet/demo_train.py           # four stages
-    python demos/abdomen_mrct_macjnet/demo_train.py --test    # tiny networks, 16^3 volumes, 1 epoch (3 for reg)
+    python demos/abdomen_mrct_macjnet/demo_train.py --test    # tiny networks, 32^3 volumes, 1 epoch (3 for reg)
 
 The stages (Zhou et al. 2023, "Multi-modal abdominal image registration via joint segmentation and
 registration learning", macJNet's protocol), each ``config/<stage config>`` merged with
@@ -51,6 +51,8 @@ STAGES = {
 TEST_REGISTRATION = {"num_channels": 4, "num_residual_blocks": 1}
 TEST_SEGMENTER = {"channels": [4, 8]}
 TEST_EPOCHS = {"reg": 3, "seg_ct": 1, "seg_mr": 1, "joint": 1}
+#: --test volumes: LapIRN's coarsest level (1/4) must exceed macMIND's 4-voxel reach, so 32^3 (not the demos' 16^3)
+TEST_SHAPE = (32, 32, 32)
 
 
 def stage_configs() -> Dict[str, str]:
@@ -75,11 +77,11 @@ def joint_init_from(checkpoints: Dict[str, str]) -> List[dict]:
 
 def stage_override(stage: str, folder: str, test: bool) -> dict:
     """The generated override of one stage: the data folders under ``<folder>/dataset`` and, with ``test``,
-    16^3 volumes, the small networks and the epochs of :data:`TEST_EPOCHS` (a checkpoint at the last one)."""
+    32^3 volumes, the small networks and the epochs of :data:`TEST_EPOCHS` (a checkpoint at the last one)."""
     dataset = staged_demo.split_dirs(os.path.join(folder, "dataset"), ("train", "valid"), labeled=True)
     override: dict = {"dataset": dataset, "train": {}}
     if test:
-        dataset["moving_image_shape"] = dataset["fixed_image_shape"] = list(staged_demo.TEST_SHAPE)
+        dataset["moving_image_shape"] = dataset["fixed_image_shape"] = list(TEST_SHAPE)
         train = override["train"]
         train["epochs"] = train["save_period"] = TEST_EPOCHS[stage]
         if stage in ("reg", "joint"):
@@ -96,7 +98,7 @@ def stage_override(stage: str, folder: str, test: bool) -> dict:
 def main(argv=None) -> str:
     """Train the four stages; returns the joint stage's folder ``<dir>/logs_train/<run>/joint``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--test", action="store_true", help="tiny networks on 16^3 volumes, 1 epoch (a smoke test)")
+    parser.add_argument("--test", action="store_true", help="tiny networks on 32^3 volumes, 1 epoch (a smoke test)")
     parser.add_argument("--max_epochs", type=int, default=-1, help="override train.epochs of every stage (-1: theirs)")
     parser.add_argument("--dir", default=None, help=f"demo folder holding dataset/ (default demos/{NAME})")
     parser.add_argument("-g", "--gpu", default=None, help="CUDA_VISIBLE_DEVICES ('' for CPU); default: unchanged")

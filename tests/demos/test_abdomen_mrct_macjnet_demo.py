@@ -107,7 +107,7 @@ def test_stage_overrides_and_the_joint_init_from(tmp_path):
         "train": {},
     }
     test = demo_train.stage_override("reg", str(tmp_path), test=True)
-    assert test["dataset"]["moving_image_shape"] == test["dataset"]["fixed_image_shape"] == [16, 16, 16]
+    assert test["dataset"]["moving_image_shape"] == test["dataset"]["fixed_image_shape"] == [32, 32, 32]
     assert test["train"]["epochs"] == test["train"]["save_period"] == 3
     assert test["train"]["trainer"] == {"level_epochs": [1, 1], "freeze_epochs": 1}
     assert demo_train.stage_override("seg_mr", str(tmp_path), test=True)["train"]["backbone"] == {"channels": [4, 8]}
@@ -169,7 +169,7 @@ def test_four_stages_predict_and_evaluate(tiny_demo):
     assert out.endswith(os.path.join("-joint-test", "valid"))
     (pair,) = glob.glob(os.path.join(out, "pair_*"))  # the one registration_val pair
     ddf, _ = read_image(os.path.join(pair, "ddf.nii.gz"))
-    assert ddf.shape == (24, 24, 24, 3)  # full resolution: the CT's own grid, not the 16^3 the network saw
+    assert ddf.shape == (24, 24, 24, 3)  # full resolution: the CT's own grid, not the 32^3 the network saw
     with open(os.path.join(out, demo_predict.EVALUATION), newline="") as stream:
         rows = list(csv.DictReader(stream))
     assert rows and all(np.isfinite(float(row["dice"])) for row in rows)

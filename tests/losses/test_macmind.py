@@ -231,3 +231,14 @@ def test_scale_gradient_where_the_variance_floor_binds(group, monkeypatch):
         step[index] = 1e-6
         ref = (np.sum(np_scale(img + step) * w) - np.sum(np_scale(img - step) * w)) / 2e-6
         np.testing.assert_allclose(g[(0,) + index + (0,)], ref, rtol=2e-3, atol=2e-3 * np.abs(ref) + 1e-2)
+
+
+def test_check_input_shape_refuses_images_within_the_descriptors_reach():
+    from tfreg.losses.macmind import MacMINDLoss
+
+    loss = MacMINDLoss()  # distances 2 and 4, aggregation 5
+    loss.check_input_shape((5, 9, 9), ndim=3)
+    loss.check_input_shape((5, 9, 9, 1), ndim=3)  # a channel axis is ignored
+    with pytest.raises(ValueError, match=r"needs every spatial size > 4 voxels, got \(4, 9, 9\)"):
+        loss.check_input_shape((4, 9, 9), ndim=3)
+    MacMINDLoss(num_scales=1, distances=[1], weights=[1.0], aggregation_size=3).check_input_shape((2, 2), ndim=2)

@@ -110,3 +110,14 @@ def test_config_refuses_another_backbone():
     }
     with pytest.raises(ConfigError, match="train.backbone.name: method 'lapirn' needs the lapirn backbone"):
         validate_config(config, check_dirs=False)
+
+
+def test_a_loss_too_large_for_the_coarsest_level_is_refused_at_build():
+    # 16^3: level 1 works on 4^3, within macMIND's 4-voxel reach (distances 2 and 4)
+    loss = {"image": {"name": "macmind"}, "regularization": {"name": "gradient", "weight": 0.5}}
+    with pytest.raises(
+        ValueError, match=r"loss/image_MacMINDLoss.*needs every spatial size > 4 voxels, got \(4, 4, 4\)"
+    ):
+        model(size=(16, 16, 16), loss=loss)
+    built = model(size=(32, 32, 32), loss=loss)  # level 1 on 8^3 is fine
+    assert built.tensor_shape("level_ddf") == (8, 8, 8, 3)

@@ -584,6 +584,21 @@ class MacMINDLoss(ImageLoss):
             recompute=recompute,
         )
 
+    def check_input_shape(self, shape: Sequence[int], ndim: Optional[int] = None) -> None:
+        """ValueError when images of spatial shape ``shape`` (voxels; a trailing channel axis when ``ndim`` says
+        so is ignored) are too small for the descriptor: every size must exceed the largest patch distance
+        (the shifted copies reach that far) and half the aggregation size; called by the models before
+        training (e.g. the coarsest level of a progressive LapIRN run)."""
+        sizes = [int(v) for v in shape]
+        if ndim is not None and len(sizes) > ndim:
+            sizes = sizes[:ndim]
+        need = max(max(int(d) for d in self.descriptor.distances), self.descriptor.aggregation_size // 2)
+        if any(v <= need for v in sizes):
+            raise ValueError(
+                f"macmind with distances {list(self.descriptor.distances)} and aggregation_size "
+                f"{self.descriptor.aggregation_size} needs every spatial size > {need} voxels, got {tuple(sizes)}"
+            )
+
     def compute_per_sample(self, y_true, y_pred):
         """``E_sim`` per sample, ``(B,)``."""
         desc_true = self.descriptor.ms_ssc(y_true)

@@ -61,9 +61,12 @@ class LapIRNModel(DDFModel):
         return super().output_names(labeled) + LEVEL_OUTPUTS
 
     def tensor_shape(self, name: str) -> Optional[Tuple[int, ...]]:
-        """As the base class; None (not checked) for the level tensors, whose grid follows the training stage."""
+        """As the base class; for the level tensors, the coarsest level's grid: a progressive run computes its
+        image and regularization losses there first, so a loss that cannot run on it (e.g. macMIND's 4-voxel
+        reach on a 4-voxel level) is refused before training rather than at the first step."""
         if name in LEVEL_OUTPUTS:
-            return None
+            coarsest = tuple(-(-int(s) // 2 ** (self.backbone.num_levels - 1)) for s in self.fixed_image_size)
+            return coarsest + ((self.ndim,) if name == "level_ddf" else ())
         return super().tensor_shape(name)
 
     @classmethod
