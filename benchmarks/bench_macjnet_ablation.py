@@ -130,6 +130,8 @@ class Settings:
     lapirn_blocks: int = 2
     seg_channels: Tuple[int, ...] = (8, 16, 32)
     seeds: Tuple[int, ...] = (0, 1, 2)
+    macmind_weight: float = 20.0
+    runs: Tuple[str, ...] = tuple(RUNS)
 
 
 FULL = Settings()
@@ -251,6 +253,13 @@ def _train(work: Path, name: str, configs: Sequence[str], override: dict, seed: 
     return model, os.path.join(exp, "save", f"ckpt-{epochs}"), record
 
 
+def _macmind_weight(similarity: str, settings: Settings) -> dict:
+    """``{"loss": {"image": {"weight": w}}}`` when macMIND's weight differs from the configs' 20, else ``{}``."""
+    if similarity != "macmind" or settings.macmind_weight == 20.0:
+        return {}
+    return {"loss": {"image": {"weight": float(settings.macmind_weight)}}}
+
+
 def train_registration(work, similarity, data_dir, num_pairs, shape, settings: Settings, seed: int):
     """Stage 1: the registration network alone (progressive LapIRN, unsupervised)."""
     epochs = _epochs(num_pairs, settings.reg_steps)
@@ -261,6 +270,7 @@ def train_registration(work, similarity, data_dir, num_pairs, shape, settings: S
             "backbone": {"num_channels": settings.lapirn_channels, "num_residual_blocks": settings.lapirn_blocks},
             "optimizer": {"name": "Adam", "learning_rate": settings.reg_learning_rate},
             "trainer": {"level_epochs": [first, second], "freeze_epochs": min(1, first)},
+            **_macmind_weight(similarity, settings),
             "epochs": max(epochs, first + second + 1),
             "save_period": max(epochs, first + second + 1),
         },
@@ -299,6 +309,7 @@ def train_joint(work, similarity, fraction, data_dir, num_pairs, shape, inits, s
                 "registration": {"name": "Adam", "learning_rate": settings.joint_learning_rates[0]},
                 "segmentation": {"name": "Adam", "learning_rate": settings.joint_learning_rates[1]},
             },
+            **_macmind_weight(similarity, settings),
             "init_from": [
                 {"path": reg_ckpt, "parts": ["backbone"]},
                 {"path": mr_ckpt, "parts": seg},
@@ -496,9 +507,12 @@ def run(settings: Settings, json_path: Path, keep: Optional[Path] = None) -> Opt
         for seed in settings.seeds:
             per_run["before"][seed] = evaluate(test, None, spacing)
             reg = {}
-            for similarity in SIMILARITIES:
+            wanted = [name for name in RUNS if name in settings.runs]
+            for similarity in [s for s in SIMILARITIES if any(RUNS[n][0] == s for n in wanted)]:
                 model, ckpt, record = train_registration(work, similarity, all_dir, n, shape, settings, seed)
                 reg[similarity] = ckpt
+                if f"reg_{similarity}" not in wanted:
+                    continue
                 per_run[f"reg_{similarity}"][seed] = evaluate(test, predict_ddfs(model, test), spacing)
                 records.append(dict(record, run=f"reg_{similarity}", seed=seed))
                 print(
@@ -507,7 +521,7 @@ def run(settings: Settings, json_path: Path, keep: Optional[Path] = None) -> Opt
                     flush=True,
                 )
             segs = {}
-            for fraction in (0.3, 1.0):
+            for fraction in sorted({RUNS[n][1] for n in wanted if RUNS[n][1] is not None}):
                 rows = np.flatnonzero(labeled_pairs(n, fraction, seed)).tolist()
                 tag = f"{int(round(fraction * 100))}"
                 data_dir = write_paired(work / "data" / f"labelled_{tag}_seed{seed}", train, rows)
@@ -522,7 +536,7 @@ def run(settings: Settings, json_path: Path, keep: Optional[Path] = None) -> Opt
                     ckpts.append(ckpt)
                 segs[fraction] = ckpts
             for name, (similarity, fraction) in RUNS.items():
-                if fraction is None:
+                if fraction is None or name not in wanted:
                     continue
                 inits = (reg[similarity],) + tuple(segs[fraction])
                 model, _, record = train_joint(work, similarity, fraction, all_dir, n, shape, inits, settings, seed)
@@ -544,19 +558,21 @@ def run(settings: Settings, json_path: Path, keep: Optional[Path] = None) -> Opt
                 )
             shutil.rmtree(work / "logs", ignore_errors=True)
         result["runs"] = records
+        per_run = {name: by_seed for name, by_seed in per_run.items() if by_seed}
         result["aggregate"] = {name: aggregate(by_seed) for name, by_seed in per_run.items() if by_seed}
         result["raw"] = {
             name: {str(s): {k: v.tolist() for k, v in m.items()} for s, m in by_seed.items()}
             for name, by_seed in per_run.items()
         }
         result["segmenters"] = {k: float(np.mean(v)) for k, v in seg_scores.items()}
-        result["comparisons"] = [list(c) for c in COMPARISONS]
+        result["comparisons"] = [list(c) for c in COMPARISONS if c[0] in per_run and c[1] in per_run]
         result["differences"] = {
             f"{a} - {b}": {
                 key: summary([float(np.nanmean(per_run[a][s][key] - per_run[b][s][key])) for s in settings.seeds])
                 for key in ("wm", "sgm", "hd95_wm", "tre", "folding")
             }
             for a, b in COMPARISONS
+            if a in per_run and b in per_run
         }
     finally:
         if keep is None:
@@ -581,6 +597,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--ndim", type=int, choices=(2, 3), help="2-D slices (default) or 3-D volumes")
     parser.add_argument("--seeds", type=int, nargs="+", help="seeds (default 0 1 2; quick: 0)")
     parser.add_argument("--steps", type=int, nargs=3, metavar=("REG", "SEG", "JOINT"), help="steps per stage")
+    parser.add_argument("--runs", nargs="+", choices=list(RUNS), help="only these runs (default all)")
+    parser.add_argument(
+        "--macmind-weight",
+        type=float,
+        help="macMIND's loss weight (default the configs' 20 on the channel sum; 20/288 = the mean over channels)",
+    )
     parser.add_argument("--json", type=Path, help="raw results (default benchmarks/results/macjnet_ablation*.json)")
     parser.add_argument("--keep", type=Path, help="work folder to keep (data, logs); default a temporary one")
     args = parser.parse_args(argv)
@@ -590,6 +612,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         changes["ndim"] = args.ndim
     if args.seeds:
         changes["seeds"] = tuple(args.seeds)
+    if args.runs:
+        changes["runs"] = tuple(args.runs)
+    if args.macmind_weight is not None:
+        changes["macmind_weight"] = args.macmind_weight
     if args.steps:
         changes.update(reg_steps=args.steps[0], seg_steps=args.steps[1], joint_steps=args.steps[2])
     if changes:
