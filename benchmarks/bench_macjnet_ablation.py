@@ -27,7 +27,7 @@ Protocol, per seed (the paper's stages; every run is ``tfreg.engine.train.train`
 merged with an override written to a temporary folder):
 
 1. Registration network alone (Reg-SubNet, unsupervised): ``config/macjnet_reg_pretrain.yaml`` (LapIRN with
-   attention gates, progressive) with macMIND, and with MIND and MI (``config/macjnet_ablation_{mind,mi}.yaml``).
+   attention gates, progressive) with macMIND, and with MIND and MI (``config/macjnet_ablations/{mind,mi}.yaml``).
 2. Segmenters (MR: moving, CT: fixed): ``config/macjnet_seg_{mr,ct}.yaml`` on the labelled pairs only, for 30 %
    and 100 % of the training pairs (the same pairs the joint model sees: :func:`tfreg.models.joint.labeled_pairs`
    with the run's seed).
@@ -85,7 +85,7 @@ from benchmarks.bench_wssamnet_ablation import (  # noqa: E402
 #: the structure the networks train on (white matter: the "liver") and the evaluation-only one ("tumour")
 TRAIN_LABEL = LABEL_NAMES.index("white_matter") + 1
 SMALL_LABEL = LABEL_NAMES.index("subcortical_gm") + 1
-SIMILARITIES = {"macmind": None, "mind": "macjnet_ablation_mind.yaml", "mi": "macjnet_ablation_mi.yaml"}
+SIMILARITIES = {"macmind": None, "mind": "macjnet_ablations/mind.yaml", "mi": "macjnet_ablations/mi.yaml"}
 #: the runs compared: name -> (similarity, labelled fraction; None = the registration network alone)
 RUNS = {
     "reg_macmind": ("macmind", None),

@@ -2,6 +2,7 @@
 modality, recording it), the progressive LapIRN pre-training, and the joint alternating stage that starts from
 their checkpoints, checkpoints both optimizers, resumes and predicts."""
 
+import glob
 import os
 
 import pytest
@@ -127,3 +128,17 @@ def test_the_segmenter_modality_swap_is_warned_from_the_saved_configs(tmp_path, 
     with caplog.at_level("WARNING"):
         validate_config(loaded, provenance, check_dirs=False)
     assert "trained on CT images" in caplog.text and "moving_modality: MR" in caplog.text
+
+
+ABLATIONS = sorted(glob.glob(os.path.join(REPO_ROOT, "config", "macjnet_ablations", "*.yaml")))
+
+
+@pytest.mark.parametrize("path", ABLATIONS, ids=os.path.basename)
+def test_every_ablation_override_validates_after_its_stage_config(path):
+    from tfreg.config import load_configs_with_provenance, validate_config
+
+    bases = ["macjnet_joint.yaml"] + (["macjnet_reg_pretrain.yaml"] if "labels" not in os.path.basename(path) else [])
+    for base in bases:
+        loaded, provenance = load_configs_with_provenance([config(base), path])
+        validate_config(loaded, provenance, check_dirs=False)
+    assert len(ABLATIONS) == 4
