@@ -356,9 +356,6 @@ class JointModel(WSSAMNetModel):
             return resize(_with_channel(tensor), self.fixed_image_size)[..., 0]
         return resize(tensor, self.fixed_image_size)
 
-    def exported_models(self) -> Dict[str, Any]:
-        return {}
-
     def get_config(self) -> dict:
         config = super().get_config()
         config.update(num_pairs=self.num_pairs, label_count=self.label_count)
