@@ -25,6 +25,7 @@ import glob
 import math
 import os
 import re
+import shutil
 import sys
 from datetime import datetime
 from typing import Dict, List, Optional, Sequence
@@ -269,3 +270,30 @@ def print_summary(title: str, summary: Dict[str, Dict[str, float]]) -> None:
     print(f"[demo] {title}")
     for column, stats in summary.items():
         print(f"[demo]   {column:<28} mean {stats['mean']:.4f}  median {stats['median']:.4f}  (n={stats['count']})")
+
+
+#: where Learn2Reg's AbdomenMRCT release is downloaded from (its AbdomenMRCT entry)
+LEARN2REG_DATASETS = "https://learn2reg.grand-challenge.org/Datasets/"
+
+
+def abdomen_mrct_source(folder: str, args) -> Optional[str]:
+    """The AbdomenMRCT release folder of a demo: a tiny synthetic one written now (``args.synthetic``, with
+    ``args.cases``, ``args.shape``, ``args.seed``), ``args.source``, or ``<folder>/dataset_source/AbdomenMRCT``;
+    None (after printing the download steps) when that folder is missing."""
+    from data_scripts import synthetic_releases
+
+    if args.synthetic:
+        source = os.path.join(folder, "dataset_source", "AbdomenMRCT-synthetic")
+        shutil.rmtree(source, ignore_errors=True)
+        synthetic_releases.write_release("abdomen-mrct", source, args.cases, args.shape, args.seed)
+        return source
+    source = args.source or os.path.join(folder, "dataset_source", "AbdomenMRCT")
+    if not os.path.isdir(source):
+        print(
+            f"[demo_data] {source} is missing. Download AbdomenMRCT.zip from the AbdomenMRCT entry of "
+            f"{LEARN2REG_DATASETS}, then:\n  unzip AbdomenMRCT.zip -d {os.path.dirname(source)}\nand rerun this script "
+            "(or pass --source, or --synthetic for a tiny synthetic release).",
+            file=sys.stderr,
+        )
+        return None
+    return source

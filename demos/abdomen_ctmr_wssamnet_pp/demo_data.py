@@ -28,7 +28,6 @@ contrast and moved organs) in the release's own layout, every one paired and the
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from typing import Optional, Sequence
 
@@ -37,11 +36,10 @@ REPO_ROOT = os.path.dirname(os.path.dirname(DEMO_DIR))
 if REPO_ROOT not in sys.path:  # run as a script from a checkout without `pip install -e`
     sys.path.insert(0, REPO_ROOT)
 
-from data_scripts import learn2reg_abdomen_ctmr, synthetic_releases  # noqa: E402
+from data_scripts import learn2reg_abdomen_ctmr  # noqa: E402
 from demos import staged_demo  # noqa: E402
 
 NAME = "abdomen_ctmr_wssamnet_pp"
-PAGE = "https://learn2reg.grand-challenge.org/Datasets/"
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -54,20 +52,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     dataset = os.path.join(folder, "dataset")
     try:
         staged_demo.clear_dataset(dataset, args.overwrite)
-        if args.synthetic:
-            source = os.path.join(folder, "dataset_source", "AbdomenMRCT-synthetic")
-            shutil.rmtree(source, ignore_errors=True)
-            synthetic_releases.write_release("abdomen-mrct", source, args.cases, args.shape, args.seed)
-        else:
-            source = args.source or os.path.join(folder, "dataset_source", "AbdomenMRCT")
-            if not os.path.isdir(source):
-                print(
-                    f"[demo_data] {source} is missing. Download AbdomenMRCT.zip from the AbdomenMRCT entry of "
-                    f"{PAGE}, then:\n  unzip AbdomenMRCT.zip -d {os.path.dirname(source)}\nand rerun this script "
-                    "(or pass --source, or --synthetic for a tiny synthetic release).",
-                    file=sys.stderr,
-                )
-                return 2
+        source = staged_demo.abdomen_mrct_source(folder, args)
+        if source is None:
+            return 2
         splits = learn2reg_abdomen_ctmr.convert(source, dataset)
     except (ValueError, OSError) as err:
         print(f"[demo_data] error: {err}", file=sys.stderr)
