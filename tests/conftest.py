@@ -6,6 +6,10 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Before anything imports TensorFlow (pytest_report_header imports keras): the kernels tfreg's users get.
+from tfreg.cpu_kernels import default_to_onednn  # noqa: E402
+
+default_to_onednn()
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,4 +7,8 @@ metrics (NumPy/SciPy metrics on arrays) and evaluation (file-level evaluation, `
 cli and engine may import.
 """
 
+from tfreg.cpu_kernels import default_to_onednn
+
+default_to_onednn()  # before anything imports TensorFlow (see tfreg.cpu_kernels)
+
 __version__ = "0.1.0"

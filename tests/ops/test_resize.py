@@ -83,3 +83,34 @@ def test_bad_arguments():
         resize(x, (4, 4))
     with pytest.raises(ValueError, match="rank"):
         resize(np.zeros((4, 4), np.float32), (4, 4, 4))
+
+
+def np_resize_matrix(n_in, n_out):
+    """``(n_out, n_in)`` matrix of :func:`np_resize_axis` (its transpose is the gradient's map)."""
+    return np_resize_axis(np.eye(n_in)[None], 1, n_out)[0]
+
+
+@pytest.mark.parametrize("in_shape, out_shape", [((5, 6, 7), (10, 12, 14)), ((9, 8, 6), (4, 8, 11)), ((6, 5), (12, 3))])
+def test_gradient_matches_numpy_adjoint(in_shape, out_shape):
+    """The gradient (TensorFlow: the resize kernel's own gradient kernel) is the adjoint of the interpolation."""
+    tf = pytest.importorskip("tensorflow")
+    x = tf.constant(RNG.random((2, *in_shape, 3)).astype(np.float32))
+    upstream = RNG.standard_normal((2, *out_shape, 3))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        value = tf.reduce_sum(resize(x, out_shape) * tf.constant(upstream, tf.float32))
+    got = tape.gradient(value, x).numpy()
+    expected = upstream
+    for axis, (n_in, n_out) in enumerate(zip(in_shape, out_shape)):
+        expected = np.moveaxis(
+            np.tensordot(np_resize_matrix(n_in, n_out).T, np.moveaxis(expected, axis + 1, 0), 1), 0, axis + 1
+        )
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_unknown_batch_size_in_a_graph():
+    """Traced with an unknown batch size (as Keras may trace a training step), the result is the same."""
+    tf = pytest.importorskip("tensorflow")
+    x = RNG.random((3, 4, 5, 6, 2)).astype(np.float32)
+    traced = tf.function(lambda t: resize(t, (8, 3, 12)), input_signature=[tf.TensorSpec((None, 4, 5, 6, 2))])
+    np.testing.assert_allclose(traced(tf.constant(x)).numpy(), np_resize(x, (8, 3, 12)), atol=1e-5)

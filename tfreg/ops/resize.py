@@ -10,6 +10,7 @@ linearly interpolated between the two voxels around ``src``. Downsampling theref
 (no antialiasing), as in DeepReg.
 """
 
+import keras
 from keras import ops
 
 from tfreg.ops.dtypes import as_float
@@ -58,13 +59,50 @@ def resize(x, shape):
             f"x must be (batch, *spatial, channels) or (batch, *spatial) with len(shape) = {ndim} spatial "
             f"axes (rank {ndim + 2} or {ndim + 1}), got shape {tuple(x.shape)}"
         )
-    for a in range(ndim):
-        n_in, n_out = x.shape[a + 1], shape[a]
-        if n_in is None:
-            raise ValueError(f"x must have static spatial sizes, got shape {tuple(x.shape)}")
-        if n_in != n_out:
-            x = _resize_axis(x, a + 1, n_in, n_out)
+    sizes = tuple(x.shape[1 : 1 + ndim])
+    if any(n is None for n in sizes):
+        raise ValueError(f"x must have static spatial sizes, got shape {tuple(x.shape)}")
+    if sizes == shape:
+        return x
+    static_channels = len(x.shape) == ndim + 1 or x.shape[-1] is not None
+    if static_channels and keras.backend.backend() == "tensorflow":
+        return _resize_with_image_kernel(x, sizes, shape)
+    for a in range(ndim):  # other backends, or an unknown channel count: the separable form, axis by axis
+        if sizes[a] != shape[a]:
+            x = _resize_axis(x, a + 1, sizes[a], shape[a])
     return x
+
+
+def _resize_with_image_kernel(x, sizes, shape):
+    """:func:`resize` through ``keras.ops.image.resize`` (bilinear, no antialiasing).
+
+    The same numbers as :func:`_resize_axis` along every axis (both are half-pixel linear interpolation
+    with clamped edges), but through the backend's dedicated 2-D kernel and its gradient kernel, which are
+    several times faster than gathers whose gradient is a scatter (TensorFlow on a CPU, 32 channels at
+    64x64x60: 0.13 s vs 0.47 s forward and backward). TensorFlow only: its kernel computes the same
+    products as :func:`_resize_axis` (a constant stays exactly constant), while JAX's normalises its
+    weights and is off by an ulp. 3-D runs as two 2-D resizes on reshaped views:
+    axes 1 and 2 of ``(B * D, H, W, C)``, then axis 1 of ``(B, D, H' * W', C)`` (the second axis unchanged
+    gives exact 1-D linear interpolation along D).
+    """
+    has_channels = len(x.shape) == len(sizes) + 2
+    if not has_channels:
+        x = ops.expand_dims(x, -1)
+    channels = x.shape[-1]  # static; the batch size may be unknown (-1 in the reshapes)
+
+    def resize_2d(images, size):
+        return ops.image.resize(images, size, interpolation="bilinear", antialias=False, data_format="channels_last")
+
+    if len(sizes) == 2:
+        x = resize_2d(x, shape)
+    else:
+        d, h, w = sizes
+        if (h, w) != shape[1:]:
+            x = ops.reshape(resize_2d(ops.reshape(x, (-1, h, w, channels)), shape[1:]), (-1, d, *shape[1:], channels))
+        if d != shape[0]:
+            flat = ops.reshape(x, (-1, d, shape[1] * shape[2], channels))
+            x = ops.reshape(resize_2d(flat, (shape[0], shape[1] * shape[2])), (-1, *shape, channels))
+    return x if has_channels else ops.squeeze(x, -1)
 
 
 __all__ = ["resize"]
