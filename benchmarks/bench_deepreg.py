@@ -13,6 +13,11 @@ default ``.venv-deepreg/bin/python``, TensorFlow 2.15 with Keras 2; tfreg: this 
 with Keras 3) calling the toolkit's own ``train()`` entry point, the code path of its ``*_train`` command.
 The runs alternate (DeepReg first in even rounds, tfreg first in odd ones) so both see the same load.
 
+DeepReg runs twice per round (``--deepreg-kernels both``): with TensorFlow's default CPU kernels, which is
+what its users get (oneDNN only on CPUs with AVX-512 VNNI/BF16/AMX, so Eigen's kernels on an AVX2 AMD EPYC),
+and with oneDNN forced on (``TF_ENABLE_ONEDNN_OPTS=1``), the same kernels tfreg turns on by default
+(``tfreg.cpu_kernels``). The second is the like-for-like comparison of the two toolkits' code.
+
 Configs:
 
 - ``unpaired``: DeepReg's ``unpaired_labeled_ddf`` test config on DeepReg's unpaired NIfTI test data
