@@ -21,12 +21,12 @@ import argparse
 import json
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
+
+from readme_block import write_block  # benchmarks/ is on sys.path when a script here runs
 
 SHAPE = (160, 192, 224)
 
@@ -216,18 +216,6 @@ def _table(results: list, repeat: int) -> str:
     return "\n".join(lines + checks) + "\n"
 
 
-def _write_readme(table: str) -> None:
-    readme = Path(__file__).with_name("README.md")
-    text = readme.read_text()
-    start, end = "<!-- bench_core:start -->", "<!-- bench_core:end -->"
-    block = f"{start}\n{table}{end}"
-    if start in text:
-        text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: block, text, flags=re.S)
-    else:
-        text += "\n" + block + "\n"
-    readme.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--case", choices=sorted(CASES), help="run one case in this process (internal)")
@@ -245,7 +233,7 @@ def main() -> None:
     table = _table(results, args.repeat)
     print(table)
     if args.write:
-        _write_readme(table)
+        write_block("bench_core", table)
 
 
 if __name__ == "__main__":

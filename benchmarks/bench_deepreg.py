@@ -46,7 +46,6 @@ import importlib
 import json
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -59,6 +58,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))  # bench_train's BatchTimer (stdlib imports only at its top)
 
 from bench_train import BatchTimer, data_root  # noqa: E402
+from readme_block import write_block  # noqa: E402
 
 DEFAULT_DEEPREG_PYTHON = REPO / ".venv-deepreg" / "bin" / "python"
 BRAIN_SHAPE = (80, 96, 112)
@@ -304,18 +304,6 @@ def table(results: dict, args) -> str:
     return "\n".join(lines + [""] + verdicts) + "\n"
 
 
-def write_readme(text: str) -> None:
-    readme = HERE / "README.md"
-    content = readme.read_text()  # re-read now: other scripts write other blocks of the same file
-    start, end = "<!-- bench_deepreg:start -->", "<!-- bench_deepreg:end -->"
-    block = f"{start}\n{text}{end}"
-    if start in content:
-        content = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: block, content, flags=re.S)
-    else:
-        content += "\n" + block + "\n"
-    readme.write_text(content)
-
-
 def _deepreg_versions(python: str):
     code = "import importlib.metadata as m, tensorflow as tf; print(m.version('deepreg'), tf.__version__)"
     out = subprocess.run(
@@ -392,7 +380,7 @@ def main(argv=None) -> int:
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, indent=1))
     if args.write:
-        write_readme(text)
+        write_block("bench_deepreg", text)
     return 0
 
 

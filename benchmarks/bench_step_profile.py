@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from bench_deepreg import CONFIGS, DEFAULT_DEEPREG_PYTHON, SIDE_NAMES  # noqa: E402
+from readme_block import write_block  # noqa: E402
 
 #: config -> (image shape, batch size, losses {category: config}, loss weights), as in bench_deepreg.py
 SETUPS = {
@@ -214,18 +214,6 @@ def table(results: dict, sides) -> str:
     return "\n".join(lines)
 
 
-def write_readme(text: str) -> None:
-    readme = HERE / "README.md"
-    content = readme.read_text()
-    start, end = "<!-- bench_step_profile:start -->", "<!-- bench_step_profile:end -->"
-    block = f"{start}\n{text}{end}"
-    if start in content:
-        content = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: block, content, flags=re.S)
-    else:
-        content += "\n" + block + "\n"
-    readme.write_text(content)
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=CONFIGS)
@@ -260,7 +248,7 @@ def main(argv=None) -> int:
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "bench_step_profile.json").write_text(json.dumps(results, indent=1))
     if args.write:
-        write_readme(text)
+        write_block("bench_step_profile", text)
     return 0
 
 

@@ -41,13 +41,14 @@ import importlib
 import json
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from readme_block import write_block  # benchmarks/ is on sys.path when a script here runs
 
 REPO = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
@@ -383,18 +384,6 @@ def _table(results: list, args) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_readme(table: str) -> None:
-    readme = HERE / "README.md"
-    text = readme.read_text()  # re-read now: other scripts write other blocks of the same file
-    start, end = "<!-- bench_train:start -->", "<!-- bench_train:end -->"
-    block = f"{start}\n{table}{end}"
-    if start in text:
-        text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: block, text, flags=re.S)
-    else:
-        text += "\n" + block + "\n"
-    readme.write_text(text)
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--case", choices=sorted(CASES), help="run one case in this process (internal)")
@@ -422,7 +411,7 @@ def main(argv=None) -> int:
     table = _table(results, args)
     print(table)
     if args.write:
-        _write_readme(table)
+        write_block("bench_train", table)
     return 0
 
 
