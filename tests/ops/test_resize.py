@@ -114,3 +114,11 @@ def test_unknown_batch_size_in_a_graph():
     x = RNG.random((3, 4, 5, 6, 2)).astype(np.float32)
     traced = tf.function(lambda t: resize(t, (8, 3, 12)), input_signature=[tf.TensorSpec((None, 4, 5, 6, 2))])
     np.testing.assert_allclose(traced(tf.constant(x)).numpy(), np_resize(x, (8, 3, 12)), atol=1e-5)
+
+
+def test_float64_stays_float64():
+    """float64 takes the separable path (float64 arithmetic, float32 source positions as TensorFlow's)."""
+    x = RNG.random((1, 5, 6, 7, 2))  # float64
+    got = ops.convert_to_numpy(resize(x, (9, 4, 13)))
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, np_resize(x, (9, 4, 13)), rtol=0, atol=1e-6)

@@ -38,6 +38,14 @@ def _difference_of_crops(x, axis: int, plus: slice, minus: slice, others: slice)
     return x[tuple(index_plus)] - x[tuple(index_minus)]
 
 
+def _check_central_length(x, axis: int):
+    """Raises unless ``x`` is ``(batch, *spatial, channels)`` with at least 3 voxels along ``axis``."""
+    spatial_ndim(x)
+    d = x.shape[axis + 1]
+    if d is not None and d < 3:
+        raise ValueError(f"central_difference needs at least 3 voxels along axis {axis}, got {d}")
+
+
 def central_difference(x, axis: int, padding: str = "valid"):
     """Central difference ``(x[i+1] - x[i-1]) / 2`` along spatial ``axis``.
 
@@ -51,10 +59,7 @@ def central_difference(x, axis: int, padding: str = "valid"):
     Returns:
         The derivative per voxel, same rank as ``x``.
     """
-    spatial_ndim(x)
-    d = x.shape[axis + 1]
-    if d is not None and d < 3:
-        raise ValueError(f"central_difference needs at least 3 voxels along axis {axis}, got {d}")
+    _check_central_length(x, axis)
     interior = (_slice(x, axis, 2, None) - _slice(x, axis, None, -2)) / 2.0
     if padding == "valid":
         return interior
@@ -92,10 +97,7 @@ def central_difference_cropped(x, axis: int):
     Returns:
         ``(batch, *(s - 2 for s in spatial), channels)``.
     """
-    spatial_ndim(x)
-    d = x.shape[axis + 1]
-    if d is not None and d < 3:
-        raise ValueError(f"central_difference needs at least 3 voxels along axis {axis}, got {d}")
+    _check_central_length(x, axis)
     return _difference_of_crops(x, axis, slice(2, None), slice(None, -2), slice(1, -1)) / 2.0
 
 

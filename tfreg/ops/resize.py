@@ -65,9 +65,11 @@ def resize(x, shape):
     if sizes == shape:
         return x
     static_channels = len(x.shape) == ndim + 1 or x.shape[-1] is not None
-    if static_channels and keras.backend.backend() == "tensorflow":
+    # float64 stays on the gathers: TensorFlow's resize kernel interpolates in float32
+    single = keras.backend.standardize_dtype(x.dtype) != "float64"
+    if static_channels and single and keras.backend.backend() == "tensorflow":
         return _resize_with_image_kernel(x, sizes, shape)
-    for a in range(ndim):  # other backends, or an unknown channel count: the separable form, axis by axis
+    for a in range(ndim):  # other backends, float64, unknown channel count: the separable form, axis by axis
         if sizes[a] != shape[a]:
             x = _resize_axis(x, a + 1, sizes[a], shape[a])
     return x
