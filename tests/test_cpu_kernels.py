@@ -26,6 +26,7 @@ def _probe(first: str, value=None) -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
+@pytest.mark.slow  # a fresh interpreter importing TensorFlow per case (about 10 s each)
 @pytest.mark.parametrize(
     "first, value, expected",
     [
@@ -64,6 +65,7 @@ def test_default_to_onednn_reports_whether_it_set_the_variable(monkeypatch):
 PROBE_WARN = "import tensorflow, warnings\nwarnings.simplefilter('error')\nimport tfreg\n"
 
 
+@pytest.mark.slow
 def test_warning_text_names_the_fix():
     env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"

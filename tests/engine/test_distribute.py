@@ -180,6 +180,7 @@ def _epoch_scalars(folder: Path):
     return tags
 
 
+@pytest.mark.slow  # whole training; the main CI step stays under 15 minutes
 def test_multiworker_custom_loop(tmp_path, mirrored_runs):
     """Two MultiWorkerMirroredStrategy workers on 127.0.0.1 train with the custom loop: the chief writes the
     run folder, the other worker writes nothing, and the all-reduced updates leave both with the same weights."""

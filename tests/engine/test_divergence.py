@@ -35,6 +35,7 @@ def test_non_finite_entries():
     assert non_finite_entries({"loss": np.float32(0.5), "lr": "x"}) == []
 
 
+@pytest.mark.slow  # whole training; the main CI step stays under 15 minutes
 def test_fit_stops_at_the_first_nan_step_and_keeps_the_last_finite_checkpoint(trained, tmp_path):
     class PoisonAtEpoch(keras.callbacks.Callback):
         def on_train_batch_begin(self, batch, logs=None):

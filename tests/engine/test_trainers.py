@@ -187,6 +187,7 @@ def test_alternating_trains_and_checkpoints_both_optimizers(alternating_run):
     assert second == _schedule_counts(2 * steps_per_epoch)
 
 
+@pytest.mark.slow  # whole training; the main CI step stays under 15 minutes
 def test_alternating_resume_restores_every_optimizer(alternating_run, registry):
     save = os.path.join(alternating_run["exp"], "save")
     tmp = alternating_run["tmp"]
@@ -204,6 +205,7 @@ def test_alternating_resume_restores_every_optimizer(alternating_run, registry):
         assert _iterations(resumed, name) == _iterations(os.path.join(save, "ckpt-2"), name)
 
 
+@pytest.mark.slow  # whole training; the main CI step stays under 15 minutes
 def test_init_from_restores_only_the_named_part(alternating_run, registry, tmp_path):
     source = os.path.join(alternating_run["exp"], "save", "ckpt-2")
     config = two_nets_config(epochs=1, init_from={"path": source, "parts": ["segmenter"]})

@@ -60,6 +60,7 @@ def test_defaults_are_one_frozen_segmenter_and_binary_hard_attention():
     assert not any(v is w for v in model.trainable_variables for w in model.segmenter.weights)
 
 
+@pytest.mark.slow  # whole training; the main CI step stays under 15 minutes
 def test_the_paper_loss_trains_and_logs_every_term():
     model = DFSAModel(SHAPE, SHAPE, index_size=3, labeled=True, config=train_config())
     model.compile(optimizer=keras.optimizers.Adam(1e-3))

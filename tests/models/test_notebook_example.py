@@ -29,7 +29,9 @@ SNIPPETS = {
 
 
 @pytest.mark.parametrize("example", sorted(SNIPPETS))
-@pytest.mark.parametrize("backend", ["tensorflow", pytest.param("jax", marks=pytest.mark.jax)])
+@pytest.mark.parametrize(
+    "backend", [pytest.param("tensorflow", marks=pytest.mark.slow), pytest.param("jax", marks=pytest.mark.jax)]
+)
 def test_example_fits(backend, example):
     """Each notebook example in examples/ runs under TensorFlow here and under JAX in a subprocess."""
     if backend == "jax":

@@ -73,6 +73,7 @@ def test_no_attention_is_the_images_and_concat_adds_the_masks():
     np.testing.assert_allclose(cat["fixed_attention"][..., 1], cat["fixed_segmentation"][..., 0], rtol=1e-6)
 
 
+@pytest.mark.slow  # whole training; the main CI step stays under 15 minutes
 def test_the_field_warps_the_original_moving_image_and_label():
     shape = (8, 8, 8)
     model = model_for(shape)
