@@ -1,4 +1,4 @@
-"""Tests for tfreg/ops/conv_gradient.py: a "same" convolution's filter and input gradients against NumPy sums."""
+"""Tests for tfreg/ops/fft_conv.py: a "same" convolution by FFT and its gradients against NumPy sums."""
 
 import math
 
@@ -6,8 +6,15 @@ import numpy as np
 import pytest
 from keras import ops
 
+from tests.autodiff import value_and_grads
 from tests.conv_reference import np_conv_same, np_filter_gradient
-from tfreg.ops.conv_gradient import block_length, conv_filter_gradient, conv_input_gradient
+from tfreg.ops.fft_conv import (
+    block_length,
+    conv_fft,
+    conv_filter_gradient,
+    conv_input_gradient,
+    conv_with_fft_filter_gradient,
+)
 
 RNG = np.random.default_rng(7)
 
@@ -30,6 +37,45 @@ def test_filter_gradient_is_the_shifted_sum(shape, c_in, c_out, kernel_size, max
     expected = np_filter_gradient(x, dy, kernel_size)
     assert got.shape == expected.shape and got.dtype == np.float32
     np.testing.assert_allclose(got, expected, atol=2e-5 * np.abs(expected).max())
+
+
+@pytest.mark.backend_agnostic
+@pytest.mark.parametrize("convolve", [conv_fft, conv_with_fft_filter_gradient])
+@pytest.mark.parametrize(
+    "shape, kernel_size, max_block",
+    [
+        ((2, 13, 11), (3, 5), 8),  # 2-D, ragged blocks
+        ((1, 12, 10, 9), (3, 5, 7), 8),  # 3-D, anisotropic kernel, ragged blocks
+        ((2, 9, 7, 8), (7, 7, 7), 48),  # one block per axis
+    ],
+)
+def test_convolution_and_its_gradients_are_the_numpy_sums(convolve, shape, kernel_size, max_block):
+    c_in, c_out = 3, 2
+    x = RNG.standard_normal(shape + (c_in,)).astype(np.float32)
+    w = RNG.standard_normal(tuple(kernel_size) + (c_in, c_out)).astype(np.float32)
+    upstream = RNG.standard_normal(shape + (c_out,)).astype(np.float32)
+    got = ops.convert_to_numpy(convolve(x, w, max_block=max_block))
+    expected = np_conv_same(x, w)
+    np.testing.assert_allclose(got, expected, atol=2e-5 * np.abs(expected).max())
+    _, (dx, dw) = value_and_grads(lambda x, w: convolve(x, w, max_block=max_block) * upstream, x, w)
+    expected_dw = np_filter_gradient(x, upstream, kernel_size)
+    np.testing.assert_allclose(dw, expected_dw, atol=2e-5 * np.abs(expected_dw).max())
+    flipped = np.swapaxes(np.flip(w, axis=tuple(range(len(kernel_size)))), -1, -2)
+    expected_dx = np_conv_same(upstream, flipped)
+    np.testing.assert_allclose(dx, expected_dx, atol=2e-5 * np.abs(expected_dx).max())
+
+
+@pytest.mark.parametrize(
+    "x_shape, w_shape, match",
+    [
+        ((1, 6, 6, 2), (3, 3, 3, 4), "3 channels"),
+        ((1, 6, 6, 6, 3), (3, 3, 3, 4), "2 static spatial axes"),
+        ((1, 6, 6, 3), (2, 3, 3, 4), "odd"),
+    ],
+)
+def test_conv_fft_refuses_shapes_that_do_not_fit(x_shape, w_shape, match):
+    with pytest.raises(ValueError, match=match):
+        conv_fft(np.zeros(x_shape, np.float32), np.zeros(w_shape, np.float32))
 
 
 @pytest.mark.backend_agnostic
