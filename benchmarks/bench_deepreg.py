@@ -70,7 +70,12 @@ DESCRIPTIONS = {
 TARGET_RATIO = 2.0
 #: --deepreg-kernels choice -> side name; tfreg always runs with its own default (oneDNN on, tfreg.cpu_kernels)
 SIDES = {"default": "deepreg", "onednn": "deepreg_onednn"}
-SIDE_NAMES = {"deepreg": "DeepReg (TF default kernels)", "deepreg_onednn": "DeepReg (oneDNN on)", "tfreg": "tfreg"}
+SIDE_NAMES = {
+    "deepreg": "DeepReg (TF default kernels)",
+    "deepreg_onednn": "DeepReg (oneDNN on)",
+    "tfreg_fft_off": "tfreg, FFT conv off",
+    "tfreg": "tfreg",
+}
 
 
 def brain_pairs_dir(num_pairs: int) -> Path:

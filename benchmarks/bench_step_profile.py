@@ -181,7 +181,10 @@ def _run(side: str, python: str, config: str, repeat: int) -> dict:
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
     if side == "deepreg_onednn":
         env["TF_ENABLE_ONEDNN_OPTS"] = "1"
-    toolkit = "tfreg" if side == "tfreg" else "deepreg"
+    env.pop("TFREG_FFT_CONV", None)
+    if side == "tfreg_fft_off":
+        env["TFREG_FFT_CONV"] = "off"  # Keras' own convolutions (tfreg/layers/conv.py)
+    toolkit = "deepreg" if side.startswith("deepreg") else "tfreg"
     command = [python, __file__, "--child", toolkit, "--config", config, "--repeat", str(repeat)]
     out = subprocess.run(command, capture_output=True, text=True, env=env, cwd=str(HERE.parent))
     lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
@@ -192,6 +195,7 @@ def _run(side: str, python: str, config: str, repeat: int) -> dict:
 
 def table(results: dict, sides) -> str:
     lines = []
+    reference = [s for s in sides if s.startswith("deepreg")][-1]
     for config, by_side in results.items():
         loads = ", ".join(f"{SIDE_NAMES[s]} {by_side[s]['load']:.1f}" for s in sides)
         lines += [
@@ -200,7 +204,7 @@ def table(results: dict, sides) -> str:
             "| part | "
             + " | ".join(SIDE_NAMES[s] for s in sides)
             + " | tfreg speed-up vs "
-            + SIDE_NAMES[sides[-2]]
+            + SIDE_NAMES[reference]
             + " |",
             "|---|" + "---:|" * (len(sides) + 1),
         ]
@@ -208,7 +212,7 @@ def table(results: dict, sides) -> str:
             if part not in by_side["tfreg"]:
                 continue
             values = [by_side[s][part] for s in sides]
-            ratio = by_side[sides[-2]][part] / by_side["tfreg"][part]
+            ratio = by_side[reference][part] / by_side["tfreg"][part]
             lines.append(f"| {part} | " + " | ".join(f"{1000 * v:.0f}" for v in values) + f" | {ratio:.2f}x |")
         lines.append("")
     return "\n".join(lines)
@@ -222,9 +226,9 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--sides",
         nargs="+",
-        default=["deepreg", "deepreg_onednn", "tfreg"],
-        choices=["deepreg", "deepreg_onednn", "tfreg"],
-        help="tfreg must be last",
+        default=["deepreg", "deepreg_onednn", "tfreg_fft_off", "tfreg"],
+        choices=["deepreg", "deepreg_onednn", "tfreg_fft_off", "tfreg"],
+        help="tfreg must be last; tfreg_fft_off: tfreg with TFREG_FFT_CONV=off (Keras' own convolutions)",
     )
     parser.add_argument("--write", action="store_true")
     parser.add_argument("--child", choices=("tfreg", "deepreg"), help=argparse.SUPPRESS)
@@ -233,13 +237,13 @@ def main(argv=None) -> int:
     if args.child:
         print(json.dumps(profile(args.child, args.config, args.repeat)))
         return 0
-    if args.sides[-1] != "tfreg" or len(args.sides) < 2:
+    if args.sides[-1] != "tfreg" or not any(side.startswith("deepreg") for side in args.sides):
         parser.error("--sides: at least one DeepReg side, then tfreg last")
     results = {}
     for config in args.configs:
         results[config] = {}
         for side in args.sides:
-            python = sys.executable if side == "tfreg" else args.deepreg_python
+            python = args.deepreg_python if side.startswith("deepreg") else sys.executable
             print(f"{config} / {side} ...", file=sys.stderr, flush=True)
             results[config][side] = _run(side, python, config, args.repeat)
             print(json.dumps(results[config][side]), file=sys.stderr, flush=True)
