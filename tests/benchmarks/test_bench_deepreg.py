@@ -3,26 +3,12 @@
 The trainings themselves (minutes, and DeepReg's own environment) are not repeated here.
 """
 
-import importlib.util
-import sys
-
 import pytest
 import yaml
 
-from tests.conftest import REPO_ROOT
+from tests.benchmarks.script_loader import load_benchmark
 
-
-def _load(name):
-    # benchmarks/ is not a package: load the script by path, with benchmarks/ importable as its siblings expect
-    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
-    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load("bench_deepreg")
+bench = load_benchmark("bench_deepreg")
 
 
 @pytest.mark.parametrize("name", ["unpaired", "paired_brain"])

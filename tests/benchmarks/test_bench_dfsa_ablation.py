@@ -1,26 +1,12 @@
 """The building blocks of benchmarks/bench_dfsa_ablation.py (He, He and Cao 2022's ablations) on hand cases;
 the benchmark's training runs are not repeated here (minutes, not seconds)."""
 
-import importlib.util
-import sys
-
 import numpy as np
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.benchmarks.script_loader import load_benchmark
 
-
-def _load_bench():
-    # benchmarks/ is not a package: load the script by path
-    path = REPO_ROOT / "benchmarks" / "bench_dfsa_ablation.py"
-    spec = importlib.util.spec_from_file_location("bench_dfsa_ablation", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_bench()
+bench = load_benchmark("bench_dfsa_ablation")
 
 
 def disc(shape, centre, radius):

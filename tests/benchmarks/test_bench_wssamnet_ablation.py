@@ -1,29 +1,17 @@
 """The building blocks of benchmarks/bench_wssamnet_ablation.py (WSSAMNet++'s Table I ablation), on hand
 cases and a tiny grid; the benchmark's training runs are not repeated here (seconds, not minutes)."""
 
-import importlib.util
 import math
-import sys
 
 import numpy as np
 import pytest
 
+from tests.benchmarks.script_loader import load_benchmark
 from tests.conftest import REPO_ROOT
 from tfreg.data.geometry import ImageGeometry
 from tfreg.data.image_io import read_image
 
-
-def _load_bench():
-    # benchmarks/ is not a package: load the script by path
-    path = REPO_ROOT / "benchmarks" / "bench_wssamnet_ablation.py"
-    spec = importlib.util.spec_from_file_location("bench_wssamnet_ablation", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_bench()
+bench = load_benchmark("bench_wssamnet_ablation")
 
 
 def test_coarse_labels_map_aseg_numbers_to_the_four_oasis_labels():

@@ -10,8 +10,9 @@ For ``y = conv(x, w)`` with ``y[n, t, o] = sum_{k, i} x[n, t + k - p, i] * w[k, 
 
 Why by FFT: TensorFlow's CPU kernels for large 3-D kernels are slow where oneDNN has no AVX-512. For
 LocalNet's 7x7x7, 16 -> 16 convolution at 2x64x64x60 the filter gradient takes 2.9 s, 5x the forward
-pass, while 3x3x3 kernels are fast (benchmarks/README.md). The FFT does each in O(V log V) per channel
-instead of O(V K^3) per channel pair.
+pass, while 3x3x3 kernels are fast (benchmarks/README.md). By FFT the work is O(V log L) per channel for
+the transforms and O(V C_in C_out) for mixing the channels, instead of O(V K^3 C_in C_out) (``V`` voxels,
+``L`` the block length).
 
 All three use **overlap-save blocks**: the output grid is cut into blocks of ``stride`` voxels per axis;
 the window of the input that a block reads (``stride + K - 1`` voxels, starting ``p`` before it) is
