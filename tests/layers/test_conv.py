@@ -162,3 +162,8 @@ def test_local_backbone_gradients_equal_with_and_without_fft(monkeypatch):
         results.append([loss.numpy()] + [g.numpy() for g in tape.gradient(loss, backbone.trainable_variables)])
     for direct, fft in zip(*results):
         np.testing.assert_allclose(fft, direct, rtol=1e-4, atol=1e-5 * np.abs(direct).max())
+
+
+def test_fft_layer_built_directly_refuses_strides_it_would_ignore():
+    with pytest.raises(ValueError, match="strides"):
+        FFTConv3D(4, 7, strides=2, padding="same", fft_mode="full")

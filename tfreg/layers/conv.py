@@ -40,6 +40,13 @@ class _FFTConv:
     def __init__(self, *args, fft_mode="auto", **kwargs):
         super().__init__(*args, **kwargs)
         self.fft_mode = check_choice(fft_mode, "fft_mode", ("auto", "filter_gradient", "full"))
+        blocker = _fft_blocker(self)
+        if blocker:
+            # The FFT computes a stride-1 "same" convolution only: any other setting would be ignored.
+            raise ValueError(
+                f"fft_conv={fft_mode!r} needs stride 1, no dilation, 'same' padding, one group, channels_last "
+                f"and an odd kernel; this layer has {blocker}"
+            )
 
     def get_config(self):
         return dict(super().get_config(), fft_mode=self.fft_mode)
@@ -133,14 +140,10 @@ def conv_layer(ndim: int, *args, transpose: bool = False, fft_conv: str = None, 
     layer = _CONV[ndim](*args, **kwargs)
     if fft_conv == "off":
         return layer
-    blocker = _fft_blocker(layer)
-    if explicit and blocker:
-        raise ValueError(
-            f"fft_conv={fft_conv!r} needs stride 1, no dilation, 'same' padding, one group, channels_last and "
-            f"an odd kernel; this layer has {blocker}"
-        )
-    if fft_conv == "auto" and (
-        blocker
+    if explicit:
+        return _FFT_CONV[ndim](*args, fft_mode=fft_conv, **kwargs)  # refuses what it cannot compute
+    if (
+        _fft_blocker(layer)
         or ndim != 3
         or keras.backend.backend() != "tensorflow"
         or math.prod(layer.kernel_size) < AUTO_FFT_MIN_TAPS
