@@ -10,6 +10,7 @@ from tests.swin_reference import offset_rows, window_tokens
 from tfreg.ops.windows import (
     MASK_VALUE,
     attention_mask,
+    attention_mask_table,
     pad_to_windows,
     relative_position_index,
     window_geometry,
@@ -100,3 +101,11 @@ def test_window_geometry_clips_windows_larger_than_the_grid_and_drops_their_shif
         window_geometry((8, 8), (4, 4), (4, 0))
     with pytest.raises(ValueError, match="one per spatial axis"):
         window_geometry((8, 8), (4, 4, 4), (0, 0))
+
+
+def test_attention_mask_table_keeps_one_mask_per_distinct_window():
+    # a Swin UNETR stage-0 grid at 160x192x224 (patch 2): 2,880 windows of 343 tokens share a few masks
+    masks, index = attention_mask_table((80, 96, 112), (7, 7, 7), (3, 3, 3))
+    assert index.shape == (12 * 14 * 16,) and masks.shape[1:] == (343, 343)
+    assert len(masks) <= 27
+    assert (masks[index[0]] == 0).all()  # an interior window attends everywhere

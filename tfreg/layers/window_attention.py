@@ -21,7 +21,7 @@ from keras import ops
 from tfreg.checks import check_bool, check_number, check_positive_int
 from tfreg.layers.stochastic_depth import scale_branch
 from tfreg.ops.windows import (
-    attention_mask,
+    attention_mask_table,
     pad_to_windows,
     relative_position_index,
     window_geometry,
@@ -169,7 +169,7 @@ class SwinBlock(AttributeConfigMixin, keras.layers.Layer):
 
     ``reverse`` undoes the partition, the roll and the padding. The window is clipped to the grid per axis
     (:func:`tfreg.ops.windows.window_geometry`); ``shifted`` blocks roll by ``window // 2`` on every axis
-    where the grid is larger than the window; the mask (:func:`tfreg.ops.windows.attention_mask`) keeps
+    where the grid is larger than the window; the mask (:func:`tfreg.ops.windows.attention_mask_table`) keeps
     wrapped-around tokens and padding out of each window's attention.
 
     Args:
@@ -217,7 +217,7 @@ class SwinBlock(AttributeConfigMixin, keras.layers.Layer):
         shift = tuple(w // 2 for w in window) if self.shifted else (0,) * ndim
         self.size = size
         self.window, self.shift, self.padded = window_geometry(size, window, shift)
-        self.mask = attention_mask(size, self.window, self.shift)
+        self.mask_table = attention_mask_table(size, self.window, self.shift)
         channels = int(input_shape[-1])
         self.norm1 = layer_norm("norm1", dtype=self.dtype_policy)
         self.norm1.build(tuple(input_shape))
@@ -244,7 +244,10 @@ class SwinBlock(AttributeConfigMixin, keras.layers.Layer):
         h = pad_to_windows(self.norm1(x), self.padded)
         if any(self.shift):
             h = ops.roll(h, tuple(-s for s in self.shift), axis=axes)
-        mask = None if self.mask is None else ops.convert_to_tensor(self.mask)
+        mask = None
+        if self.mask_table is not None:  # (nW, N, N) gathered from the few distinct windows' masks
+            masks, index = self.mask_table
+            mask = ops.take(ops.convert_to_tensor(masks), ops.convert_to_tensor(index), axis=0)
         h = self.attention(window_partition(h, self.window), window_mask=mask, training=training)
         h = window_reverse(h, self.window, self.padded)
         if any(self.shift):

@@ -17,6 +17,7 @@ windows, batch-major.
 
 from __future__ import annotations
 
+import itertools
 from typing import Sequence, Tuple
 
 import numpy as np
@@ -134,8 +135,8 @@ def relative_position_index(window: Sequence[int]) -> np.ndarray:
     return np.ravel_multi_index(tuple(np.moveaxis(offsets, -1, 0)), tuple(2 * w - 1 for w in window)).astype(np.int32)
 
 
-def attention_mask(size: Sequence[int], window: Sequence[int], shift: Sequence[int]) -> np.ndarray:
-    """Additive attention mask of every window, for a grid rolled by ``-shift`` and padded at the end.
+def attention_mask_table(size: Sequence[int], window: Sequence[int], shift: Sequence[int]):
+    """The additive attention masks of a rolled, padded grid, stored once per distinct window.
 
     A key token gets :data:`MASK_VALUE` (a query may not attend to it) when
 
@@ -146,49 +147,55 @@ def attention_mask(size: Sequence[int], window: Sequence[int], shift: Sequence[i
       otherwise dilute the attention near the far border. This differs from Swin and TransMorph, which
       let padding be attended; it makes a block's output on the image independent of the padding.
 
+    Both rules act per axis, so a window's mask is the AND over axes of one ``(w_a, w_a)`` matrix per axis,
+    and only the last window or two along an axis differ from the others. The masks are therefore kept
+    once per distinct window (a few dozen at most) with an index per window: the full ``(nW, N, N)``
+    table of a Swin UNETR stage at 160 x 192 x 224 would take 1.2 GB.
+
     Args:
         size: the unpadded token grid ``S``.
         window, shift: as returned by :func:`window_geometry` (already clipped to the grid).
 
     Returns:
-        ``(nW, N, N)`` float32 with 0 where attention is allowed, or None when nothing is masked (no shift
-        and no padding).
+        ``(masks, index)``: ``masks`` ``(U, N, N)`` float32, 0 where attention is allowed, and ``index``
+        ``(nW,)`` int32, the mask of each window (row-major over the window grid); or None when nothing is
+        masked (no shift and no padding).
     """
     window, shift, padded = window_geometry(size, window, shift)
-    ndim = len(size)
     if not any(shift) and tuple(padded) == tuple(int(s) for s in size):
         return None
-    region = np.zeros(padded, np.int64)
-    for axis in range(ndim):
-        p, w, s = padded[axis], window[axis], shift[axis]
+    per_axis = []  # (distinct (w, w) bool matrices, index of each window position along the axis)
+    for s, w, sh, p in zip(size, window, shift, padded):
         labels = np.zeros(p, np.int64)
-        if s:
-            labels[p - w : p - s] = 1
-            labels[p - s :] = 2
-        shape = [1] * ndim
-        shape[axis] = p
-        region = region * 3 + labels.reshape(shape)
-    valid = np.ones(padded, bool)
-    for axis in range(ndim):
-        index = [slice(None)] * ndim
-        index[axis] = slice(int(size[axis]), None)
-        valid[tuple(index)] = False
-    # the roll by -shift moves the token at original position o to o - shift
-    valid = np.roll(valid, [-s for s in shift], axis=tuple(range(ndim)))
-    region_windows = _partition_numpy(region, window)  # (nW, N)
-    valid_windows = _partition_numpy(valid, window)
-    allowed = (region_windows[:, :, None] == region_windows[:, None, :]) & valid_windows[:, None, :]
-    return np.where(allowed, 0.0, MASK_VALUE).astype(np.float32)
+        if sh:
+            labels[p - w : p - sh] = 1
+            labels[p - sh :] = 2
+        # the roll by -shift puts the token of original position o at o - shift
+        valid = np.roll(np.arange(p) < int(s), -sh)
+        matrices = []
+        for k in range(p // w):
+            lab, val = labels[k * w : (k + 1) * w], valid[k * w : (k + 1) * w]
+            matrices.append((lab[:, None] == lab[None, :]) & val[None, :])
+        distinct, index = np.unique(np.stack(matrices), axis=0, return_inverse=True)
+        per_axis.append((distinct, np.asarray(index).reshape(-1)))
+    masks = []
+    for combo in itertools.product(*[range(len(d)) for d, _ in per_axis]):
+        allowed = np.ones((1, 1), bool)
+        for (distinct, _), c in zip(per_axis, combo):
+            a = distinct[c]
+            n, w = allowed.shape[0], a.shape[0]
+            # tokens are row-major within the window: (i, t) pairs the earlier axes' token i with this axis' t
+            allowed = (allowed[:, None, :, None] & a[None, :, None, :]).reshape(n * w, n * w)
+        masks.append(np.where(allowed, 0.0, MASK_VALUE).astype(np.float32))
+    counts = [len(d) for d, _ in per_axis]
+    index = np.ravel_multi_index(np.ix_(*[i for _, i in per_axis]), counts).reshape(-1).astype(np.int32)
+    return np.stack(masks), index
 
 
-def _partition_numpy(grid: np.ndarray, window: Sequence[int]) -> np.ndarray:
-    """:func:`window_partition` of one scalar grid ``(*P)`` in NumPy: ``(nW, N)``."""
-    ndim = grid.ndim
-    split = []
-    for p, w in zip(grid.shape, window):
-        split += [p // w, w]
-    order = [2 * i for i in range(ndim)] + [2 * i + 1 for i in range(ndim)]
-    return grid.reshape(split).transpose(order).reshape(-1, int(np.prod(window)))
+def attention_mask(size: Sequence[int], window: Sequence[int], shift: Sequence[int]):
+    """The full additive mask ``(nW, N, N)`` of :func:`attention_mask_table` (one per window), or None."""
+    table = attention_mask_table(size, window, shift)
+    return None if table is None else table[0][table[1]]
 
 
 __all__ = [
@@ -199,4 +206,5 @@ __all__ = [
     "window_reverse",
     "relative_position_index",
     "attention_mask",
+    "attention_mask_table",
 ]
