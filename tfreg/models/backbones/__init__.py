@@ -1,8 +1,9 @@
 """Backbones (category ``backbone_class``): ``local`` (LocalNet), ``global`` (GlobalNet), ``unet`` (UNet),
 ``dfsa_unet`` (DFSAUNet, multi-scale fields fused by attention), ``lapirn`` (LapIRN, a Laplacian pyramid
-with optional attention gates), ``thesis_unet`` (ThesisUNet, van Ulsen's small
-U-Net with additive skips), ``transmorph`` (TransMorph: a Swin transformer encoder, convolutional decoder), and the segmentation networks' feature
-extractors ``unet_segmenter`` (UNetSegmenter), ``multi_unets`` (MultiUNets) and ``swin_unetr`` (SwinUNETR).
+with optional attention gates), ``thesis_unet`` (ThesisUNet, van Ulsen's small U-Net with additive skips),
+``transmorph`` (TransMorph: a Swin transformer encoder and a convolutional decoder), and the segmentation
+networks' feature extractors ``unet_segmenter`` (UNetSegmenter), ``multi_unets`` (MultiUNets) and
+``swin_unetr`` (SwinUNETR).
 
 Importing this package registers them. A user backbone subclasses :class:`Backbone` with DeepReg's
 constructor signature and registers itself with ``REGISTRY.register_backbone(name=...)``.
