@@ -19,7 +19,7 @@ REQUIRED_TOP_LEVEL_KEYS: Tuple[str, ...] = ("dataset", "train")
 REQUIRED_TRAIN_KEYS: Tuple[str, ...] = ("method", "preprocess", "epochs", "save_period")
 #: Every key of ``train`` the engine reads; keys that neither it, the model nor the trainer reads are
 #: warned about (a typo would be ignored silently).
-ENGINE_TRAIN_KEYS: Tuple[str, ...] = REQUIRED_TRAIN_KEYS + ("update_freq", "trainer", "init_from")
+ENGINE_TRAIN_KEYS: Tuple[str, ...] = REQUIRED_TRAIN_KEYS + ("update_freq", "trainer", "init_from", "mixed_precision")
 #: The model class checked when ``train.method`` is missing or unknown (so other keys are still checked).
 DEFAULT_METHOD = "ddf"
 #: The trainer when ``train.trainer`` is absent: Keras ``fit`` (DeepReg's behaviour).

@@ -502,6 +502,16 @@ class ConfigChecker:
                 )
         if train.get("init_from") is not None:
             self.check_init_from(base + ("init_from",), train["init_from"])
+        if "mixed_precision" in train:
+            mixed = train["mixed_precision"]
+            if not isinstance(mixed, bool):
+                self.error(base + ("mixed_precision",), f"must be true or false, got {_show(mixed)}")
+            elif mixed and not trainer_cls.supports_mixed_precision:
+                self.error(
+                    base + ("mixed_precision",),
+                    f"trainer {trainer_name!r} has no loss scaling (only Keras fit has, trainer 'fit' or "
+                    "'progressive'); use one of those or leave mixed_precision out",
+                )
 
     def _class_or_default(self, category: str, name: Any, default: str):
         """The class registered as ``name``, or the default's when ``name`` is missing or unknown (its

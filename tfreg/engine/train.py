@@ -36,6 +36,7 @@ from tfreg.config import apply_max_epochs, load_configs_with_provenance, save_co
 from tfreg.config.defaults import DEFAULT_TRAINER
 from tfreg.data.loaders.base import steps_per_epoch
 from tfreg.engine.build import build_loader, build_model, create_variables, split_dataset
+from tfreg.engine.mixed_precision import mixed_precision_policy
 from tfreg.engine.checkpoint import (
     SAVE_DIR,
     available_checkpoints,
@@ -175,7 +176,13 @@ def train(
     valid_loader = build_loader(config, "valid", registry)
     check_voxels(train_loader, valid_loader)
     init_from = config["train"].get("init_from")
-    with dist.scope():
+    mixed = bool(config["train"].get("mixed_precision", False))
+    if mixed and not trainer.supports_mixed_precision:  # e.g. the loop trainer chosen for multiworker
+        raise ValueError(
+            f"train.mixed_precision needs a trainer with loss scaling ('fit' or 'progressive'); "
+            f"{type(trainer).__name__} has none"
+        )
+    with mixed_precision_policy(mixed), dist.scope():
         # several replicas: BatchNormalization normalises over the global batch (public constructor argument)
         model = build_model(config, train_loader, registry, synchronized_bn=dist.num_replicas_in_sync > 1)
         model.set_replicas(dist.num_replicas_in_sync)

@@ -87,6 +87,8 @@ class Trainer:
     supports_callbacks = False
     #: whether :meth:`fit` runs under MultiWorkerMirroredStrategy
     supports_multiworker = True
+    #: whether :meth:`fit` scales the loss for float16 training (``train.mixed_precision``)
+    supports_mixed_precision = False
 
     @classmethod
     def validate_train_config(cls, checker, train: Dict[str, Any], model_cls: Any) -> None:

@@ -22,6 +22,8 @@ class FitTrainer(Trainer):
     """
 
     supports_callbacks = True
+    # Keras' compile wraps the optimizer in a LossScaleOptimizer for a mixed_float16 model
+    supports_mixed_precision = True
     supports_multiworker = False
 
     def compile(self, model, optimizers):
