@@ -36,7 +36,6 @@ from tfreg.config import apply_max_epochs, load_configs_with_provenance, save_co
 from tfreg.config.defaults import DEFAULT_TRAINER
 from tfreg.data.loaders.base import steps_per_epoch
 from tfreg.engine.build import build_loader, build_model, create_variables, split_dataset
-from tfreg.engine.mixed_precision import mixed_precision_policy
 from tfreg.engine.checkpoint import (
     SAVE_DIR,
     available_checkpoints,
@@ -45,6 +44,7 @@ from tfreg.engine.checkpoint import (
     restore_checkpoint,
     restore_parts,
 )
+from tfreg.engine.mixed_precision import mixed_precision_policy
 from tfreg.engine.runtime import configure_devices
 from tfreg.engine.strategy import check_batch_size, is_chief, make_strategy
 from tfreg.engine.trainers.base import TrainingRun, is_multiworker
