@@ -184,3 +184,33 @@ def test_config_errors_name_the_key(tmp_path, change, message):
     change(train)
     with pytest.raises(ConfigError, match=message):
         validate_config(_full_config(tmp_path, train), check_dirs=False)
+
+
+@pytest.mark.slow
+def test_transformer_backbones_plug_into_wssamnet_pp():
+    # WSSAMNet++ with its transformer options: a Swin UNETR segmenter and a TransMorph registration network
+    shape = (16, 16, 16)
+    cfg = config(
+        attention="contour",
+        backbone={"name": "swin_unetr", "feature_size": 3, "depths": [1, 1, 1], "num_heads": 1, "window_size": 2},
+    )
+    cfg["backbone"] = {
+        "name": "transmorph",
+        "preset": "tiny",
+        "patch_size": 2,
+        "window_size": 2,
+        "embed_dim": 4,
+        "depths": [1, 1],
+        "num_heads": 2,
+    }
+    model = WSSAMNetModel(shape, shape, index_size=3, labeled=True, config=cfg)
+    x = batch(shape)
+    out = {k: keras.ops.convert_to_numpy(v) for k, v in model(x).items()}
+    assert out["ddf"].shape == (2, *shape, 3) and out["moving_segmentation"].shape == (2, *shape, 1)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    before = values(model.backbone.trainable_variables)
+    for _ in range(2):  # the zero-initialised field head passes no gradient back on the first step
+        logs = model.train_on_batch(x, return_dict=True)
+    assert np.isfinite(logs["loss"])
+    changed = [not np.allclose(a, b) for a, b in zip(before, values(model.backbone.trainable_variables))]
+    assert sum(changed) > 0.9 * len(changed)
