@@ -58,7 +58,16 @@ BACKBONES = {
     "lapirn": {"num_channels": 4, "num_residual_blocks": 1},
     "local": {"extract_levels": [0, 1]},
     "multi_unets": {"unet": {"channels": [2, 4]}},
+    "swin_unetr": {"feature_size": 3, "depths": [1, 1], "num_heads": 1, "window_size": 2},
     "thesis_unet": {"depth": 1},
+    "transmorph": {
+        "preset": "tiny",
+        "patch_size": 2,
+        "window_size": 2,
+        "embed_dim": 4,
+        "depths": [1, 1],
+        "num_heads": 2,
+    },
     "unet": {},
     "unet_segmenter": {"channels": [2, 4]},
 }

@@ -127,6 +127,12 @@ class ConvNormAct(AttributeConfigMixin, keras.layers.Layer):
         )
         self.norm = normalization_layer(self.norm_kind)
 
+    def build(self, input_shape):
+        # explicit, so that a parent can build (and load weights into) its units before any call
+        self.conv.build(tuple(input_shape))
+        if self.norm is not None:
+            self.norm.build(tuple(self.conv.compute_output_shape(tuple(input_shape))))
+
     def call(self, inputs, training=None):
         x = self.conv(inputs)
         if self.norm is not None:
