@@ -259,17 +259,21 @@ def _case_warp(repeat: int) -> dict:
 
 
 def _timed(fn, repeat: int) -> dict:
+    """Wall seconds of one first call of ``fn`` (tracing, warm-up), then the median, minimum and median process
+    CPU seconds (all threads) of ``repeat`` more calls."""
     t0 = time.perf_counter()
     fn()
     first = time.perf_counter() - t0
-    times = []
+    times, cpus = [], []
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
         times.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
     return {
         "s_per_step": statistics.median(times),
         "min_s_per_step": min(times),
+        "cpu_s_per_step": statistics.median(cpus),
         "first_step_s": first,
         "steps": repeat,
     }
