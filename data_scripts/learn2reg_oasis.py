@@ -46,6 +46,11 @@ subject folder name (neurite-oasis). Splits:
 Labels: ``--labels 35`` (default) or ``4`` (neurite-oasis only; the Learn2Reg release has only the 35-label
 maps). ``--label-format onehot`` (default) writes ``(i, j, k, K)`` binary channels for labels ``1..K`` (what
 tfreg's loaders read); ``integer`` copies the published label maps unchanged.
+
+Configurations reading the output: ``config/transmorph_oasis_35.yaml`` (the Learn2Reg release, json split, in
+``data/oasis_l2r``); ``config/transmorph_oasis_4.yaml``, ``config/swin_unetr_oasis_segmenter.yaml`` and
+``config/wssamnet_pp_oasis_*.yaml`` (neurite-oasis with ``--labels 4``, paper split, in ``data/oasis``).
+``tfreg_evaluate --learn2reg`` writes Learn2Reg's Dice, HD95 and SDlogJ of their predictions.
 """
 
 from __future__ import annotations

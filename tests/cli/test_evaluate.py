@@ -49,6 +49,7 @@ def test_help_documents_every_mode(capsys):
         "--labels",
         "--ddf-units",
         "--ssim",
+        "--learn2reg",
     ):
         assert flag in text
     assert "Wilcoxon" in text and "summary" in text

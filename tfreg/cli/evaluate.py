@@ -12,7 +12,7 @@ import sys
 import warnings
 from typing import List, Optional
 
-from tfreg.evaluation.evaluate import PAIR_CSV_COLUMNS
+from tfreg.evaluation.evaluate import LEARN2REG_COLUMNS, LEARN2REG_STATISTICS, PAIR_CSV_COLUMNS
 
 DESCRIPTION = """\
 Evaluate registration results: Dice, Jaccard, Hausdorff distance (max, 95th, 99th percentile), ASSD,
@@ -54,7 +54,10 @@ metric and label, plus "all"; --summary, default <output stem>_summary.csv). --u
 per pair, a row for the union of the pair's labels (van Ulsen's pooled vertebrae), summarised and
 compared as a label of its own. --jacobian-figure jacobian.png draws det J inside each label (violins
 over the pooled voxels with each pair's median, and histograms with bin width 0.01). --ssim global
-(or both) writes ssim_global, macJNet's SSIM from whole-image statistics. Existing output
+(or both) writes ssim_global, macJNet's SSIM from whole-image statistics. --learn2reg also writes
+<output stem>_learn2reg.csv: Learn2Reg's OASIS numbers per pair (mean Dice and mean HD95 over the labels
+present in the fixed and moving labels, SDlogJ, and Learn2Reg's SDlogJ of log(det J + 3)) and their mean,
+std, 30th percentile and count over the pairs; every pair needs labels and a DDF. Existing output
 files are refused unless --overwrite is given. Exit status: 0 success, 1 bad input (message on stderr),
 2 usage.
 """
@@ -140,6 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
         "variances and covariance, macJNet's eq. 2) or both",
     )
     out.add_argument(
+        "--learn2reg",
+        action="store_true",
+        help="also write <output stem>_learn2reg.csv: per pair the mean Dice and mean HD95 (mm) over the labels "
+        "present in the fixed and moving labels, sdlogj and Learn2Reg's sdlogj_l2r (std of log(det J + 3)), "
+        "then rows mean, std, q30 and n over the pairs (printed unless --quiet); every pair needs labels and "
+        "a DDF",
+    )
+    out.add_argument(
         "--ddf-units",
         choices=("voxel", "physical"),
         default="voxel",
@@ -180,6 +191,7 @@ def _mode(args, parser: argparse.ArgumentParser) -> str:
                 ("--union-label", args.union_label),
                 ("--jacobian-figure", args.jacobian_figure),
                 ("--ssim", args.ssim != "gaussian"),
+                ("--learn2reg", args.learn2reg),
             )
             if value
         ]
@@ -199,6 +211,16 @@ def _print_summary(result, stream) -> None:
             f"{r['metric'].ljust(width)}  {r['n']:>4}  {r['mean']:>10.4g}  {r['std']:>10.4g}  {r['median']:>10.4g}",
             file=stream,
         )
+
+
+def _print_learn2reg(result, stream) -> None:
+    """The statistics rows of the Learn2Reg CSV (the per-pair rows are in the file)."""
+    metrics = LEARN2REG_COLUMNS[2:]
+    print("Learn2Reg (over pairs)  " + "  ".join(m.rjust(10) for m in metrics), file=stream)
+    for row in result.learn2reg:
+        if row["pair"] in LEARN2REG_STATISTICS:
+            cells = [f"{row[m]:>10}" if row["pair"] == "n" else f"{row[m]:>10.4g}" for m in metrics]
+            print(f"{row['pair']:<23}  " + "  ".join(cells), file=stream)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -259,13 +281,18 @@ def _run(args, mode: str) -> int:
             jacobian_mask=args.jacobian_mask,
             jacobian_figure=args.jacobian_figure,
             ssim_window=args.ssim,
+            learn2reg=args.learn2reg,
         )
     except (DataError, ValueError, OSError) as err:
         print(f"tfreg_evaluate: error: {err}", file=sys.stderr)
         return 1
     if not args.quiet:
         _print_summary(result, sys.stdout)
-        written = ", ".join(p for p in (result.output, result.summary_path, result.jacobian_figure) if p)
+        if result.learn2reg:
+            _print_learn2reg(result, sys.stdout)
+        written = ", ".join(
+            p for p in (result.output, result.summary_path, result.learn2reg_path, result.jacobian_figure) if p
+        )
         print(f"evaluated {len(pairs)} pair(s), {len(result.rows)} row(s); wrote {written}", file=sys.stderr)
     return 0
 

@@ -27,6 +27,11 @@ For macJNet's evaluation (Zhou et al. 2023): ``ssim_window="global"`` (or ``"bot
 (SSIM from whole-image statistics, the paper's eq. 2); every pair with images gets ``nmi_pct`` (normalised MI
 in %, 64 bins), every pair with a DDF ``folding_permille`` (det J < 0, per mille), and every label
 ``recall`` and ``precision`` besides Dice and HD95.
+
+For Learn2Reg's OASIS task (task 3 of 2021): ``learn2reg=True`` adds ``sdlogj_l2r`` (Learn2Reg's SDlogJ, of
+log(det J + 3)) and writes ``<output stem>_learn2reg.csv``: per pair the mean Dice and mean HD95 over the labels
+present in the fixed and moving labels and the SDlogJ of its DDF, then their mean, std, 30th percentile and
+count over the pairs (:func:`learn2reg_rows`).
 """
 
 from __future__ import annotations
@@ -91,6 +96,12 @@ LABEL_METRICS = (
 #: Per-pair metrics of the DDF, over every voxel of the fixed grid (folding_fraction x100: van Ulsen's
 #: folding %, det J <= 0; folding_permille: macJNet's per mille, det J < 0).
 DDF_METRICS = ("folding_fraction", "jac_det_mean", "jac_det_std", "sdlogj", "folding_permille")
+#: Per-pair DDF metric written with ``learn2reg``: SDlogJ as Learn2Reg's evaluation script computes it, the std
+#: of ``log(det J + 3)`` (:data:`LEARN2REG_SDLOGJ_OFFSET`), the number that script reports.
+LEARN2REG_DDF_METRICS = ("sdlogj_l2r",)
+#: What Learn2Reg's script adds to det J before the log (``(jacobian_determinant(disp) + 3).clip(1e-9, 1e9)``;
+#: :func:`tfreg.metrics.sdlogj`'s ``offset``).
+LEARN2REG_SDLOGJ_OFFSET = 3.0
 #: Per-label metrics of the DDF: det J inside the label (van Ulsen's per-structure mean and sigma JD); the
 #: label's warped mask by default, its fixed mask with ``jacobian_mask="fixed"`` (:data:`JACOBIAN_MASKS`).
 LABEL_DDF_METRICS = ("jac_det_mean_in_label", "jac_det_std_in_label")
@@ -110,7 +121,14 @@ SSIM_WINDOW_OPTIONS = ("gaussian", "global", "both")
 #: Histogram bins of the normalised MI column ``nmi_pct`` (the macJNet reading of its "MI %").
 NMI_BINS = 64
 #: Every per-pair column; they hold the same value on every label row of a pair.
-PAIR_METRICS = DDF_METRICS + LANDMARK_METRICS + LANDMARK_BEFORE_METRICS + IMAGE_METRICS + IMAGE_BEFORE_METRICS
+PAIR_METRICS = (
+    DDF_METRICS
+    + LEARN2REG_DDF_METRICS
+    + LANDMARK_METRICS
+    + LANDMARK_BEFORE_METRICS
+    + IMAGE_METRICS
+    + IMAGE_BEFORE_METRICS
+)
 #: Column order of the per-pair, per-label CSV (columns no pair has are left out).
 ALL_COLUMNS = (
     ("pair", "label", "union_of")
@@ -131,6 +149,14 @@ UNION_COLUMN = "union_of"
 POOLED_LABEL = "all"
 #: File types the det J figure can be written as (matplotlib chooses the format from the suffix).
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
+#: Columns of the Learn2Reg CSV (``learn2reg``): one row per pair, then one row per :data:`LEARN2REG_STATISTICS`.
+LEARN2REG_COLUMNS = ("pair", "n_labels", "dice", "hd95", "sdlogj", "sdlogj_l2r")
+#: The Learn2Reg CSV's last rows, named in its ``pair`` column, over the pairs' finite values: mean, sample std
+#: (ddof 1, as pandas' in Learn2Reg's script), 30th percentile (linear interpolation: the script's "30"
+#: aggregate, Learn2Reg's DSC30 for Dice) and the number of pairs with a value.
+LEARN2REG_STATISTICS = ("mean", "std", "q30", "n")
+#: Percentile of the ``q30`` row.
+LEARN2REG_PERCENTILE = 30
 
 # relative tolerance for "same spacing": NIfTI stores float32, so bit-exact equality is too strict
 _SPACING_RTOL = 1e-4
@@ -445,8 +471,11 @@ def ddf_metrics(ddf: np.ndarray, geometry: ImageGeometry, units: str = "voxel") 
     return _ddf_metrics_and_det(ddf, geometry, units)[0]
 
 
-def _ddf_metrics_and_det(ddf: np.ndarray, geometry: ImageGeometry, units: str) -> Tuple[Dict[str, float], np.ndarray]:
-    """:func:`ddf_metrics` and the det J map ``(*spatial)`` it came from (reused for the per-label columns)."""
+def _ddf_metrics_and_det(
+    ddf: np.ndarray, geometry: ImageGeometry, units: str, learn2reg: bool = False
+) -> Tuple[Dict[str, float], np.ndarray]:
+    """:func:`ddf_metrics` and the det J map ``(*spatial)`` it came from (reused for the per-label columns);
+    with ``learn2reg`` also :data:`LEARN2REG_DDF_METRICS` (same crop and clip, det J + 3)."""
     if units not in DDF_UNITS:
         raise ValueError(f"ddf_units must be one of {DDF_UNITS}, got {units!r}")
     ndim = ddf.shape[-1]
@@ -463,6 +492,8 @@ def _ddf_metrics_and_det(ddf: np.ndarray, geometry: ImageGeometry, units: str) -
         "sdlogj": sdlogj(ddf, spacing=geo.spacing, units=units, crop=crop),
         "folding_permille": float(1000.0 * np.count_nonzero(det < 0) / det.size),
     }
+    if learn2reg:
+        values["sdlogj_l2r"] = sdlogj(ddf, spacing=geo.spacing, units=units, crop=crop, offset=LEARN2REG_SDLOGJ_OFFSET)
     return values, det
 
 
@@ -530,6 +561,7 @@ def evaluate_pair(
     jacobian_mask: str = "warped",
     jacobian_values: Optional[Dict[str, np.ndarray]] = None,
     ssim_window: str = "gaussian",
+    learn2reg: bool = False,
 ) -> List[Dict[str, object]]:
     """All metrics of one pair: one row dict per label (one row with label ``""`` when it has no labels).
 
@@ -546,6 +578,7 @@ def evaluate_pair(
         jacobian_values: a dict to fill with ``{label: 1-D float64 det J values inside the mask}`` (the
             union too); left untouched without a DDF. Values of an empty mask are an empty array.
         ssim_window: which SSIM columns to compute (:data:`SSIM_WINDOW_OPTIONS`, :func:`image_metrics`).
+        learn2reg: also compute :data:`LEARN2REG_DDF_METRICS` (with a DDF).
     """
     if jacobian_mask not in JACOBIAN_MASKS:
         raise ValueError(f"jacobian_mask must be one of {JACOBIAN_MASKS}, got {jacobian_mask!r}")
@@ -568,7 +601,7 @@ def evaluate_pair(
         ddf, geo = read_image(spec.ddf)
         if ddf.ndim == 4 and ddf.shape[2] == 1 and ddf.shape[3] == 2:
             ddf = ddf[:, :, 0, :]  # a 2-D field stored as (x, y, 1, 2)
-        ddf_values, det = _ddf_metrics_and_det(ddf, geo, ddf_units)
+        ddf_values, det = _ddf_metrics_and_det(ddf, geo, ddf_units, learn2reg)
         pair_values.update(ddf_values)
     if spec.fixed_image:
         fixed_img, fixed_geo = read_image(spec.fixed_image)
@@ -734,6 +767,101 @@ def _stats(metric: str, label: str, values: Sequence[object]) -> Dict[str, objec
     return row
 
 
+# ---------------------------------------------------------------------------------------------- Learn2Reg
+def learn2reg_rows(rows: Sequence[Dict[str, object]]) -> List[Dict[str, object]]:
+    """Learn2Reg's task-3 (OASIS) numbers from the per-pair, per-label rows of :func:`evaluate`.
+
+    One row per pair, in the order of ``rows`` (columns :data:`LEARN2REG_COLUMNS`):
+
+    - ``n_labels``: the labels counted. Learn2Reg's script scores a label only when it is present in both the
+      fixed and the moving label map (otherwise NaN, left out by its ``nanmean``). Here a label counts when
+      its fixed mask is not empty (``rvd`` is not NaN) and, when the moving label was evaluated, its moving mask
+      is not empty either (``rvd_before``, ``|M| / |F| - 1``, is not -1). Union rows (``union_of``) never count;
+      ``labels`` in :func:`evaluate` chooses the labels evaluated.
+    - ``dice``, ``hd95``: the mean over the counted labels of ``dice`` and ``hd95`` (mm).
+    - ``sdlogj``, ``sdlogj_l2r``: the pair's per-pair columns (std of log det J; Learn2Reg's std of
+      log(det J + 3)); NaN when the row lacks them (``sdlogj_l2r`` is computed with ``learn2reg`` only).
+
+    NaN: ``dice`` and ``hd95`` are NaN for a pair without a counted label; ``hd95`` is NaN when a counted label's
+    warped mask is empty (its ``hd95`` is NaN; Learn2Reg's script gives inf: no surface to measure to). Both
+    cases warn naming the pair (and labels).
+
+    Then one row per :data:`LEARN2REG_STATISTICS` (its name in ``pair``), over the pairs whose value is finite,
+    per column: ``mean``, ``std`` (sample, ddof 1; NaN below 2 values), ``q30`` (30th percentile, linear
+    interpolation) and ``n`` (how many pairs entered). ``n_labels`` is left empty on these rows.
+    """
+    by_pair: Dict[str, List[Dict[str, object]]] = {}
+    for row in rows:
+        by_pair.setdefault(str(row["pair"]), []).append(row)
+    out: List[Dict[str, object]] = []
+    for pair, pair_rows in by_pair.items():
+        counted = [r for r in pair_rows if r["label"] != NO_LABEL and not r.get(UNION_COLUMN) and _l2r_counts(r)]
+        values: Dict[str, object] = {"pair": pair, "n_labels": len(counted)}
+        if counted:
+            values["dice"] = float(np.mean([float(r["dice"]) for r in counted]))
+            lost = [str(r["label"]) for r in counted if math.isnan(float(r["hd95"]))]
+            values["hd95"] = math.nan if lost else float(np.mean([float(r["hd95"]) for r in counted]))
+            if lost:
+                warnings.warn(
+                    f"pair {pair!r}: the warped label of label(s) {', '.join(lost)} is empty (present in the fixed "
+                    "and moving labels), so its HD95 is undefined; the pair's Learn2Reg hd95 is NaN (Learn2Reg's "
+                    "script: inf) and left out of the statistics rows",
+                    UserWarning,
+                    stacklevel=2,
+                )
+        else:
+            values["dice"] = values["hd95"] = math.nan
+            warnings.warn(
+                f"pair {pair!r}: no evaluated label is present in the fixed (and moving) label, so its Learn2Reg "
+                "dice and hd95 are NaN",
+                UserWarning,
+                stacklevel=2,
+            )
+        for metric in ("sdlogj", "sdlogj_l2r"):
+            value = pair_rows[0].get(metric)
+            values[metric] = math.nan if value is None else float(value)
+        out.append(values)
+    metrics = LEARN2REG_COLUMNS[2:]
+    finite = {m: np.array([v[m] for v in out if not math.isnan(v[m])], dtype=np.float64) for m in metrics}
+    statistics = {
+        "mean": lambda x: float(x.mean()) if x.size else math.nan,
+        "std": lambda x: float(x.std(ddof=1)) if x.size > 1 else math.nan,
+        "q30": lambda x: float(np.percentile(x, LEARN2REG_PERCENTILE)) if x.size else math.nan,
+        "n": lambda x: int(x.size),
+    }
+    for name in LEARN2REG_STATISTICS:
+        out.append({"pair": name, **{m: statistics[name](finite[m]) for m in metrics}})
+    return out
+
+
+def _l2r_counts(row: Dict[str, object]) -> bool:
+    """Whether a label row counts for Learn2Reg: fixed mask not empty (``rvd`` defined) and, with a moving
+    label, moving mask not empty (``rvd_before = |M| / |F| - 1`` is exactly -1 only for ``|M| = 0``)."""
+    if math.isnan(float(row["rvd"])):
+        return False
+    before = row.get("rvd_before")
+    return before is None or float(before) != -1.0
+
+
+def _check_learn2reg_pairs(pairs: Sequence[PairSpec]) -> None:
+    """``learn2reg`` needs labels and a DDF in every pair, and no pair named like a statistics row."""
+    clash = [spec.pair for spec in pairs if spec.pair in LEARN2REG_STATISTICS]
+    if clash:
+        raise ValueError(
+            f"learn2reg (--learn2reg): pair {clash[0]!r} has the name of a statistics row of the Learn2Reg CSV "
+            f"({', '.join(LEARN2REG_STATISTICS)}); rename the pair"
+        )
+    for what, lacking in (
+        ("a DDF (SDlogJ is one of Learn2Reg's metrics)", [spec.pair for spec in pairs if not spec.ddf]),
+        ("labels (Dice and HD95)", [spec.pair for spec in pairs if not (spec.label_files or spec.fixed_label)]),
+    ):
+        if lacking:
+            shown = ", ".join(repr(p) for p in lacking[:5]) + (", ..." if len(lacking) > 5 else "")
+            raise ValueError(
+                f"learn2reg (--learn2reg) needs {what} in every pair; {len(lacking)} pair(s) have none: {shown}"
+            )
+
+
 def write_csv(path: str, columns: Sequence[str], rows: Iterable[Dict[str, object]]) -> None:
     """Write rows with the csv module: floats at full precision (``repr``), NaN as ``nan``, missing as empty."""
     with atomic_output(path) as scratch, open(scratch, "w", newline="") as f:
@@ -753,8 +881,16 @@ def _cell(value) -> str:
 
 def default_summary_path(output: str) -> str:
     """``results.csv`` -> ``results_summary.csv`` (the suffix is appended when there is no ``.csv``)."""
-    stem = output[:-4] if output.lower().endswith(".csv") else output
-    return stem + "_summary.csv"
+    return _output_stem(output) + "_summary.csv"
+
+
+def default_learn2reg_path(output: str) -> str:
+    """``results.csv`` -> ``results_learn2reg.csv`` (the suffix is appended when there is no ``.csv``)."""
+    return _output_stem(output) + "_learn2reg.csv"
+
+
+def _output_stem(output: str) -> str:
+    return output[:-4] if output.lower().endswith(".csv") else output
 
 
 # ---------------------------------------------------------------------------------------------- driver
@@ -771,6 +907,8 @@ class EvaluationResult:
             order, the union last), filled when a det J figure or ``collect_jacobian`` was asked for and
             the pair has a DDF; empty otherwise.
         jacobian_figure: the det J figure written (None when not asked for).
+        learn2reg: the Learn2Reg rows (:func:`learn2reg_rows`) when asked for, else empty.
+        learn2reg_path: the Learn2Reg CSV written (None when not written).
     """
 
     columns: List[str]
@@ -780,6 +918,8 @@ class EvaluationResult:
     summary_path: Optional[str] = None
     jacobian_values: Dict[str, Dict[str, np.ndarray]] = field(default_factory=dict)
     jacobian_figure: Optional[str] = None
+    learn2reg: List[Dict[str, object]] = field(default_factory=list)
+    learn2reg_path: Optional[str] = None
 
 
 def evaluate(
@@ -796,6 +936,7 @@ def evaluate(
     jacobian_figure: Optional[str] = None,
     collect_jacobian: bool = False,
     ssim_window: str = "gaussian",
+    learn2reg: bool = False,
 ) -> EvaluationResult:
     """Evaluate registered pairs and write the per-pair, per-label CSV and its summary.
 
@@ -832,6 +973,12 @@ def evaluate(
             ``ssim``: mean SSIM over Gaussian windows), "global" (column ``ssim_global``: one SSIM from
             whole-image statistics, macJNet's eq. 2) or "both". The columns are named for the window, so
             evaluations made with different choices never mix in one column.
+        learn2reg: also compute Learn2Reg's task-3 (OASIS) numbers: per pair the mean Dice and mean HD95 over
+            the labels present in the fixed and moving labels, SDlogJ (``sdlogj``) and Learn2Reg's SDlogJ of
+            log(det J + 3) (``sdlogj_l2r``, also added to the per-pair CSV), then their mean, std, 30th
+            percentile and count over the pairs (:func:`learn2reg_rows`); written with an ``output`` to
+            ``<output stem>_learn2reg.csv``. Every pair must have labels and a DDF (refused before any work
+            otherwise), and no pair may be named ``mean``, ``std``, ``q30`` or ``n``.
 
     Returns:
         An :class:`EvaluationResult`.
@@ -862,11 +1009,15 @@ def evaluate(
     label_names = None if labels is None else [str(v) for v in labels]
     if union_label is not None:
         _check_union_label(union_label, pairs, label_names)
+    learn2reg_path = None
+    if learn2reg:
+        _check_learn2reg_pairs(pairs)
+        learn2reg_path = default_learn2reg_path(output) if output else None
     _check_outputs(
-        [output, summary, jacobian_figure],
+        [output, summary, jacobian_figure, learn2reg_path],
         overwrite,
         read,
-        roles=["output CSV", "summary CSV", "jacobian_figure (--jacobian-figure)"],
+        roles=["output CSV", "summary CSV", "jacobian_figure (--jacobian-figure)", "Learn2Reg CSV (--learn2reg)"],
     )
     if jacobian_figure:
         _check_figure_path(jacobian_figure, pairs)
@@ -882,7 +1033,15 @@ def evaluate(
                 warnings.simplefilter("always")
                 rows.extend(
                     evaluate_pair(
-                        spec, label_names, ddf_units, marks, union_label, jacobian_mask, inside, ssim_window=ssim_window
+                        spec,
+                        label_names,
+                        ddf_units,
+                        marks,
+                        union_label,
+                        jacobian_mask,
+                        inside,
+                        ssim_window=ssim_window,
+                        learn2reg=learn2reg,
                     )
                 )
             for label, values in (inside or {}).items():
@@ -903,13 +1062,24 @@ def evaluate(
         write_csv(output, columns, rows)
     if summary:
         write_csv(summary, SUMMARY_COLUMNS, summary_rows)
+    l2r_rows = learn2reg_rows(rows) if learn2reg else []
+    if learn2reg_path:
+        write_csv(learn2reg_path, LEARN2REG_COLUMNS, l2r_rows)
     # the union was collected last in each pair; a label some pair lacks may have come in late: reorder
     order = _sort_labels(label for label in jacobian if label != union_label)
     jacobian = {label: jacobian[label] for label in order + ([union_label] if union_label in jacobian else [])}
     if jacobian_figure and not _write_jacobian_figure(jacobian_figure, jacobian, jacobian_mask, len(pairs)):
         jacobian_figure = None
     return EvaluationResult(
-        columns, rows, summary_rows, output or None, summary or None, jacobian, jacobian_figure or None
+        columns,
+        rows,
+        summary_rows,
+        output or None,
+        summary or None,
+        jacobian,
+        jacobian_figure or None,
+        l2r_rows,
+        learn2reg_path,
     )
 
 
@@ -999,6 +1169,11 @@ __all__ = [
     "DDF_METRICS",
     "FIGURE_SUFFIXES",
     "JACOBIAN_MASKS",
+    "LEARN2REG_COLUMNS",
+    "LEARN2REG_DDF_METRICS",
+    "LEARN2REG_PERCENTILE",
+    "LEARN2REG_SDLOGJ_OFFSET",
+    "LEARN2REG_STATISTICS",
     "POOLED_LABEL",
     "UNION_COLUMN",
     "EvaluationResult",
@@ -1014,12 +1189,14 @@ __all__ = [
     "SSIM_WINDOW_OPTIONS",
     "SUMMARY_COLUMNS",
     "ddf_metrics",
+    "default_learn2reg_path",
     "default_summary_path",
     "evaluate",
     "evaluate_pair",
     "image_metrics",
     "label_metrics",
     "landmark_metrics",
+    "learn2reg_rows",
     "natural_key",
     "pairs_from_csv",
     "pairs_from_prediction_dir",
