@@ -874,3 +874,19 @@ def test_a_loss_without_a_required_argument_is_a_config_error(base):
     base["train"]["loss"]["label"] = {"name": "embedding", "weight": 0.1}
     line = one_error(base, REGISTRY)
     assert "train.loss.label" in line and "missing required key 'encoder'" in line and ".keras" in line, line
+
+
+def test_learning_rate_schedule_is_built_and_its_errors_named(base, reg):
+    base["train"]["optimizer"] = {
+        "name": "Adam",
+        "learning_rate": {"name": "PolynomialDecay", "initial_learning_rate": 1e-4, "decay_steps": 1000, "power": 0.9},
+    }
+    assert validate_config(base, registry=reg)["train"]["optimizer"]["learning_rate"]["power"] == 0.9
+    base["train"]["optimizer"]["learning_rate"]["name"] = "PolynomialDecy"
+    message = one_error(base, reg)
+    assert message.startswith(
+        "train.optimizer.learning_rate: name 'PolynomialDecy' is not a keras.optimizers.schedules class; allowed: "
+    )
+    assert "PolynomialDecay" in message
+    base["train"]["optimizer"]["learning_rate"] = {"name": "PolynomialDecay", "initial_learning_rate": 1e-4, "steps": 5}
+    assert one_error(base, reg).startswith("train.optimizer.learning_rate: PolynomialDecay rejects {")

@@ -265,3 +265,16 @@ def test_rigidity_and_inverse_consistency_train_from_yaml_with_the_loop_trainer(
     for tag in ("epoch_loss/regularization_RigidityPenalty", "epoch_loss/regularization_InverseConsistency"):
         assert tag in logged and np.isfinite(logged[tag]) and logged[tag] > 0, sorted(logged)
     assert glob.glob(os.path.join(exp, "save", "ckpt-1.index"))
+
+
+def test_build_optimizer_turns_a_schedule_mapping_into_a_keras_schedule():
+    from tfreg.engine.trainers.base import build_optimizer
+
+    schedule = {"name": "PolynomialDecay", "initial_learning_rate": 1.0, "decay_steps": 10, "end_learning_rate": 0.0}
+    optimizer = build_optimizer({"name": "Adam", "learning_rate": dict(schedule, power=1.0)})
+    optimizer.build([keras.Variable(1.0)])
+    assert float(optimizer.learning_rate) == pytest.approx(1.0)
+    optimizer.iterations.assign(5)  # linear decay (power 1): half-way after 5 of 10 steps
+    assert float(optimizer.learning_rate) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="train.optimizer.learning_rate: name 'Poly' is not"):
+        build_optimizer({"name": "Adam", "learning_rate": {"name": "Poly"}})

@@ -705,6 +705,8 @@ class ConfigChecker:
         name = optimizer["name"]
         allowed = _optimizer_names()
         self.check_optimizer_numbers(path, optimizer)
+        if isinstance(optimizer.get("learning_rate"), dict):
+            self.check_learning_rate_schedule(path + ("learning_rate",), optimizer["learning_rate"])
         if isinstance(name, str) and name in allowed:
             return
         self.error(
@@ -712,6 +714,17 @@ class ConfigChecker:
             f"{_show(name)} is not an optimizer class in keras.optimizers; allowed: {', '.join(allowed)}."
             f"{suggestion(name, allowed)}".rstrip(),
         )
+
+    def check_learning_rate_schedule(self, path: KeyPath, schedule: Dict[str, Any]) -> None:
+        """``{name: <keras.optimizers.schedules class>, **kwargs}``, built here so that a bad name or argument
+        is reported before training (the build is cheap: a few Python attributes)."""
+        from tfreg.engine.trainers.base import build_learning_rate_schedule  # noqa: PLC0415 - imports Keras
+
+        key = ".".join(str(p) for p in path)
+        try:
+            build_learning_rate_schedule(schedule, key)
+        except ValueError as err:
+            self.error(path, str(err).removeprefix(f"{key}: "))
 
     def check_optimizer_numbers(self, path: KeyPath, optimizer: Dict[str, Any]) -> None:
         """Refuse optimizer settings that can only give a NaN or a diverging run (NaN, inf, a negative or

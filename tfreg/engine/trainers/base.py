@@ -56,9 +56,38 @@ class TrainingRun:
     callbacks: List[keras.callbacks.Callback] = field(default_factory=list)
 
 
-def build_optimizer(options: Dict[str, Any], key: str = "train.optimizer") -> keras.optimizers.Optimizer:
-    """``{name: Adam, learning_rate: 1e-4, ...}`` as a Keras optimizer; ValueError naming ``key``."""
+def build_learning_rate_schedule(options: Dict[str, Any], key: str) -> keras.optimizers.schedules.LearningRateSchedule:
+    """``{name: PolynomialDecay, initial_learning_rate: 1e-4, decay_steps: 100000, power: 0.9}`` as the
+    ``keras.optimizers.schedules`` class of that name (its arguments are Keras'; steps are optimizer steps,
+    so the schedule resumes with the optimizer's step count from a checkpoint); ValueError naming ``key``."""
     options = dict(options)
+    name = options.pop("name", None)
+    cls = getattr(keras.optimizers.schedules, name, None) if isinstance(name, str) else None
+    base = keras.optimizers.schedules.LearningRateSchedule
+    if not (isinstance(cls, type) and issubclass(cls, base) and cls is not base):
+        allowed = sorted(
+            n
+            for n in dir(keras.optimizers.schedules)
+            if isinstance(getattr(keras.optimizers.schedules, n), type)
+            and issubclass(getattr(keras.optimizers.schedules, n), base)
+            and getattr(keras.optimizers.schedules, n) is not base
+        )
+        raise ValueError(
+            f"{key}: name {name!r} is not a keras.optimizers.schedules class; allowed: {', '.join(allowed)}"
+        )
+    try:
+        return cls(**options)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{key}: {name} rejects {options}: {err}") from None
+
+
+def build_optimizer(options: Dict[str, Any], key: str = "train.optimizer") -> keras.optimizers.Optimizer:
+    """``{name: Adam, learning_rate: 1e-4, ...}`` as a Keras optimizer; ValueError naming ``key``.
+
+    ``learning_rate`` may be a schedule mapping (:func:`build_learning_rate_schedule`)."""
+    options = dict(options)
+    if isinstance(options.get("learning_rate"), dict):
+        options["learning_rate"] = build_learning_rate_schedule(options["learning_rate"], f"{key}.learning_rate")
     name = options.pop("name", None)
     cls = getattr(keras.optimizers, name, None) if isinstance(name, str) else None
     if not (isinstance(cls, type) and issubclass(cls, keras.optimizers.Optimizer)):
