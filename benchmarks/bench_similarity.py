@@ -42,6 +42,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling: watched_child (standard library only)
+from watched_child import rss_kib, run_watched  # noqa: E402
+
 #: The folder whose ``tfreg`` the children import (``--compare`` points it at an extracted old revision).
 ROOT = Path(os.environ.get("TFREG_BENCH_ROOT", str(REPO)))
 
@@ -64,18 +67,6 @@ CASES = {
     "local mi (bspline, 16^3 patches)": {"name": "mi", "kernel": "bspline", "patch_size": 16},
     "gmi (DeepReg dense, baseline)": None,
 }
-
-
-def _rss_kib(pid="self") -> int:
-    """Current resident set size of a process in KiB (0 if it is gone)."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 def deepreg_dense_gmi(tf, y_true, y_pred, num_bins=23, sigma_ratio=0.5):
@@ -119,7 +110,7 @@ def run_case(name: str, shape, repeat: int) -> dict:
             value = tf.reduce_sum(fn(t, p))
         return value, tape.gradient(value, p)
 
-    start_kib = _rss_kib()
+    start_kib = rss_kib()
     t0 = time.perf_counter()
     value, _ = step()
     first = time.perf_counter() - t0
@@ -257,33 +248,16 @@ def measure(name: str, shape, repeat: int, timeout: float, max_rss_kib: int, roo
     """Runs one case in a child process; returns its result with ``peak_kib`` or a ``failed`` reason."""
     env = _child_env(root)
     cmd = [sys.executable, __file__, "--case", name, "--repeat", str(repeat), "--shape", *map(str, shape)]
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=REPO)
-        began, killed = time.monotonic(), None
-        while True:
-            # wait4 (not Popen.wait) returns this child's own rusage, whose ru_maxrss is its peak RSS.
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if killed is None and _rss_kib(proc.pid) > max_rss_kib:
-                killed = f"over {max_rss_kib / 2**20:.0f} GiB RSS, killed"
-                proc.kill()
-            elif killed is None and time.monotonic() - began > timeout:
-                killed = f"over {timeout:.0f} s, killed"
-                proc.kill()
-            time.sleep(0.2)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read(), err.read()
-    result = {"peak_kib": usage.ru_maxrss, "wall_s": time.monotonic() - began}
+    run = run_watched(cmd, env, REPO, timeout, max_rss_kib)
+    killed, stdout, stderr = run.killed, run.stdout, run.stderr
+    result = {"peak_kib": run.peak_kib, "wall_s": run.wall_s}
     if killed:
         result["failed"] = killed
         return result
     try:
         result.update(json.loads(stdout.strip().splitlines()[-1]))
     except (IndexError, ValueError):
-        last = (stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
+        last = (stderr.strip().splitlines() or [f"exit code {run.returncode}"])[-1]
         result["failed"] = last[:80]
     return result
 

@@ -57,10 +57,7 @@ import datetime
 import json
 import os
 import platform
-import subprocess
 import sys
-import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -71,6 +68,7 @@ sys.path.insert(0, str(HERE))  # siblings: bench_train's timer (stdlib imports o
 
 from bench_train import _timed  # noqa: E402
 from readme_block import write_block  # noqa: E402
+from watched_child import run_watched  # noqa: E402
 
 RESULTS = HERE / "results" / "bench_transformers.json"
 SIZES = ((80, 96, 112), (160, 192, 224))
@@ -301,18 +299,6 @@ def measure(name: str, size: Sequence[int], precision: str, steps: int, repeat: 
 # Parent: one child per case, size and precision; the table.
 
 
-def _rss_kib(pid: int) -> int:
-    """Current resident set size of process ``pid`` in KiB (0 if it is gone)."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
 def _crash_text(stderr: str, returncode: int) -> str:
     """The Python exception line of a child that died without reporting, else its last line or exit code."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
@@ -341,43 +327,25 @@ def run_child(
     command += ["--steps", str(steps), "--repeat", str(repeat)]
     max_rss_kib = max_rss_gib * GIB / 1024
     result = {"case": name, "size": list(size), "precision": precision, "load_before": os.getloadavg()[0]}
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        began = time.monotonic()
-        proc = subprocess.Popen(command, stdout=out, stderr=err, text=True, env=env, cwd=str(REPO))
-        killed = None
-        while True:
-            # wait4 (not Popen.wait): this child's own rusage, whose ru_maxrss is its peak RSS
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if killed is None and _rss_kib(proc.pid) > max_rss_kib:
-                killed = f"over {max_rss_gib:g} GiB RSS, killed"
-                proc.kill()
-            elif killed is None and time.monotonic() - began > timeout:
-                killed = f"over {timeout:g} s, killed"
-                proc.kill()
-            time.sleep(0.2)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read(), err.read()
+    run = run_watched(command, env, REPO, timeout, max_rss_kib)
+    killed, stdout, stderr = run.killed, run.stdout, run.stderr
     for line in stdout.splitlines():  # one line per phase, later ones complete earlier ones
         if line.startswith("{"):
             result.update(json.loads(line))
     result.update(
-        peak_rss_gib=usage.ru_maxrss * 1024 / GIB,
-        wall_s=time.monotonic() - began,
-        returncode=proc.returncode,
+        peak_rss_gib=run.peak_kib * 1024 / GIB,
+        wall_s=run.wall_s,
+        returncode=run.returncode,
         load_after=os.getloadavg()[0],
     )
     if killed:
         result["error"] = f"{killed} in {'training' if 'infer' in result else 'build/inference'}"
         result["killed"] = True
-    elif proc.returncode != 0 and "error" not in result:
-        result["error"] = _crash_text(stderr, proc.returncode)
-    if proc.returncode != 0 and not killed:
+    elif run.returncode != 0 and "error" not in result:
+        result["error"] = _crash_text(stderr, run.returncode)
+    if run.returncode != 0 and not killed:
         print(
-            f"{name} {size_text(size)} {precision} failed (exit {proc.returncode}):\n{stderr[-2000:]}", file=sys.stderr
+            f"{name} {size_text(size)} {precision} failed (exit {run.returncode}):\n{stderr[-2000:]}", file=sys.stderr
         )
     return result
 
