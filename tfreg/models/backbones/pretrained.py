@@ -10,11 +10,14 @@ import os
 from collections import Counter
 from typing import List, Tuple
 
-import h5py
 import keras
 
 
 def _file_shapes(path: str) -> List[Tuple[str, Tuple[int, ...]]]:
+    # Imported here: the numerical core must import without h5py (tests/test_core_imports.py), and only
+    # a backbone given a weights file reaches this.
+    import h5py
+
     shapes = []
 
     def visit(name, obj):
