@@ -1,7 +1,8 @@
 """Backbones (category ``backbone_class``): ``local`` (LocalNet), ``global`` (GlobalNet), ``unet`` (UNet),
 ``dfsa_unet`` (DFSAUNet, multi-scale fields fused by attention), ``lapirn`` (LapIRN, a Laplacian pyramid
 with optional attention gates), ``thesis_unet`` (ThesisUNet, van Ulsen's small U-Net with additive skips),
-``transmorph`` (TransMorph: a Swin transformer encoder and a convolutional decoder), and the segmentation
+``transmorph`` (TransMorph: a Swin transformer encoder and a convolutional decoder), ``field``
+(ParameterField: no network, the transform's own parameters, for instance optimisation), and the segmentation
 networks' feature extractors ``unet_segmenter`` (UNetSegmenter), ``multi_unets`` (MultiUNets) and
 ``swin_unetr`` (SwinUNETR).
 
@@ -11,6 +12,7 @@ constructor signature and registers itself with ``REGISTRY.register_backbone(nam
 
 from tfreg.models.backbones.base import Backbone
 from tfreg.models.backbones.dfsa_unet import DFSAUNet
+from tfreg.models.backbones.field import ParameterField
 from tfreg.models.backbones.global_net import GlobalNet
 from tfreg.models.backbones.lapirn import LapIRN
 from tfreg.models.backbones.local import LocalNet
@@ -33,4 +35,5 @@ __all__ = [
     "ThesisUNet",
     "SwinUNETR",
     "TransMorph",
+    "ParameterField",
 ]
