@@ -26,13 +26,13 @@ File formats (``fmt`` of :func:`write_transform`):
   (``NIFTI_INTENT_VECTOR``), the vectors in the 5th axis, in **LPS** mm (the header's sform/qform
   hold the fixed grid, which NIfTI stores in RAS; the vectors themselves are *not* converted to RAS),
   float32 components (ANTs' own warps are float32; ITK converts any real type on reading). Sources:
-  the ANTs wiki "ANTs transform concepts and file formats" (ANTsPy) -- "the forward displacement field
-  is defined by the domain of the fixed image ... each voxel is a displacement vector in physical space
-  ... towards the moving space", ITK/ANTs physical space is LPS in mm; users converting FSL warps report
-  that ANTs needs both the vector intent and the components in the 5th axis (workbench issue #37), and
-  ANTs 2.6 rejects a field without the vector intent (qsiprep PR #1153). ITK's NIfTI writer produces
-  exactly this layout for a vector image, so ``"ants"`` and ``"itk"`` with a NIfTI suffix use the same
-  writer and give byte-identical files (tested).
+  the ANTs wiki page "ANTs transform concepts and file formats" (ANTsPy): the forward warp lives on the
+  fixed image's grid and holds, per fixed voxel centre, the physical (LPS, mm) displacement towards
+  the moving space; users converting FSL warps report that ANTs needs both the vector intent and the
+  components in the 5th axis (Washington-University/workbench issue #37), and ANTs 2.6 needs the
+  vector intent (PennLINC/qsiprep PR #1153). ITK's NIfTI writer produces exactly this layout for a
+  vector image, so ``"ants"`` and ``"itk"`` with a NIfTI suffix use the same writer and give
+  byte-identical files (tested).
 - ``"deepreg"``: DeepReg's / ``tfreg_predict``'s ``ddf.nii.gz``: a 4-D scalar NIfTI ``(i, j, k, 3)``
   (2-D: ``(i, j, 2)``), float32, in moving-grid **voxels**, with the fixed grid's geometry in the header
   (DeepReg wrote an identity affine), as :func:`tfreg.data.image_io.save_image` writes it (intent code
