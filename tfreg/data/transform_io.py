@@ -58,6 +58,7 @@ import SimpleITK as sitk
 from tfreg.data.errors import DataError
 from tfreg.data.geometry import ImageGeometry
 from tfreg.data.image_io import is_nifti_path, read_image, save_image
+from tfreg.data.landmarks import index_to_physical, physical_to_index
 from tfreg.data.nifti_raw import check_nifti_complete
 from tfreg.file_safety import atomic_output
 
@@ -111,14 +112,12 @@ def _index_grid(shape: Sequence[int]) -> np.ndarray:
 
 def _to_mm(index: np.ndarray, geometry: ImageGeometry) -> np.ndarray:
     """Physical points (mm) of voxel indices ``(..., ndim)``."""
-    matrix = geometry.direction @ np.diag(geometry.spacing)
-    return index @ matrix.T + np.asarray(geometry.origin)
+    return index_to_physical(index.reshape(-1, geometry.ndim), geometry).reshape(index.shape)
 
 
 def _to_index(points: np.ndarray, geometry: ImageGeometry) -> np.ndarray:
     """Continuous voxel indices of physical points ``(..., ndim)`` (mm)."""
-    matrix = geometry.direction @ np.diag(geometry.spacing)
-    return (points - np.asarray(geometry.origin)) @ np.linalg.inv(matrix).T
+    return physical_to_index(points.reshape(-1, geometry.ndim), geometry).reshape(points.shape)
 
 
 def voxel_ddf_to_physical(
