@@ -5,6 +5,8 @@ import pytest
 import SimpleITK as sitk
 
 from tfreg.cli.warp import main
+from tfreg.data.geometry import ImageGeometry
+from tfreg.data.transform_io import write_transform
 
 
 def write_nifti(path, array):
@@ -77,7 +79,8 @@ def test_help_exits_0(capsys):
         main(["--help"])
     assert exc.value.code == 0
     text = capsys.readouterr().out
-    for flag in ("-i", "--image", "-d", "--ddf", "-o", "--out", "warped.nii.gz", "--interpolation"):
+    flags = ("-i", "--image", "-d", "--ddf", "--transform", "--ddf_units", "-o", "--out", "warped.nii.gz")
+    for flag in flags + ("--interpolation",):
         assert flag in text
 
 
@@ -137,3 +140,20 @@ def test_a_failed_write_keeps_the_existing_output(tmp_path, case, monkeypatch):
     assert main(["-i", image_path, "-d", ddf_path, "-o", str(out)]) == 1
     assert out.read_bytes() == b"previous result"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ddf.nii.gz", "image.nii.gz", "o.nii.gz"]
+
+
+def test_transform_flag_and_ddf_units(tmp_path, capsys):
+    """--transform names an ITK displacement field (auto-detected); --ddf_units voxel reads it as voxels."""
+    image = np.random.default_rng(0).random((6, 5, 4)).astype(np.float32)
+    image_path = write_nifti(tmp_path / "image.nii.gz", image)
+    ddf = np.zeros((6, 5, 4, 3), dtype=np.float32)
+    ddf[..., 1] = 1.0  # in voxels of the image's (identity) grid: 1 mm along y
+    field = write_transform(tmp_path / "field.nii.gz", ddf, ImageGeometry.identity(3), "itk")
+    out = tmp_path / "w.nii.gz"
+    assert main(["-i", image_path, "--transform", field, "-o", str(out)]) == 0
+    expected = np.zeros_like(image)
+    expected[:, :-1, :] = image[:, 1:, :]
+    np.testing.assert_allclose(read_nifti(out), expected, atol=1e-6)
+    assert main(["-i", image_path, "-d", field, "--ddf_units", "voxel", "-o", str(tmp_path / "v.nii.gz")]) == 0
+    assert main(["-i", image_path, "-d", field, "--moving_grid", image_path, "-o", str(tmp_path / "x.nii.gz")]) == 1
+    assert "voxel DDFs only" in capsys.readouterr().err

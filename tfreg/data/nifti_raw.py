@@ -37,6 +37,7 @@ FLOAT_DATATYPES = {16: "f4", 64: "f8"}
 _LAYOUT = {
     348: {
         "dims": (40, "8h"),
+        "intent_code": (68, "h"),
         "datatype": (70, "h"),
         "bitpix": (72, "h"),
         "pixdim": (76, "8f"),
@@ -52,6 +53,7 @@ _LAYOUT = {
         "datatype": (12, "h"),
         "bitpix": (14, "h"),
         "dims": (16, "8q"),
+        "intent_code": (504, "i"),
         "pixdim": (104, "8d"),
         "vox_offset": (168, "q"),
         "scl": (176, "2d"),

@@ -1,7 +1,7 @@
 """tfreg.ops: pure tensor functions for registration, 2-D and 3-D, written with ``keras.ops`` only.
 
-Grids, resampling and warping, resizing, DVF integration, affine grids, finite differences,
-Jacobians, 1-D kernels and separable filters. Tensors are batch-first and channels-last; DDFs are
+Grids, resampling and warping, resizing, DVF integration, DDF composition and inversion, affine grids,
+finite differences, Jacobians, 1-D kernels and separable filters. Tensors are batch-first and channels-last; DDFs are
 ``(batch, *spatial, ndim)`` in voxels of the moving image, ij(k) order.
 """
 
@@ -15,6 +15,7 @@ from tfreg.ops.differences import (
 from tfreg.ops.filters import gaussian_smooth, laplacian, laplacian_of_gaussian, separable_filter
 from tfreg.ops.grid import get_reference_grid
 from tfreg.ops.integrate import integrate_dvf
+from tfreg.ops.inverse import compose_ddf, invert_ddf
 from tfreg.ops.jacobian import jacobian, jacobian_determinant
 from tfreg.ops.kernels import (
     cauchy_kernel,
@@ -40,6 +41,8 @@ __all__ = [
     "separable_filter",
     "get_reference_grid",
     "integrate_dvf",
+    "compose_ddf",
+    "invert_ddf",
     "jacobian",
     "jacobian_determinant",
     "cauchy_kernel",
