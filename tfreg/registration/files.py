@@ -253,7 +253,7 @@ def _write_outputs(
 
         inv, residual = invert_ddf(ops.convert_to_tensor(result.ddf[None]))
         inverse_ddf = np.asarray(ops.convert_to_numpy(inv))[0]
-        summary["inverse_residual_voxels"] = {k: float(v) for k, v in residual.items()}
+        summary["inverse_residual_voxels"] = {k: float(np.asarray(ops.convert_to_numpy(v))[0]) for k, v in residual.items()}
     for fmt in export:
         forward_name, inverse_name = EXPORT_NAMES[fmt]
         path = os.path.join(folder, forward_name)

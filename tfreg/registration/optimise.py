@@ -267,6 +267,9 @@ class _History(keras.callbacks.Callback):
 def _run_stage(model, inputs: Dict[str, np.ndarray], iterations: int, learning_rate: float, label: str, verbose: int):
     """Optimise ``model`` on the one batch ``inputs`` for ``iterations`` Adam steps; returns the history dict."""
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate))
+    # Creating Adam's slots before fit: a tf.function that creates variables on its first call is traced
+    # twice, and tracing the step is most of a level's fixed cost.
+    model.optimizer.build(model.trainable_variables)
     history = _History(iterations, label, verbose)
     start = time.perf_counter()
     if iterations > 0:
@@ -275,7 +278,7 @@ def _run_stage(model, inputs: Dict[str, np.ndarray], iterations: int, learning_r
             while True:
                 yield (inputs,)
 
-        model.fit(batches(), steps_per_epoch=1, epochs=iterations, verbose=0, callbacks=[history])
+        model.fit(batches(), steps_per_epoch=1, epochs=iterations, verbose=0, callbacks=[history], shuffle=False)
     seconds = time.perf_counter() - start
     if history.non_finite is not None:
         raise FloatingPointError(
