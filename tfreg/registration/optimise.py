@@ -244,7 +244,7 @@ class _History(keras.callbacks.Callback):
     def __init__(self, iterations: int, label: str, verbose: int):
         super().__init__()
         self.values: Dict[str, List[float]] = {}
-        self.bar = keras.utils.Progbar(iterations, stateful_metrics=None, verbose=verbose, unit_name="iteration")
+        self.bar = None if not verbose else keras.utils.Progbar(iterations, verbose=verbose, unit_name="iteration")
         self.label = label
         self.verbose = verbose
         self.non_finite = None
@@ -260,8 +260,11 @@ class _History(keras.callbacks.Callback):
         if not math.isfinite(logs.get("loss", 0.0)):
             self.non_finite = epoch + 1
             self.model.stop_training = True
-        if self.verbose:
-            self.bar.update(epoch + 1, values=[(k, v) for k, v in logs.items() if not k.endswith("_weighted")], finalize=None)
+        if self.bar is not None:
+            # the current values, not Progbar's running means: each Keras epoch is one iteration
+            shown = [(k, v) for k, v in logs.items() if not k.endswith("_weighted")]
+            self.bar.stateful_metrics = set(k for k, _ in shown)
+            self.bar.update(epoch + 1, values=shown)
 
 
 def _run_stage(model, inputs: Dict[str, np.ndarray], iterations: int, learning_rate: float, label: str, verbose: int):
