@@ -54,6 +54,7 @@ LOSSES = {
 #: name -> required constructor arguments besides image_size (given per test).
 BACKBONES = {
     "dfsa_unet": {"num_branches": 2, "channels": [2, 4]},
+    "field": {"control_point_spacing": 4},
     "global": {"depth": 1},
     "lapirn": {"num_channels": 4, "num_residual_blocks": 1},
     "local": {"extract_levels": [0, 1]},

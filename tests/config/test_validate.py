@@ -481,7 +481,7 @@ def test_backbone_name_missing(base, reg):
 def test_backbone_name_unregistered(base, reg):
     base["train"]["backbone"]["name"] = "Unet"
     assert one_error(base, reg) == (
-        "train.backbone.name: 'Unet' is not registered in backbone_class; allowed: dfsa_unet, global, lapirn, "
+        "train.backbone.name: 'Unet' is not registered in backbone_class; allowed: dfsa_unet, field, global, lapirn, "
         "local, multi_unets, swin_unetr, thesis_unet, transmorph, unet, unet_segmenter. "
         "Did you mean 'unet'?"
     )
@@ -490,7 +490,7 @@ def test_backbone_name_unregistered(base, reg):
 def test_backbone_name_not_a_string(base, reg):
     base["train"]["backbone"]["name"] = ["local"]
     assert one_error(base, reg) == (
-        "train.backbone.name: must be a name registered in backbone_class, got ['local']; allowed: dfsa_unet, global, "
+        "train.backbone.name: must be a name registered in backbone_class, got ['local']; allowed: dfsa_unet, field, global, "
         "lapirn, local, multi_unets, swin_unetr, thesis_unet, transmorph, unet, unet_segmenter"
     )
 

@@ -126,7 +126,9 @@ def test_bad_input_is_refused_before_anything_is_written(tmp_path, pair):
         register_files(paths["fixed"], str(tmp_path / "missing.nii.gz"), str(out), QUICK)
     with pytest.raises(ValueError, match="--export"):
         register_files(paths["fixed"], paths["moving"], str(out), QUICK, export=("fsl",))
-    labelled = OptimisationSettings(loss=dict(SSD, label={"name": "dice", "weight": 1.0}), levels=(1,), iterations=2, verbose=0)
+    labelled = OptimisationSettings(
+        loss=dict(SSD, label={"name": "dice", "weight": 1.0}), levels=(1,), iterations=2, verbose=0
+    )
     with pytest.raises(ValueError, match="needs labels"):
         register_files(paths["fixed"], paths["moving"], str(out), labelled)
     assert sorted(os.listdir(tmp_path)) == ["fixed.nii.gz", "flat.nii.gz", "moving.nii.gz", "nan.nii.gz"]
@@ -141,7 +143,12 @@ def test_starting_from_a_saved_model_uses_its_prediction(tmp_path, pair):
     paths, _, shape = pair
     grid = tuple(d // 2 for d in shape)
     model = REGISTRY.build_model(
-        config=dict(name="ddf", moving_image_size=grid, fixed_image_size=grid, config={"backbone": {"name": "field"}, "loss": SSD})
+        config=dict(
+            name="ddf",
+            moving_image_size=grid,
+            fixed_image_size=grid,
+            config={"backbone": {"name": "field"}, "loss": SSD},
+        )
     )
     constant = np.zeros(grid + (3,), np.float32)
     constant[..., 1] = 0.5

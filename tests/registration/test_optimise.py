@@ -105,7 +105,13 @@ def test_masks_and_prealignment_reach_the_losses_as_documented():
     pre = np.zeros((1,) + shape + (2,), np.float32)
     pre[..., 0] = 1.0  # one voxel down the first axis
     out = model(
-        {"fixed_image": fixed, "moving_image": moving, "fixed_mask": fixed_mask, "moving_mask": moving_mask, "prealignment": pre}
+        {
+            "fixed_image": fixed,
+            "moving_image": moving,
+            "fixed_mask": fixed_mask,
+            "moving_mask": moving_mask,
+            "prealignment": pre,
+        }
     )
     shifted = np.zeros_like(moving)
     shifted[:, :-1] = moving[:, 1:]
@@ -153,7 +159,9 @@ def test_label_loss_and_labels():
     loss = {"label": {"name": "dice", "weight": 1.0}, "regularization": {"name": "gradient", "weight": 0.1}}
     settings = OptimisationSettings(loss=loss, levels=(2, 1), iterations=(60, 40), learning_rate=0.2, verbose=0)
     result = register_arrays(fixed_label, moving_label, settings, fixed_label=fixed_label, moving_label=moving_label)
-    dice = 2 * np.sum((result.warped_label > 0.5) * fixed_label) / (np.sum(result.warped_label > 0.5) + fixed_label.sum())
+    dice = (
+        2 * np.sum((result.warped_label > 0.5) * fixed_label) / (np.sum(result.warped_label > 0.5) + fixed_label.sum())
+    )
     assert dice > 0.95, dice
     with pytest.raises(ValueError, match="loss.label needs labels"):
         register_arrays(fixed_label, moving_label, settings)

@@ -53,11 +53,17 @@ def build_parser(prog: str = "tfreg_register") -> argparse.ArgumentParser:
     parser.add_argument("--regularization", choices=REGULARIZERS, help="field regulariser (default gradient)")
     parser.add_argument("--regularization_weight", type=float, help="its weight (default 1)")
     parser.add_argument("--label_weight", type=float, help="weight of a Dice label loss (needs labels; default none)")
-    parser.add_argument("--transform", choices=("ddf", "dvf"), help="ddf: displacement field; dvf: velocity field, diffeomorphic")
-    parser.add_argument("--levels", type=int, nargs="+", help="pyramid downsampling factors, coarse to fine (default 4 2 1)")
+    parser.add_argument(
+        "--transform", choices=("ddf", "dvf"), help="ddf: displacement field; dvf: velocity field, diffeomorphic"
+    )
+    parser.add_argument(
+        "--levels", type=int, nargs="+", help="pyramid downsampling factors, coarse to fine (default 4 2 1)"
+    )
     parser.add_argument("--iterations", type=int, nargs="+", help="Adam steps per level (one value or one per level)")
     parser.add_argument("--learning_rate", type=float, help="Adam learning rate, voxels per step (default 0.1)")
-    parser.add_argument("--control_points", type=float, help="B-spline control-point spacing, voxels (default: dense field)")
+    parser.add_argument(
+        "--control_points", type=float, help="B-spline control-point spacing, voxels (default: dense field)"
+    )
     parser.add_argument("--smoothing_sigma", type=float, help="Gaussian smoothing of a dense field, voxels")
     parser.add_argument("--affine", type=int, metavar="N", help="N steps of an affine stage first (default 0)")
     parser.add_argument("-k", "--model", help="start from a trained model: .../save/ckpt-N or a .keras file")
@@ -82,7 +88,9 @@ def settings_from(args: argparse.Namespace, config: Optional[Dict[str, Any]], co
     values: Dict[str, Any] = {}
     if config is not None:
         if not isinstance(config, dict) or set(config) != {"register"} or not isinstance(config["register"], dict):
-            raise ValueError(f"{where}: expected one top-level key 'register:' holding a mapping, got keys {sorted(config) if isinstance(config, dict) else config!r}")
+            raise ValueError(
+                f"{where}: expected one top-level key 'register:' holding a mapping, got keys {sorted(config) if isinstance(config, dict) else config!r}"
+            )
         section = config["register"]
         unknown = sorted(set(section) - set(fields))
         if unknown:

@@ -89,9 +89,7 @@ def load_model(
         )
     train = config["train"]
     model = REGISTRY.build_model(
-        config=dict(
-            name=train["method"], moving_image_size=grid, fixed_image_size=grid, labeled=False, config=train
-        )
+        config=dict(name=train["method"], moving_image_size=grid, fixed_image_size=grid, labeled=False, config=train)
     )
     zeros = np.zeros((1,) + grid, np.float32)
     model({"moving_image": zeros, "fixed_image": zeros, "indices": np.zeros((1, model.index_size), np.float32)})

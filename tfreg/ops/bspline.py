@@ -40,7 +40,9 @@ def _check_spacing(spacing: Union[float, Sequence[float]], ndim: int) -> Tuple[f
     try:
         values = tuple(float(v) for v in values)
     except TypeError:
-        raise ValueError(f"control-point spacing must be a number or {ndim} numbers (voxels), got {spacing!r}") from None
+        raise ValueError(
+            f"control-point spacing must be a number or {ndim} numbers (voxels), got {spacing!r}"
+        ) from None
     if len(values) != ndim or not all(math.isfinite(v) and v > 0 for v in values):
         raise ValueError(f"control-point spacing must be {ndim} positive numbers (voxels), got {spacing!r}")
     return values

@@ -97,7 +97,6 @@ def _onto_fixed(path: str, what: str, fixed_path: str, fixed_geometry, fixed_sha
     return out[0] if array.ndim == ndim else np.stack(out, -1)
 
 
-
 def register_files(
     fixed: str,
     moving: str,
@@ -168,7 +167,9 @@ def register_files(
         raise ValueError(f"--fixed {fixed}: expected a single-channel {ndim}-D image, got shape {fixed_array.shape}")
 
     def onto_fixed(path, what, interpolation):
-        return None if path is None else _onto_fixed(path, what, fixed, fixed_geometry, fixed_array.shape, interpolation)
+        return (
+            None if path is None else _onto_fixed(path, what, fixed, fixed_geometry, fixed_array.shape, interpolation)
+        )
 
     moving_array = onto_fixed(moving, "--moving", "linear")
     if moving_array.ndim != ndim:
@@ -243,9 +244,7 @@ def _write_outputs(
         "settings": dataclasses.asdict(settings),
         "seconds": result.seconds,
         "folding_fraction": result.folding_fraction,
-        "stages": [
-            {k: (list(v) if isinstance(v, tuple) else v) for k, v in stage.items()} for stage in result.history
-        ],
+        "stages": [{k: (list(v) if isinstance(v, tuple) else v) for k, v in stage.items()} for stage in result.history],
     }
     inverse_ddf = None
     if inverse:
@@ -253,7 +252,9 @@ def _write_outputs(
 
         inv, residual = invert_ddf(ops.convert_to_tensor(result.ddf[None]))
         inverse_ddf = np.asarray(ops.convert_to_numpy(inv))[0]
-        summary["inverse_residual_voxels"] = {k: float(np.asarray(ops.convert_to_numpy(v))[0]) for k, v in residual.items()}
+        summary["inverse_residual_voxels"] = {
+            k: float(np.asarray(ops.convert_to_numpy(v))[0]) for k, v in residual.items()
+        }
     for fmt in export:
         forward_name, inverse_name = EXPORT_NAMES[fmt]
         path = os.path.join(folder, forward_name)

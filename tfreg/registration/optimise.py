@@ -93,7 +93,9 @@ class OptimisationSettings:
         if isinstance(iterations, int) and not isinstance(iterations, bool):
             iterations = (iterations,) * len(levels)
         iterations = tuple(iterations)
-        if len(iterations) != len(levels) or any(isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in iterations):
+        if len(iterations) != len(levels) or any(
+            isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in iterations
+        ):
             raise ValueError(
                 f"iterations must be one int >= 0 or one per level ({len(levels)} levels {list(levels)}), got {self.iterations!r}"
             )
@@ -101,7 +103,11 @@ class OptimisationSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
                 raise ValueError(f"{name} must be a positive number (voxels per step), got {value!r}")
-        if isinstance(self.affine_iterations, bool) or not isinstance(self.affine_iterations, int) or self.affine_iterations < 0:
+        if (
+            isinstance(self.affine_iterations, bool)
+            or not isinstance(self.affine_iterations, int)
+            or self.affine_iterations < 0
+        ):
             raise ValueError(f"affine_iterations must be an int >= 0, got {self.affine_iterations!r}")
         if self.verbose not in (0, 1):
             raise ValueError(f"verbose must be 0 or 1, got {self.verbose!r}")
@@ -338,7 +344,9 @@ def register_arrays(
     settings = settings or OptimisationSettings()
     fixed = _as_spatial("fixed", fixed, None, True)
     if fixed.ndim not in (2, 3, 4):
-        raise ValueError(f"fixed must be (*spatial) or (*spatial, channels) with 2 or 3 spatial axes, got {fixed.shape}")
+        raise ValueError(
+            f"fixed must be (*spatial) or (*spatial, channels) with 2 or 3 spatial axes, got {fixed.shape}"
+        )
     moving = _as_spatial("moving", moving, None, True)
     if moving.shape != fixed.shape:
         raise ValueError(
@@ -354,7 +362,9 @@ def register_arrays(
     fixed_label = _as_spatial("fixed_label", fixed_label, spatial, True)
     moving_label = _as_spatial("moving_label", moving_label, spatial, True)
     if fixed_label is not None and fixed_label.shape != moving_label.shape:
-        raise ValueError(f"fixed_label {fixed_label.shape} and moving_label {moving_label.shape} must have the same shape")
+        raise ValueError(
+            f"fixed_label {fixed_label.shape} and moving_label {moving_label.shape} must have the same shape"
+        )
     fixed_mask = _as_spatial("fixed_mask", fixed_mask, spatial, False)
     moving_mask = _as_spatial("moving_mask", moving_mask, spatial, False)
     if prealignment is not None:
@@ -397,9 +407,16 @@ def register_arrays(
         model = _build(settings, shape, ndim, labeled, {"transform": "affine"}, loss, "ddf")
         label = f"affine stage: level 1/{coarsest} {list(shape)}"
         record = _run_stage(
-            model, level_inputs(coarsest, shape), settings.affine_iterations, settings.affine_learning_rate, label, settings.verbose
+            model,
+            level_inputs(coarsest, shape),
+            settings.affine_iterations,
+            settings.affine_learning_rate,
+            label,
+            settings.verbose,
         )
-        history.append(dict(record, stage="affine", factor=coarsest, shape=shape, iterations=settings.affine_iterations))
+        history.append(
+            dict(record, stage="affine", factor=coarsest, shape=shape, iterations=settings.affine_iterations)
+        )
         pre = affine_field_on(model.backbone, spatial)
 
     current = None  # the optimised field (ddf or velocity) of the previous level, (1, *shape, ndim)
@@ -416,7 +433,9 @@ def register_arrays(
         if current is not None:
             model.backbone.set_initial(np.asarray(ops.convert_to_numpy(resize_field(current, shape))))
         label = f"{settings.model} level 1/{factor} {list(shape)}"
-        record = _run_stage(model, level_inputs(factor, shape), iterations, settings.learning_rate, label, settings.verbose)
+        record = _run_stage(
+            model, level_inputs(factor, shape), iterations, settings.learning_rate, label, settings.verbose
+        )
         history.append(dict(record, stage=settings.model, factor=factor, shape=shape, iterations=iterations))
         current = model.backbone.field()
 

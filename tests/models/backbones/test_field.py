@@ -16,7 +16,9 @@ def numpy(x):
 
 
 def test_registered_and_starts_at_identity():
-    backbone = REGISTRY.build_backbone(config={"name": "field"}, default_args={"image_size": (6, 5, 4), "out_channels": 3})
+    backbone = REGISTRY.build_backbone(
+        config={"name": "field"}, default_args={"image_size": (6, 5, 4), "out_channels": 3}
+    )
     assert isinstance(backbone, ParameterField)
     out = numpy(backbone(np.ones((2, 6, 5, 4, 2), np.float32)))
     assert out.shape == (2, 6, 5, 4, 3)

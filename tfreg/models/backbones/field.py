@@ -80,7 +80,9 @@ class ParameterField(Backbone):
         )
         check_choice(transform, "transform", TRANSFORMS)
         if out_activation is not None:
-            raise ValueError(f"backbone 'field' has no output activation; out_activation must be None, got {out_activation!r}")
+            raise ValueError(
+                f"backbone 'field' has no output activation; out_activation must be None, got {out_activation!r}"
+            )
         if transform == "affine":
             if out_channels != self.ndim:
                 raise ValueError(
@@ -101,13 +103,17 @@ class ParameterField(Backbone):
         if self.smoothing_sigma is not None:
             sigmas = np.broadcast_to(np.asarray(self.smoothing_sigma, dtype=np.float64), (self.ndim,))
             if not np.all(np.isfinite(sigmas)) or np.any(sigmas < 0):
-                raise ValueError(f"smoothing_sigma must be >= 0 voxels (one number or one per axis), got {smoothing_sigma!r}")
+                raise ValueError(
+                    f"smoothing_sigma must be >= 0 voxels (one number or one per axis), got {smoothing_sigma!r}"
+                )
         shape = tuple(self.image_size)
         if transform == "affine":
             self.linear = self.add_weight(
                 shape=(self.ndim, self.ndim), initializer=self.out_kernel_initializer, name="linear"
             )
-            self.translation = self.add_weight(shape=(self.ndim,), initializer=self.out_kernel_initializer, name="translation")
+            self.translation = self.add_weight(
+                shape=(self.ndim,), initializer=self.out_kernel_initializer, name="translation"
+            )
         else:
             grid = control_grid_shape(shape, control_point_spacing) if control_point_spacing is not None else shape
             self.parameters = self.add_weight(
@@ -143,7 +149,9 @@ class ParameterField(Backbone):
             for a, d in enumerate(shape):
                 half = max((d - 1) / 2.0, 1.0)
                 ramp = (np.arange(d, dtype=np.float32) - (d - 1) / 2.0) / half
-                ramp = ops.reshape(ops.convert_to_tensor(ramp), (1,) + tuple(d if b == a else 1 for b in range(self.ndim)) + (1,))
+                ramp = ops.reshape(
+                    ops.convert_to_tensor(ramp), (1,) + tuple(d if b == a else 1 for b in range(self.ndim)) + (1,)
+                )
                 out = out + ramp * ops.reshape(self.linear[a], (1,) * (self.ndim + 1) + (self.ndim,))
         elif self.control_point_spacing is not None:
             out = bspline_field(self.parameters, shape, self.control_point_spacing)
