@@ -490,8 +490,8 @@ def test_backbone_name_unregistered(base, reg):
 def test_backbone_name_not_a_string(base, reg):
     base["train"]["backbone"]["name"] = ["local"]
     assert one_error(base, reg) == (
-        "train.backbone.name: must be a name registered in backbone_class, got ['local']; allowed: dfsa_unet, field, global, "
-        "lapirn, local, multi_unets, swin_unetr, thesis_unet, transmorph, unet, unet_segmenter"
+        "train.backbone.name: must be a name registered in backbone_class, got ['local']; allowed: dfsa_unet, field, "
+        "global, lapirn, local, multi_unets, swin_unetr, thesis_unet, transmorph, unet, unet_segmenter"
     )
 
 
