@@ -88,9 +88,8 @@ def settings_from(args: argparse.Namespace, config: Optional[Dict[str, Any]], co
     values: Dict[str, Any] = {}
     if config is not None:
         if not isinstance(config, dict) or set(config) != {"register"} or not isinstance(config["register"], dict):
-            raise ValueError(
-                f"{where}: expected one top-level key 'register:' holding a mapping, got keys {sorted(config) if isinstance(config, dict) else config!r}"
-            )
+            got = sorted(config) if isinstance(config, dict) else config
+            raise ValueError(f"{where}: expected one top-level key 'register:' holding a mapping, got {got!r}")
         section = config["register"]
         unknown = sorted(set(section) - set(fields))
         if unknown:

@@ -64,7 +64,8 @@ def _read(path: str, what: str):
 def _check_unit_range(array: np.ndarray, what: str, path: str) -> None:
     if array.min() < 0 or array.max() > 1:
         raise ValueError(
-            f"{what} {path}: values must lie in [0, 1] (binary or one-hot masks/labels), got [{array.min()}, {array.max()}]"
+            f"{what} {path}: values must lie in [0, 1] (binary or one-hot masks/labels), got "
+            f"[{array.min()}, {array.max()}]"
         )
 
 

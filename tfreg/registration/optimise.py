@@ -97,7 +97,8 @@ class OptimisationSettings:
             isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in iterations
         ):
             raise ValueError(
-                f"iterations must be one int >= 0 or one per level ({len(levels)} levels {list(levels)}), got {self.iterations!r}"
+                f"iterations must be one int >= 0 or one per level ({len(levels)} levels {list(levels)}), "
+                f"got {self.iterations!r}"
             )
         for name in ("learning_rate", "affine_learning_rate"):
             value = getattr(self, name)

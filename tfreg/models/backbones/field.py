@@ -94,7 +94,8 @@ class ParameterField(Backbone):
                     raise ValueError(f"{key} applies to transform 'dense' only, got {key}={value!r} with 'affine'")
         if control_point_spacing is not None and smoothing_sigma not in (None, 0):
             raise ValueError(
-                "give control_point_spacing (a B-spline field, smooth by construction) or smoothing_sigma, not both; got "
+                "give control_point_spacing (a B-spline field, smooth by construction) or smoothing_sigma, not "
+                "both; got "
                 f"control_point_spacing={control_point_spacing!r}, smoothing_sigma={smoothing_sigma!r}"
             )
         self.transform = transform
