@@ -60,7 +60,7 @@ def build_parser(prog: str = "tfreg_register") -> argparse.ArgumentParser:
         "--levels", type=int, nargs="+", help="pyramid downsampling factors, coarse to fine (default 4 2 1)"
     )
     parser.add_argument("--iterations", type=int, nargs="+", help="Adam steps per level (one value or one per level)")
-    parser.add_argument("--learning_rate", type=float, help="Adam learning rate, voxels per step (default 0.1)")
+    parser.add_argument("--learning_rate", type=float, help="Adam learning rate, voxels per step (default 0.2)")
     parser.add_argument(
         "--control_points", type=float, help="B-spline control-point spacing, voxels (default: dense field)"
     )

@@ -57,7 +57,9 @@ class OptimisationSettings:
         loss: the loss section, DeepReg's layout: ``{image: {...}, label: {...}, regularization: {...}}``
             (each a ``{name, weight, ...}`` entry or a list of them; see docs/components.md).
         levels: pyramid downsampling factors, coarse to fine, ints >= 1 (e.g. ``(4, 2, 1)``).
-        iterations: Adam steps per level (one number for all levels, or one per level), >= 0.
+        iterations: Adam steps per level (one number for all levels, or one per level), >= 0. Default
+            (None): 100 at factors >= 4, 60 at factors 2 and 3, 20 at full resolution, where a step costs
+            the most (about 1 s at 80x96x112 on 2 CPU cores, against 0.05 s at a factor of 4).
         learning_rate: Adam's learning rate, voxels of each level per step (the parameters are voxels).
         control_points: B-spline control-point spacing in full-resolution voxels (None: a dense field).
         smoothing_sigma: Gaussian smoothing of a dense field's parameters, full-resolution voxels (None: none).
@@ -71,8 +73,8 @@ class OptimisationSettings:
     model: str = "ddf"
     loss: Dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_LOSS))
     levels: Tuple[int, ...] = (4, 2, 1)
-    iterations: Union[int, Tuple[int, ...]] = 100
-    learning_rate: float = 0.1
+    iterations: Union[None, int, Tuple[int, ...]] = None
+    learning_rate: float = 0.2
     control_points: Optional[Any] = None
     smoothing_sigma: Optional[Any] = None
     affine_iterations: int = 0
@@ -90,7 +92,9 @@ class OptimisationSettings:
         if not levels or any(isinstance(f, bool) or not isinstance(f, int) or f < 1 for f in levels):
             raise ValueError(f"levels must be downsampling factors, ints >= 1, coarse to fine, got {self.levels!r}")
         iterations = self.iterations
-        if isinstance(iterations, int) and not isinstance(iterations, bool):
+        if iterations is None:
+            iterations = tuple(100 if f >= 4 else 60 if f >= 2 else 20 for f in levels)
+        elif isinstance(iterations, int) and not isinstance(iterations, bool):
             iterations = (iterations,) * len(levels)
         iterations = tuple(iterations)
         if len(iterations) != len(levels) or any(
