@@ -21,9 +21,9 @@ from tfreg.checks import check_bool, check_choice, check_number
 from tfreg.loss_inputs import LossInput
 from tfreg.losses.deformation import DeformationLoss
 from tfreg.ops.differences import forward_difference_cropped
+from tfreg.ops.inverse import compose_ddf
 from tfreg.ops.jacobian import MODES as JACOBIAN_MODES
 from tfreg.ops.jacobian import jacobian_determinant
-from tfreg.ops.warp import warp
 from tfreg.registry import REGISTRY
 
 #: the displacement units :class:`TotalVariation` differences: voxels, or a spatial transformer's [-1, 1]
@@ -210,8 +210,7 @@ class InverseConsistency(DeformationLoss):
     @staticmethod
     def one_way(ddf_a, ddf_b):
         """``(B, *S)`` map of ``|| u_a(x) + u_b(x + u_a(x)) ||^2``."""
-        composed = ddf_a + warp(ddf_b, ddf_a, interpolation="linear", boundary="replicate")
-        return ops.sum(ops.square(composed), axis=-1)
+        return ops.sum(ops.square(compose_ddf(ddf_a, ddf_b, boundary="replicate")), axis=-1)
 
     def call(self, inputs, ddf_backward=None):
         """``(B,)`` inverse-consistency error; see the class docstring for the inputs."""

@@ -7,20 +7,8 @@ DDFs are ``(B, *S, ndim)`` in voxels, ij(k) order, as in :mod:`tfreg.ops.warp`: 
 from keras import ops
 
 from tfreg.checks import BOUNDARIES, check_choice, check_int
+from tfreg.ops.jacobian import check_ddf
 from tfreg.ops.warp import _sizes, warp
-
-
-def _check_ddf(ddf, name: str):
-    ddf = ops.convert_to_tensor(ddf)
-    ndim = ddf.shape[-1]
-    if ndim is None or len(ddf.shape) != ndim + 2:
-        raise ValueError(
-            f"{name} must be (batch, *spatial, ndim) with ndim = {name}.shape[-1] spatial axes, "
-            f"got shape {tuple(ddf.shape)}"
-        )
-    if "float" not in str(ddf.dtype):
-        ddf = ops.cast(ddf, "float32")
-    return ddf, ndim
 
 
 def compose_ddf(a, b, boundary: str = "replicate"):
@@ -39,8 +27,8 @@ def compose_ddf(a, b, boundary: str = "replicate"):
         ``(B, *S, ndim)``, voxels of ``b``'s target grid, linear interpolation of ``b``.
     """
     check_choice(boundary, "boundary", BOUNDARIES)
-    a, _ = _check_ddf(a, "a")
-    b, _ = _check_ddf(b, "b")
+    a, _ = check_ddf(a, "a")
+    b, _ = check_ddf(b, "b")
     return a + warp(b, a, interpolation="linear", boundary=boundary)
 
 
@@ -92,7 +80,7 @@ def invert_ddf(ddf, iterations: int = 50, tolerance: float = 1e-3, boundary: str
     """
     iterations = check_int(iterations, "iterations", minimum=1)
     check_choice(boundary, "boundary", BOUNDARIES)
-    ddf, ndim = _check_ddf(ddf, "ddf")
+    ddf, ndim = check_ddf(ddf, "ddf")
     if tolerance is not None and not float(tolerance) >= 0.0:
         raise ValueError(f"tolerance must be >= 0 or None, got {tolerance!r}")
     limit = -1.0 if tolerance is None else float(tolerance)  # a residual is never below -1: no early stop

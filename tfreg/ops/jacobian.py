@@ -13,12 +13,13 @@ from tfreg.ops.differences import central_difference, forward_difference
 MODES = ("central", "forward")
 
 
-def _check_ddf(ddf):
+def check_ddf(ddf, name: str = "ddf"):
+    """``(ddf as a float tensor, ndim)``; ValueError naming ``name`` unless ``(batch, *spatial, ndim)``, ndim 2 or 3."""
     ddf = ops.convert_to_tensor(ddf)
     ndim = ddf.shape[-1]
     if ndim not in (2, 3) or len(ddf.shape) != ndim + 2:
         raise ValueError(
-            f"ddf must be (batch, *spatial, ndim) with ndim = ddf.shape[-1] = 2 or 3 spatial axes, got shape "
+            f"{name} must be (batch, *spatial, ndim) with ndim = {name}.shape[-1] = 2 or 3 spatial axes, got shape "
             f"{tuple(ddf.shape)}"
         )
     if "float" not in str(ddf.dtype):
@@ -41,7 +42,7 @@ def jacobian(ddf, mode: str = "central"):
         derivatives), same spatial size as ``ddf``.
     """
     check_choice(mode, "mode", MODES)
-    ddf, ndim = _check_ddf(ddf)
+    ddf, ndim = check_ddf(ddf)
     diff = central_difference if mode == "central" else forward_difference
     # Each derivative along spatial axis j holds d u_i / d x_j in channel i: stacking on a new last axis
     # puts i before j.
