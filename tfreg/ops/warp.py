@@ -16,8 +16,9 @@ Boundary rules, per spatial axis of size ``d``:
 A NaN coordinate counts as outside: 0 with ``"zero"``, NaN with ``"replicate"``.
 
 Cost: linear resampling packs the 2^n corners of every cell into one table row, so that a single gather
-(whose CPU cost is per index, not per byte) fetches them all; the table is a transient copy of the image
-2^n times as large (8x in 3-D). The corners are then combined by one linear interpolation per axis.
+fetches them all (on CPU one gather of 8-value rows costs about what three or four gathers of single
+values do); the table is a transient copy of the image 2^n times as large (8x in 3-D). The corners are
+then combined by one linear interpolation per axis.
 benchmarks/README.md (bench_core) has the time and memory beside SciPy's ``map_coordinates(order=1)``.
 """
 
