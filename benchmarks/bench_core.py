@@ -4,6 +4,7 @@ Run from the repository root (inside the project's environment, e.g. after ./scr
 
     python benchmarks/bench_core.py            # prints a Markdown table
     python benchmarks/bench_core.py --write    # also replaces the table in benchmarks/README.md
+    python benchmarks/bench_core.py --warp-ratios 9   # warp time ratios, all in one process, 9 rounds
 
 Each case runs in a fresh Python process so its peak memory is its own: the process allocates its
 inputs, resets the kernel's peak-RSS counter (``/proc/self/clear_refs``), runs the case once to warm
@@ -13,11 +14,16 @@ reported memory the peak RSS above the level before the first call. Baselines (S
 in the same invocation, so the comparison is on one machine at one moment.
 
 TensorFlow cases run inside ``tf.function`` (graph mode), as they do during Keras training.
+
+On a shared machine the load changes between the per-case processes, so time ratios from the table are
+noisy; ``--warp-ratios`` times map_coordinates and the warp cases alternately in one process, round by
+round, and reports each round's ratios beside the load.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -32,6 +38,9 @@ SHAPE = (160, 192, 224)
 
 CASES = {
     "warp": "tfreg.ops.warp (linear, 1 channel, random DDF)",
+    "warp_grad": "tfreg.ops.warp, value and gradient w.r.t. the DDF (the instance-optimisation step)",
+    "warp_before": "the warp before issue 18 (corner table, weight table, per-component DDF slices)",
+    "warp_before_grad": "the warp before issue 18, value and gradient w.r.t. the DDF",
     "map_coordinates": "scipy.ndimage.map_coordinates(order=1), same volume and coordinates",
     "integrate_dvf": "tfreg.ops.integrate_dvf (7 steps, 3-channel DVF)",
     "seven_warps": "7 x tfreg.ops.warp of a 3-channel field, each by a different DDF (the integration's warps alone)",
@@ -84,9 +93,110 @@ def _dense_gmi(tf, y_true, y_pred, num_bins=23, sigma_ratio=0.5):
     return tf.reduce_sum(pab * tf.math.log((pab + eps) / (papb + eps) + eps), axis=[1, 2])
 
 
+def _warp_before(image, ddf):
+    """tfreg's linear zero-boundary warp as it was before issue 18, for a batch-1 3-D image (B, *S, C):
+    the 8 corners of every cell packed into one table row and gathered at once, then multiplied by an
+    (8 x voxels) weight table, transposed to match, and summed; the DDF's components sliced out one by one."""
+    from keras import ops
+
+    sizes = tuple(image.shape[1:4])
+    channels = image.shape[-1]
+    padded = ops.pad(image, [[0, 0], [0, 1], [0, 1], [0, 1], [0, 0]], mode="symmetric")
+    corners = []
+    for bits in itertools.product((0, 1), repeat=3):
+        corners.append(padded[(slice(None),) + tuple(slice(1, None) if b else slice(0, -1) for b in bits)])
+    table = ops.reshape(ops.transpose(ops.stack(corners, axis=0), (1, 2, 3, 4, 0, 5)), (-1, 8 * channels))
+    strides = (sizes[1] * sizes[2], sizes[2], 1)
+    inside, base, fractions = None, None, []
+    for a, d in enumerate(sizes):
+        x = ddf[..., a] + ops.reshape(ops.arange(d, dtype="float32"), (-1,) + (1,) * (2 - a))
+        xc = ops.clip(x, 0.0, float(d - 1))
+        ok = ops.equal(x, xc)
+        inside = ok if inside is None else ops.logical_and(inside, ok)
+        lo = ops.stop_gradient(ops.floor(xc))
+        fractions.append(xc - lo)
+        index = ops.clip(ops.cast(lo, "int32"), 0, d - 1) * strides[a]
+        base = index if base is None else base + index
+    out = ops.take(table, base, axis=0)
+    fractions = [ops.where(inside, f, 0.0) for f in fractions]
+    weights = [None]
+    for a, f in enumerate(fractions):
+        w_lo = ops.where(inside, 1.0 - f, 0.0) if a == 0 else 1.0 - f
+        weights = [c for w in weights for c in ((w_lo, f) if w is None else (w * w_lo, w * f))]
+    weights = ops.transpose(ops.stack(weights, axis=0), (1, 2, 3, 4, 0))
+    out = ops.reshape(out, (1, *sizes, 8, channels))
+    return ops.sum(out * ops.expand_dims(weights, -1), axis=-2)
+
+
+def _warp_value_and_grad(tf, fn, image, ddf):
+    """``tf.function`` of the mean warped intensity and its gradient w.r.t. the DDF (a variable)."""
+    var = tf.Variable(ddf)
+
+    def value_and_grad():
+        with tf.GradientTape() as tape:
+            value = tf.reduce_mean(fn(image, var))
+        return value, tape.gradient(value, var)
+
+    return tf.function(value_and_grad)
+
+
+def warp_ratios(rounds: int) -> str:
+    """Time ratios of the warp cases to SciPy, measured in one process, alternating the cases each round so
+    that all see the same load; returns a Markdown table with the 1-minute load average beside each round."""
+    import numpy as np
+    from scipy import ndimage
+
+    from tfreg.ops.warp import warp
+
+    rng = np.random.default_rng(0)
+    import tensorflow as tf  # after tfreg, which chooses TensorFlow's CPU kernels (tfreg.cpu_kernels)
+
+    image = rng.random((1, *SHAPE, 1), dtype=np.float32)
+    ddf = (3.0 * rng.standard_normal((1, *SHAPE, 3))).astype(np.float32)
+    grid = np.stack(np.meshgrid(*[np.arange(s, dtype=np.float32) for s in SHAPE], indexing="ij"), 0)
+    coords = grid + np.moveaxis(ddf[0], -1, 0)
+    t_image, t_ddf = tf.constant(image), tf.constant(ddf)
+    fns = {
+        "map_coordinates": lambda: ndimage.map_coordinates(image[0, ..., 0], coords, order=1, mode="constant"),
+        "warp": tf.function(lambda: warp(t_image, t_ddf)),
+        "warp_before": tf.function(lambda: _warp_before(t_image, t_ddf)),
+        "warp_grad": _warp_value_and_grad(tf, warp, t_image, t_ddf),
+        "warp_before_grad": _warp_value_and_grad(tf, _warp_before, t_image, t_ddf),
+    }
+    for fn in fns.values():  # trace and warm up
+        tf.nest.map_structure(np.asarray, fn())
+    lines = [
+        "| round | load | " + " | ".join(f"{k} (s)" for k in fns) + " | warp / map_coordinates | "
+        "warp_before / map_coordinates | warp_grad / warp_before_grad |",
+        "|---:|---:|" + "---:|" * (len(fns) + 3),
+    ]
+    ratios = {"warp": [], "before": [], "grad": []}
+    for r in range(rounds):
+        load = float(open("/proc/loadavg").read().split()[0])
+        times = {}
+        for name in list(fns) if r % 2 == 0 else list(fns)[::-1]:
+            t0 = time.perf_counter()
+            tf.nest.map_structure(np.asarray, fns[name]())
+            times[name] = time.perf_counter() - t0
+        row = [
+            times["warp"] / times["map_coordinates"],
+            times["warp_before"] / times["map_coordinates"],
+            times["warp_grad"] / times["warp_before_grad"],
+        ]
+        for key, value in zip(ratios, row):
+            ratios[key].append(value)
+        cells = " | ".join(f"{times[k]:.3f}" for k in fns)
+        lines.append(f"| {r + 1} | {load:.2f} | {cells} | {row[0]:.2f} | {row[1]:.2f} | {row[2]:.2f} |")
+    medians = " | ".join(f"{statistics.median(v):.2f}" for v in ratios.values())
+    lines.append(f"| median | | {' | '.join('' for _ in fns)} | {medians} |")
+    return "\n".join(lines) + "\n"
+
+
 def run_case(name: str, repeat: int) -> dict:
     """Runs one case in this process; returns times (s) and peak memory (MiB)."""
     import numpy as np
+
+    import tfreg  # noqa: F401  (before TensorFlow, whose CPU kernels it chooses: tfreg.cpu_kernels)
 
     rng = np.random.default_rng(0)
     image = rng.random((1, *SHAPE, 1), dtype=np.float32)
@@ -109,8 +219,12 @@ def run_case(name: str, repeat: int) -> dict:
 
         t_image, t_fixed, t_ddf = (tf.constant(x) for x in (image, fixed, ddf))
         small_dvf = tf.constant(ddf * 0.3)
-        if name == "warp":
-            g = tf.function(lambda: warp(t_image, t_ddf))
+        if name in ("warp", "warp_before"):
+            warp_fn = warp if name == "warp" else _warp_before
+            g = tf.function(lambda: warp_fn(t_image, t_ddf))
+        elif name in ("warp_grad", "warp_before_grad"):
+            warp_fn = warp if name == "warp_grad" else _warp_before
+            g = _warp_value_and_grad(tf, warp_fn, t_image, t_ddf)
         elif name == "integrate_dvf":
             g = tf.function(lambda: integrate_dvf(small_dvf, num_steps=7))
         elif name == "seven_warps":
@@ -203,6 +317,13 @@ def _table(results: list, repeat: int) -> str:
     if "warp" in by and "map_coordinates" in by:
         ratio = by["warp"]["median_s"] / by["map_coordinates"]["median_s"]
         checks.append(f"- warp / map_coordinates time: {ratio:.2f} (target <= 1)")
+    for suffix in ("", "_grad"):
+        a, b = by.get("warp" + suffix), by.get("warp_before" + suffix)
+        if a and b:
+            checks.append(
+                f"- warp{suffix} / warp_before{suffix}: time {a['median_s'] / b['median_s']:.2f}, "
+                f"peak memory {a['peak_mib'] / max(b['peak_mib'], 1e-9):.2f}"
+            )
     if "integrate_dvf" in by and "seven_warps" in by:
         ratio = by["integrate_dvf"]["median_s"] / by["seven_warps"]["median_s"]
         checks.append(f"- integrate_dvf / seven warps time: {ratio:.2f} (target <= 1)")
@@ -222,7 +343,13 @@ def main() -> None:
     parser.add_argument("--cases", nargs="*", default=list(CASES), help="cases to run (default: all)")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per case after the warm-up")
     parser.add_argument("--write", action="store_true", help="write the table into benchmarks/README.md")
+    parser.add_argument(
+        "--warp-ratios", type=int, metavar="ROUNDS", help="only the warp time ratios, all cases in one process"
+    )
     args = parser.parse_args()
+    if args.warp_ratios:
+        print(warp_ratios(args.warp_ratios))
+        return
     if args.case:
         print(json.dumps(run_case(args.case, args.repeat)))
         return

@@ -15,9 +15,11 @@ Boundary rules, per spatial axis of size ``d``:
 
 A NaN coordinate counts as outside: 0 with ``"zero"``, NaN with ``"replicate"``.
 
-Cost: linear resampling packs the 2^n corners of every cell into one table row before a single gather,
-so it holds a transient copy of the image 2^n times as large (8x in 3-D); in exchange it is as fast as
-``scipy.ndimage.map_coordinates(order=1)`` on one CPU core pair, and faster in graph mode.
+Cost: linear resampling packs the 2^n corners of every cell into one table row, so that a single gather
+fetches them all (on CPU one gather of 8-value rows costs about what three or four gathers of single
+values do); the table is a transient copy of the image 2^n times as large (8x in 3-D). The corners are
+then combined by one linear interpolation per axis.
+benchmarks/README.md (bench_core) has the time and memory beside SciPy's ``map_coordinates(order=1)``.
 """
 
 import itertools
@@ -84,8 +86,19 @@ def resample(image, coords, interpolation: str = "linear", boundary: str = "zero
     # Positions and weights stay in float32 even for float16 images: float16 cannot resolve a fraction
     # of a voxel at indices in the hundreds.
     coords = ops.cast(coords, "float32")
-    xs = [coords[..., a] for a in range(ndim)]
+    xs = _components(coords, ndim)
     return _sample(image, xs, has_channels, interpolation, boundary)
+
+
+def _components(field, ndim: int):
+    """The ``ndim`` components of ``field`` ``(..., ndim)``, each ``(...)``.
+
+    Moving the component axis first and unstacking there (contiguous blocks) costs one transpose; its
+    gradient is a cheap stack and transpose, where ``field[..., a]`` would cost a full-size
+    strided-slice gradient per component (about a quarter of a 3-D warp's forward+backward on CPU).
+    """
+    rank = len(field.shape)
+    return ops.unstack(ops.transpose(field, (rank - 1,) + tuple(range(rank - 1))), num=ndim, axis=0)
 
 
 def _check_image(image, ndim: int):
@@ -125,20 +138,7 @@ def _sample(image, xs, has_channels: bool, interpolation: str, boundary: str):
     channels = image.shape[-1] if image.shape[-1] is not None else ops.shape(image)[-1]
 
     if interpolation == "linear":
-        # Pack, for every voxel, the 2^n corners of the cell it is the lower corner of into one row of
-        # 2^n * C values: a single gather of long rows is several times faster on CPU than 2^n gathers
-        # of C values. Symmetric padding by one voxel at the far end repeats the last plane, so a
-        # coordinate of exactly d - 1 has fraction 0 and returns that voxel exactly.
-        padded = ops.pad(image, [[0, 0]] + [[0, 1]] * ndim + [[0, 0]], mode="symmetric")
-        corners = []
-        for bits in itertools.product((0, 1), repeat=ndim):
-            index = (slice(None),) + tuple(slice(1, None) if b else slice(0, -1) for b in bits)
-            corners.append(padded[index])
-        # Stacking on a new leading axis and transposing is ~3x faster in TensorFlow than stacking on
-        # an inner axis directly.
-        stacked = ops.stack(corners, axis=0)  # (2^n, B, *S, C)
-        stacked = ops.transpose(stacked, tuple(range(1, ndim + 2)) + (0, ndim + 2))  # (B, *S, 2^n, C)
-        table = ops.reshape(stacked, (-1, (2**ndim) * channels))
+        table = _corner_table(image, ndim, channels)
     else:
         table = ops.reshape(image, (-1, channels))
     strides = [1] * ndim
@@ -148,7 +148,7 @@ def _sample(image, xs, has_channels: bool, interpolation: str, boundary: str):
 
     inside = None
     base = None  # row of each sample in the table: its cell (linear) or its nearest voxel
-    fractions = []  # per axis: position of the sample between its cell's lower and upper corner, [0, 1]
+    fractions = []  # per axis: position of the sample between its cell's lower and upper corner, [0, 1)
     for a in range(ndim):
         x = xs[a]
         d = sizes[a]
@@ -164,38 +164,52 @@ def _sample(image, xs, has_channels: bool, interpolation: str, boundary: str):
             lo = ops.stop_gradient(ops.floor(xc))
             fractions.append(xc - lo)
             index = ops.cast(lo, "int32")
-        # Only a NaN coordinate can land outside [0, d - 1] here (its integer cast is platform-defined);
-        # clipping keeps the gather in bounds whatever the input.
-        index = ops.clip(index, 0, d - 1)
         index = index * strides[a] if a < ndim - 1 else index
         base = index if base is None else base + index
+    # Only a NaN coordinate can give an index outside [0, d - 1] (its integer cast is platform-defined),
+    # and such a sample is 0 or NaN whatever it reads; one clip of the row keeps the gather in bounds.
+    base = ops.clip(base, 0, n_rows - 1)
     if not (isinstance(b_img, int) and b_img == 1):
         batch = b_img if b_img is not None else ops.shape(image)[0]
         base = base + ops.reshape(ops.arange(batch, dtype="int32") * n_rows, (-1,) + (1,) * ndim)
 
-    out = ops.take(table, base, axis=0)
+    out = ops.take(table, base, axis=0)  # (B, *S_out, 2^n * C) linear, (B, *S_out, C) nearest
     if interpolation == "linear":
-        # Trilinear weights of the 2^n corners, in the table's corner order (first axis' bit most
-        # significant). A zero-boundary sample outside the volume gets all-zero weights, NaN included,
-        # so that it is exactly 0.
-        if inside is not None:
-            fractions = [ops.where(inside, f, 0.0) for f in fractions]
-        weights = [None]
-        for a, f in enumerate(fractions):
-            w_lo = 1.0 - f
-            if a == 0 and inside is not None:
-                w_lo = ops.where(inside, w_lo, 0.0)
-            weights = [c for w in weights for c in ((w_lo, f) if w is None else (w * w_lo, w * f))]
-        weights = ops.cast(ops.stack(weights, axis=0), dtype)  # (2^n, B, *S_out)
-        weights = ops.transpose(weights, tuple(range(1, ndim + 2)) + (0,))  # (B, *S_out, 2^n)
+        # Corner-major, so that each corner is a contiguous (B, *S_out, C) block that unstacking need
+        # not copy; then one linear interpolation per axis, from the last, halves the corners each time.
         lead = [d if d is not None else ops.shape(base)[i] for i, d in enumerate(base.shape)]
         out = ops.reshape(out, tuple(lead) + (2**ndim, channels))
-        out = ops.sum(out * ops.expand_dims(weights, -1), axis=-2)
-    elif inside is not None:
+        out = ops.transpose(out, (ndim + 1,) + tuple(range(ndim + 1)) + (ndim + 2,))  # (2^n, B, *S_out, C)
+        values = ops.unstack(out, num=2**ndim, axis=0)
+        for a in range(ndim - 1, -1, -1):
+            f = ops.expand_dims(ops.cast(fractions[a], dtype), -1)
+            values = [v0 + f * (v1 - v0) for v0, v1 in zip(values[0::2], values[1::2])]
+        out = values[0]
+    if inside is not None:
+        # Outside samples are exactly 0, whatever their (clipped) cell holds; their gradient is 0.
         out = ops.where(ops.expand_dims(inside, -1), out, ops.zeros((), dtype))
     if not has_channels:
         out = ops.squeeze(out, -1)
     return out
+
+
+def _corner_table(image, ndim: int, channels):
+    """``(B * prod(S), 2^n * C)``: row ``r`` holds the 2^n corners of the cell whose lower corner is voxel ``r``.
+
+    Corner order: the first spatial axis' offset is the most significant bit. Padding by one voxel at the far
+    end of every axis (symmetric: the last plane repeated) gives the cells of the last plane a second corner,
+    so a coordinate of exactly ``d - 1`` has fraction 0 and returns that voxel exactly.
+    """
+    padded = ops.pad(image, [[0, 0]] + [[0, 1]] * ndim + [[0, 0]], mode="symmetric")
+    corners = []
+    for bits in itertools.product((0, 1), repeat=ndim):
+        index = (slice(None),) + tuple(slice(1, None) if b else slice(0, -1) for b in bits)
+        corners.append(padded[index])
+    # Stacking on a new leading axis and transposing is ~3x faster in TensorFlow than stacking on an
+    # inner axis directly.
+    stacked = ops.stack(corners, axis=0)  # (2^n, B, *S, C)
+    stacked = ops.transpose(stacked, tuple(range(1, ndim + 2)) + (0, ndim + 2))  # (B, *S, 2^n, C)
+    return ops.reshape(stacked, (-1, (2**ndim) * channels))
 
 
 def warp(image, ddf, interpolation: str = "linear", boundary: str = "zero"):
@@ -225,9 +239,9 @@ def warp(image, ddf, interpolation: str = "linear", boundary: str = "zero"):
     ddf = ops.cast(ddf, "float32")
     # Adding each axis' index as a broadcast 1-D ramp avoids materialising the (*S_out, ndim) grid.
     xs = []
-    for a, d in enumerate(_sizes(ddf, range(1, ndim + 1))):
+    for a, (d, u) in enumerate(zip(_sizes(ddf, range(1, ndim + 1)), _components(ddf, ndim))):
         ramp = ops.reshape(ops.arange(d, dtype="float32"), (-1,) + (1,) * (ndim - 1 - a))
-        xs.append(ddf[..., a] + ramp)
+        xs.append(u + ramp)
     return _sample(image, xs, has_channels, interpolation, boundary)
 
 
