@@ -37,22 +37,26 @@ after each method, averaged over the pairs.
 Methods (:data:`METHODS`; the settings are :func:`tfreg_settings` and :func:`sitk_settings`):
 
 - ``tfreg-lncc`` (mono), ``tfreg-mi`` and ``tfreg-mind`` (multi): ``register_arrays`` of
-  :mod:`tfreg.registration.optimise` (what ``tfreg_register`` runs): an affine stage on the coarsest level,
-  then a displacement field over the pyramid 4-2-1 with the diffusion regulariser; image loss LNCC (window
-  7), MI (32 bins) or MIND-SSC.
+  :mod:`tfreg.registration.optimise` (what ``tfreg_register`` runs): an affine stage on the coarsest level
+  (60 Adam steps, learning rate 0.05), then a dense displacement field (``ddf``) over the pyramid 4-2-1
+  (100, 60 and 30 Adam steps, learning rate 0.1 voxel) with the diffusion regulariser (weight 1); image
+  loss LNCC (window 7), MI (32 bins) or MIND-SSC, weight 1. ``--tfreg KEY=VALUE`` replaces any of these.
 - ``sitk-demons`` (mono): SimpleITK's affine registration (below), the moving image resampled by it, then
   ``FastSymmetricForcesDemonsRegistrationFilter`` over the pyramid 4-2-1 (Gaussian-smoothed, shrunk images;
-  the displacement field of a level resampled onto the next one as its initial field), Gaussian smoothing
-  of the displacement field (standard deviation 1.5 voxels) after every iteration; the affine map composed
-  with the demons field.
+  the displacement field of a level resampled onto the next one as its initial field; 100, 60 and 30
+  iterations), Gaussian smoothing of the displacement field (standard deviation 1.5 voxels) after every
+  iteration; the affine map composed with the demons field.
 - ``sitk-bspline`` (mono: mean squares; multi: Mattes mutual information, 32 bins): SimpleITK's
   ``ImageRegistrationMethod`` with the affine result as the moving initial transform and a cubic B-spline
-  transform with a control point about every 10 voxels (mesh 8x10x11 at 80x96x112), optimised by L-BFGS-B
-  (50 iterations per level at most, projected-gradient tolerance 1e-9) over the same pyramid and samples.
+  transform with a control point about every 10 voxels (mesh 8x10x11 at 80x96x112; multi-modal: every 20
+  voxels, mesh 4x5x6, and 2.7 k, 11 k and 17 k samples, as Mattes MI needs more samples per parameter),
+  optimised by L-BFGS-B (50 iterations per level at most, projected-gradient tolerance 1e-9) over the
+  same pyramid.
 - The affine stage of both SimpleITK methods: ``AffineTransform`` started at the images' geometric centres,
   the same metric as the method, regular-step gradient descent (step 2 mm, relaxation 0.5, minimum step
   0.001, 100 iterations per level at most) with scales from the physical shift, pyramid 4-2-1 (smoothing
-  2-1-0 voxels), random samples: 20 %, 3 % and 0.5 % of the level's voxels (about 2.7 k, 3.2 k and 4.3 k).
+  2-1-0 voxels), random samples per level: 20 %, 3 % and 0.5 % of the level's voxels (about 2.7 k, 3.2 k and
+  4.3 k; multi-modal 20 %, 10 % and 2 %: 2.7 k, 11 k and 17 k).
 
 Targets (issue 18): mono, ``tfreg-lncc``'s Dice at least ``sitk-demons``' and within 0.03 of the ground
 truth, under 30 s per pair; multi, the best tfreg Dice above ``sitk-bspline``'s by at least 0.1; no folding.
@@ -209,18 +213,22 @@ def sitk_settings(quick: bool) -> Dict[str, Any]:
     """The SimpleITK baselines' settings (module docstring); ``quick`` only lowers the iterations."""
     levels = QUICK_LEVELS if quick else LEVELS
     return {
+        "quick": quick,
         "shrink": list(levels),
         "smoothing": [f / 2 for f in levels],  # voxels, the pyramid's sigma of tfreg's optimise module
         "affine_iterations": 10 if quick else 100,
-        # random samples per level, fractions of the level's voxels: about 2.7 k, 3.2 k and 4.3 k at
+        # random samples per level, fractions of the level's voxels. Mono: about 2.7 k, 3.2 k and 4.3 k at
         # 80x96x112 (elastix's B-spline default is 2048 random samples per iteration): ITK's B-spline
-        # metric costs about 0.1 ms per sample with this mesh (2 busy cores), so 17 k samples at full
-        # resolution took 2.3 s per evaluation (trial)
-        "sampling": [0.2] * len(levels) if quick else [0.2, 0.03, 0.005],
+        # metric costs about 0.1 ms per sample with the 10-voxel mesh (2 busy cores), so 17 k samples at
+        # full resolution took 2.3 s per evaluation (trial). Multi: Mattes MI's 32x32 joint histogram
+        # from so few samples drove the 10-voxel mesh below its own affine start (Dice 0.56 vs 0.71, trial
+        # pair 0); a 20-voxel mesh with 2.7 k, 11 k and 17 k samples reached 0.68 in 76 s
+        "sampling": {"mono": [0.2, 0.03, 0.005], "multi": [0.2, 0.1, 0.02]},
         "mi_bins": 32,
         "demons_iterations": [10, 5] if quick else [100, 60, 30],
         "demons_sigma": 1.5,
-        "bspline_spacing": 10.0,  # voxels between control points: the mesh has round(size / 10) intervals
+        # voxels between control points: the mesh has round(size / spacing) intervals per axis
+        "bspline_spacing": {"mono": 10.0, "multi": 20.0},
         "bspline_iterations": 10 if quick else 50,
         # L-BFGS-B's projected-gradient tolerance: its usual 1e-5 stops the mean-squares metric of [0, 1]
         # images at the first iteration (gradients ~1e-4 per control point)
@@ -255,7 +263,8 @@ def _metric(method: sitk.ImageRegistrationMethod, modality: str, settings: Dict[
     else:
         method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=settings["mi_bins"])
     method.SetMetricSamplingStrategy(method.RANDOM)
-    method.SetMetricSamplingPercentagePerLevel(settings["sampling"], seed=0)
+    sampling = [0.2] * len(settings["shrink"]) if settings["quick"] else settings["sampling"][modality]
+    method.SetMetricSamplingPercentagePerLevel(sampling, seed=0)
     method.SetInterpolator(sitk.sitkLinear)
     method.SetShrinkFactorsPerLevel(settings["shrink"])
     method.SetSmoothingSigmasPerLevel(settings["smoothing"])
@@ -322,7 +331,7 @@ def sitk_bspline(fixed_array: np.ndarray, moving_array: np.ndarray, modality: st
     fixed, moving = to_sitk(fixed_array), to_sitk(moving_array)
     affine = sitk_affine(fixed, moving, modality, settings)
     affine_seconds = time.perf_counter() - start
-    mesh = [max(1, round(n / settings["bspline_spacing"])) for n in fixed.GetSize()]
+    mesh = [max(1, round(n / settings["bspline_spacing"][modality])) for n in fixed.GetSize()]
     bspline = sitk.BSplineTransformInitializer(fixed, mesh, order=3)
     method = sitk.ImageRegistrationMethod()
     _metric(method, modality, settings)
