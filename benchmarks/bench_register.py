@@ -39,8 +39,9 @@ Methods (:data:`METHODS`; the settings are :func:`tfreg_settings` and :func:`sit
 - ``tfreg-lncc`` (mono), ``tfreg-mi`` and ``tfreg-mind`` (multi): ``register_arrays`` of
   :mod:`tfreg.registration.optimise` (what ``tfreg_register`` runs): an affine stage on the coarsest level
   (60 Adam steps, learning rate 0.05), then a dense displacement field (``ddf``) over the pyramid 4-2-1
-  (100, 60 and 30 Adam steps, learning rate 0.1 voxel) with the diffusion regulariser (weight 1); image
-  loss LNCC (window 7), MI (32 bins) or MIND-SSC, weight 1. ``--tfreg KEY=VALUE`` replaces any of these.
+  with ``OptimisationSettings``' default steps per level and learning rate (as ``tfreg_register`` runs
+  them) and the diffusion regulariser (weight 1); image loss LNCC (window 7), MI (32 bins) or MIND-SSC,
+  weight 1. ``--tfreg KEY=VALUE`` replaces any of these; the raw results hold each stage's steps and seconds.
 - ``sitk-demons`` (mono): SimpleITK's affine registration (below), the moving image resampled by it, then
   ``FastSymmetricForcesDemonsRegistrationFilter`` over the pyramid 4-2-1 (Gaussian-smoothed, shrunk images;
   the displacement field of a level resampled onto the next one as its initial field; 100, 60 and 30
@@ -180,8 +181,8 @@ def tfreg_settings(similarity: str, quick: bool, overrides: Optional[Dict[str, A
         model="ddf",
         loss={"image": image, "regularization": {"name": "gradient", "weight": 1.0}},
         levels=QUICK_LEVELS if quick else LEVELS,
-        iterations=(5, 3) if quick else (100, 60, 30),
-        learning_rate=0.1,
+        # the steps per level and the learning rate are tfreg_register's defaults unless --quick
+        **({"iterations": (5, 3)} if quick else {}),
         affine_iterations=5 if quick else 60,
         affine_learning_rate=0.05,
         verbose=0,
