@@ -209,7 +209,7 @@ def test_bad_settings_are_refused(kwargs, match):
         ({"name": "mind-ssc"}, (60, 40), (40, 44)),
         # macMIND's descriptors reach about 10 voxels (distances 2 and 4, patch and aggregation windows of 5):
         # on 40x44 the borders dominate and it stops short (0.9 of the 1.5 voxels); 64x64 leaves room
-        ({"name": "macmind"}, (100, 60), (64, 64)),
+        ({"name": "macmind"}, (200, 100), (64, 64)),
     ],
     ids=["mi", "mind-ssc", "macmind"],
 )
@@ -222,3 +222,16 @@ def test_multimodal_losses_recover_a_translation_across_inverted_contrast(simila
     result = register_arrays(fixed, moving, settings)
     inner = result.ddf[12:-12, 12:-12].reshape(-1, 2)
     np.testing.assert_allclose(np.median(inner, axis=0), shift, atol=0.3)
+
+
+def test_history_holds_each_iterations_value():
+    """Keras logs running means; the history holds each step's own loss: the first is the SSD of the
+    images before any update, and the loss decreases from there."""
+    fixed = blobs((20, 24), 8)
+    moving = sample(fixed, np.broadcast_to(np.array([1.0, 0.5]), (20, 24, 2)))
+    loss = {"image": {"name": "ssd", "weight": 1.0}, "regularization": {"name": "gradient", "weight": 0.1}}
+    result = register_arrays(fixed, moving, OptimisationSettings(loss=loss, levels=(1,), iterations=30, verbose=0))
+    values = result.history[0]["loss"]
+    assert len(values) == 30
+    np.testing.assert_allclose(values[0], np.mean((fixed - moving) ** 2), rtol=1e-4)
+    assert values[-1] < 0.7 * values[0] and values[-1] < np.mean(values)
