@@ -112,8 +112,7 @@ def test_failures_are_rows_and_targets_read_the_means():
     text = bench.table(results)
     assert (
         "| tfreg_register, LNCC, B-spline 4 vox | 0.825 +- 0.007 | 1.00 +- 0.00 | 0.000 +- 0.000 | 22.5 +- 3.5 "
-        "| 1.0 / 2.0 |"
-        in text
+        "| 1.0 / 2.0 |" in text
     )
     assert "| SimpleITK B-spline (MSE / Mattes MI) | - (1 failed [1]) | - | - | - | - |" in text
     assert "- [1] multi sitk-bspline: RuntimeError: no" in text
