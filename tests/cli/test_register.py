@@ -73,6 +73,7 @@ def test_bad_config_is_named(config, match):
         settings_from(parse(), config, "reg.yaml")
 
 
+@pytest.mark.slow
 def test_main_registers_and_refuses_an_existing_output(tmp_path, capsys):
     image = ndimage.gaussian_filter(np.random.default_rng(0).random((12, 14, 10)), 2.0).astype(np.float32)
     save_image(image, str(tmp_path / "f.nii.gz"))

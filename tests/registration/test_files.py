@@ -76,6 +76,7 @@ def test_outputs_read_back_by_simpleitk_and_tfreg_warp(tmp_path, pair):
     np.testing.assert_allclose(read_image(again)[0], warped, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_moving_on_another_grid_is_resampled_through_physical_space(tmp_path, pair):
     paths, geometry, shape = pair
     moving, _ = read_image(paths["moving"])
@@ -95,6 +96,7 @@ def test_moving_on_another_grid_is_resampled_through_physical_space(tmp_path, pa
     np.testing.assert_allclose(resampled[inner], moving[inner], atol=0.05)
 
 
+@pytest.mark.slow
 def test_existing_output_is_refused_and_overwrite_replaces_only_our_folders(tmp_path, pair):
     paths, _, _ = pair
     out = tmp_path / "reg"

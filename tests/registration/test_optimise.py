@@ -124,6 +124,7 @@ def test_masks_and_prealignment_reach_the_losses_as_documented():
     np.testing.assert_allclose(numpy(out["ddf"]), 0.0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "kwargs", [dict(model="dvf"), dict(control_points=4), dict(smoothing_sigma=1.0)], ids=["dvf", "bspline", "smoothed"]
 )
@@ -202,6 +203,7 @@ def test_bad_settings_are_refused(kwargs, match):
         OptimisationSettings(**kwargs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "similarity,iterations,shape",
     [
