@@ -329,7 +329,8 @@ def _run_stage(model, inputs: Dict[str, np.ndarray], iterations: int, learning_r
     return {"loss": history.values.get("loss", []), "terms": terms, "seconds": seconds}
 
 
-def _build(settings: OptimisationSettings, shape, ndim, labeled, backbone: Dict[str, Any], loss, model_name: str):
+def _build(shape, labeled: bool, backbone: Dict[str, Any], loss, model_name: str):
+    """The pair model (``ddf`` or ``dvf``) on the grid ``shape`` with a ``field`` backbone of ``backbone``'s options."""
     cls = _PairDVF if model_name == "dvf" else _PairDDF
     config = {"backbone": dict(backbone, name="field"), "loss": loss}
     return cls(moving_image_size=shape, fixed_image_size=shape, labeled=labeled, config=config)
@@ -435,7 +436,7 @@ def register_arrays(
     if settings.affine_iterations:
         shape = level_shape(spatial, coarsest)
         loss = settings.affine_loss or {k: v for k, v in settings.loss.items() if k != "regularization"}
-        model = _build(settings, shape, ndim, labeled, {"transform": "affine"}, loss, "ddf")
+        model = _build(shape, labeled, {"transform": "affine"}, loss, "ddf")
         label = f"affine stage: level 1/{coarsest} {list(shape)}"
         record = _run_stage(
             model,
@@ -451,7 +452,6 @@ def register_arrays(
         pre = affine_field_on(model.backbone, spatial)
 
     current = None  # the optimised field (ddf or velocity) of the previous level, (1, *shape, ndim)
-    model = None
     for factor, iterations in zip(settings.levels, settings.iterations):
         shape = level_shape(spatial, factor)
         scale = [d / s for d, s in zip(spatial, shape)]
@@ -460,7 +460,7 @@ def register_arrays(
             "control_point_spacing": _scaled(settings.control_points, scale),
             "smoothing_sigma": _scaled(settings.smoothing_sigma, scale),
         }
-        model = _build(settings, shape, ndim, labeled, backbone, settings.loss, settings.model)
+        model = _build(shape, labeled, backbone, settings.loss, settings.model)
         if current is not None:
             model.backbone.set_initial(np.asarray(ops.convert_to_numpy(resize_field(current, shape))))
         label = f"{settings.model} level 1/{factor} {list(shape)}"
