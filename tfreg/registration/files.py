@@ -90,9 +90,7 @@ def _onto_fixed(path: str, what: str, fixed_path: str, fixed_geometry, fixed_sha
     out = []
     for channel in channels:
         image = sitk.GetImageFromArray(np.ascontiguousarray(channel.T.astype(np.float32)))
-        image.SetSpacing(geometry.spacing)
-        image.SetOrigin(geometry.origin)
-        image.SetDirection(tuple(np.asarray(geometry.direction).ravel()))
+        geometry.apply_to_sitk(image)
         resampled = resample_onto(image, reference, None, interpolation)
         out.append(_array_from_sitk(resampled).astype(np.float32))
     return out[0] if array.ndim == ndim else np.stack(out, -1)
