@@ -495,10 +495,19 @@ def test_backbone_name_not_a_string(base, reg):
     )
 
 
-def test_control_points_only_for_ddf_dvf(base, reg):
+def test_control_points_only_for_models_warping_with_the_backbone_field(base, reg):
     base["train"]["method"] = "conditional"
     base["train"]["backbone"]["control_points"] = 4
-    assert one_error(base, reg) == "train.backbone.control_points: applies only to methods ddf, dvf, not 'conditional'"
+    assert one_error(base, reg) == (
+        "train.backbone.control_points: applies only to methods ddf, dvf, wssamnet, not 'conditional'"
+    )
+
+
+def test_control_points_refused_with_the_global_backbone(base, reg):
+    base["train"]["backbone"] = {"name": "global", "num_channel_initial": 4, "depth": 2, "control_points": 4}
+    assert one_error(base, reg) == (
+        "train.backbone.control_points: does not apply to the affine backbone 'global' (its field is smooth already)"
+    )
 
 
 @pytest.mark.parametrize("value", [0, [2, 2, 2, 2], "4", [2, -1, 2]])

@@ -256,3 +256,24 @@ def test_bad_voxels_are_found_before_the_first_step(tmp_path, bad):
     with pytest.raises(DataError, match=r"s2\.nii\.gz"):
         train(config_path=write_config(config, tmp_path / "c.yaml"), log_dir=str(tmp_path), exp_name="run", verbose=0)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_deepreg_control_points_config_trains_and_restarts(tmp_path):
+    """DeepReg's ``backbone.control_points`` (it passed validation and failed at build before tfreg had the head):
+    a DeepReg config with it trains, and the checkpoint restores into the same B-spline model."""
+    from tests.conftest import data_root
+    from tfreg.layers.control_points import ControlPointBackbone
+
+    if not data_root().is_dir():
+        pytest.skip(f"real test data not found at {data_root()} (set TFREG_TEST_DATA)")
+    config = paired_config(data_root(), epochs=1)
+    config["train"]["backbone"]["control_points"] = [4, 4, 2]
+    path = write_config(config, tmp_path / "cp.yaml")
+    model, exp = train(config_path=path, log_dir=str(tmp_path), exp_name="cp", verbose=0)
+    assert isinstance(model.backbone, ControlPointBackbone)
+    assert load_yaml_file(os.path.join(exp, "config.yaml"))["train"]["backbone"]["control_points"] == [4, 4, 2]
+    ckpt = sorted(glob.glob(os.path.join(exp, "save", "ckpt-*.index")))[-1][: -len(".index")]
+    resumed, _ = train(config_path=path, ckpt_path=ckpt, log_dir=str(tmp_path), exp_name="cp2", verbose=0, max_epochs=2)
+    assert isinstance(resumed.backbone, ControlPointBackbone)
+    assert [tuple(w.shape) for w in resumed.trainable_weights] == [tuple(w.shape) for w in model.trainable_weights]

@@ -215,3 +215,68 @@ def test_model_config_round_trips_with_plain_containers():
     saved = model.get_config()
     assert type(saved["config"]) is dict and type(saved["config"]["backbone"]["extract_levels"]) is list
     assert DDFModel.from_config(saved).get_config() == saved
+
+
+# ---------------------------------------------------------------------- backbone.control_points
+
+
+def _control_point_reference(field, spacing):
+    from tests.layers.test_control_points import head_reference
+
+    return np.stack([head_reference(f, spacing) for f in np.asarray(field)])
+
+
+@pytest.mark.parametrize("cls", [M.DDFModel, M.DVFModel], ids=["ddf", "dvf"])
+def test_control_points_smooth_the_backbone_field(cls):
+    # DeepReg's head between the backbone and the warp: the model's field is the head applied to the
+    # backbone's raw output (checked against the NumPy re-derivation of DeepReg's head)
+    backbone = dict(BACKBONE, out_kernel_initializer="glorot_uniform", control_points=[3, 4, 3])
+    model = make_model(cls, backbone=backbone, moving=(12, 12, 12), fixed=(12, 12, 12))
+    data = make_data(moving=(12, 12, 12), fixed=(12, 12, 12))
+    out = model(data)
+    raw = model.backbone.backbone(model.backbone_input(data))
+    field = out["dvf"] if cls is M.DVFModel else out["ddf"]
+    np.testing.assert_allclose(np.asarray(field), _control_point_reference(raw, (3, 4, 3)), atol=2e-5)
+    if cls is M.DVFModel:
+        np.testing.assert_allclose(np.asarray(out["ddf"]), np.asarray(integrate_dvf(out["dvf"])), atol=1e-5)
+    # the weights are the backbone's: a control-point model trains the same parameters
+    plain = make_model(cls, backbone=dict(backbone, control_points=None), moving=(12, 12, 12), fixed=(12, 12, 12))
+    plain(data)
+    assert sorted(tuple(w.shape) for w in plain.trainable_weights) == sorted(
+        tuple(w.shape) for w in model.trainable_weights
+    )
+
+
+def test_control_points_2d_model_trains_one_step():
+    backbone = dict(BACKBONE, control_points=2)
+    model = make_model(backbone=backbone, moving=(12, 10), fixed=(12, 10))
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    history = model.fit(make_data(moving=(12, 10), fixed=(12, 10)), epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
+@pytest.mark.parametrize(
+    "cls", [M.AffineModel, M.ConditionalModel, M.LapIRNModel], ids=["affine", "conditional", "lapirn"]
+)
+def test_control_points_refused_where_no_dense_field_is_warped(cls):
+    backbone = {"num_channel_initial": 2, "depth": 1} if cls is M.AffineModel else dict(BACKBONE)
+    if cls is M.LapIRNModel:
+        backbone = {"name": "lapirn", "num_channel_initial": 4}
+    with pytest.raises(ValueError, match="control_points applies to models whose backbone predicts a dense"):
+        make_model(cls, backbone=dict(backbone, control_points=4), moving=(16, 16, 16), fixed=(16, 16, 16))
+
+
+def test_control_points_refuse_the_global_backbone_in_ddf():
+    with pytest.raises(ValueError, match="affine field and its parameters"):
+        make_model(backbone={"name": "global", "num_channel_initial": 2, "depth": 1, "control_points": 4})
+
+
+def test_control_points_survive_the_config_round_trip():
+    config = {"backbone": dict(BACKBONE, control_points=3), "loss": {"image": {"name": "ssd", "weight": 1.0}}}
+    model = M.DDFModel((9, 9, 9), (9, 9, 9), config=config)
+    data = make_data(moving=(9, 9, 9), fixed=(9, 9, 9), labeled=False)
+    out = model(data)
+    clone = M.DDFModel.from_config(model.get_config())
+    clone(data)
+    clone.set_weights(model.get_weights())
+    np.testing.assert_allclose(np.asarray(clone(data)["ddf"]), np.asarray(out["ddf"]), atol=1e-6)

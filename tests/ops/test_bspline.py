@@ -18,11 +18,11 @@ def scipy_beta3(t):
     return np.nan_to_num(basis(np.asarray(t, dtype=np.float64)), nan=0.0)
 
 
-def direct_field(control, shape, spacing):
-    """sum_k c_k prod_a beta3(x_a / s_a - (k_a - 1)), with SciPy's basis evaluated at every (voxel, control
-    point) pair of each axis and the tensor product summed by einsum."""
+def direct_field(control, shape, spacing, offset=0.0):
+    """sum_k c_k prod_a beta3((x_a - offset) / s_a - (k_a - 1)), with SciPy's basis evaluated at every (voxel,
+    control point) pair of each axis and the tensor product summed by einsum."""
     mats = [
-        scipy_beta3(np.arange(d)[:, None] / s - (np.arange(n)[None, :] - 1.0))
+        scipy_beta3((np.arange(d)[:, None] - offset) / s - (np.arange(n)[None, :] - 1.0))
         for d, s, n in zip(shape, spacing, control.shape[:-1])
     ]
     if len(shape) == 2:
@@ -68,3 +68,18 @@ def test_wrong_control_grid_is_refused():
         bspline_field(np.zeros((1, 4, 4, 2), np.float32), (8, 8), 4)
     with pytest.raises(ValueError, match="positive"):
         control_grid_shape((8, 8), 0)
+
+
+@pytest.mark.parametrize("offset", [-0.5, -0.9])
+def test_offset_moves_the_control_points(offset):
+    shape, spacing = (7, 6, 5), (2, 3, 2.5)
+    control = np.random.default_rng(1).normal(size=control_grid_shape(shape, spacing) + (3,)).astype(np.float32)
+    got = np.asarray(ops.convert_to_numpy(bspline_field(control[None], shape, spacing, offset=offset)))[0]
+    np.testing.assert_allclose(got, direct_field(control, shape, spacing, offset), atol=1e-5)
+    np.testing.assert_allclose(bspline_weights(9, 2.5, offset).sum(axis=1), 1.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("offset", [0.5, -1.0, True, "0"])
+def test_offset_outside_the_support_is_refused(offset):
+    with pytest.raises(ValueError, match=r"offset must be a number in \(-1, 0\]"):
+        bspline_weights(8, 2, offset)

@@ -61,9 +61,6 @@ LOSS_CATEGORIES: Tuple[str, ...] = _LOSS_CATEGORIES
 #: The weight of a loss entry that does not set one (DeepReg's default, with a warning).
 DEFAULT_LOSS_WEIGHT = 1.0
 
-#: Methods whose backbone output is a displacement field, the only ones ``control_points`` applies to.
-CONTROL_POINT_METHODS: Tuple[str, ...] = ("ddf", "dvf")
-
 #: Keys of ``train.preprocess``.
 REQUIRED_PREPROCESS_KEYS: Tuple[str, ...] = ("batch_size", "shuffle_buffer_num_batch")
 KNOWN_PREPROCESS_KEYS: Tuple[str, ...] = REQUIRED_PREPROCESS_KEYS + ("num_parallel_calls", "data_augmentation")

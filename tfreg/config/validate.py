@@ -21,7 +21,6 @@ import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from tfreg.config.defaults import (
-    CONTROL_POINT_METHODS,
     DATA_LOADER_OPTIONAL_KEYS,
     DATA_LOADER_REQUIRED_KEYS,
     DATA_LOADER_TYPE_OPTIONAL_KEYS,
@@ -479,7 +478,9 @@ class ConfigChecker:
                 self.check_loss(train["loss"])
         backbone = train.get("backbone")
         if isinstance(backbone, dict) and backbone.get("control_points") is not None:
-            self.check_control_points(base + ("backbone", "control_points"), backbone["control_points"], method)
+            self.check_control_points(
+                base + ("backbone", "control_points"), backbone["control_points"], method, model_cls, backbone
+            )
         if trainer_cfg is not None:
             self.check_component(base + ("trainer",), trainer_cfg, TRAINER_CLASS, build=True)
         trainer_cls.validate_train_config(self, train, model_cls)
@@ -561,10 +562,23 @@ class ConfigChecker:
                 f"got {_show(parts)}",
             )
 
-    def check_control_points(self, path: KeyPath, value: Any, method: Any) -> None:
-        if isinstance(method, str) and method not in CONTROL_POINT_METHODS:
-            self.error(path, f"applies only to methods {', '.join(CONTROL_POINT_METHODS)}, not {method!r}")
+    def check_control_points(self, path: KeyPath, value: Any, method: Any, model_cls: type, backbone: dict) -> None:
+        """``backbone.control_points``: the model must warp with its backbone's dense field (the model class'
+        ``supports_control_points``), the backbone must not be affine, and the spacing is DeepReg's positive
+        int or one per axis."""
+        if not getattr(model_cls, "supports_control_points", False):
+            methods = sorted(
+                name
+                for name in self.registry.names(MODEL_CLASS)
+                if getattr(self.registry.get(MODEL_CLASS, name), "supports_control_points", False)
+            )
+            self.error(path, f"applies only to methods {', '.join(methods)}, not {method!r}")
             return
+        name = backbone.get("name")
+        if isinstance(name, str) and self.registry.contains(BACKBONE_CLASS, name):
+            if getattr(self.registry.get(BACKBONE_CLASS, name), "affine_output", False):
+                self.error(path, f"does not apply to the affine backbone {name!r} (its field is smooth already)")
+                return
         if _is_int(value) and value > 0:
             return
         if (

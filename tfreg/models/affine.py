@@ -12,6 +12,8 @@ from tfreg.registry import REGISTRY
 class AffineModel(DDFModel):
     """DDF model whose backbone is GlobalNet; outputs ``theta (B, ndim + 1, ndim)`` and its ``ddf``."""
 
+    supports_control_points = False  # an affine field is smooth already
+
     def __init__(self, *args, name: str = "AffineModel", **kwargs):
         super().__init__(*args, name=name, **kwargs)
 

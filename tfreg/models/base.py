@@ -30,6 +30,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import keras
 from keras import ops
 
+from tfreg.layers.control_points import ControlPointBackbone
 from tfreg.loss_inputs import declared_inputs
 from tfreg.losses.base import EPS
 from tfreg.models.loss_config import build_losses
@@ -91,6 +92,9 @@ class RegistrationModel(keras.Model):
     required_config_keys: Tuple[str, ...] = ("backbone", "loss")
     #: defaults injected into the backbone config (setdefault)
     backbone_defaults: Dict[str, Any] = {}
+    #: whether ``backbone.control_points`` applies: the backbone's output is a dense displacement or velocity
+    #: field that the model warps with (DeepReg's ``ddf`` and ``dvf``)
+    supports_control_points: bool = False
 
     def __init__(
         self,
@@ -304,11 +308,18 @@ class RegistrationModel(keras.Model):
         if not isinstance(cfg, dict):
             raise ValueError(f"backbone must be a dict {{name, ...}} or a Keras layer, got {cfg!r}")
         cfg = dict(cfg)
-        if cfg.pop("control_points", None) is not None:
-            raise ValueError("backbone.control_points is not supported yet by tfreg")
+        spacing = cfg.pop("control_points", None)
+        if spacing is not None and not self.supports_control_points:
+            raise ValueError(
+                f"backbone.control_points applies to models whose backbone predicts a dense displacement or velocity "
+                f"field (ddf, dvf), not to {type(self).__name__}"
+            )
         defaults = dict(image_size=self.fixed_image_size, out_channels=self.ndim)
         defaults.update(self.backbone_defaults)
-        return self.registry.build_backbone(config=cfg, default_args=defaults)
+        backbone = self.registry.build_backbone(config=cfg, default_args=defaults)
+        if spacing is None:
+            return backbone
+        return ControlPointBackbone(backbone, spacing, name=f"{backbone.name}_control_points")
 
     def _metric_names(self) -> List[str]:
         names = []

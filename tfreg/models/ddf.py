@@ -25,6 +25,7 @@ class DDFModel(RegistrationModel):
     """
 
     backbone_defaults = {"out_kernel_initializer": "zeros", "out_activation": None}
+    supports_control_points = True
     optional_outputs = ("ddf_backward",)
 
     def _check_loss_wiring(self):

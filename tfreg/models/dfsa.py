@@ -45,6 +45,8 @@ class DFSAModel(WSSAMNetModel):
     """He, He and Cao's hard-attention registration; see the module docstring. Arguments, call and outputs as
     :class:`~tfreg.models.wssamnet.WSSAMNetModel`."""
 
+    supports_control_points = False  # its losses read the backbone's per-branch fields, not the head's output
+
     segmenter_defaults: Dict[str, Any] = {"shared": True, "trainable": False}
     default_attention: Dict[str, Any] = {"name": "masking", "binary": True}
 

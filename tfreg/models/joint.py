@@ -126,6 +126,7 @@ class JointModel(WSSAMNetModel):
         "segmentation": ("segmentation_target", "segmentation_pred"),
     }
     config_keys = ("backbone", "loss", "segmenter", "joint")
+    supports_control_points = False  # LapIRN's levels are fields of their own grids
     required_config_keys = ("backbone", "loss", "segmenter")
     prediction_images = {"moving_segmentation": "moving", "fixed_segmentation": "fixed"}
     optional_outputs = ()

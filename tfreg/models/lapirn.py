@@ -53,6 +53,8 @@ class LapIRNModel(DDFModel):
         "regularization": ("level_ddf",),
     }
 
+    supports_control_points = False  # the pyramid's levels are fields of their own grids
+
     def __init__(self, *args, name: str = "LapIRNModel", **kwargs):
         super().__init__(*args, name=name, **kwargs)
 

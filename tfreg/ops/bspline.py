@@ -14,6 +14,11 @@ This is the free-form deformation of Rueckert et al., "Nonrigid registration usi
 deformations: application to breast MR images" (1999), and DeepReg's ``control_points`` layout
 (``ceil(d / s) + 3`` control points per axis).
 
+``offset`` (voxels) shifts every control point to ``(k - 1) * s + offset``. DeepReg's B-spline head
+(a transposed convolution whose filter samples each control cell at the voxel centres ``(j + 0.5) / s``,
+then crops ``3 s`` voxels) is the case ``offset = -0.5``: its voxel ``x`` lies at control coordinate
+``(x + 0.5) / s + 1``. Both offsets keep every voxel inside the support of the ``ceil(d / s) + 3`` points.
+
 Evaluation multiplies the control grid by one small dense ``(d, n)`` matrix per axis, which is exact for
 any spacing (integer or not), differentiable, and cheap: ``d * n`` weights per axis.
 """
@@ -35,36 +40,54 @@ def cubic_bspline(t: np.ndarray) -> np.ndarray:
     return np.where(a < 1.0, inner, np.where(a < 2.0, outer, 0.0))
 
 
-def _check_spacing(spacing: Union[float, Sequence[float]], ndim: int) -> Tuple[float, ...]:
-    values = (spacing,) * ndim if isinstance(spacing, (int, float)) and not isinstance(spacing, bool) else spacing
-    try:
-        values = tuple(float(v) for v in values)
-    except TypeError:
+def check_spacing(
+    spacing: Union[float, Sequence[float]], ndim: int, name: str = "control-point spacing"
+) -> Tuple[float, ...]:
+    """``spacing`` (one positive number, or one per spatial axis) as ``ndim`` floats, voxels.
+
+    Raises:
+        ValueError: naming ``name``, for anything else (booleans, strings, zero, negative, non-finite numbers,
+            or a list of another length).
+    """
+    values = [spacing] * ndim if not isinstance(spacing, (list, tuple)) else list(spacing)
+    ok = len(values) == ndim and all(
+        not isinstance(v, bool) and isinstance(v, (int, float, np.integer, np.floating)) and math.isfinite(v) and v > 0
+        for v in values
+    )
+    if not ok:
         raise ValueError(
-            f"control-point spacing must be a number or {ndim} numbers (voxels), got {spacing!r}"
-        ) from None
-    if len(values) != ndim or not all(math.isfinite(v) and v > 0 for v in values):
-        raise ValueError(f"control-point spacing must be {ndim} positive numbers (voxels), got {spacing!r}")
-    return values
+            f"{name} must be a positive number or {ndim} positive numbers (voxels, one per spatial axis), got "
+            f"{spacing!r}"
+        )
+    return tuple(float(v) for v in values)
 
 
 def control_grid_shape(shape: Sequence[int], spacing: Union[float, Sequence[float]]) -> Tuple[int, ...]:
     """Number of control points per axis, ``ceil(d / s) + 3``, for an image ``shape`` and ``spacing`` (voxels)."""
     shape = _check_shape(shape)
-    spacing = _check_spacing(spacing, len(shape))
+    spacing = check_spacing(spacing, len(shape))
     return tuple(int(math.ceil(d / s)) + 3 for d, s in zip(shape, spacing))
 
 
-def bspline_weights(size: int, spacing: float) -> np.ndarray:
-    """``(size, n)`` float32 matrix ``W[x, k] = beta3(x / spacing - (k - 1))`` for one axis, ``n = ceil(size /
-    spacing) + 3``. Every row sums to 1 (partition of unity), so a constant control grid gives that constant."""
+def _check_offset(offset: float) -> float:
+    if isinstance(offset, bool) or not isinstance(offset, (int, float)) or not -1.0 < offset <= 0.0:
+        # beyond these bounds the first or last voxel leaves the support of the ceil(d / s) + 3 points
+        raise ValueError(f"control-point offset must be a number in (-1, 0] (voxels), got {offset!r}")
+    return float(offset)
+
+
+def bspline_weights(size: int, spacing: float, offset: float = 0.0) -> np.ndarray:
+    """``(size, n)`` float32 matrix ``W[x, k] = beta3((x - offset) / spacing - (k - 1))`` for one axis, ``n =
+    ceil(size / spacing) + 3`` (control point ``k`` at voxel ``(k - 1) * spacing + offset``). Every row sums to
+    1 (partition of unity), so a constant control grid gives that constant."""
     n = int(math.ceil(size / spacing)) + 3
-    x = np.arange(size, dtype=np.float64)[:, None] / spacing
+    offset = _check_offset(offset)
+    x = (np.arange(size, dtype=np.float64)[:, None] - offset) / spacing
     k = np.arange(n, dtype=np.float64)[None, :] - 1.0
     return cubic_bspline(x - k).astype(np.float32)
 
 
-def bspline_field(control, shape: Sequence[int], spacing: Union[float, Sequence[float]]):
+def bspline_field(control, shape: Sequence[int], spacing: Union[float, Sequence[float]], offset: float = 0.0):
     """Evaluate a cubic B-spline field on a voxel grid.
 
     Args:
@@ -72,6 +95,8 @@ def bspline_field(control, shape: Sequence[int], spacing: Union[float, Sequence[
             ``n = control_grid_shape(shape, spacing)``.
         shape: the output grid ``(d0, d1[, d2])``, voxels.
         spacing: control-point spacing in voxels, one number or one per axis, > 0.
+        offset: control point ``k`` sits at voxel ``(k - 1) * spacing + offset``, in (-1, 0]; 0 by default,
+            -0.5 for DeepReg's ``control_points`` head (module docstring).
 
     Returns:
         ``(B, *shape, C)``, same dtype as ``control``: the field at every voxel (module docstring).
@@ -81,7 +106,7 @@ def bspline_field(control, shape: Sequence[int], spacing: Union[float, Sequence[
     """
     shape = _check_shape(shape)
     ndim = len(shape)
-    spacing = _check_spacing(spacing, ndim)
+    spacing = check_spacing(spacing, ndim)
     want = control_grid_shape(shape, spacing)
     control = ops.convert_to_tensor(control)
     got = tuple(control.shape[1 : 1 + ndim])
@@ -92,7 +117,7 @@ def bspline_field(control, shape: Sequence[int], spacing: Union[float, Sequence[
         )
     out = control
     for axis in range(ndim):
-        weights = ops.convert_to_tensor(bspline_weights(shape[axis], spacing[axis]), dtype=control.dtype)
+        weights = ops.convert_to_tensor(bspline_weights(shape[axis], spacing[axis], offset), dtype=control.dtype)
         # contract axis (axis + 1) of out with W's axis 1, then move the new axis back into place
         out = ops.tensordot(out, weights, axes=[[axis + 1], [1]])  # (..., d_axis) at the end
         order = list(range(len(out.shape)))
@@ -102,4 +127,4 @@ def bspline_field(control, shape: Sequence[int], spacing: Union[float, Sequence[
     return out
 
 
-__all__ = ["cubic_bspline", "control_grid_shape", "bspline_weights", "bspline_field"]
+__all__ = ["cubic_bspline", "check_spacing", "control_grid_shape", "bspline_weights", "bspline_field"]

@@ -5,7 +5,8 @@ Two families, both returning float32 NumPy arrays of shape ``(size,)``:
 - size-parameterised windows used by LNCC (``kernel_size`` in voxels), **unnormalised** as in DeepReg:
   :func:`rectangular_kernel`, :func:`triangular_kernel`, :func:`gaussian_kernel`;
 - sigma-parameterised smoothing kernels used by the multi-scale label losses (``sigma`` in voxels),
-  **normalised to sum 1**: :func:`gaussian_kernel_sigma`, :func:`cauchy_kernel`.
+  **normalised to sum 1**: :func:`gaussian_kernel_sigma`, :func:`cauchy_kernel`, and
+  :func:`gaussian_kernel_antialias` (DeepReg's anti-aliasing filter before its control-point grid).
 
 Configs name kernels by string; :data:`SIZE_KERNELS` and :data:`SIGMA_KERNELS` map a name to its function.
 
@@ -100,6 +101,28 @@ def gaussian_kernel_sigma(sigma: float) -> np.ndarray:
     return (k / k.sum()).astype(np.float32)
 
 
+def gaussian_kernel_antialias(sigma: float) -> np.ndarray:
+    """Normalised Gaussian of standard deviation ``sigma`` on ``ceil(3 sigma)`` taps, rounded up to odd.
+
+    DeepReg's anti-aliasing filter of the ``control_points`` head (sigma ``0.44 * spacing``, about
+    ``ln(4) / pi`` control-point spacings): ``size = ceil(3 sigma)``, plus one when that is even, so the
+    kernel is centred, and ``k[x] = exp(-x**2 / (2 sigma**2)) / sum`` for ``x = -(size - 1) / 2 .. (size - 1)
+    / 2``. It reaches about 1.5 sigma each side, half the reach of :func:`gaussian_kernel_sigma`.
+
+    Args:
+        sigma: standard deviation in voxels, > 0.
+
+    Returns:
+        float32 ``(size,)``, summing to 1.
+    """
+    sigma = _check_sigma(sigma)
+    size = int(np.ceil(3.0 * sigma))
+    size += (size + 1) % 2
+    x = np.arange(size, dtype=np.float64) - (size - 1) / 2.0
+    k = np.exp(-(x**2) / (2.0 * sigma**2))
+    return (k / k.sum()).astype(np.float32)
+
+
 def cauchy_kernel(sigma: float) -> np.ndarray:
     """Normalised Cauchy (Lorentzian) kernel of scale ``sigma``, truncated at ``int(5 sigma)`` voxels.
 
@@ -140,6 +163,7 @@ __all__ = [
     "triangular_kernel",
     "gaussian_kernel",
     "gaussian_kernel_sigma",
+    "gaussian_kernel_antialias",
     "cauchy_kernel",
     "SIZE_KERNELS",
     "SIGMA_KERNELS",

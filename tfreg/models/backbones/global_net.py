@@ -93,6 +93,8 @@ class GlobalNet(Backbone):
         return affine_to_ddf(theta, self.image_size), theta
 
     config_keys = ("depth", "extract_levels")
+    #: the call returns ``(ddf, theta)`` of an affine transform, not a free dense field
+    affine_output = True
 
 
 __all__ = ["GlobalNet"]
