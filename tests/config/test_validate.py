@@ -304,7 +304,7 @@ def test_unknown_dataset_key_lists_allowed(base, reg):
     assert one_error(base, reg) == (
         "dataset.image_shape: unknown key 'image_shape' in a paired dataset; allowed keys: train, valid, test, "
         "type, moving_image_shape, fixed_image_shape, sample_label, seed, num_labels, landmarks, "
-        "max_landmarks, landmark_roi_size. Did you mean 'fixed_image_shape'?"
+        "max_landmarks, landmark_roi_size, landmark_units. Did you mean 'fixed_image_shape'?"
     )
 
 
@@ -853,13 +853,15 @@ def test_optimizer_numbers_that_cannot_train_are_refused(base, reg, key, value, 
 
 
 def test_landmark_keys_of_a_paired_dataset(base, reg):
-    base["dataset"].update(landmarks=True, max_landmarks=50, landmark_roi_size=9)
+    base["dataset"].update(landmarks=True, max_landmarks=50, landmark_roi_size=9, landmark_units="voxel")
     validate_config(base, registry=reg)
     base["dataset"].update(landmarks="yes", max_landmarks=0, landmark_roi_size=8)
     lines = errors(base, reg)
     assert any("dataset.landmarks" in line and "must be true or false" in line for line in lines)
     assert any("dataset.max_landmarks" in line and "must be a positive integer" in line for line in lines)
     assert any("dataset.landmark_roi_size" in line and "positive odd integer" in line for line in lines)
+    base["dataset"].update(landmarks=True, max_landmarks=None, landmark_roi_size=None, landmark_units="mm")
+    assert errors(base, reg) == ["dataset.landmark_units: 'mm' is not allowed; allowed: physical, voxel."]
     base["dataset"].update(landmarks=False, max_landmarks=None, landmark_roi_size=9)
     assert any("landmark_roi_size" in line and "set landmarks: true" in line for line in errors(base, reg))
 

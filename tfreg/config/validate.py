@@ -20,6 +20,7 @@ import math
 import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from tfreg.checks import LANDMARK_UNITS
 from tfreg.config.defaults import (
     CONTROL_POINT_METHODS,
     DATA_LOADER_OPTIONAL_KEYS,
@@ -420,10 +421,13 @@ class ConfigChecker:
         self.check_landmark_keys(dataset)
 
     def check_landmark_keys(self, dataset: Dict[str, Any]) -> None:
-        """``landmarks`` (bool), ``max_landmarks`` (positive int or null), ``landmark_roi_size`` (odd or null)."""
+        """``landmarks`` (bool), ``max_landmarks`` (positive int or null), ``landmark_roi_size`` (odd or null),
+        ``landmark_units`` (``physical`` or ``voxel``)."""
         base: KeyPath = ("dataset",)
         if "landmarks" in dataset:
             self.boolean(base + ("landmarks",), dataset["landmarks"])
+        if "landmark_units" in dataset:
+            self.one_of(base + ("landmark_units",), dataset["landmark_units"], LANDMARK_UNITS)
         if dataset.get("max_landmarks") is not None:
             self.positive_int(base + ("max_landmarks",), dataset["max_landmarks"])
         size = dataset.get("landmark_roi_size")

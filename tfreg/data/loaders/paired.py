@@ -57,6 +57,8 @@ class PairedDataLoader(DataLoader):
         landmark_roi_size: None, or the odd cube edge (model voxels) of the ROI maps; needs ``landmarks``.
         num_labels: None, or K: label files are integer label maps (0 = background, 1..K) read as K channels
             (:class:`~tfreg.data.loaders.base.DataLoader`).
+        landmark_units: ``physical`` (mm, LPS; default) or ``voxel`` (0-based file voxel indices): the units of
+            the landmark files' points.
     """
 
     def __init__(
@@ -72,9 +74,10 @@ class PairedDataLoader(DataLoader):
         max_landmarks: Optional[int] = None,
         landmark_roi_size: Optional[int] = None,
         num_labels: Optional[int] = None,
+        landmark_units: str = "physical",
     ):
         super().__init__(labeled=labeled, num_indices=2, sample_label=sample_label, seed=seed, num_labels=num_labels)
-        self.set_landmark_options(landmarks, max_landmarks, landmark_roi_size)
+        self.set_landmark_options(landmarks, max_landmarks, landmark_roi_size, landmark_units)
         self._moving_image_shape = check_image_shape(moving_image_shape, "moving_image_shape")
         self._fixed_image_shape = check_image_shape(fixed_image_shape, "fixed_image_shape")
         if len(self._moving_image_shape) != len(self._fixed_image_shape):
