@@ -719,6 +719,52 @@ def test_rigidity_with_the_moving_label_passes(base, reg):
     validate_config(base, registry=reg)
 
 
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"name": "multiclass-dice", "weight": 1.0},
+        {"name": "multiclass-cross-entropy", "weight": 1.0, "class_weights": [1.0, 2.0]},
+        {"name": "focal", "weight": 1.0, "multi_class": True},
+        {"name": "contour-ce", "weight": 1.0, "multi_class": True},
+    ],
+)
+def test_a_loss_scoring_every_label_channel_needs_stacked_labels(base, reg, entry):
+    # one sampled channel (B, *S) would be read as classes along the last spatial axis: refused, not fed
+    base["train"]["loss"]["label"] = entry
+    line = one_error(base, reg)
+    assert line.startswith(
+        f"train.loss.label: '{entry['name']}' reads the last axis of its labels as classes, so it needs every label "
+        "channel of a sample, but dataset.sample_label: sample (the default) gives one label channel per sample"
+    ), line
+    assert line.endswith("set dataset.sample_label: stack"), line
+    base["dataset"]["sample_label"] = "all"
+    assert "dataset.sample_label: all gives one label channel per sample" in one_error(base, reg)
+    base["dataset"]["sample_label"] = "stack"
+    validate_config(base, registry=reg)
+
+
+def test_binary_focal_and_contour_ce_take_one_sampled_channel(base, reg):
+    base["train"]["loss"]["label"] = [
+        {"name": "focal", "weight": 1.0},
+        {"name": "contour-ce", "weight": 1.0, "multi_class": False},
+    ]
+    validate_config(base, registry=reg)
+
+
+def test_segmentation_losses_scoring_every_channel_need_stacked_labels(base, reg):
+    import tfreg.models  # noqa: F401  (registers the segmentation and WSSAMNet models)
+
+    base["train"].update(
+        method="segmentation",
+        backbone={"name": "unet_segmenter", "num_channel_initial": 4, "depth": 2},
+        loss={"segmentation": {"name": "multiclass-dice", "weight": 1.0}},
+    )
+    base["dataset"]["sample_label"] = "all"
+    assert one_error(base, reg).startswith("train.loss.segmentation: 'multiclass-dice' reads the last axis")
+    base["dataset"]["sample_label"] = "stack"
+    validate_config(base, registry=reg)
+
+
 def test_mask_from_labels_on_unlabeled_data_names_loss_input_and_model(base, reg):
     base["dataset"]["train"]["labeled"] = False
     base["train"]["loss"]["regularization"] = {"name": "rigidity", "weight": 0.2, "mask": "warped_moving"}
