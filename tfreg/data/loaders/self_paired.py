@@ -13,9 +13,10 @@ pre-training; see :mod:`tfreg.data.self_pair_transform`). The layout is the unpa
 reproduced. With ``seed`` set (valid and test default to 0), the draws repeat every epoch. With ``seed:
 null`` (train's default), every epoch draws new ones.
 
-Landmarks (``landmarks: true``): each image's landmarks are read from ``landmarks/<id>.csv`` beside
-``images/`` (mm in the image's physical frame, :mod:`tfreg.data.landmarks`). The fixed landmarks are
-the image's own ``p``; since moving = image(T(x)), the same point lies at ``T^-1(p)`` in the moving copy
+Landmarks (``landmarks: true``): each image's landmarks are read from ``landmarks/<id>.csv`` (or ``.txt``)
+beside ``images/`` (mm in the image's physical frame, or voxels with ``landmark_units: voxel``;
+:mod:`tfreg.data.landmarks`). The fixed landmarks are the image's own ``p``; since moving = image(T(x)), the
+same point lies at ``T^-1(p)`` in the moving copy
 (:meth:`~tfreg.data.self_pair_transform.PairTransform.inverse_points`, exact for the affine part,
 iterated with a local deformation). A moving landmark may leave the grid (the copy shows zeros there);
 it is kept. ``max_landmarks`` and ``landmark_roi_size`` (WSSAMNet's ROI targets, built around the moving
