@@ -131,3 +131,56 @@ def test_registered_losses_declare_their_inputs():
 
     assert [i.name for i in declared_inputs(REGISTRY.get(LOSS_CLASS, "rigidity"))] == ["mask"]
     assert [i.default for i in declared_inputs(REGISTRY.get(LOSS_CLASS, "inverse-consistency"))] == ["ddf_backward"]
+
+
+# ---------------------------------------------------------------------- label channels a loss needs
+@pytest.mark.parametrize(
+    "name, kwargs, every, count, minimum",
+    [
+        ("dice", {}, None, None, None),  # DeepReg's Dice: one foreground over every channel, any labels
+        ("focal", {}, None, None, None),  # binary: per-channel targets
+        ("focal", {"multi_class": True, "alpha": 0.25}, True, None, 1),
+        ("focal", {"multi_class": True, "alpha": [0.1, 0.9, 1.0]}, True, 3, 1),
+        ("contour-ce", {"multi_class": False}, None, None, None),
+        ("contour-ce", {"multi_class": True}, True, None, 1),
+        ("multiclass-dice", {}, True, None, 1),
+        ("multiclass-dice", {"include_background": False}, True, None, 2),
+        ("multiclass-cross-entropy", {"class_weights": [1.0, 2.0]}, True, 2, 1),
+    ],
+)
+def test_label_channel_need_of_the_registered_losses(name, kwargs, every, count, minimum):
+    import tfreg.losses  # noqa: F401  (registers the losses)
+    from tfreg.loss_inputs import label_channel_need
+    from tfreg.registry import REGISTRY
+
+    need = label_channel_need(REGISTRY.get("loss_class", name), dict(kwargs, name=name))
+    if every is None:
+        assert need is None
+    else:
+        assert (need.every_channel, need.count, need.minimum) == (every, count, minimum)
+
+
+def test_label_channel_problems():
+    from tfreg.loss_inputs import (
+        LabelChannelNeed,
+        channel_count_problem,
+        mask_channel_problem,
+        sampled_label_problem,
+    )
+
+    need = LabelChannelNeed(count=3, reason="class_weights has 3 class weights")
+    assert sampled_label_problem("l", need, "stack") == "" and sampled_label_problem("l", None, "sample") == ""
+    assert "dataset.sample_label: all gives one label channel" in sampled_label_problem("l", need, "all")
+    assert channel_count_problem("l", need, 3) == ""
+    assert "'l' wants 3 label channel(s) (class_weights has 3 class weights), but the data gives 2" in (
+        channel_count_problem("l", need, 2)
+    )
+    mask = TensorSource("moving_label")
+    assert mask_channel_problem("mask", mask, 1, "sample", "r") == ""  # one structure: the sample holds all of it
+    assert "whose 2 label channels are structures" in mask_channel_problem("mask", mask, 2, None, "r")
+    assert mask_channel_problem("mask", TensorSource("ddf"), 5, None, "r") == ""  # not a label tensor
+    selected = TensorSource("fixed", channels=(0, 2))
+    assert mask_channel_problem("mask", selected, 3, "stack", "r") == ""
+    assert "selects channels [2] of 'fixed', but the data has 2" in mask_channel_problem(
+        "mask", selected, 2, "stack", "r"
+    )

@@ -21,6 +21,9 @@ BOUNDARIES: tuple = ("zero", "replicate")
 LOSS_CATEGORIES: tuple = ("image", "label", "regularization")
 #: The dataset splits, in the order loaders are built.
 DATASET_SPLITS: tuple = ("train", "valid", "test")
+#: Units of the points in a landmark file (``dataset.landmark_units``, :mod:`tfreg.data.landmarks`): mm in
+#: the image's LPS physical frame, or 0-based continuous voxel indices of the image array's axes.
+LANDMARK_UNITS: tuple = ("physical", "voxel")
 #: The batch reductions of Keras losses, plus None / ``"none"`` for the per-sample vector.
 REDUCTIONS: tuple = (None, "none", "sum_over_batch_size", "mean", "sum")
 

@@ -17,6 +17,14 @@ constructor argument::
 ``channels`` / ``combine`` at the entry level are a short form for the only declared input of a loss
 whose constructor does not take those names itself.
 
+Label channels. The label tensors carry one label channel per sample (DeepReg's ``sample_label: sample``
+/ ``all``) unless ``dataset.sample_label`` is ``stack`` (every channel, last axis). A loss that reads the
+last axis of its labels as classes (multi-class Dice, cross-entropy, focal and contour-CE) declares it
+with a class method ``label_channels_needed(kwargs) -> LabelChannelNeed``; :func:`label_channel_need`
+reads it, and :func:`sampled_label_problem`, :func:`channel_count_problem` and
+:func:`mask_channel_problem` say what is wrong with a configuration, before training: the config checks
+(no data) refuse such a loss on sampled labels, and ``tfreg_train`` checks the counts against the data.
+
 Pure Python: the model resolves the names into tensors (:mod:`tfreg.models.loss_wiring`).
 """
 
@@ -86,6 +94,93 @@ class LossEntry:
     kwargs: Dict[str, Any]
     inputs: Dict[str, TensorSource] = field(default_factory=dict)
     problems: List[Tuple[Tuple[Any, ...], str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LabelChannelNeed:
+    """What a loss needs of the label channels it scores (the first tensor of a label category).
+
+    Attributes:
+        every_channel: the loss reads the last axis as classes, so it needs every label channel of the
+            sample at once (``dataset.sample_label: stack``): one sampled channel ``(B, *S)`` would be read
+            as a grid one axis short with its last spatial axis as the classes.
+        count: exactly this many channels (e.g. one weight per class), or None.
+        minimum: at least this many channels.
+        reason: what sets ``count`` or ``minimum``, for messages (e.g. ``class_weights has 4 entries``).
+    """
+
+    every_channel: bool = True
+    count: Optional[int] = None
+    minimum: int = 1
+    reason: str = ""
+
+
+def label_channel_need(loss_cls: Any, kwargs: Dict[str, Any]) -> Optional[LabelChannelNeed]:
+    """The :class:`LabelChannelNeed` a loss class declares for these constructor arguments (None: any labels)."""
+    method = getattr(loss_cls, "label_channels_needed", None)
+    return None if method is None else method(kwargs)
+
+
+def sampled_label_problem(loss_name: Any, need: Optional[LabelChannelNeed], sample_label: Optional[str]) -> str:
+    """Why ``need`` cannot be met by labels sampled one channel per sample ("" when it can)."""
+    if need is None or not need.every_channel or sample_label == "stack":
+        return ""
+    return (
+        f"{loss_name!r} reads the last axis of its labels as classes, so it needs every label channel of a "
+        f"sample, but dataset.sample_label: {sample_label or 'sample (the default)'} gives one label channel per "
+        "sample (a (batch, *spatial) label would be read as classes along its last spatial axis); set "
+        "dataset.sample_label: stack"
+    )
+
+
+def channel_count_problem(loss_name: Any, need: Optional[LabelChannelNeed], count: int) -> str:
+    """Why ``need`` cannot be met by ``count`` label channels per sample ("" when it can)."""
+    if need is None:
+        return ""
+    if need.count is not None and need.count != count:
+        return (
+            f"{loss_name!r} wants {need.count} label channel(s) ({need.reason}), but the data gives {count} per "
+            "sample (dataset.sample_label: stack; integer label maps: dataset.num_labels)"
+        )
+    if count < need.minimum:
+        return (
+            f"{loss_name!r} wants at least {need.minimum} label channel(s) ({need.reason}), but the data gives "
+            f"{count} per sample"
+        )
+    return ""
+
+
+def mask_channel_problem(
+    key: str, source: "TensorSource", count: Optional[int], sample_label: Optional[str], loss_name: Any
+) -> str:
+    """Why a mask input wired to a label tensor does not fit labels with ``count`` channels ("" when it does).
+
+    Args:
+        key: the input's name (e.g. ``mask``).
+        source: its wiring; only label tensors (:data:`LABEL_TENSORS`) are checked.
+        count: the label channels of the data (the stacked count with ``stack``, the most of any label
+            file otherwise); None when unknown.
+        sample_label: ``dataset.sample_label``.
+        loss_name: the loss, for messages.
+    """
+    if source.name not in LABEL_TENSORS or count is None:
+        return ""
+    if sample_label != "stack":
+        if source.channels is None and count > 1:
+            # every structure is wanted (one mask per channel, or their union): a sample holds one of them
+            return (
+                f"{loss_name!r} takes {key!r} from {source.name!r}, whose {count} label channels are structures "
+                f"of one mask, but dataset.sample_label: {sample_label or 'sample (the default)'} gives one "
+                "(randomly sampled) channel per sample; set dataset.sample_label: stack"
+            )
+        return ""
+    bad = [c for c in source.channels or () if c >= count]
+    if bad:
+        return (
+            f"{loss_name!r} selects channels {bad} of {source.name!r}, but the data has {count} label channel(s) "
+            f"(indices 0..{count - 1})"
+        )
+    return ""
 
 
 def declared_inputs(loss_cls: Any) -> Tuple[LossInput, ...]:
@@ -209,6 +304,11 @@ __all__ = [
     "COMBINE_MODES",
     "LABEL_TENSORS",
     "LossInput",
+    "LabelChannelNeed",
+    "label_channel_need",
+    "sampled_label_problem",
+    "channel_count_problem",
+    "mask_channel_problem",
     "TensorSource",
     "LossEntry",
     "declared_inputs",

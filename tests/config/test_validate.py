@@ -304,7 +304,7 @@ def test_unknown_dataset_key_lists_allowed(base, reg):
     assert one_error(base, reg) == (
         "dataset.image_shape: unknown key 'image_shape' in a paired dataset; allowed keys: train, valid, test, "
         "type, moving_image_shape, fixed_image_shape, sample_label, seed, num_labels, landmarks, "
-        "max_landmarks, landmark_roi_size. Did you mean 'fixed_image_shape'?"
+        "max_landmarks, landmark_roi_size, landmark_units. Did you mean 'fixed_image_shape'?"
     )
 
 
@@ -728,6 +728,52 @@ def test_rigidity_with_the_moving_label_passes(base, reg):
     validate_config(base, registry=reg)
 
 
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"name": "multiclass-dice", "weight": 1.0},
+        {"name": "multiclass-cross-entropy", "weight": 1.0, "class_weights": [1.0, 2.0]},
+        {"name": "focal", "weight": 1.0, "multi_class": True},
+        {"name": "contour-ce", "weight": 1.0, "multi_class": True},
+    ],
+)
+def test_a_loss_scoring_every_label_channel_needs_stacked_labels(base, reg, entry):
+    # one sampled channel (B, *S) would be read as classes along the last spatial axis: refused, not fed
+    base["train"]["loss"]["label"] = entry
+    line = one_error(base, reg)
+    assert line.startswith(
+        f"train.loss.label: '{entry['name']}' reads the last axis of its labels as classes, so it needs every label "
+        "channel of a sample, but dataset.sample_label: sample (the default) gives one label channel per sample"
+    ), line
+    assert line.endswith("set dataset.sample_label: stack"), line
+    base["dataset"]["sample_label"] = "all"
+    assert "dataset.sample_label: all gives one label channel per sample" in one_error(base, reg)
+    base["dataset"]["sample_label"] = "stack"
+    validate_config(base, registry=reg)
+
+
+def test_binary_focal_and_contour_ce_take_one_sampled_channel(base, reg):
+    base["train"]["loss"]["label"] = [
+        {"name": "focal", "weight": 1.0},
+        {"name": "contour-ce", "weight": 1.0, "multi_class": False},
+    ]
+    validate_config(base, registry=reg)
+
+
+def test_segmentation_losses_scoring_every_channel_need_stacked_labels(base, reg):
+    import tfreg.models  # noqa: F401  (registers the segmentation and WSSAMNet models)
+
+    base["train"].update(
+        method="segmentation",
+        backbone={"name": "unet_segmenter", "num_channel_initial": 4, "depth": 2},
+        loss={"segmentation": {"name": "multiclass-dice", "weight": 1.0}},
+    )
+    base["dataset"]["sample_label"] = "all"
+    assert one_error(base, reg).startswith("train.loss.segmentation: 'multiclass-dice' reads the last axis")
+    base["dataset"]["sample_label"] = "stack"
+    validate_config(base, registry=reg)
+
+
 def test_mask_from_labels_on_unlabeled_data_names_loss_input_and_model(base, reg):
     base["dataset"]["train"]["labeled"] = False
     base["train"]["loss"]["regularization"] = {"name": "rigidity", "weight": 0.2, "mask": "warped_moving"}
@@ -862,13 +908,15 @@ def test_optimizer_numbers_that_cannot_train_are_refused(base, reg, key, value, 
 
 
 def test_landmark_keys_of_a_paired_dataset(base, reg):
-    base["dataset"].update(landmarks=True, max_landmarks=50, landmark_roi_size=9)
+    base["dataset"].update(landmarks=True, max_landmarks=50, landmark_roi_size=9, landmark_units="voxel")
     validate_config(base, registry=reg)
     base["dataset"].update(landmarks="yes", max_landmarks=0, landmark_roi_size=8)
     lines = errors(base, reg)
     assert any("dataset.landmarks" in line and "must be true or false" in line for line in lines)
     assert any("dataset.max_landmarks" in line and "must be a positive integer" in line for line in lines)
     assert any("dataset.landmark_roi_size" in line and "positive odd integer" in line for line in lines)
+    base["dataset"].update(landmarks=True, max_landmarks=None, landmark_roi_size=None, landmark_units="mm")
+    assert errors(base, reg) == ["dataset.landmark_units: 'mm' is not allowed; allowed: physical, voxel."]
     base["dataset"].update(landmarks=False, max_landmarks=None, landmark_roi_size=9)
     assert any("landmark_roi_size" in line and "set landmarks: true" in line for line in errors(base, reg))
 

@@ -12,14 +12,17 @@ from tfreg.data.errors import DataError, DataNotFoundError
 from tfreg.data.file_loaders import H5FileLoader, NiftiFileLoader
 from tfreg.data.geometry import ImageGeometry
 from tfreg.data.landmarks import (
+    field_at,
     index_to_model,
     index_to_physical,
     landmark_path,
+    move_through_ddf,
     pad_landmarks,
     pair_by_number,
     physical_to_index,
     read_landmarks,
     read_numbered_landmarks,
+    write_landmarks,
 )
 from tfreg.data.loaders import PairedDataLoader
 
@@ -156,10 +159,87 @@ def test_pair_by_number_and_padding():
         pad_landmarks(moving, 1)
 
 
-def test_landmark_path():
+def test_landmark_path(tmp_path):
     assert landmark_path(("/d", "sub/case1"), "moving_landmarks") == os.path.join(
         "/d", "moving_landmarks", "sub/case1.csv"
     )
+    folder = tmp_path / "moving_landmarks"
+    folder.mkdir()
+    (folder / "case1.txt").write_text("1 2 3\n")
+    assert landmark_path((str(tmp_path), "case1"), "moving_landmarks") == str(folder / "case1.txt")
+    (folder / "case1.csv").write_text("1,2,3\n")
+    with pytest.raises(DataError, match=r"case1.csv and .*case1.txt both exist"):
+        landmark_path((str(tmp_path), "case1"), "moving_landmarks")
+
+
+def test_write_landmarks_reads_back_exactly(tmp_path):
+    points = np.array([[0.1, -2.0 / 3.0, 1e-7], [5.0, 6.25, -7.5]])
+    write_landmarks(str(tmp_path / "p.csv"), points)
+    assert (tmp_path / "p.csv").read_text().splitlines()[0] == "Landmark,X,Y,Z"
+    numbers, back = read_numbered_landmarks(str(tmp_path / "p.csv"))
+    np.testing.assert_array_equal(numbers, [1, 2])
+    np.testing.assert_array_equal(back, points)
+    write_landmarks(str(tmp_path / "q.csv"), points[:, :2])
+    assert (tmp_path / "q.csv").read_text().splitlines()[0] == "Landmark,X,Y"
+
+
+# ---------------------------------------------------------------------- landmarks through a DDF
+def _grid(shape):
+    return np.stack(np.meshgrid(*[np.arange(n, dtype=np.float64) for n in shape], indexing="ij"), axis=-1)
+
+
+def _multilinear_field(x, ndim, rng_seed=0):
+    """An analytic displacement (voxels) at points ``x (..., ndim)``: affine plus products of distinct
+    coordinates (x0 x1, x1 x2, x0 x1 x2), i.e. linear in each coordinate separately."""
+    rng = np.random.default_rng(rng_seed)
+    matrix = rng.uniform(-0.2, 0.2, (ndim, ndim))
+    shift = rng.uniform(-2.0, 2.0, ndim)
+    cross = rng.uniform(-0.03, 0.03, (ndim, 3))
+    u = x @ matrix.T + shift
+    u = u + cross[:, 0] * (x[..., :1] * x[..., 1:2])
+    if ndim == 3:
+        u = u + cross[:, 1] * (x[..., 1:2] * x[..., 2:3]) + cross[:, 2] * (x[..., 0:1] * x[..., 1:2] * x[..., 2:3]) / 10
+    return u
+
+
+@pytest.mark.parametrize("shape", [(9, 10, 11), (12, 13)])
+def test_landmarks_move_through_an_analytic_ddf(shape):
+    # a field linear in each coordinate (affine plus x0 x1, ...) is reproduced exactly by linear
+    # interpolation, so the moved points must be f + u(f) from the formula, at any fractional position
+    ndim = len(shape)
+    ddf = _multilinear_field(_grid(shape), ndim).astype(np.float32)
+    rng = np.random.default_rng(1)
+    points = rng.uniform(0.0, 1.0, (40, ndim)) * (np.asarray(shape) - 1)
+    expected = points + _multilinear_field(points, ndim)
+    moved = move_through_ddf(points, ddf)
+    assert moved.shape == (40, ndim)
+    assert np.max(np.abs(moved - expected)) < 1e-4  # voxels (float32 field: about 1e-6)
+    # at the voxel centres the field's own values come back
+    corners = np.array([[0.0] * ndim, list(np.asarray(shape) - 1.0)])
+    np.testing.assert_allclose(move_through_ddf(corners, ddf), corners + _multilinear_field(corners, ndim), atol=1e-5)
+
+
+def test_ddf_is_interpolated_linearly_between_voxels():
+    # u = (c x0^2, 0, 0) is not multilinear: linear interpolation between x0 = k and k + 1 adds c t (1 - t),
+    # t = x0 - k, to the exact c x0^2 (the chord above the parabola); the exact error, by hand
+    shape, c = (7, 5, 6), 0.05
+    grid = _grid(shape)
+    ddf = np.zeros(shape + (3,))
+    ddf[..., 0] = c * grid[..., 0] ** 2
+    points = np.array([[1.25, 2.0, 3.5], [4.5, 0.3, 0.0], [5.9, 4.0, 5.0], [3.0, 1.0, 1.0]])
+    t = points[:, 0] - np.floor(points[:, 0])
+    expected = points.copy()
+    expected[:, 0] += c * (points[:, 0] ** 2 + t * (1 - t))
+    np.testing.assert_allclose(move_through_ddf(points, ddf), expected, atol=1e-12)
+    # beyond the grid the edge value is repeated (points a fraction of a voxel outside still move)
+    np.testing.assert_allclose(field_at(ddf, np.array([[-0.4, 1.0, 1.0], [6.4, 1.0, 1.0]]))[:, 0], [0.0, c * 36])
+
+
+def test_move_through_ddf_bad_shapes():
+    with pytest.raises(ValueError, match=r"ddf must be \(\*spatial, ndim\)"):
+        move_through_ddf(np.zeros((2, 3)), np.zeros((4, 4, 4, 2)))
+    with pytest.raises(ValueError, match=r"points must be \(N, 3\)"):
+        move_through_ddf(np.zeros((2, 2)), np.zeros((4, 4, 4, 3)))
 
 
 # ---------------------------------------------------------------------- the paired loader
@@ -214,6 +294,45 @@ def test_paired_loader_2d(tmp_path):
     np.testing.assert_array_equal(sample["fixed_roi"], expected)
 
 
+def _write_voxel_txt(path, voxels):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write("# 0-based voxel indices, one landmark per row\n")
+        for v in voxels:
+            f.write(" ".join(repr(float(c)) for c in v) + "\n")
+
+
+def test_paired_loader_voxel_units_from_txt(tmp_path):
+    # landmark_units: voxel takes the points as file voxel indices: the oblique geometry plays no part
+    write_paired(
+        str(tmp_path), ["case1"], moving_shape=FILE_SHAPE, fixed_shape=FILE_SHAPE, num_labels=None, geometry=OBLIQUE
+    )
+    moving, fixed = [(1.0, 2.0, 3.0), (6.5, 0.0, 11.0)], [(7.0, 1.5, 0.0), (2.0, 4.0, 6.0)]
+    _write_voxel_txt(str(tmp_path / "moving_landmarks" / "case1.txt"), moving)
+    _write_voxel_txt(str(tmp_path / "fixed_landmarks" / "case1.txt"), fixed)
+    with loader(tmp_path, landmark_units="voxel") as data:
+        assert data.landmark_units == "voxel"
+        sample = data.load_resized_sample([0], [])
+    np.testing.assert_allclose(sample["moving_landmarks"], half_pixel(moving, FILE_SHAPE, MOVING_SHAPE), atol=1e-5)
+    np.testing.assert_allclose(sample["fixed_landmarks"], half_pixel(fixed, FILE_SHAPE, FIXED_SHAPE), atol=1e-5)
+    # the same points written in mm (physical, the default) give the same sample
+    for folder, voxels in (("moving_landmarks", moving), ("fixed_landmarks", fixed)):
+        os.remove(tmp_path / folder / "case1.txt")
+        write_csv(str(tmp_path / folder / "case1.csv"), [1, 2], sitk_physical(voxels, OBLIQUE))
+    with loader(tmp_path) as data:
+        physical = data.load_resized_sample([0], [])
+    np.testing.assert_allclose(physical["moving_landmarks"], sample["moving_landmarks"], atol=1e-5)
+    np.testing.assert_allclose(physical["fixed_landmarks"], sample["fixed_landmarks"], atol=1e-5)
+
+
+def test_voxel_landmark_outside_the_image_names_the_units(tmp_path):
+    write_paired(str(tmp_path), ["case1"], moving_shape=FILE_SHAPE, fixed_shape=FILE_SHAPE, num_labels=None)
+    _write_voxel_txt(str(tmp_path / "moving_landmarks" / "case1.txt"), [(1.0, 10.0, 1.0)])
+    _write_voxel_txt(str(tmp_path / "fixed_landmarks" / "case1.txt"), [(1.0, 1.0, 1.0)])
+    with pytest.raises(DataError, match=r"case1.txt: landmark 1 at voxel \[1.0, 10.0, 1.0\].*landmark_units: voxel"):
+        loader(tmp_path, landmark_units="voxel")
+
+
 def test_landmarks_off_ignores_the_folders(tmp_path):
     write_case(tmp_path)
     os.remove(tmp_path / "fixed_landmarks" / "case1.csv")
@@ -263,6 +382,7 @@ def test_max_landmarks_too_small(tmp_path):
         ({"max_landmarks": 0}, "max_landmarks must be a positive int or null"),
         ({"landmark_roi_size": 4}, "landmark_roi_size must be a positive odd int"),
         ({"landmarks": False, "landmark_roi_size": 9}, "needs landmarks: true"),
+        ({"landmark_units": "mm"}, r"landmark_units must be one of \['physical', 'voxel'\], got 'mm'"),
     ],
 )
 def test_bad_landmark_options(tmp_path, kwargs, match):

@@ -251,8 +251,18 @@ def _tags(folder):
 
 
 def test_rigidity_and_inverse_consistency_train_from_yaml_with_the_loop_trainer(shared_data, tmp_path):
+    from tests.data.helpers import write_paired
+
     config = paired_config(shared_data, epochs=1)
     config["dataset"]["moving_image_shape"] = [8, 8, 8]  # ddf_backward needs one grid
+    # the mask's structures all at once: every label channel in each sample (DeepReg's test pairs have 1 or 3
+    # labels, which cannot be stacked), so pairs of two labels each; two steps (batches of 4), the first with a
+    # zero DDF (the rigidity penalty's minimum)
+    ids = [f"case{i}" for i in range(8)]
+    data = write_paired(str(tmp_path / "data"), ids, moving_shape=(8, 8, 8), fixed_shape=(8, 8, 8), num_labels=2)
+    for split in ("train", "valid", "test"):
+        config["dataset"][split]["dir"] = data
+    config["dataset"]["sample_label"] = "stack"
     config["train"]["loss"]["regularization"] = [
         {"name": "rigidity", "weight": 0.2, "mask": "moving_label"},
         {"name": "inverse-consistency", "weight": 0.1},

@@ -45,9 +45,9 @@ DATA_LOADER_REQUIRED_KEYS: Dict[str, Tuple[str, ...]] = {
 }
 #: ``num_labels`` (tfreg): label files are integer label maps with values 0..K, read as K one-hot channels.
 DATA_LOADER_OPTIONAL_KEYS: Tuple[str, ...] = ("sample_label", "seed", "num_labels")
-#: Landmark keys (tfreg.data.landmarks): read landmark files beside the images, the padded array size, and
-#: the edge of WSSAMNet's ROI cubes (null: no ROI maps).
-LANDMARK_KEYS: Tuple[str, ...] = ("landmarks", "max_landmarks", "landmark_roi_size")
+#: Landmark keys (tfreg.data.landmarks): read landmark files beside the images, the padded array size,
+#: the edge of WSSAMNet's ROI cubes (null: no ROI maps), and the files' units (physical mm or voxels).
+LANDMARK_KEYS: Tuple[str, ...] = ("landmarks", "max_landmarks", "landmark_roi_size", "landmark_units")
 #: Optional keys of one data-loader type only, on top of DATA_LOADER_OPTIONAL_KEYS.
 DATA_LOADER_TYPE_OPTIONAL_KEYS: Dict[str, Tuple[str, ...]] = {"paired": LANDMARK_KEYS}
 #: ``stack`` (tfreg): every label channel in one sample, ``(*S, L)``, for losses that need all structures at once.

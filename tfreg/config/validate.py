@@ -20,6 +20,7 @@ import math
 import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from tfreg.checks import LANDMARK_UNITS
 from tfreg.config.defaults import (
     DATA_LOADER_OPTIONAL_KEYS,
     DATA_LOADER_REQUIRED_KEYS,
@@ -45,7 +46,13 @@ from tfreg.config.defaults import (
 )
 from tfreg.config.errors import ConfigError, KeyPath, format_key_path, suggestion
 from tfreg.config.provenance import Provenance
-from tfreg.loss_inputs import LABEL_TENSORS, check_source_names, split_loss_entry
+from tfreg.loss_inputs import (
+    LABEL_TENSORS,
+    check_source_names,
+    label_channel_need,
+    sampled_label_problem,
+    split_loss_entry,
+)
 from tfreg.registry import (
     BACKBONE_CLASS,
     DATA_AUGMENTATION_CLASS,
@@ -419,10 +426,13 @@ class ConfigChecker:
         self.check_landmark_keys(dataset)
 
     def check_landmark_keys(self, dataset: Dict[str, Any]) -> None:
-        """``landmarks`` (bool), ``max_landmarks`` (positive int or null), ``landmark_roi_size`` (odd or null)."""
+        """``landmarks`` (bool), ``max_landmarks`` (positive int or null), ``landmark_roi_size`` (odd or null),
+        ``landmark_units`` (``physical`` or ``voxel``)."""
         base: KeyPath = ("dataset",)
         if "landmarks" in dataset:
             self.boolean(base + ("landmarks",), dataset["landmarks"])
+        if "landmark_units" in dataset:
+            self.one_of(base + ("landmark_units",), dataset["landmark_units"], LANDMARK_UNITS)
         if dataset.get("max_landmarks") is not None:
             self.positive_int(base + ("max_landmarks",), dataset["max_landmarks"])
         size = dataset.get("landmark_roi_size")
@@ -475,7 +485,7 @@ class ConfigChecker:
             if "backbone" in train:
                 self.check_component(base + ("backbone",), train["backbone"], BACKBONE_CLASS)
             if train.get("loss") is not None:
-                self.check_loss(train["loss"])
+                self.check_loss(train["loss"], label_categories=("label",))
         backbone = train.get("backbone")
         if isinstance(backbone, dict) and backbone.get("control_points") is not None:
             self.check_control_points(
@@ -596,13 +606,16 @@ class ConfigChecker:
         tensor_names: Optional[Sequence[str]] = None,
         owner: str = "the model",
         ignored: Sequence[str] = (),
+        label_categories: Sequence[str] = (),
     ) -> None:
         """``train.loss`` for a model with loss ``categories`` whose losses may be wired to ``tensor_names``.
 
         Checks each entry's name and weight, and the tensor inputs the loss declares
         (:mod:`tfreg.loss_inputs`): a required input that is not wired, or one wired to a tensor the
         model does not produce, is an error naming the loss, the input and the model. Categories in
-        ``ignored`` are accepted with a warning (the model skips them).
+        ``ignored`` are accepted with a warning (the model skips them). In ``label_categories`` (those
+        scoring the data's labels), a loss that needs every label channel of a sample is an error unless
+        ``dataset.sample_label`` is ``stack``.
         """
         base: KeyPath = ("train", "loss")
         if not isinstance(loss, dict):
@@ -625,9 +638,16 @@ class ConfigChecker:
                 )
                 continue
             for path, entry in _loss_entries(value, base + (category,)):
-                self.check_loss_entry(path, entry, tensor_names, owner)
+                self.check_loss_entry(path, entry, tensor_names, owner, category in label_categories)
 
-    def check_loss_entry(self, path: KeyPath, entry: Any, tensor_names: Optional[Sequence[str]], owner: str) -> None:
+    def check_loss_entry(
+        self,
+        path: KeyPath,
+        entry: Any,
+        tensor_names: Optional[Sequence[str]],
+        owner: str,
+        scores_labels: bool = False,
+    ) -> None:
         if not isinstance(entry, dict):
             self.error(path, f"must be a loss {{name, weight, ...}}, got {_show(entry)}")
             return
@@ -654,6 +674,12 @@ class ConfigChecker:
                     f"missing required key {key!r}: loss {entry['name']!r} cannot be built without it"
                     + (" (the auto-encoder's encoder: the path of a .keras file)" if key == "encoder" else ""),
                 )
+        if scores_labels:
+            problem = sampled_label_problem(
+                entry["name"], label_channel_need(loss_cls, split.kwargs), self.sample_label
+            )
+            if problem:
+                self.error(path, problem)
         for key, source in split.inputs.items():
             if source.channels is not None and source.name in LABEL_TENSORS and self.sample_label != "stack":
                 self.error(

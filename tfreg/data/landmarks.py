@@ -1,9 +1,15 @@
-"""Landmark files and their coordinates: physical (mm) -> file voxel index -> model voxel index.
+"""Landmark files and their coordinates: physical (mm) -> file voxel index -> model voxel index -> through a DDF.
 
-A landmark file lists points, one per row (CSV or whitespace-separated), in mm in the image's physical
-frame, ITK's LPS frame (that of ``SimpleITK.Image.TransformIndexToPhysicalPoint``), as BraTS-Reg's
-``Landmark,X,Y,Z`` files do. The ``Landmark`` column, when present, numbers the points: the same number in
-a moving and a fixed file marks corresponding points (BraTS-Reg); without it rows correspond by order.
+A landmark file (``<id>.csv`` or ``<id>.txt``) lists points, one per row (comma-, semicolon- or
+whitespace-separated), in one of :data:`LANDMARK_UNITS`:
+
+- ``physical`` (default): mm in the image's physical frame, ITK's LPS frame (that of
+  ``SimpleITK.Image.TransformIndexToPhysicalPoint``), as BraTS-Reg's ``Landmark,X,Y,Z`` files do;
+- ``voxel``: 0-based continuous voxel indices along the image array's axes (i, j(, k)), i.e. ITK's
+  continuous index (``TransformPhysicalPointToContinuousIndex``). DeepReg has no landmark format of its own.
+
+The ``Landmark`` column, when present, numbers the points: the same number in a moving and a fixed file
+marks corresponding points (BraTS-Reg); without it rows correspond by order.
 
 Coordinates, for an image with :class:`~tfreg.data.geometry.ImageGeometry` ``g`` (all ``(N, ndim)``,
 columns in array-axis order i, j(, k)):
@@ -13,9 +19,12 @@ columns in array-axis order i, j(, k)):
 - model voxel index ``o`` of the grid the image is resized to (``n_in`` -> ``n_out`` voxels per axis,
   half-pixel centres as :func:`tfreg.ops.resize.resize` and :meth:`ImageGeometry.resized`):
   ``o = (v + 0.5) n_out / n_in - 0.5`` (:func:`index_to_model`), so ``o`` and ``v`` are the same
-  physical point on the resized and the file grid.
+  physical point on the resized and the file grid;
+- a fixed point ``f`` (model voxels of the fixed grid) moved through a DDF (moving-grid voxels, defined on
+  the fixed grid): ``f + ddf(f)`` in moving model voxels, ``ddf`` interpolated linearly
+  (:func:`move_through_ddf`).
 
-NumPy only. :func:`read_landmarks` is re-exported by :mod:`tfreg.evaluation.inputs` (``tfreg_evaluate``).
+NumPy and SciPy only. :func:`read_landmarks` is re-exported by :mod:`tfreg.evaluation.inputs` (``tfreg_evaluate``).
 """
 
 from __future__ import annotations
@@ -25,12 +34,24 @@ import re
 from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
+from scipy import ndimage
 
+from tfreg.checks import LANDMARK_UNITS
 from tfreg.data.errors import DataError, DataNotFoundError
 from tfreg.data.geometry import ImageGeometry
 
 #: Name of the column that numbers landmarks (any case), as in BraTS-Reg's ``Landmark,X,Y,Z``.
 NUMBER_COLUMN = "landmark"
+#: Suffixes of landmark files, in the order they are looked for.
+LANDMARK_SUFFIXES: Tuple[str, ...] = (".csv", ".txt")
+#: Landmark files ``tfreg_predict`` writes in each pair folder (mm, the moving image's frame; see
+#: docs/landmarks.md) and ``tfreg_evaluate --pred-dir`` reads: the reference (the moving landmarks), the
+#: fixed landmarks moved through the DDF, and the fixed landmarks unmoved (zero DDF, the errors "before").
+PREDICTED_LANDMARK_FILES = {
+    "moving": "moving_landmarks.csv",
+    "pred_moving": "pred_moving_landmarks.csv",
+    "fixed": "fixed_landmarks.csv",
+}
 
 
 def _is_number(text: str) -> bool:
@@ -42,7 +63,7 @@ def _is_number(text: str) -> bool:
 
 
 def read_numbered_landmarks(path: str) -> Tuple[np.ndarray, np.ndarray]:
-    """``(numbers, points)`` of a landmark file: int64 ``(N,)`` and float64 ``(N, ndim)`` in mm.
+    """``(numbers, points)`` of a landmark file: int64 ``(N,)`` and float64 ``(N, ndim)`` in the file's units.
 
     Accepted forms: rows of 2 or 3 numbers (comma-, semicolon- or whitespace-separated); optionally a
     header line, and when the header names columns ``x``, ``y`` (and ``z``) (any case, as in BraTS-Reg's
@@ -123,7 +144,7 @@ def read_numbered_landmarks(path: str) -> Tuple[np.ndarray, np.ndarray]:
 
 
 def read_landmarks(path: str) -> np.ndarray:
-    """Landmarks ``(N, ndim)`` in mm from a CSV or whitespace-separated text file, one point per row.
+    """Landmarks ``(N, ndim)`` (the file's units, mm for ``tfreg_evaluate``) from a CSV or text file, one per row.
 
     The points of :func:`read_numbered_landmarks` (same forms and errors), in file order; corresponding
     files must then list the same landmarks in the same order.
@@ -131,16 +152,58 @@ def read_landmarks(path: str) -> np.ndarray:
     return read_numbered_landmarks(path)[1]
 
 
+def write_landmarks(path: str, points: np.ndarray) -> None:
+    """Write points ``(N, ndim)`` as BraTS-Reg's ``Landmark,X,Y,Z`` (2-D: ``Landmark,X,Y``), numbered 1..N.
+
+    :func:`read_numbered_landmarks` reads the file back exactly (coordinates written with ``repr``).
+    """
+    points = np.asarray(points, dtype=np.float64)
+    if points.ndim != 2 or points.shape[1] not in (2, 3):
+        raise ValueError(f"points must be (N, 2) or (N, 3), got shape {points.shape}")
+    header = ["Landmark", "X", "Y", "Z"][: 1 + points.shape[1]]
+    with open(path, "w", newline="") as handle:
+        handle.write(",".join(header) + "\n")
+        for number, point in enumerate(points, start=1):
+            handle.write(",".join([str(number)] + [repr(float(c)) for c in point]) + "\n")
+
+
 def landmark_path(data_id: Any, folder: str) -> str:
-    """The landmark file of an image's data ID: ``<split dir>/<folder>/<id>.csv``.
+    """The landmark file of an image's data ID: ``<split dir>/<folder>/<id>.csv`` or ``<id>.txt``.
 
     ``data_id`` is a file loader's ID ``(split dir, name[, ...])`` (the image's path inside its folder,
     without suffix, for NIfTI and other SimpleITK formats; the dataset key for HDF5), so
-    ``moving_images/case1.nii.gz`` has its landmarks in ``moving_landmarks/case1.csv``.
+    ``moving_images/case1.nii.gz`` has its landmarks in ``moving_landmarks/case1.csv`` (or ``.txt``).
+
+    Returns:
+        the file that exists; the ``.csv`` path when neither does (for the caller's message).
+
+    Raises:
+        DataError: both ``<id>.csv`` and ``<id>.txt`` exist (which one holds the points is ambiguous).
     """
     if not isinstance(data_id, tuple) or len(data_id) < 2:
         raise ValueError(f"expected a data ID (split dir, name, ...), got {data_id!r}")
-    return os.path.join(str(data_id[0]), folder, *(str(part) for part in data_id[1:])) + ".csv"
+    stem = os.path.join(str(data_id[0]), folder, *(str(part) for part in data_id[1:]))
+    found = [stem + suffix for suffix in LANDMARK_SUFFIXES if os.path.isfile(stem + suffix)]
+    if len(found) > 1:
+        raise DataError(f"landmark files {' and '.join(found)} both exist: keep one landmark file per image")
+    return found[0] if found else stem + LANDMARK_SUFFIXES[0]
+
+
+def check_landmark_units(units: Any) -> str:
+    """``units`` if it is one of :data:`LANDMARK_UNITS`, else ValueError naming ``landmark_units``."""
+    if units not in LANDMARK_UNITS:
+        raise ValueError(f"landmark_units must be one of {list(LANDMARK_UNITS)}, got {units!r}")
+    return units
+
+
+def file_points_to_index(points: np.ndarray, units: str, geometry: ImageGeometry) -> np.ndarray:
+    """Continuous file voxel indices ``(N, ndim)`` of a landmark file's points in ``units``.
+
+    ``physical``: :func:`physical_to_index` with the image's geometry; ``voxel``: the points themselves.
+    """
+    if check_landmark_units(units) == "voxel":
+        return np.asarray(points, dtype=np.float64)
+    return physical_to_index(points, geometry)
 
 
 def pair_by_number(
@@ -206,6 +269,37 @@ def outside_grid(index: np.ndarray, shape: Sequence[int]) -> np.ndarray:
     return np.any((index < -0.5) | (index > np.asarray(shape, dtype=np.float64) - 0.5), axis=1)
 
 
+def field_at(field: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """A vector field ``(*S, C)`` sampled at points ``(N, ndim)`` (voxels of its grid): ``(N, C)`` float64.
+
+    Linear interpolation; beyond the grid the edge values are repeated (``mode="nearest"``), so a point
+    a fraction of a voxel outside the outermost voxel centres still gets a displacement.
+    """
+    field = np.asarray(field, dtype=np.float64)
+    points = np.asarray(points, dtype=np.float64)
+    ndim = field.ndim - 1
+    if points.ndim != 2 or points.shape[1] != ndim:
+        raise ValueError(f"points must be (N, {ndim}) for a field of shape {field.shape}, got {points.shape}")
+    return np.stack(
+        [ndimage.map_coordinates(field[..., c], points.T, order=1, mode="nearest") for c in range(field.shape[-1])],
+        axis=-1,
+    )
+
+
+def move_through_ddf(points: np.ndarray, ddf: np.ndarray) -> np.ndarray:
+    """Fixed-grid points ``f`` ``(N, ndim)`` moved through a DDF: ``f + ddf(f)`` ``(N, ndim)``.
+
+    The DDF ``(*f, ndim)`` lives on the fixed grid and displaces fixed voxel ``x`` to the moving point
+    ``x + ddf(x)`` (moving-grid voxels), so a fixed landmark is predicted at ``f + ddf(f)`` in the moving
+    image; ``ddf(f)`` is interpolated linearly (:func:`field_at`), which reproduces any field that is
+    linear in each coordinate (affine, or with products such as ``x y``) exactly.
+    """
+    ddf = np.asarray(ddf)
+    if ddf.ndim < 2 or ddf.shape[-1] != ddf.ndim - 1:
+        raise ValueError(f"ddf must be (*spatial, ndim) with ndim = number of spatial axes, got {ddf.shape}")
+    return np.asarray(points, dtype=np.float64) + field_at(ddf, points)
+
+
 def pad_landmarks(points: np.ndarray, max_landmarks: int) -> Tuple[np.ndarray, np.ndarray]:
     """``(padded (max_landmarks, ndim), mask (max_landmarks,))``, float32, points first.
 
@@ -228,6 +322,14 @@ def pad_landmarks(points: np.ndarray, max_landmarks: int) -> Tuple[np.ndarray, n
 
 __all__ = [
     "NUMBER_COLUMN",
+    "LANDMARK_UNITS",
+    "LANDMARK_SUFFIXES",
+    "PREDICTED_LANDMARK_FILES",
+    "write_landmarks",
+    "check_landmark_units",
+    "file_points_to_index",
+    "field_at",
+    "move_through_ddf",
     "read_numbered_landmarks",
     "read_landmarks",
     "landmark_path",

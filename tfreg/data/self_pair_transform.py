@@ -23,6 +23,7 @@ import numpy as np
 from scipy import ndimage
 
 from tfreg.checks import check_number
+from tfreg.data.landmarks import field_at
 
 
 @dataclass(frozen=True)
@@ -112,13 +113,7 @@ class PairTransform:
         """``d(x)`` at points ``(N, ndim)``: linear interpolation of the displacement, edges repeated."""
         if self.displacement is None:
             return np.zeros_like(points)
-        return np.stack(
-            [
-                ndimage.map_coordinates(self.displacement[..., c], points.T, order=1, mode="nearest")
-                for c in range(len(self.shape))
-            ],
-            axis=-1,
-        )
+        return field_at(self.displacement, points)
 
     def map_points(self, points: np.ndarray) -> np.ndarray:
         """``T(x)`` of points ``(N, ndim)`` (voxels), the map :meth:`apply` samples the image at."""

@@ -98,6 +98,64 @@ def build_model(
             ) from None
 
 
+def check_label_channels(
+    config: Dict[str, Any], loader: Optional[DataLoader], split: str = "train", registry=None
+) -> None:
+    """Refuse, before training, losses that want other label channels than ``loader`` gives each sample.
+
+    The config checks (:mod:`tfreg.config.validate`) already refuse a loss that scores every label channel
+    as a class on labels sampled one channel per sample. What needs the data's channel count ``L`` (the
+    stacked count with ``dataset.sample_label: stack``, else the most of any label file) is checked here,
+    for each loss of ``train.loss`` (:mod:`tfreg.loss_inputs`):
+
+    - in the model's label categories, a loss wanting exactly ``n`` channels (e.g. ``class_weights`` of
+      ``n`` entries) or at least ``n`` (``include_background: false``) with ``L`` channels per sample;
+    - a mask input wired to a label tensor (the rigidity penalty's ``mask``): without ``stack``, labels of
+      ``L > 1`` structures would give it one randomly sampled structure per sample; with ``stack``, a
+      selected channel index must be below ``L``.
+
+    Args:
+        config: a validated config.
+        loader: a split's data loader; None or unlabeled data: nothing to check.
+        split: the loader's split, for messages.
+        registry: where ``train.method`` and the losses are looked up.
+
+    Raises:
+        ValueError: naming every offending ``train.loss`` entry, the loss and the data's channel count.
+    """
+    if loader is None or not loader.labeled:
+        return
+    if registry is None:
+        from tfreg.registry import REGISTRY as registry
+    from tfreg.config.errors import format_key_path
+    from tfreg.loss_inputs import channel_count_problem, label_channel_need, mask_channel_problem, split_loss_entry
+    from tfreg.registry import LOSS_CLASS
+
+    train = config["train"]
+    model_cls = registry.get(MODEL_CLASS, train["method"])
+    scored = model_cls.label_categories(train) if hasattr(model_cls, "label_categories") else ("label",)
+    stacked = loader.sample_label == "stack"
+    count = loader.stacked_label_count() if stacked else loader.num_labels
+    problems = []
+    section = train.get("loss") if isinstance(train.get("loss"), dict) else {}
+    for category, value in section.items():
+        entries = value if isinstance(value, list) else [value] if isinstance(value, dict) else []
+        for i, entry in enumerate(entries):
+            if not isinstance(entry, dict) or not registry.contains(LOSS_CLASS, entry.get("name")):
+                continue
+            path = format_key_path(("train", "loss", category) + ((i,) if isinstance(value, list) else ()))
+            loss_cls = registry.get(LOSS_CLASS, entry["name"])
+            parsed = split_loss_entry(loss_cls, entry)
+            found = []
+            if stacked and category in scored and count is not None:
+                found.append(channel_count_problem(entry["name"], label_channel_need(loss_cls, parsed.kwargs), count))
+            for key, source in parsed.inputs.items():
+                found.append(mask_channel_problem(key, source, count, loader.sample_label, entry["name"]))
+            problems += [f"{path}: {p}" for p in found if p]
+    if problems:
+        raise ValueError(f"the losses do not fit the labels of the {split!r} split: " + "; ".join(problems))
+
+
 def build_optimizer(config: Dict[str, Any]) -> keras.optimizers.Optimizer:
     """``train.optimizer`` (``{name: Adam, learning_rate: 1e-4, ...}``) of a config as a Keras optimizer
     (what the default trainer builds; see :func:`tfreg.engine.trainers.base.build_optimizer`)."""
@@ -133,4 +191,12 @@ def create_variables(
         optimizer.build(model.trainable_variables)
 
 
-__all__ = ["build_loader", "split_dataset", "build_model", "build_optimizer", "example_inputs", "create_variables"]
+__all__ = [
+    "build_loader",
+    "split_dataset",
+    "build_model",
+    "check_label_channels",
+    "build_optimizer",
+    "example_inputs",
+    "create_variables",
+]

@@ -16,7 +16,8 @@ folder has none yet (DeepReg's place for it). Differences to DeepReg (contract Â
   failed run leaves nothing half-written, and the scratch of a killed run is removed by the next one;
 * NIfTI files keep the inputs' geometry;
 * with landmarks (``dataset.landmarks: true``) the metrics tables also hold each pair's landmark errors
-  in mm and robustness (:func:`tfreg.engine.predict_metrics.landmark_metrics`);
+  in mm and robustness (:func:`tfreg.engine.predict_metrics.landmark_metrics`), and each pair folder the
+  landmark files they come from (mm);
 * a model that declares ``prediction_label_maps`` (the segmentation model) also gets its predicted masks
   (``<output>_mask.nii.gz``) and, with labels, the per-label Dice / HD95 / recall / precision / RVD / VOE tables
   ``segmentation_metrics.csv`` / ``segmentation_metrics_per_label.csv``
@@ -49,7 +50,8 @@ from tfreg.data.load import SPLITS
 from tfreg.engine.build import build_loader, build_model, create_variables, split_dataset
 from tfreg.engine.checkpoint import make_checkpoint, parse_ckpt_path, restore_checkpoint
 from tfreg.engine.predict_metrics import (
-    landmark_metrics,
+    landmark_point_metrics,
+    landmark_points,
     sample_metrics,
     surface_and_folding_metrics,
     write_metrics_csvs,
@@ -329,15 +331,15 @@ def predict(
                 )
                 row["inference_time_s"] = seconds_per_sample
                 if "landmark_mask" in inputs and "ddf" in outputs:  # data read with landmarks: true
-                    row.update(
-                        landmark_metrics(
-                            inputs["moving_landmarks"][i],
-                            inputs["fixed_landmarks"][i],
-                            inputs["landmark_mask"][i],
-                            outputs["ddf"][i],
-                            moving_geometry,
-                        )
+                    points = landmark_points(
+                        inputs["moving_landmarks"][i],
+                        inputs["fixed_landmarks"][i],
+                        inputs["landmark_mask"][i],
+                        outputs["ddf"][i],
+                        moving_geometry,
                     )
+                    row.update(landmark_point_metrics(points))
+                    writer.write_landmarks(indices, points)
                 rows.append(row)
                 if label_maps:
                     moving_source, fixed_source = loader.get_sources(indices)

@@ -34,10 +34,9 @@ import warnings
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
-from scipy import ndimage
 
 from tfreg.data.geometry import ImageGeometry
-from tfreg.data.landmarks import index_to_physical
+from tfreg.data.landmarks import index_to_physical, move_through_ddf
 from tfreg.metrics import assd, centroid_distance, dice, folding_count, hausdorff_distance, robustness, tre
 from tfreg.metrics._checks import EmptyMaskWarning
 
@@ -122,23 +121,19 @@ def surface_and_folding_metrics(
     return out
 
 
-def landmark_metrics(
+def landmark_points(
     moving_landmarks: np.ndarray,
     fixed_landmarks: np.ndarray,
     landmark_mask: np.ndarray,
     ddf: np.ndarray,
     moving_geometry: ImageGeometry,
-) -> Dict[str, float]:
-    """BraTS-Reg landmark errors of one pair, in mm, from a predicted DDF.
+) -> Dict[str, np.ndarray]:
+    """A pair's landmarks in mm, in the moving image's frame, with the fixed ones moved through the DDF.
 
     The DDF lives on the fixed grid and moves fixed voxel ``x`` to the moving-image point ``x + ddf(x)``
     (voxels of the moving model grid). A fixed landmark ``f`` is therefore predicted at ``f + ddf(f)``
-    (``ddf`` interpolated linearly at ``f``; edge values beyond the grid) and its absolute error is
-    ``AE = ||m - (f + ddf(f))||`` in mm, ``m`` the corresponding moving landmark, both converted to mm with
-    ``moving_geometry`` (:func:`tfreg.metrics.tre` of physical points). Per pair (WSSAMNet eq. 6 and the
-    mean): ``landmark_mean_ae`` / ``landmark_median_ae``; the same for the zero DDF (no registration) in
-    ``landmark_*_ae_before``; ``landmark_robustness``: the fraction of landmarks whose error is smaller
-    than with the zero DDF (:func:`tfreg.metrics.robustness`, BraTS-Reg).
+    (:func:`tfreg.data.landmarks.move_through_ddf`: ``ddf`` interpolated linearly at ``f``, edge values
+    beyond the grid). Every point is converted to mm with ``moving_geometry``.
 
     Args:
         moving_landmarks, fixed_landmarks: ``(L, ndim)`` model voxels (the data loader's padded arrays).
@@ -147,13 +142,10 @@ def landmark_metrics(
         moving_geometry: the moving image's model-grid geometry (``DataLoader.get_geometry``).
 
     Returns:
-        The :data:`LANDMARK_COLUMNS`; ``landmark_count`` 0 and NaN errors when the mask holds no landmark.
+        ``{"moving": m, "pred_moving": f + ddf(f), "fixed": f}``, each ``(K, ndim)`` mm for the K landmarks
+        of the mask (``fixed``: the fixed landmarks unmoved, i.e. through a zero DDF).
     """
     valid = np.asarray(landmark_mask) > 0
-    out = {key: math.nan for key in LANDMARK_COLUMNS}
-    out["landmark_count"] = int(np.count_nonzero(valid))
-    if not valid.any():
-        return out
     moving = np.asarray(moving_landmarks, dtype=np.float64)[valid]
     fixed = np.asarray(fixed_landmarks, dtype=np.float64)[valid]
     ddf = np.asarray(ddf, dtype=np.float64)
@@ -163,12 +155,48 @@ def landmark_metrics(
             f"landmark_metrics: ddf {ddf.shape} must be (*f, ndim) with the landmarks' ndim, got landmarks "
             f"{moving.shape} and {fixed.shape}"
         )
-    displacement = np.stack(
-        [ndimage.map_coordinates(ddf[..., c], fixed.T, order=1, mode="nearest") for c in range(ndim)], axis=-1
+    return {
+        "moving": index_to_physical(moving, moving_geometry),
+        "pred_moving": index_to_physical(move_through_ddf(fixed, ddf), moving_geometry),
+        "fixed": index_to_physical(fixed, moving_geometry),
+    }
+
+
+def landmark_metrics(
+    moving_landmarks: np.ndarray,
+    fixed_landmarks: np.ndarray,
+    landmark_mask: np.ndarray,
+    ddf: np.ndarray,
+    moving_geometry: ImageGeometry,
+) -> Dict[str, float]:
+    """BraTS-Reg landmark errors of one pair, in mm, from a predicted DDF.
+
+    The absolute error of a landmark is ``AE = ||m - (f + ddf(f))||`` in mm (the TRE),  ``m`` the moving
+    landmark corresponding to the fixed landmark ``f``, both in the moving image's frame
+    (:func:`landmark_points`; :func:`tfreg.metrics.tre` of physical points). Per pair (WSSAMNet eq. 6 and
+    the mean): ``landmark_mean_ae`` / ``landmark_median_ae``; the same for the zero DDF (no registration)
+    in ``landmark_*_ae_before``; ``landmark_robustness``: the fraction of landmarks whose error is smaller
+    than with the zero DDF (:func:`tfreg.metrics.robustness`, BraTS-Reg).
+
+    Args: as :func:`landmark_points`.
+
+    Returns:
+        The :data:`LANDMARK_COLUMNS`; ``landmark_count`` 0 and NaN errors when the mask holds no landmark.
+    """
+    return landmark_point_metrics(
+        landmark_points(moving_landmarks, fixed_landmarks, landmark_mask, ddf, moving_geometry)
     )
-    reference = index_to_physical(moving, moving_geometry)
-    after = tre(reference, index_to_physical(fixed + displacement, moving_geometry))
-    before = tre(reference, index_to_physical(fixed, moving_geometry))
+
+
+def landmark_point_metrics(points: Dict[str, np.ndarray]) -> Dict[str, float]:
+    """The :data:`LANDMARK_COLUMNS` of :func:`landmark_points`' mm arrays (see :func:`landmark_metrics`)."""
+    out = {key: math.nan for key in LANDMARK_COLUMNS}
+    count = len(points["moving"])
+    out["landmark_count"] = int(count)
+    if count == 0:
+        return out
+    after = tre(points["moving"], points["pred_moving"])
+    before = tre(points["moving"], points["fixed"])
     out.update(
         landmark_mean_ae=float(np.mean(after)),
         landmark_median_ae=float(np.median(after)),
@@ -273,5 +301,7 @@ __all__ = [
     "sample_metrics",
     "surface_and_folding_metrics",
     "landmark_metrics",
+    "landmark_point_metrics",
+    "landmark_points",
     "write_metrics_csvs",
 ]

@@ -3,6 +3,7 @@
     <split>/pair_<image indices joined by _>/
         moving_image.nii.gz  fixed_image.nii.gz  pred_fixed_image.nii.gz
         ddf.nii.gz  [dvf.nii.gz]  [affine.txt]           label-independent: written once per pair
+        [moving_landmarks.csv  pred_moving_landmarks.csv  fixed_landmarks.csv]   with landmarks, once per pair
         label_<k>/moving_label.nii.gz  fixed_label.nii.gz  pred_fixed_label.nii.gz
         [<name>/depth<k>_<name>.png]                      with --save_png
 
@@ -10,7 +11,10 @@ Unlabeled data puts the label files (none) and everything else in the pair folde
 the input files' geometry (spacing, origin, direction) mapped onto the model's grid: moving arrays on
 the moving image's, fixed-grid arrays (fixed image, predictions, DDF/DVF) on the fixed image's
 (DeepReg wrote an identity affine). DDF and DVF values stay in moving-image voxels, ij(k) order.
-``affine.txt`` holds the global backbone's theta, ``(ndim + 1, ndim)``, comma-separated.
+``affine.txt`` holds the global backbone's theta, ``(ndim + 1, ndim)``, comma-separated. The landmark
+files (data read with ``landmarks: true``, :meth:`PredictionWriter.write_landmarks`) hold, in mm in the
+moving image's frame, the moving landmarks, the fixed landmarks moved through the DDF, and the fixed
+landmarks unmoved; ``tfreg_evaluate --pred-dir`` computes the TRE from them.
 PNGs are slices along the last spatial axis (2-D images: one PNG); images, DDFs and the conditional
 model's predicted label are min-max normalised, labels are not.
 """
@@ -24,6 +28,7 @@ import numpy as np
 
 from tfreg.data.geometry import ImageGeometry
 from tfreg.data.image_io import save_image
+from tfreg.data.landmarks import PREDICTED_LANDMARK_FILES, write_landmarks
 
 #: arrays on the moving grid; all others are on the fixed grid
 MOVING_KEYS = ("moving_image", "moving_label")
@@ -147,6 +152,22 @@ class PredictionWriter:
         if theta is not None and first:
             np.savetxt(os.path.join(pair, "affine.txt"), np.asarray(theta, dtype=np.float64), delimiter=",")
         return pair
+
+    def write_landmarks(self, indices: Sequence[float], points: Dict[str, np.ndarray]) -> None:
+        """Write a pair's landmark files (:data:`tfreg.data.landmarks.PREDICTED_LANDMARK_FILES`) into its folder.
+
+        Args:
+            indices: the sample's indices (image indices then the label index); labels of one pair share
+                the files (written again with the same values).
+            points: :func:`tfreg.engine.predict_metrics.landmark_points`: ``moving``, ``pred_moving`` and
+                ``fixed``, each ``(K, ndim)`` mm; nothing is written for ``K = 0``.
+        """
+        if len(points["moving"]) == 0:
+            return
+        pair = os.path.join(self.root, pair_folder_name(indices))
+        os.makedirs(pair, exist_ok=True)
+        for key, name in PREDICTED_LANDMARK_FILES.items():
+            write_landmarks(os.path.join(pair, name), points[key])
 
 
 __all__ = ["PredictionWriter", "pair_folder_name", "label_index", "save_png_slices", "PAIR_KEYS", "LABEL_KEYS"]

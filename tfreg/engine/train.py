@@ -35,7 +35,7 @@ import keras
 from tfreg.config import apply_max_epochs, load_configs_with_provenance, save_config, validate_config
 from tfreg.config.defaults import DEFAULT_TRAINER
 from tfreg.data.loaders.base import steps_per_epoch
-from tfreg.engine.build import build_loader, build_model, create_variables, split_dataset
+from tfreg.engine.build import build_loader, build_model, check_label_channels, create_variables, split_dataset
 from tfreg.engine.checkpoint import (
     SAVE_DIR,
     available_checkpoints,
@@ -175,6 +175,8 @@ def train(
     train_loader = build_loader(config, "train", registry, required=True)
     valid_loader = build_loader(config, "valid", registry)
     check_voxels(train_loader, valid_loader)
+    for split, loader in (("train", train_loader), ("valid", valid_loader)):
+        check_label_channels(config, loader, split, registry)
     init_from = config["train"].get("init_from")
     mixed = bool(config["train"].get("mixed_precision", False))
     if mixed and not trainer.supports_mixed_precision:  # e.g. the loop trainer chosen for multiworker

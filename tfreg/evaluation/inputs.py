@@ -16,7 +16,10 @@ from dataclasses import dataclass, field, fields
 from typing import List, Optional, Sequence, Tuple
 
 from tfreg.data.errors import DataError, DataNotFoundError
-from tfreg.data.landmarks import read_landmarks  # noqa: F401  (re-exported: tfreg_evaluate's reader)
+from tfreg.data.landmarks import (
+    PREDICTED_LANDMARK_FILES,
+    read_landmarks,  # noqa: F401  (re-exported: tfreg_evaluate's reader)
+)
 
 #: Columns a pairs CSV may have; ``pair`` is required, every other cell may be empty.
 PAIR_CSV_COLUMNS = (
@@ -139,8 +142,12 @@ def pairs_from_prediction_dir(path: str, labels: Optional[Sequence[str]] = None)
     Layout (DeepReg's, see docs/evaluation.md): ``<path>/pair_<id>/`` with ``fixed_image``,
     ``moving_image``, ``pred_fixed_image``, ``ddf`` (``.nii.gz`` or ``.nii``, each optional) and, per
     label, ``label_<k>/{fixed_label, pred_fixed_label[, moving_label]}``. Label files lying directly in
-    the pair folder (no ``label_<k>``) are taken as label ``0``. Other files (metrics.csv, PNGs, dvf,
-    affine.txt) are ignored.
+    the pair folder (no ``label_<k>``) are taken as label ``0``. ``tfreg_predict``'s landmark files
+    (:data:`tfreg.data.landmarks.PREDICTED_LANDMARK_FILES`, mm in the moving image's frame) become the
+    pair's landmarks: the moving landmarks are the reference (``fixed_landmarks`` of :class:`PairSpec`),
+    the fixed landmarks moved through the DDF the registered points (``warped_landmarks``) and the fixed
+    landmarks unmoved the points before registration (``moving_landmarks``), because the DDF maps fixed
+    points into the moving image. Other files (metrics.csv, PNGs, dvf, affine.txt) are ignored.
 
     Args:
         path: the folder (``<log_dir>/<exp_name>/test`` for a DeepReg run, or its parent holding ``test/``).
@@ -176,6 +183,14 @@ def pairs_from_prediction_dir(path: str, labels: Optional[Sequence[str]] = None)
         )
         if spec.fixed_image is None or spec.warped_image is None:
             spec.fixed_image = spec.warped_image = spec.moving_image = None  # MI/SSIM need both
+        landmarks = {
+            key: os.path.join(folder, name)
+            for key, name in PREDICTED_LANDMARK_FILES.items()
+            if os.path.isfile(os.path.join(folder, name))
+        }
+        if "moving" in landmarks and "pred_moving" in landmarks:
+            spec.fixed_landmarks, spec.warped_landmarks = landmarks["moving"], landmarks["pred_moving"]
+            spec.moving_landmarks = landmarks.get("fixed")
         label_dirs = [
             d for d in os.listdir(folder) if re.fullmatch(r"label_\d+", d) and os.path.isdir(os.path.join(folder, d))
         ]

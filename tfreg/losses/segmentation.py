@@ -31,6 +31,7 @@ import numpy as np
 from keras import ops
 
 from tfreg.checks import BOUNDARIES, check_bool, check_choice, check_number
+from tfreg.loss_inputs import LabelChannelNeed
 from tfreg.losses.base import EPS, ImageLoss, mean_per_sample, sum_per_sample
 from tfreg.ops.filters import STENCILS, laplacian
 from tfreg.registry import REGISTRY
@@ -83,6 +84,18 @@ class _ClassLoss(ImageLoss):
     config_keys = ("from_logits",)
     # The classes are read from the channel axis: spatial_dims is not an argument of these losses.
     config_drop = ("spatial_dims",)
+
+    @classmethod
+    def label_channels_needed(cls, kwargs) -> LabelChannelNeed:
+        """Every label channel of a sample: the last axis holds the classes (:mod:`tfreg.loss_inputs`)."""
+        return LabelChannelNeed()
+
+
+def _weights_need(weights, name: str) -> LabelChannelNeed:
+    """Every label channel, exactly one per entry of a list of class ``weights`` (any count otherwise)."""
+    if isinstance(weights, (list, tuple)) and weights:
+        return LabelChannelNeed(count=len(weights), reason=f"{name} has {len(weights)} class weights")
+    return LabelChannelNeed()
 
 
 def _check_alpha(alpha):
@@ -175,6 +188,13 @@ class FocalLoss(ImageLoss):
 
     config_keys = ("gamma", "alpha", "multi_class", "from_logits", "eps")
 
+    @classmethod
+    def label_channels_needed(cls, kwargs):
+        """Multi-class: every label channel, one per ``alpha`` entry when it is a list; binary: any labels."""
+        if kwargs.get("multi_class") is not True:
+            return None
+        return _weights_need(kwargs.get("alpha"), "alpha")
+
 
 @REGISTRY.register_loss(name="multiclass-dice")
 class MultiClassDiceLoss(_ClassLoss):
@@ -216,6 +236,13 @@ class MultiClassDiceLoss(_ClassLoss):
         return -ops.mean(dice, axis=-1)
 
     config_keys = ("include_background", "smooth_nr", "smooth_dr")
+
+    @classmethod
+    def label_channels_needed(cls, kwargs) -> LabelChannelNeed:
+        """Every label channel; at least 2 without the background class (channel 0)."""
+        if kwargs.get("include_background") is False:
+            return LabelChannelNeed(minimum=2, reason="include_background: false leaves out channel 0")
+        return LabelChannelNeed()
 
 
 @REGISTRY.register_loss(name="multiclass-cross-entropy")
@@ -266,6 +293,11 @@ class MultiClassCrossEntropy(_ClassLoss):
         return -mean_per_sample(ops.sum(terms, axis=-1))
 
     config_keys = ("class_weights", "smooth")
+
+    @classmethod
+    def label_channels_needed(cls, kwargs) -> LabelChannelNeed:
+        """Every label channel, one per ``class_weights`` entry when given."""
+        return _weights_need(kwargs.get("class_weights"), "class_weights")
 
 
 def contour_distance(y_true, y_pred, stencil: str = "cross", boundary: str = "replicate", normalize: bool = False):
@@ -391,6 +423,11 @@ class ContourCrossEntropy(ImageLoss):
         return ce + self.weight * contour_distance(y_true, y_pred, self.stencil, self.boundary, self.normalize)
 
     config_keys = ("weight", "multi_class", "stencil", "boundary", "normalize", "smooth")
+
+    @classmethod
+    def label_channels_needed(cls, kwargs):
+        """Multi-class: every label channel (the classes); binary: any labels."""
+        return LabelChannelNeed() if kwargs.get("multi_class") is True else None
 
 
 def _batch_shape(shape) -> str:

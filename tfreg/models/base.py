@@ -188,6 +188,17 @@ class RegistrationModel(keras.Model):
         return {}
 
     @classmethod
+    def label_categories(cls, train: Dict[str, Any]) -> Tuple[str, ...]:
+        """The loss categories whose tensors hold the data's label channels (one per sample unless
+        ``dataset.sample_label: stack``), so that a loss scoring every channel as a class is checked against
+        the data's labels (:mod:`tfreg.loss_inputs`); here ``label``. Composite models add theirs.
+
+        Args:
+            train: the ``train`` section (e.g. what a model's segmenters learn).
+        """
+        return tuple(c for c in ("label",) if c in cls.loss_inputs)
+
+    @classmethod
     def validate_train_config(cls, checker, train: Dict[str, Any], labeled: Optional[bool], method: str) -> None:
         """Report problems of the ``train`` keys this model reads through ``checker`` (before anything is built).
 
@@ -210,6 +221,7 @@ class RegistrationModel(keras.Model):
                 names,
                 f"method {method!r}",
                 ignored=cls.ignored_loss_categories,
+                label_categories=cls.label_categories(train),
             )
 
     @classmethod

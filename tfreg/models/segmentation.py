@@ -258,6 +258,11 @@ class SegmentationModel(RegistrationModel):
         return {} if count is None else {"label_count": int(count)}
 
     @classmethod
+    def label_categories(cls, train) -> Tuple[str, ...]:
+        """``segmentation``: its pair holds the labels (and the matching predicted channels)."""
+        return ("segmentation",)
+
+    @classmethod
     def validate_train_config(cls, checker, train, labeled, method):
         """The RegistrationModel checks plus ``head`` and ``segment``; training needs labeled data."""
         super().validate_train_config(checker, train, labeled, method)

@@ -155,6 +155,13 @@ class WSSAMNetModel(DDFModel):
         return categories if self.segmenters_trainable else tuple(c for c in categories if c != "segmentation")
 
     @classmethod
+    def label_categories(cls, train) -> Tuple[str, ...]:
+        """``label``, and ``segmentation`` when the segmenters learn the labels (not the ROI maps)."""
+        seg = train.get("segmenter") if isinstance(train.get("segmenter"), dict) else {}
+        target = {**cls.segmenter_defaults, **seg}.get("target", "label")
+        return super().label_categories(train) + (("segmentation",) if target == "label" else ())
+
+    @classmethod
     def validate_train_config(cls, checker, train, labeled, method):
         super().validate_train_config(checker, train, labeled, method)
         base = ("train",)

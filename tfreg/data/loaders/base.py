@@ -41,11 +41,13 @@ from tfreg.data.file_loaders.base import FileLoader, format_list
 from tfreg.data.geometry import ImageGeometry
 from tfreg.data.landmark_roi import check_roi_size, landmark_roi
 from tfreg.data.landmarks import (
+    LANDMARK_SUFFIXES,
+    check_landmark_units,
+    file_points_to_index,
     index_to_model,
     landmark_path,
     outside_grid,
     pad_landmarks,
-    physical_to_index,
     read_numbered_landmarks,
 )
 from tfreg.data.preprocess import (
@@ -156,6 +158,7 @@ class DataLoader:
         self.landmarks = False
         self.max_landmarks: Optional[int] = None
         self.landmark_roi_size: Optional[int] = None
+        self.landmark_units = "physical"
 
     # ------------------------------------------------------------------ shapes and counts
     @property
@@ -322,7 +325,9 @@ class DataLoader:
                     load_image(array, ndim, source)
 
     # ------------------------------------------------------------------ landmarks
-    def set_landmark_options(self, landmarks: Any, max_landmarks: Any, landmark_roi_size: Any) -> None:
+    def set_landmark_options(
+        self, landmarks: Any, max_landmarks: Any, landmark_roi_size: Any, landmark_units: Any = "physical"
+    ) -> None:
         """Check and store the landmark options (dataset keys of the same names).
 
         Args:
@@ -331,6 +336,8 @@ class DataLoader:
             max_landmarks: rows of the padded landmark arrays; None: the largest count in this split.
             landmark_roi_size: None, or the edge (odd, model-grid voxels) of the cubes of the ROI maps
                 ``moving_roi`` / ``fixed_roi`` (WSSAMNet: 9); needs ``landmarks``.
+            landmark_units: ``physical`` (mm in the image's LPS frame, the default) or ``voxel`` (0-based
+                continuous voxel indices of the image file's array axes), see :mod:`tfreg.data.landmarks`.
 
         Raises:
             ValueError: naming the key, for a value of the wrong type or ROI maps without landmarks.
@@ -350,15 +357,16 @@ class DataLoader:
                     f"landmark_roi_size {landmark_roi_size!r} asks for ROI maps around landmarks, which needs "
                     "landmarks: true"
                 )
+        self.landmark_units = check_landmark_units(landmark_units)
         self.landmarks = bool(landmarks)
         self.max_landmarks = None if max_landmarks is None else int(max_landmarks)
         self.landmark_roi_size = None if landmark_roi_size is None else int(landmark_roi_size)
 
     def read_landmark_files(self, loader: FileLoader, folder: str) -> List[Tuple[np.ndarray, np.ndarray]]:
-        """The landmarks of every image of ``loader``, in file voxel indices, from ``<dir>/<folder>/<id>.csv``.
+        """The landmarks of every image of ``loader``, file voxel indices, from ``<dir>/<folder>/<id>.csv`` or ``.txt``.
 
-        Each file's points (mm, the image's LPS physical frame) are converted with the image's geometry
-        (:func:`tfreg.data.landmarks.physical_to_index`).
+        Each file's points are in :attr:`landmark_units`: mm in the image's LPS physical frame, converted
+        with the image's geometry (:func:`tfreg.data.landmarks.physical_to_index`), or voxel indices.
 
         Returns:
             per data index, ``(numbers (N,) int64, indices (N, ndim) float64)``.
@@ -377,7 +385,8 @@ class DataLoader:
             if not os.path.isfile(path):
                 raise DataNotFoundError(
                     f"landmarks: true, but the image {source} has no landmark file: expected {path} "
-                    f"(a {folder}/ folder beside the images, one <image id>.csv per image)"
+                    f"(a {folder}/ folder beside the images, one <image id>{' or <image id>'.join(LANDMARK_SUFFIXES)} "
+                    "per image)"
                 )
             numbers, points = read_numbered_landmarks(path)
             if points.shape[1] != ndim:
@@ -385,17 +394,22 @@ class DataLoader:
                     f"landmark file {path} has {points.shape[1]} coordinates per point but the images are {ndim}-D"
                 )
             shape = image_spatial_shape(loader.get_shape(index), ndim, source)
-            indices = physical_to_index(points, loader.get_geometry(index).with_ndim(ndim))
+            indices = file_points_to_index(points, self.landmark_units, loader.get_geometry(index).with_ndim(ndim))
             outside = outside_grid(indices, shape)
             if outside.any():
                 where = "; ".join(
                     f"landmark {n} at voxel {np.round(v, 2).tolist()}"
                     for n, v in zip(numbers[outside], indices[outside])
                 )
+                expected = (
+                    "0-based voxel indices along the image array's axes (landmark_units: voxel)"
+                    if self.landmark_units == "voxel"
+                    else "physical points (mm) in the image's LPS frame (SimpleITK's TransformIndexToPhysicalPoint; "
+                    "set landmark_units: voxel for voxel indices)"
+                )
                 raise DataError(
                     f"landmark file {path}: {where} lie(s) outside the image {source} (shape {list(shape)}); "
-                    "landmarks must be physical points (mm) in the image's LPS frame (SimpleITK's "
-                    "TransformIndexToPhysicalPoint)"
+                    f"landmarks must be {expected}"
                 )
             table.append((numbers, indices))
         return table

@@ -5,8 +5,9 @@ Layout of each split folder (DeepReg's): ``moving_images``, ``fixed_images`` and
 One sample per pair per epoch, in an order shuffled by ``seed``; ``indices`` is ``[i, label]``.
 
 Landmarks (``landmarks: true``, e.g. BraTS-Reg converted by ``data_scripts/brats_reg.py``): the split
-folders also hold ``moving_landmarks/<id>.csv`` and ``fixed_landmarks/<id>.csv``, one per image ID, in
-mm in each image's physical (LPS) frame (:mod:`tfreg.data.landmarks`). Landmarks are paired by their
+folders also hold ``moving_landmarks/<id>.csv`` and ``fixed_landmarks/<id>.csv`` (or ``.txt``), one per
+image ID, in mm in each image's physical (LPS) frame, or in voxels with ``landmark_units: voxel``
+(:mod:`tfreg.data.landmarks`). Landmarks are paired by their
 ``Landmark`` number (by row order in files without that column); a number present in only one of the
 two files is dropped with a warning. Each sample then has ``moving_landmarks`` / ``fixed_landmarks``
 ``(max_landmarks, ndim)`` in model voxels, padded with 0, ``landmark_mask`` ``(max_landmarks,)`` (1 =
@@ -21,6 +22,7 @@ landmark, 0 = padding) and, with ``landmark_roi_size``, the ROI maps ``moving_ro
       landmarks: true          # read */moving_landmarks, */fixed_landmarks (default false: ignored)
       max_landmarks: 50        # rows of the padded arrays (default: the most in the split)
       landmark_roi_size: 9     # 9x9x9 cubes around the landmarks (default null: no ROI maps)
+      landmark_units: physical # mm in the images' LPS frame (default), or voxel (0-based file voxel indices)
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ class PairedDataLoader(DataLoader):
         landmark_roi_size: None, or the odd cube edge (model voxels) of the ROI maps; needs ``landmarks``.
         num_labels: None, or K: label files are integer label maps (0 = background, 1..K) read as K channels
             (:class:`~tfreg.data.loaders.base.DataLoader`).
+        landmark_units: ``physical`` (mm, LPS; default) or ``voxel`` (0-based file voxel indices): the units of
+            the landmark files' points.
     """
 
     def __init__(
@@ -72,9 +76,10 @@ class PairedDataLoader(DataLoader):
         max_landmarks: Optional[int] = None,
         landmark_roi_size: Optional[int] = None,
         num_labels: Optional[int] = None,
+        landmark_units: str = "physical",
     ):
         super().__init__(labeled=labeled, num_indices=2, sample_label=sample_label, seed=seed, num_labels=num_labels)
-        self.set_landmark_options(landmarks, max_landmarks, landmark_roi_size)
+        self.set_landmark_options(landmarks, max_landmarks, landmark_roi_size, landmark_units)
         self._moving_image_shape = check_image_shape(moving_image_shape, "moving_image_shape")
         self._fixed_image_shape = check_image_shape(fixed_image_shape, "fixed_image_shape")
         if len(self._moving_image_shape) != len(self._fixed_image_shape):

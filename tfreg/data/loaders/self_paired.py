@@ -13,9 +13,10 @@ pre-training; see :mod:`tfreg.data.self_pair_transform`). The layout is the unpa
 reproduced. With ``seed`` set (valid and test default to 0), the draws repeat every epoch. With ``seed:
 null`` (train's default), every epoch draws new ones.
 
-Landmarks (``landmarks: true``): each image's landmarks are read from ``landmarks/<id>.csv`` beside
-``images/`` (mm in the image's physical frame, :mod:`tfreg.data.landmarks`). The fixed landmarks are
-the image's own ``p``; since moving = image(T(x)), the same point lies at ``T^-1(p)`` in the moving copy
+Landmarks (``landmarks: true``): each image's landmarks are read from ``landmarks/<id>.csv`` (or ``.txt``)
+beside ``images/`` (mm in the image's physical frame, or voxels with ``landmark_units: voxel``;
+:mod:`tfreg.data.landmarks`). The fixed landmarks are the image's own ``p``; since moving = image(T(x)), the
+same point lies at ``T^-1(p)`` in the moving copy
 (:meth:`~tfreg.data.self_pair_transform.PairTransform.inverse_points`, exact for the affine part,
 iterated with a local deformation). A moving landmark may leave the grid (the copy shows zeros there);
 it is kept. ``max_landmarks`` and ``landmark_roi_size`` (WSSAMNet's ROI targets, built around the moving
@@ -64,7 +65,7 @@ class SelfPairedDataLoader(SingleShapeMixin, DataLoader):
         image_shape: ``(d1, d2, d3)`` (or 2-D) voxels every image and label is resized to.
         max_rotation, max_scale, max_shift, max_displacement, control_spacing: the transform's ranges,
             see :class:`tfreg.data.self_pair_transform.PairTransformRanges` (degrees, fraction, voxels).
-        landmarks, max_landmarks, landmark_roi_size: as for
+        landmarks, max_landmarks, landmark_roi_size, landmark_units: as for
             :class:`~tfreg.data.loaders.paired.PairedDataLoader`, from ``landmarks/<id>.csv``.
         num_labels: None, or K: label files are integer label maps (0 = background, 1..K) read as K channels
             (:class:`~tfreg.data.loaders.base.DataLoader`).
@@ -87,6 +88,7 @@ class SelfPairedDataLoader(SingleShapeMixin, DataLoader):
         max_landmarks: Optional[int] = None,
         landmark_roi_size: Optional[int] = None,
         num_labels: Optional[int] = None,
+        landmark_units: str = "physical",
     ):
         self.ranges = PairTransformRanges(
             max_rotation=max_rotation,
@@ -97,7 +99,7 @@ class SelfPairedDataLoader(SingleShapeMixin, DataLoader):
         )
         super().__init__(labeled=labeled, num_indices=3, sample_label=sample_label, seed=seed, num_labels=num_labels)
         self.image_shape = check_image_shape(image_shape, "image_shape")
-        self.set_landmark_options(landmarks, max_landmarks, landmark_roi_size)
+        self.set_landmark_options(landmarks, max_landmarks, landmark_roi_size, landmark_units)
         try:
             loader_image = open_unpaired_layout(self, file_loader, data_dir_paths)
             if self.landmarks:
