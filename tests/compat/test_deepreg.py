@@ -391,3 +391,43 @@ def test_a_deepreg_example_script_trains_with_only_its_imports_changed(shared_da
     assert os.path.dirname(report["log_dir"].rstrip("/")).endswith("logs")
     assert os.path.isfile(os.path.join(run, "config.yaml"))
     assert os.path.isfile(os.path.join(run, "save", "ckpt-1.index"))
+
+
+# ---------------------------------------------------------------------- docs/migrating-from-deepreg.md
+def _resolve(dotted):
+    """The module or attribute ``dotted`` names, or None."""
+    import importlib
+
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for name in parts[cut:]:
+            obj = getattr(obj, name, None)
+            if obj is None:
+                return None
+        return obj
+    return None
+
+
+def test_the_migration_page_names_what_exists():
+    import re
+
+    text = (REPO_ROOT / "docs" / "migrating-from-deepreg.md").read_text()
+    provided, missing = [], []
+    section = ""
+    for line in text.splitlines():
+        if line.startswith("#"):
+            section = line
+        for token in re.findall(r"`((?:deepreg|tfreg)(?:\.[A-Za-z_]\w*)+)", line):
+            if token.startswith("deepreg."):
+                compat = "tfreg.compat." + token
+                (missing if "Not provided" in section else provided).append(compat)
+            else:
+                provided.append(token)
+    assert len(provided) > 40
+    assert [t for t in provided if _resolve(t) is None] == []
+    # what the page says the compat path lacks, it lacks
+    assert [t for t in missing if _resolve(t) is not None] == []
