@@ -754,6 +754,9 @@ def readers(path: KeyPath, found: Set[Scenario], registry: Registry = REGISTRY) 
     """ "every method", "methods a, b", "trainer x", "types a, b" (data loaders)."""
     if len(path) == 1:
         return "every config"
+    if path == ("dataset", SPLIT, "pairs"):
+        # every split accepts the key; the validator then refuses it for the other types, with its reason
+        return "types " + ", ".join(D.PAIRS_LOADER_TYPES)
     if path[0] == "dataset":
         types = sorted(s.name for s in found if s.kind == "type")
         known = [t for t in registry.names(DATA_LOADER_CLASS) if t in D.DATA_LOADER_REQUIRED_KEYS]
