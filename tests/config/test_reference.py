@@ -87,7 +87,7 @@ def _is_loader_key(key):
 
 def test_every_key_the_validator_accepts_is_on_the_page_with_a_text(parsed, page):
     keys, _ = parsed
-    accepted = {_dotted(p) for p in ref.accepted_keys()} | {_dotted(p) for p in ref.EXTRA_KEYS}
+    accepted = {_dotted(p) for p in ref.accepted_keys()} | {_dotted(p) for p in ref.extra_keys()}
     texts = ref.key_texts()
     missing = {k for k in accepted - set(texts) if not _is_loader_key(k)}
     assert missing == set(), "accepted keys without a text in tfreg/config/reference.py"
@@ -134,7 +134,7 @@ def _unknown_key_errors(config, key):
 
 def _documented_structural_keys():
     found = ref.accepted_keys()
-    for path, scenarios in ref.EXTRA_KEYS.items():
+    for path, scenarios in ref.extra_keys().items():
         found.setdefault(path, set()).update(scenarios)
     return [(tuple(k.split(".")), found[tuple(k.split("."))]) for k in ref.key_texts()]
 

@@ -526,8 +526,8 @@ def key_texts(registry: Registry = REGISTRY) -> Dict[str, KeyText]:
             "int or list of int > 0",
             "null",
             "",
-            f"methods {choices(D.CONTROL_POINT_METHODS)} only: DeepReg's B-spline output head, the backbone's "
-            "field given at control points this many voxels apart (anti-aliased down-sampling to "
+            f"methods {choices(control_point_methods(registry))} only: DeepReg's B-spline output head, the "
+            "backbone's field given at control points this many voxels apart (anti-aliased down-sampling to "
             "`ceil(d / cp) + 3` points per axis, cubic B-spline up-sampling); taken out of the backbone's "
             "arguments by the model",
         ),
@@ -714,17 +714,29 @@ def key_texts(registry: Registry = REGISTRY) -> Dict[str, KeyText]:
     return texts
 
 
-#: Keys the validator accepts that no probe config reaches by adding empty mappings: keys of nested values
-#: that a model parses itself (``train.noise``), keys under a per-config name (``train.optimizers.<group>``)
-#: and keys a check takes out before the registry sees them (``train.backbone.control_points``). The tests
-#: check each against the validator by putting it into a config.
-EXTRA_KEYS: Dict[KeyPath, Tuple[Scenario, ...]] = {
-    ("train", "backbone", "control_points"): tuple(Scenario("method", m) for m in D.CONTROL_POINT_METHODS),
-    ("train", "noise", "probability"): (Scenario("method", "label_autoencoder"),),
-    ("train", "noise", "axis"): (Scenario("method", "label_autoencoder"),),
-    ("train", "noise", "seed"): (Scenario("method", "label_autoencoder"),),
-    ("train", "optimizers", GROUP): (Scenario("trainer", "alternating"),),
-}
+def control_point_methods(registry: Registry = REGISTRY) -> Tuple[str, ...]:
+    """The methods whose model class warps with its backbone's dense field (``supports_control_points``), the
+    ones ``train.backbone.control_points`` applies to (the validator's rule)."""
+    return tuple(
+        name
+        for name in registry.names(MODEL_CLASS)
+        if getattr(registry.get(MODEL_CLASS, name), "supports_control_points", False)
+    )
+
+
+def extra_keys(registry: Registry = REGISTRY) -> Dict[KeyPath, Tuple[Scenario, ...]]:
+    """Keys the validator accepts that no probe config reaches by adding empty mappings, with their readers:
+    keys of nested values that a model parses itself (``train.noise``), keys under a per-config name
+    (``train.optimizers.<group>``) and keys a check takes out before the registry sees them
+    (``train.backbone.control_points``). The tests check each against the validator by putting it into a
+    config."""
+    return {
+        ("train", "backbone", "control_points"): tuple(Scenario("method", m) for m in control_point_methods(registry)),
+        ("train", "noise", "probability"): (Scenario("method", "label_autoencoder"),),
+        ("train", "noise", "axis"): (Scenario("method", "label_autoencoder"),),
+        ("train", "noise", "seed"): (Scenario("method", "label_autoencoder"),),
+        ("train", "optimizers", GROUP): (Scenario("trainer", "alternating"),),
+    }
 
 
 def _loss_categories(registry: Registry) -> List[str]:
@@ -1003,7 +1015,7 @@ def _optimizer_section() -> List[str]:
 def render(registry: Registry = REGISTRY) -> str:
     """The whole page (Markdown)."""
     found = accepted_keys(registry)
-    for path, extra in EXTRA_KEYS.items():
+    for path, extra in extra_keys(registry).items():
         found.setdefault(path, set()).update(extra)
     texts = key_texts(registry)
     stale = sorted(k for k in texts if tuple(k.split(".")) not in found)
@@ -1138,13 +1150,14 @@ if __name__ == "__main__":
 
 __all__ = [
     "Argument",
-    "EXTRA_KEYS",
     "KeyText",
     "Scenario",
     "accepted_keys",
     "argument_docs",
     "component_arguments",
     "configurable_arguments",
+    "control_point_methods",
+    "extra_keys",
     "key_texts",
     "main",
     "parse_args_section",
