@@ -1,7 +1,8 @@
 """tfreg: deep-learning medical image registration on TensorFlow 2.21 and Keras 3 (DeepReg's successor).
 
-Layers, each importing only from those below it: cli -> engine -> data -> models -> layers -> losses ->
-ops, with registry and config beside them. ops, losses, layers and models use ``keras.ops`` only and run
+Layers, each importing only from those below it: compat -> cli -> engine -> data -> models -> layers ->
+losses -> ops, with registry and config beside them (compat: DeepReg's import paths, which nothing in tfreg
+imports). ops, losses, layers and models use ``keras.ops`` only and run
 on any Keras 3 backend; data and engine use TensorFlow. Beside them, without TensorFlow or Keras:
 metrics (NumPy/SciPy metrics on arrays) and evaluation (file-level evaluation, ``tfreg_evaluate``), which
 cli and engine may import.

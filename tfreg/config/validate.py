@@ -246,6 +246,18 @@ class ConfigChecker:
         self.error(path, f"must be true or false, got {_show(value)}")
         return False
 
+    def misspelt_keys(
+        self, path: KeyPath, node: Dict[str, Any], allowed: Sequence[str], explained: Sequence[str] = ()
+    ) -> None:
+        """An error for each key of ``node`` that is not in ``allowed`` (nor in ``explained``: keys another
+        check reports with a better message): a misspelt optional key would otherwise keep its default."""
+        for key in node:
+            if key not in allowed and key not in explained:
+                self.error(
+                    path + (key,),
+                    f"unknown key (a misspelling would silently keep the default).{suggestion(key, allowed)}",
+                )
+
     def unknown_keys(self, path: KeyPath, node: Dict[str, Any], allowed: Sequence[str], what: str) -> None:
         for key in node:
             if key not in allowed:
@@ -469,12 +481,7 @@ class ConfigChecker:
         explained = {"model"} if hint else set()
         if "optimizers" in trainer_cls.config_keys:
             explained.add("optimizer")
-        for key in train:
-            if key not in known and key not in explained:
-                self.error(
-                    base + (key,),
-                    f"unknown key (a misspelling would silently keep the default).{suggestion(key, known)}",
-                )
+        self.misspelt_keys(base, train, known, explained)
         for key in model_required + tuple(trainer_cls.required_config_keys):
             if key not in train:
                 self.error(base, f"missing required key {key!r}{hint}")
@@ -699,13 +706,8 @@ class ConfigChecker:
 
     def check_preprocess(self, preprocess: Dict[str, Any]) -> None:
         base: KeyPath = ("train", "preprocess")
-        for key in preprocess:
-            if key not in KNOWN_PREPROCESS_KEYS:  # e.g. data_augmentaton: null would leave augmentation on
-                self.error(
-                    base + (key,),
-                    "unknown key (a misspelling would silently keep the default)."
-                    + suggestion(key, KNOWN_PREPROCESS_KEYS),
-                )
+        # e.g. data_augmentaton: null would leave augmentation on
+        self.misspelt_keys(base, preprocess, KNOWN_PREPROCESS_KEYS)
         for key in REQUIRED_PREPROCESS_KEYS:
             if key not in preprocess:
                 self.error(base, f"missing required key {key!r} (a positive integer)")

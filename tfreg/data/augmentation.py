@@ -178,6 +178,14 @@ class RandomTransformation:
 
     Subclasses implement :meth:`sample_params` (stateless, from a seed) and :meth:`apply`, and, to transform
     landmarks, :meth:`transform_points` with ``supports_landmarks = True``.
+
+    Args:
+        moving_image_size: spatial size of the moving images ``(d0, d1[, d2])``, voxels (the pipeline passes
+            the loader's).
+        fixed_image_size: spatial size of the fixed images, same length.
+        batch_size: the batch size (the pipeline passes ``train.preprocess.batch_size``).
+        name: a name for messages.
+        seed: seed of the augmentation's random generator; None draws a non-deterministic one.
     """
 
     #: whether :meth:`transform_points` is implemented (batches with landmarks are refused otherwise)
@@ -281,7 +289,13 @@ class RandomTransformation:
 
 @REGISTRY.register_data_augmentation(name="affine")
 class RandomAffineTransform(RandomTransformation):
-    """DeepReg's ``RandomAffineTransform3D`` (2-D and 3-D), fresh parameters per batch; see the module docstring."""
+    """DeepReg's ``RandomAffineTransform3D`` (2-D and 3-D), fresh parameters per batch; see the module docstring.
+
+    Args:
+        scale: in [0, 1]; the corners of ``[-1, 1]^ndim`` are scaled by factors drawn from ``U[1 - scale, 1]``
+            (0: the identity).
+        moving_image_size, fixed_image_size, batch_size, name, seed: see :class:`RandomTransformation`.
+    """
 
     supports_landmarks = True  # the inverse of an affine map is exact
 
@@ -320,7 +334,15 @@ class RandomAffineTransform(RandomTransformation):
 
 @REGISTRY.register_data_augmentation(name="ddf")
 class RandomDDFTransform(RandomTransformation):
-    """DeepReg's ``RandomDDFTransform3D`` (2-D and 3-D), fresh parameters per batch; see the module docstring."""
+    """DeepReg's ``RandomDDFTransform3D`` (2-D and 3-D), fresh parameters per batch; see the module docstring.
+
+    Args:
+        field_strength: >= 0, voxels; per sample and axis the field's scale is drawn from
+            ``U[0, field_strength]`` (0: the identity).
+        low_res_size: spatial size of the random field before it is resized to the image; None: ``(1, 1[, 1])``
+            (DeepReg's default, a random translation per sample).
+        moving_image_size, fixed_image_size, batch_size, name, seed: see :class:`RandomTransformation`.
+    """
 
     def __init__(
         self,

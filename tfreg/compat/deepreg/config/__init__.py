@@ -1,0 +1,1 @@
+"""``deepreg.config``: config loading and checking (``parser``)."""

@@ -1,0 +1,1 @@
+"""``deepreg.model``: ``layer``, ``layer_util`` and ``backbone``."""

@@ -1,0 +1,5 @@
+"""``deepreg.model.backbone.interface``: the ``Backbone`` base class."""
+
+from tfreg.models.backbones.base import Backbone
+
+__all__ = ["Backbone"]
