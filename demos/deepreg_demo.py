@@ -143,7 +143,7 @@ def extract_archive(archive: str, destination: str) -> str:
     anything is written; links and device files in tar archives are refused too.
 
     Raises:
-        DataError: the file is neither a zip nor a tar archive, or holds a refused member.
+        DataError: the file is neither a zip nor a tar archive, is damaged, or holds a refused member.
         FileExistsError: ``destination`` exists.
     """
     if os.path.lexists(destination):
@@ -172,6 +172,9 @@ def extract_archive(archive: str, destination: str) -> str:
         else:
             raise DataError(f"{archive} is neither a zip nor a tar archive")
         os.replace(scratch, destination)
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError) as err:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise DataError(f"{archive} is damaged ({err}): delete it and download it again") from err
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise

@@ -109,6 +109,18 @@ def test_extraction_refuses_links_in_tar_files(tmp_path):
     assert os.listdir(tmp_path / "out") == []  # no scratch folder left either
 
 
+def test_a_damaged_archive_is_refused_and_nothing_is_left(tmp_path):
+    archive = tmp_path / "damaged.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("data/content.bin", b"A" * 4096)
+    data = bytearray(archive.read_bytes())
+    data[100:110] = b"B" * 10  # inside the stored member: its CRC no longer matches
+    archive.write_bytes(bytes(data))
+    with pytest.raises(DataError, match="damaged"):
+        deepreg_demo.extract_archive(str(archive), str(tmp_path / "out" / "damaged"))
+    assert os.listdir(tmp_path / "out") == []
+
+
 def test_something_that_is_no_archive_is_refused(tmp_path):
     path = tmp_path / "page.zip"
     path.write_text("<html>not found</html>")
