@@ -127,6 +127,7 @@ def write_longi_masks_release(root: str, groups: Sequence[int], visits: int = 3,
     Returns ``(archive, {key: mask})``.
     """
     rng = np.random.default_rng(seed)
+    os.makedirs(root, exist_ok=True)
     path = os.path.join(root, "data.h5")
     written = {}
     with h5py.File(path, "w") as data:
