@@ -1,0 +1,1 @@
+"""DeepReg's grouped prostate mask demo: longitudinal, feature-based registration of prostate gland masks."""

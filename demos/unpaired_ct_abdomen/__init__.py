@@ -1,0 +1,1 @@
+"""DeepReg's unpaired abdominal CT demo: unsupervised, weakly-supervised and combined training of a U-Net."""
