@@ -108,9 +108,11 @@ def test_weight_zero_skips_only_itself_and_missing_weight_warns():
     ]
 
 
-def test_unlabeled_skips_label_losses():
-    model = make_model(labeled=False)
+def test_unlabeled_skips_label_losses(caplog):
+    with caplog.at_level("WARNING", logger="tfreg.models.loss_config"):
+        model = make_model(labeled=False)
     assert [w.category for w in model.weighted_losses] == ["image", "regularization"]
+    assert "loss.label is configured but model DDFModel does not compute it on this data" in caplog.text
     out = model(make_data(labeled=False))
     assert "pred_fixed_label" not in out
     model.compile(optimizer=keras.optimizers.Adam(1e-3))

@@ -81,8 +81,9 @@ def build_losses(
         categories: every category the model has (its loss table's keys, in order); any other key of
             the section is a ValueError.
         registry: the registry to build from (a ``REGISTRY.copy()`` in tests).
-        usable: the categories that apply to this data (default all); the others are skipped silently
-            (e.g. ``label`` when the data has no labels).
+        usable: the categories that apply to this data (default all); the others are skipped, with a
+            warning when the section configures them (e.g. ``label`` when the data has no labels, which
+            DeepReg skipped silently).
         owner: the model's name, for error messages.
 
     Returns:
@@ -107,6 +108,13 @@ def build_losses(
     used_names = set()
     for category in categories:
         if category not in usable:
+            if loss_config.get(category) is not None:
+                logger.warning(
+                    "loss.%s is configured but %s does not compute it on this data (e.g. label losses on "
+                    "unlabeled data): it is skipped.",
+                    category,
+                    owner,
+                )
             continue
         if loss_config.get(category) is None:
             logger.warning("The %s loss is not configured (loss.%s is missing): it is skipped.", category, category)
