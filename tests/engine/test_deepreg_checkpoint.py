@@ -222,3 +222,108 @@ def test_adapt_config_refuses_a_contradicting_config(tmp_path):
         adapt_config({"backbone": {"name": "local", "decode_residual": False}}, found, "-k")
     with pytest.raises(CheckpointError, match="train.backbone.name is 'unet'"):
         adapt_config({"backbone": {"name": "unet"}}, found)
+
+
+# ---------------------------------------------------------------------------------------------- wiring
+def deepreg_demo_config(tmp_path, **train):
+    """A DeepReg-style config (no tfreg options) over a tiny paired, unlabeled dataset on the model grid."""
+    from tests.data.helpers import write_paired
+    from tests.engine.deepreg_configs import write_config
+
+    for split, ids in (("train", ["a", "b"]), ("test", ["c"])):
+        write_paired(str(tmp_path / "data" / split), ids, moving_shape=SIZE, fixed_shape=SIZE, num_labels=None)
+    split = lambda name: {"dir": str(tmp_path / "data" / name), "format": "nifti", "labeled": False}  # noqa: E731
+    config = {
+        "dataset": {
+            "train": split("train"),
+            "test": split("test"),
+            "type": "paired",
+            "moving_image_shape": list(SIZE),
+            "fixed_image_shape": list(SIZE),
+        },
+        "train": {
+            "method": "ddf",
+            "backbone": {"name": "local", "num_channel_initial": 2, "extract_levels": [0, 1, 2]},
+            "loss": {"image": {"name": "ssd", "weight": 1.0}},
+            "optimizer": {"name": "Adam", "learning_rate": 1.0e-9},
+            "preprocess": {"batch_size": 2, "shuffle_buffer_num_batch": 1},
+            "epochs": 1,
+            "save_period": 1,
+            **train,
+        },
+    }
+    return write_config(config, tmp_path / "deepreg.yaml")
+
+
+def test_predict_with_a_deepreg_checkpoint_writes_deepregs_ddf(tmp_path):
+    from tfreg.data.image_io import read_image
+    from tfreg.engine.predict import predict
+
+    tree = DeepRegTree(seed=12)
+    prefix = save_deepreg_checkpoint(
+        tree.unet(in_channels=2, nci=2, depth=2, extract_levels=[0, 1, 2], local=True),
+        checkpoint_folder(tmp_path, "pretrained"),
+    )
+    config = deepreg_demo_config(tmp_path)
+    out = predict(ckpt_path=prefix, config_path=config, split="test", log_dir=str(tmp_path / "logs"), exp_name="p")
+    pair = os.path.join(out, "pair_0")
+    moving, _ = read_image(os.path.join(pair, "moving_image.nii.gz"))
+    fixed, _ = read_image(os.path.join(pair, "fixed_image.nii.gz"))
+    ddf, _ = read_image(os.path.join(pair, "ddf.nii.gz"))
+    # the backbone sees [moving, fixed] (DeepReg's concatenation order)
+    x = np.stack([moving, fixed], -1)[None].astype(np.float32)
+    expected = deepreg_unet_forward(x, tree.values, 2, [0, 1, 2], local=True, image_size=SIZE)[0]
+    assert np.abs(expected).max() > 0.1
+    np.testing.assert_allclose(ddf, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+
+
+@pytest.mark.slow
+def test_train_starts_from_a_deepreg_checkpoint_and_refuses_to_resume_it(tmp_path):
+    import yaml
+
+    from tfreg.engine.train import train
+
+    tree = DeepRegTree(seed=13)
+    prefix = save_deepreg_checkpoint(
+        tree.unet(in_channels=2, nci=2, depth=2, extract_levels=[0, 1, 2], local=True),
+        checkpoint_folder(tmp_path, "pretrained"),
+    )
+    config = deepreg_demo_config(tmp_path)
+    with pytest.raises(CheckpointError, match="cannot resume from it.*train.init_from"):
+        train(config_path=config, ckpt_path=prefix, log_dir=str(tmp_path / "logs"), exp_name="resume")
+    assert not os.path.exists(tmp_path / "logs" / "resume")
+
+    bad = deepreg_demo_config(tmp_path, init_from={"path": prefix, "parts": ["encoders"]})
+    with pytest.raises(CheckpointError, match=r"holds one backbone: give parts: \[backbone\]"):
+        train(config_path=bad, log_dir=str(tmp_path / "logs"), exp_name="bad")
+
+    config = deepreg_demo_config(tmp_path, init_from={"path": prefix, "parts": ["backbone"]})
+    model, exp = train(config_path=config, log_dir=str(tmp_path / "logs"), exp_name="init", verbose=0)
+    weights = named_weights(model)
+    # one epoch of Adam at learning rate 1e-9 moves a weight by about 1e-9: the kernels are DeepReg's
+    for key, path in [
+        ("backbone/encoders/0/0/conv/kernel", "_encode_convs/0/layer-0/_layer/kernel"),
+        ("backbone/decode_residuals/1/block2/conv/kernel", "_decode_convs/0/layer-1/_layers/1/kernel"),
+        ("backbone/out_convs/2/kernel", "_output_block/layers/0/layer-0/kernel"),
+    ]:
+        np.testing.assert_allclose(weights[key].numpy(), tree.values[path], atol=1e-6)
+    with open(os.path.join(exp, "config.yaml")) as handle:
+        assert yaml.safe_load(handle)["train"]["backbone"]["decode_residual"] is True
+
+
+def test_register_starts_from_a_deepreg_checkpoint(tmp_path):
+    """tfreg_register -k: the model loaded for the prealignment predicts DeepReg's DDF."""
+    from tfreg.engine.pair_prediction import load_model
+
+    tree = DeepRegTree(seed=14)
+    prefix = save_deepreg_checkpoint(
+        tree.unet(in_channels=2, nci=2, depth=2, extract_levels=[0, 1, 2], local=True),
+        checkpoint_folder(tmp_path, "pretrained"),
+    )
+    model, moving_grid, fixed_grid = load_model(prefix, deepreg_demo_config(tmp_path))
+    assert moving_grid == fixed_grid == SIZE
+    x = backbone_input(seed=15)
+    inputs = {"moving_image": x[..., 0], "fixed_image": x[..., 1], "indices": np.zeros((1, model.index_size), "f4")}
+    expected = deepreg_unet_forward(x, tree.values, 2, [0, 1, 2], local=True, image_size=SIZE)
+    got = np.asarray(model(inputs, training=False)["ddf"])
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())

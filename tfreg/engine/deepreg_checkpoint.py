@@ -60,7 +60,15 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import trackable_object_graph_pb2
 
-from tfreg.engine.checkpoint import CheckpointError, check_checkpoint_files, named_weights
+from tfreg.engine.checkpoint import (
+    WHOLE_MODEL,
+    CheckpointError,
+    check_checkpoint_files,
+    make_checkpoint,
+    named_weights,
+    parse_ckpt_path,
+    restore_checkpoint,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -467,6 +475,48 @@ def load_deepreg_checkpoint(model: keras.Model, checkpoint) -> Dict[str, str]:
     return plan
 
 
+# ---------------------------------------------------------------------------------------------- for the engine
+def resolve_checkpoint(ckpt_path: str) -> Tuple[str, Optional[DeepRegCheckpoint]]:
+    """``(prefix, DeepRegCheckpoint or None)`` of a ``-k`` path: a DeepReg checkpoint is recognised by its
+    content (its files are named like tfreg's), anything else goes through tfreg's own checks.
+
+    Raises:
+        CheckpointError: from :func:`inspect_checkpoint` or :func:`tfreg.engine.checkpoint.parse_ckpt_path`.
+    """
+    found = inspect_checkpoint(ckpt_path)
+    if found is not None:
+        return found.prefix, found
+    prefix, _ = parse_ckpt_path(ckpt_path)
+    return prefix, None
+
+
+def restore_model(model: keras.Model, prefix: str, deepreg: Optional[DeepRegCheckpoint]) -> None:
+    """Load a built model's weights for prediction: a DeepReg checkpoint by :func:`load_deepreg_checkpoint`,
+    a tfreg one by :func:`tfreg.engine.checkpoint.restore_checkpoint` (no optimizer state)."""
+    if deepreg is not None:
+        load_deepreg_checkpoint(model, deepreg)
+    else:
+        restore_checkpoint(make_checkpoint(model), prefix, with_optimizer=False)
+
+
+def check_init_parts(parts, checkpoint: DeepRegCheckpoint) -> None:
+    """``train.init_from.parts`` for a DeepReg checkpoint: it fills the model's ``backbone`` and nothing else,
+    so ``[backbone]``, ``["."]`` or ``{backbone: "."}`` (``{backbone: backbone}``).
+
+    Raises:
+        CheckpointError: other parts, naming them.
+    """
+    if isinstance(parts, dict):
+        ok = list(parts) == ["backbone"] and parts["backbone"] in ("backbone", WHOLE_MODEL)
+    else:
+        ok = isinstance(parts, list) and len(parts) == 1 and parts[0] in ("backbone", WHOLE_MODEL)
+    if not ok:
+        raise CheckpointError(
+            f"train.init_from: {checkpoint.prefix} is a DeepReg checkpoint, which holds one backbone: give parts: "
+            f"[backbone], got {parts!r}"
+        )
+
+
 __all__ = [
     "BACKBONE_OPTIONS",
     "DeepRegCheckpoint",
@@ -474,4 +524,7 @@ __all__ = [
     "backbone_options",
     "adapt_config",
     "load_deepreg_checkpoint",
+    "resolve_checkpoint",
+    "restore_model",
+    "check_init_parts",
 ]
