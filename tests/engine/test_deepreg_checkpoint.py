@@ -168,6 +168,30 @@ def test_a_variable_missing_from_the_checkpoint_names_the_unfilled_weight(tmp_pa
         load_deepreg_checkpoint(model, prefix)
 
 
+def test_nan_values_and_damaged_files_are_refused(tmp_path):
+    import glob
+
+    tree = DeepRegTree(seed=16)
+    backbone = tree.unet(in_channels=2, nci=2, depth=1, extract_levels=[0, 1], local=True)
+    getattr(backbone._encode_convs[0], "layer-0")._norm.beta.assign([np.nan, 0.0])
+    prefix = save_deepreg_checkpoint(backbone, checkpoint_folder(tmp_path, "nan"))
+    model = build_model(
+        {"name": "local", "num_channel_initial": 2, "extract_levels": [0, 1], "decode_residual": True}, size=(8, 8, 8)
+    )
+    with pytest.raises(CheckpointError, match="NaN/infinite values in backbone/encoders/0/0/norm/beta"):
+        load_deepreg_checkpoint(model, prefix)
+
+    prefix = save_deepreg_checkpoint(
+        DeepRegTree(17).unet(in_channels=2, nci=2, depth=1, extract_levels=[0, 1], local=True),
+        checkpoint_folder(tmp_path, "cut"),
+    )
+    (data,) = glob.glob(prefix + ".data-*")
+    with open(data, "r+b") as handle:
+        handle.truncate(os.path.getsize(data) // 2)
+    with pytest.raises(CheckpointError, match="cannot be read: its files are truncated or damaged"):
+        load_deepreg_checkpoint(model, prefix)
+
+
 def test_asymmetric_extract_levels_are_refused(tmp_path):
     tree = DeepRegTree(seed=10)
     prefix = save_deepreg_checkpoint(

@@ -110,18 +110,32 @@ class _Graph:
     """The object graph of a checkpoint: children by edge name, variables' checkpoint keys."""
 
     def __init__(self, prefix: str):
-        self.reader = tf.train.load_checkpoint(prefix)
+        self.prefix = prefix
+        self.reader = self._read(tf.train.load_checkpoint, prefix)
         if not self.reader.has_tensor(OBJECT_GRAPH_KEY):
             raise CheckpointError(
                 f"checkpoint {prefix} has no object graph ({OBJECT_GRAPH_KEY}): it is a TensorFlow 1 name-based "
                 "checkpoint, which neither DeepReg 0.1/1.0 nor tfreg writes"
             )
-        proto = trackable_object_graph_pb2.TrackableObjectGraph.FromString(self.reader.get_tensor(OBJECT_GRAPH_KEY))
+        proto = trackable_object_graph_pb2.TrackableObjectGraph.FromString(self.tensor(OBJECT_GRAPH_KEY))
         self.children: List[Dict[str, int]] = [{c.local_name: c.node_id for c in n.children} for n in proto.nodes]
         self.values: List[Optional[str]] = [
             next((a.checkpoint_key for a in n.attributes if a.name == _VALUE), None) for n in proto.nodes
         ]
         self.shapes = self.reader.get_variable_to_shape_map()
+
+    def _read(self, function, *args):
+        try:
+            return function(*args)
+        except (tf.errors.OpError, ValueError, IndexError) as err:  # a cut or damaged file
+            first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+            raise CheckpointError(
+                f"checkpoint {self.prefix} cannot be read: its files are truncated or damaged ({first})"
+            ) from None
+
+    def tensor(self, key: str) -> np.ndarray:
+        """The stored value under the checkpoint key ``key``."""
+        return self._read(self.reader.get_tensor, key)
 
     def walk(self, node: int, path: Path) -> Optional[int]:
         """The node reached from ``node`` along the edge names ``path``; None where an edge is missing."""
@@ -459,7 +473,7 @@ def load_deepreg_checkpoint(model: keras.Model, checkpoint) -> Dict[str, str]:
             f"DeepReg 1.0 {checkpoint.backbone} checkpoint {checkpoint.prefix} does not fit the model built from the "
             f"config{_hint(kind, backbone)}: " + "; ".join(problems)
         )
-    values = {full: graph.reader.get_tensor(ckpt_key) for full, ckpt_key in plan.items()}
+    values = {full: graph.tensor(ckpt_key) for full, ckpt_key in plan.items()}
     bad = [full for full, value in values.items() if not np.all(np.isfinite(value))]
     if bad:
         raise CheckpointError(f"checkpoint {checkpoint.prefix} has NaN/infinite values in {_listed(bad)}")
