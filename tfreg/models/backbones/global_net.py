@@ -1,14 +1,15 @@
 """GlobalNet backbone (DeepReg's ``global``): an encoder regressing an affine transform, 2-D and 3-D.
 
-The LocalNet encoder (kernels ``[7] + [3] * depth``, channels ``num_channel_initial * 2**d``, conv block +
-residual block + max pooling per level, a conv block at the bottom) is flattened and a Dense layer gives
+The LocalNet encoder (kernels ``[7] + [3] * depth`` by default, channels ``num_channel_initial * 2**d``, conv
+block + residual block + max pooling per level, a conv block at the bottom, followed by a residual block with
+``bottom_residual``) is flattened and a Dense layer gives
 the ``ndim * (ndim + 1)`` parameters of ``theta`` ``(B, ndim + 1, ndim)``. Its kernel uses
 ``out_kernel_initializer`` (zeros in DDF models) and its bias is the identity ``eye(ndim + 1, ndim)``, so the
 network starts at the identity transform. The DDF is ``[grid, 1] @ theta - grid`` on the fixed grid
 (voxels, see :mod:`tfreg.ops.affine`).
 """
 
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 import keras
 import numpy as np
@@ -48,7 +49,7 @@ class GlobalNet(Backbone):
         out_channels: Optional[int] = None,
         extract_levels: Optional[Sequence[int]] = None,
         depth: Optional[int] = None,
-        encode_kernel_sizes=None,
+        encode_kernel_sizes: Union[int, Sequence[int], None] = None,
         bottom_residual: bool = False,
         name: str = "GlobalNet",
         **kwargs,
