@@ -60,3 +60,33 @@ def test_depth_too_large_names_image_size_and_depth():
 def test_bad_arguments(kwargs, word):
     with pytest.raises(ValueError, match=word):
         LocalNet(image_size=(8, 8, 8), **kwargs)
+
+
+def test_deepreg_10_options_add_residual_blocks_and_keep_the_other_keys():
+    """decode_residual / bottom_residual add DeepReg 1.0's residual blocks under their own keys; the other
+    weights keep their keys (tfreg checkpoints still load); the DeepReg forward pass is checked in
+    tests/engine/test_deepreg_checkpoint.py."""
+    from tfreg.engine.checkpoint import named_weights
+
+    x = np.random.default_rng(2).random((1, 8, 12, 10, 2)).astype("float32")
+    kwargs = dict(image_size=(8, 12, 10), num_channel_initial=2, extract_levels=[0, 1, 2])
+    plain, residual = LocalNet(**kwargs), LocalNet(decode_residual=True, **kwargs)
+    plain(x), residual(x)
+    plain_keys, residual_keys = set(named_weights(plain)), set(named_weights(residual))
+    extra = residual_keys - plain_keys
+    assert plain_keys < residual_keys
+    # one residual block (2 convolutions + 2 x 4 normalisation weights) per decoded level
+    assert len(extra) == 2 * 10 and all(k.startswith("decode_residuals/") for k in extra)
+    assert residual.get_config()["decode_residual"] is True and plain.get_config()["decode_residual"] is False
+
+    size = (8, 8, 8)
+    g = GlobalNet(image_size=size, num_channel_initial=2, depth=2, encode_kernel_sizes=3, bottom_residual=True)
+    g(np.zeros((1, *size, 2), "float32"))
+    weights = named_weights(g)
+    assert tuple(weights["encoders/0/conv/kernel"].shape) == (3, 3, 3, 2, 2)
+    assert tuple(weights["bottom_residuals/0/block2/conv/kernel"].shape) == (3, 3, 3, 8, 8)
+    assert GlobalNet(image_size=size, num_channel_initial=2, depth=2).encode_kernel_sizes == [7, 3, 3]
+    with pytest.raises(ValueError, match="bottom_residual"):
+        GlobalNet(image_size=size, num_channel_initial=2, depth=2, bottom_residual="yes")
+    with pytest.raises(ValueError, match="decode_residual"):
+        UNet(image_size=size, num_channel_initial=2, depth=1, decode_residual=1)

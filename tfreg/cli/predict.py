@@ -25,7 +25,10 @@ def build_parser(prog: str = "tfreg_predict") -> argparse.ArgumentParser:
     )
     add_device_flags(parser)
     parser.add_argument(
-        "-k", "--ckpt_path", required=True, help="checkpoint .../save/ckpt-<epoch> written by tfreg_train"
+        "-k",
+        "--ckpt_path",
+        required=True,
+        help="checkpoint .../save/ckpt-<epoch> written by tfreg_train or by DeepReg 1.0 (model zoo)",
     )
     parser.add_argument("--split", required=True, choices=DATASET_SPLITS, help="dataset split to predict")
     parser.add_argument("-b", "--batch_size", type=int, default=1, help="prediction batch size (default: 1)")

@@ -49,8 +49,9 @@ such as ``backbone``, or ``"."`` for the whole saved model) from a file into par
 standalone segmentation model's ``backbone`` into the ``segmenter`` of a composite model; no optimizer
 state, shapes checked per key.
 
-DeepReg 0.x/1.0 checkpoints (TF 2.3 Keras 2 models, the model zoo's ``*.ckpt``) do not map onto Keras 3
-models; they are refused with a message saying so.
+DeepReg 1.0's checkpoints (TF 2.3 Keras 2 models, the model zoo's ``ckpt-N``) have other keys: they are
+recognised by content and read by name in :mod:`tfreg.engine.deepreg_checkpoint`. DeepReg 0.1's ``*.ckpt``
+files are refused with a message saying so.
 """
 
 from __future__ import annotations
@@ -112,8 +113,9 @@ def parse_ckpt_path(ckpt_path: str) -> Tuple[str, int]:
     name = os.path.basename(path)
     if name.endswith(".ckpt"):
         raise CheckpointError(
-            f"--ckpt_path {ckpt_path}: DeepReg's legacy '.ckpt' (TF 2.3 Keras 2) checkpoints cannot be loaded "
-            "into Keras 3 models; retrain with tfreg, which writes save/ckpt-<epoch>"
+            f"--ckpt_path {ckpt_path}: DeepReg 0.1's '.ckpt' files (TF 2.3 Keras 2 save_weights) are not read into "
+            "tfreg's Keras 3 models (DeepReg 1.0's save/ckpt-<epoch> are, see docs/deepreg-checkpoints.md); "
+            "retrain with tfreg, which writes save/ckpt-<epoch>"
         )
     match = _CKPT_RE.match(name)
     if not match:

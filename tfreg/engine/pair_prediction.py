@@ -53,7 +53,8 @@ def load_model(
     """Load a trained registration model; returns ``(model, moving grid, fixed grid)``.
 
     Args:
-        model_path: ``.../save/ckpt-N`` or a ``.keras`` file.
+        model_path: ``.../save/ckpt-N`` (tfreg's or DeepReg 1.0's, see :mod:`tfreg.engine.deepreg_checkpoint`)
+            or a ``.keras`` file.
         config_path: the training config for a checkpoint (default: the one beside it).
         shape: the model grid, moving and fixed (overrides the config's; a ``.keras`` file has its own).
 
@@ -72,11 +73,11 @@ def load_model(
         return model, tuple(model.moving_image_size), tuple(model.fixed_image_size)
 
     from tfreg.config import load_configs_with_provenance, validate_config
-    from tfreg.engine.checkpoint import make_checkpoint, parse_ckpt_path, restore_checkpoint
+    from tfreg.engine.deepreg_checkpoint import adapt_config, resolve_checkpoint, restore_model
     from tfreg.engine.predict import default_config_path
     from tfreg.registry import REGISTRY
 
-    prefix, _ = parse_ckpt_path(model_path)
+    prefix, deepreg = resolve_checkpoint(model_path)
     config_path = config_path or default_config_path(prefix)
     if not os.path.isfile(config_path):
         raise FileNotFoundError(
@@ -91,6 +92,8 @@ def load_model(
             "with --model_image_size"
         )
     train = config["train"]
+    if deepreg is not None:
+        adapt_config(train, deepreg, "-k")
     moving_grid, fixed_grid = grids
     model = REGISTRY.build_model(
         config=dict(
@@ -108,7 +111,7 @@ def load_model(
             "indices": np.zeros((1, model.index_size), np.float32),
         }
     )
-    restore_checkpoint(make_checkpoint(model), prefix, with_optimizer=False)
+    restore_model(model, prefix, deepreg)
     return model, moving_grid, fixed_grid
 
 

@@ -48,7 +48,7 @@ import tensorflow as tf
 from tfreg.config import load_configs_with_provenance, save_config, validate_config
 from tfreg.data.load import SPLITS
 from tfreg.engine.build import build_loader, build_model, create_variables, split_dataset
-from tfreg.engine.checkpoint import make_checkpoint, parse_ckpt_path, restore_checkpoint
+from tfreg.engine.deepreg_checkpoint import adapt_config, resolve_checkpoint, restore_model
 from tfreg.engine.predict_metrics import (
     landmark_point_metrics,
     landmark_points,
@@ -164,7 +164,9 @@ def predict(
 
     Args:
         gpu, gpu_allow_growth, num_workers: device flags, see :func:`tfreg.engine.runtime.configure_devices`.
-        ckpt_path: ``.../save/ckpt-N`` written by ``tfreg_train`` (required).
+        ckpt_path: ``.../save/ckpt-N`` written by ``tfreg_train``, or by DeepReg 1.0 (its model zoo's
+            checkpoints: recognised by content, the backbone options of its architecture are set, see
+            :mod:`tfreg.engine.deepreg_checkpoint`) (required).
         split: ``train``, ``valid`` or ``test``: the dataset split to predict.
         batch_size: prediction batch size (overrides the config's).
         exp_name: output folder name under ``log_dir``; default a timestamp.
@@ -202,7 +204,8 @@ def predict(
         raise ValueError(f"--batch_size must be a positive int, got {batch_size!r}")
     if not isinstance(full_resolution, bool):
         raise ValueError(f"full_resolution (--full_resolution) must be true or false, got {full_resolution!r}")
-    ckpt_prefix, _ = parse_ckpt_path(ckpt_path)
+    # a DeepReg 1.0 checkpoint (same file names) is recognised by its content
+    ckpt_prefix, deepreg = resolve_checkpoint(ckpt_path)
     if not config_path:
         config_path = default_config_path(ckpt_prefix)
         if not os.path.isfile(config_path):
@@ -224,6 +227,8 @@ def predict(
         )
     elif not any(os.path.realpath(p) == os.path.realpath(trained_path) for p in paths):
         check_against_training(config, paths, trained_path, registry)
+    if deepreg is not None:  # after the comparison: DeepReg's own config has no tfreg options
+        adapt_config(config["train"], deepreg, "--ckpt_path")
 
     exp_path = experiment_path(log_dir, exp_name or default_exp_name())
     out_path = os.path.join(exp_path, split)
@@ -243,7 +248,7 @@ def predict(
     check_voxels(loader)
     model = build_model(config, loader, registry)
     create_variables(model, loader)
-    restore_checkpoint(make_checkpoint(model), ckpt_prefix, with_optimizer=False)
+    restore_model(model, ckpt_prefix, deepreg)
     dataset = split_dataset(config, loader, training=False, batch_size=batch_size, repeat=False, registry=registry)
 
     # a composite model's own outputs written as images (segmentations, attention maps), see its class

@@ -38,11 +38,18 @@ from tfreg.data.loaders.base import steps_per_epoch
 from tfreg.engine.build import build_loader, build_model, check_label_channels, create_variables, split_dataset
 from tfreg.engine.checkpoint import (
     SAVE_DIR,
+    CheckpointError,
     available_checkpoints,
     make_checkpoint,
     parse_ckpt_path,
     restore_checkpoint,
     restore_parts,
+)
+from tfreg.engine.deepreg_checkpoint import (
+    adapt_config,
+    check_init_parts,
+    inspect_checkpoint,
+    load_deepreg_checkpoint,
 )
 from tfreg.engine.mixed_precision import mixed_precision_policy
 from tfreg.engine.runtime import configure_devices
@@ -152,9 +159,15 @@ def train(
     if not paths:
         raise ValueError("config_path: give at least one YAML config file (-c/--config_path)")
     config, provenance = load_configs_with_provenance(paths)
+    if ckpt_path and inspect_checkpoint(ckpt_path) is not None:
+        raise CheckpointError(
+            f"--ckpt_path {ckpt_path} is a DeepReg checkpoint: training cannot resume from it (its optimizer state "
+            "is TF 2.3 Keras 2's); start from its weights with train.init_from: {path: ..., parts: [backbone]}"
+        )
     ckpt_prefix, initial_epoch = parse_ckpt_path(ckpt_path) if ckpt_path else (None, 0)
     config = apply_max_epochs(config, max_epochs)
     config = validate_config(config, provenance, registry=registry)
+    deepreg_sources = _adapt_to_deepreg_sources(config)
     epochs = int(config["train"]["epochs"])
     if initial_epoch >= epochs:
         raise ValueError(
@@ -199,8 +212,11 @@ def train(
             if init_from:
                 logger.info("train.init_from is not applied when resuming: %s holds every weight", ckpt_prefix)
         elif init_from:
-            for source in init_from if isinstance(init_from, list) else [init_from]:
-                restored = restore_parts(model, os.path.expanduser(source["path"]), source["parts"])
+            for i, source in enumerate(init_from if isinstance(init_from, list) else [init_from]):
+                if i in deepreg_sources:
+                    restored = {"backbone": len(load_deepreg_checkpoint(model, deepreg_sources[i]))}
+                else:
+                    restored = restore_parts(model, os.path.expanduser(source["path"]), source["parts"])
                 logger.info("initialised %s from %s", restored, source["path"])
 
     train_steps = steps_per_epoch(train_loader.num_samples, batch_size)
@@ -290,6 +306,21 @@ def build_trainer(train_config: Dict[str, Any], strategy, registry):
             "(keras-team/keras#20585); use 'loop' (or leave train.trainer out)"
         )
     return trainer
+
+
+def _adapt_to_deepreg_sources(config: dict) -> dict:
+    """``{index in train.init_from: DeepRegCheckpoint}`` for the sources that are DeepReg checkpoints, whose
+    backbone options are set in ``config`` (the architecture they were trained with) and whose parts are
+    checked, before anything is built."""
+    init_from = config["train"].get("init_from")
+    found = {}
+    for i, source in enumerate(init_from if isinstance(init_from, list) else [init_from] if init_from else []):
+        deepreg = inspect_checkpoint(os.path.expanduser(source["path"]))
+        if deepreg is not None:
+            check_init_parts(source["parts"], deepreg)
+            adapt_config(config["train"], deepreg, "train.init_from")
+            found[i] = deepreg
+    return found
 
 
 def checkpoint_of(model: keras.Model, optimizers: Dict[str, keras.optimizers.Optimizer]):

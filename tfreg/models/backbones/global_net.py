@@ -1,14 +1,15 @@
 """GlobalNet backbone (DeepReg's ``global``): an encoder regressing an affine transform, 2-D and 3-D.
 
-The LocalNet encoder (kernels ``[7] + [3] * depth``, channels ``num_channel_initial * 2**d``, conv block +
-residual block + max pooling per level, a conv block at the bottom) is flattened and a Dense layer gives
+The LocalNet encoder (kernels ``[7] + [3] * depth`` by default, channels ``num_channel_initial * 2**d``, conv
+block + residual block + max pooling per level, a conv block at the bottom, followed by a residual block with
+``bottom_residual``) is flattened and a Dense layer gives
 the ``ndim * (ndim + 1)`` parameters of ``theta`` ``(B, ndim + 1, ndim)``. Its kernel uses
 ``out_kernel_initializer`` (zeros in DDF models) and its bias is the identity ``eye(ndim + 1, ndim)``, so the
 network starts at the identity transform. The DDF is ``[grid, 1] @ theta - grid`` on the fixed grid
 (voxels, see :mod:`tfreg.ops.affine`).
 """
 
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 import keras
 import numpy as np
@@ -17,7 +18,7 @@ from keras import ops
 from tfreg.checks import check_int
 from tfreg.models.backbones.base import Backbone
 from tfreg.models.backbones.blocks import ConvBlock, ResidualBlock, pooling_layer
-from tfreg.models.backbones.unet import check_depth_fits, check_levels
+from tfreg.models.backbones.unet import _per_level, check_depth_fits, check_levels
 from tfreg.ops.affine import affine_to_ddf
 from tfreg.registry import REGISTRY
 
@@ -33,6 +34,11 @@ class GlobalNet(Backbone):
         extract_levels: DeepReg's older way to give the depth: ``depth = max(extract_levels)``.
         depth: number of down-samplings; one of ``depth`` and ``extract_levels`` is required.
         out_activation: accepted for the common signature; must be None (theta is linear).
+        encode_kernel_sizes: int or ``depth + 1`` ints, the kernel of each encoder level and of the bottom;
+            default ``[7] + [3] * depth`` (DeepReg 0.1's GlobalNet; DeepReg 1.0's uses 3 everywhere).
+        bottom_residual: follow the bottom conv block by a residual block, as DeepReg 1.0's GlobalNet does
+            (its published checkpoints need ``encode_kernel_sizes: 3, bottom_residual: true``, see
+            :mod:`tfreg.engine.deepreg_checkpoint`).
 
     Call: ``(B, *image_size, C)`` -> ``(ddf, theta)``: ``ddf (B, *image_size, ndim)`` voxels, ``theta
     (B, ndim + 1, ndim)``.
@@ -43,6 +49,8 @@ class GlobalNet(Backbone):
         out_channels: Optional[int] = None,
         extract_levels: Optional[Sequence[int]] = None,
         depth: Optional[int] = None,
+        encode_kernel_sizes: Union[int, Sequence[int], None] = None,
+        bottom_residual: bool = False,
         name: str = "GlobalNet",
         **kwargs,
     ):
@@ -65,14 +73,20 @@ class GlobalNet(Backbone):
         self.depth = int(depth)
         self.extract_levels = None if extract_levels is None else list(extract_levels)
         check_depth_fits(self.image_size, self.depth, 2)
+        if not isinstance(bottom_residual, bool):
+            raise ValueError(f"bottom_residual must be true or false, got {bottom_residual!r}")
+        self.bottom_residual = bottom_residual
         ndim, nci = self.ndim, self.num_channel_initial
-        kernels = [7] + [3] * self.depth
+        kernels = _per_level(encode_kernel_sizes, self.depth + 1, "encode_kernel_sizes", [7] + [3] * self.depth)
+        self.encode_kernel_sizes = kernels
         channels = [nci * 2**d for d in range(self.depth + 1)]
         self.encoders = []
         for d in range(self.depth):
             self.encoders += [ConvBlock(ndim, channels[d], kernels[d]), ResidualBlock(ndim, channels[d], kernels[d])]
         self.pools = [pooling_layer(ndim, 2) for _ in range(self.depth)]
         self.bottom = ConvBlock(ndim, channels[-1], kernels[-1])
+        # a separate list, empty by default, so that the keys of the other weights do not depend on the option
+        self.bottom_residuals = [ResidualBlock(ndim, channels[-1], kernels[-1])] if bottom_residual else []
         self.flatten = keras.layers.Flatten()
         identity = np.eye(ndim + 1, ndim, dtype="float32").reshape(-1)
         self.dense = keras.layers.Dense(
@@ -89,10 +103,12 @@ class GlobalNet(Backbone):
             x = self.encoders[2 * d + 1](x, training=training)
             x = self.pools[d](x)
         x = self.bottom(x, training=training)
+        for block in self.bottom_residuals:
+            x = block(x, training=training)
         theta = ops.reshape(self.dense(self.flatten(x)), (-1, self.ndim + 1, self.ndim))
         return affine_to_ddf(theta, self.image_size), theta
 
-    config_keys = ("depth", "extract_levels")
+    config_keys = ("depth", "extract_levels", "encode_kernel_sizes", "bottom_residual")
     #: the call returns ``(ddf, theta)`` of an affine transform, not a free dense field
     affine_output = True
 

@@ -5,7 +5,8 @@ channels) and a residual block, then down-sampling by ``strides`` (max pooling, 
 when ``pooling=False``). The bottom (level ``depth``) is a conv block and a residual block. Decoder level
 ``d`` (depth-1 down to the lowest extract level): transposed conv back to level ``d``'s size (the output
 padding is chosen per axis so that sizes that are not multiples of ``strides**depth`` come back exactly),
-skip connection (add, or concatenate when ``concat_skip``), conv block. Output: for every extract level a
+skip connection (add, or concatenate when ``concat_skip``), conv block (followed by a residual block when
+``decode_residual``, as in DeepReg 1.0's UNet and LocalNet). Output: for every extract level a
 ``kernel 3`` convolution to ``out_channels`` (``out_kernel_initializer``, zero bias, ``out_activation``),
 linearly resized to ``image_size`` and averaged over levels.
 """
@@ -104,6 +105,9 @@ class UNet(Backbone):
             they must equal ``encode_num_channels`` on the decoded levels.
         strides: down-sampling factor, int >= 2.
         padding: only ``"same"``.
+        decode_residual: follow each decoder conv block by a residual block (two conv blocks and a skip),
+            DeepReg 1.0's decoder; its published checkpoints need it
+            (:mod:`tfreg.engine.deepreg_checkpoint`). False: the conv block alone.
 
     Call: ``(B, *image_size, C)`` -> ``(B, *image_size, out_channels)``.
 
@@ -127,10 +131,14 @@ class UNet(Backbone):
         decode_num_channels: Optional[Sequence[int]] = None,
         strides: int = 2,
         padding: str = "same",
+        decode_residual: bool = False,
         name: str = "UNet",
         **kwargs,
     ):
         super().__init__(name=name, **kwargs)
+        if not isinstance(decode_residual, bool):
+            raise ValueError(f"decode_residual must be true or false, got {decode_residual!r}")
+        self.decode_residual = decode_residual
         self.extract_levels, self.depth = check_levels(extract_levels, depth)
         depth = self.depth
         if padding != "same":
@@ -201,6 +209,15 @@ class UNet(Backbone):
             dec = ConvBlock(ndim, self.decode_num_channels[d], self.decode_kernel_sizes[d])
             self.ups_list.append(up)
             self.decoders_list.append(dec)
+        # a separate list, empty by default, so that the keys of the other weights do not depend on the option
+        self.decode_residuals = (
+            [
+                ResidualBlock(ndim, self.decode_num_channels[d], self.decode_kernel_sizes[d])
+                for d in range(depth - 1, self.min_level - 1, -1)
+            ]
+            if self.decode_residual
+            else []
+        )
         self.out_convs = [
             conv_layer(
                 ndim,
@@ -234,6 +251,8 @@ class UNet(Backbone):
             x = self._upsample(i, d, x, training)
             x = ops.concatenate([x, skips[d]], axis=-1) if self.concat_skip else x + skips[d]
             x = self.decoders_list[i](x, training=training)
+            if self.decode_residual:
+                x = self.decode_residuals[i](x, training=training)
             features[d] = x
         outs = []
         for conv, level in zip(self.out_convs, self.extract_levels):
@@ -253,6 +272,7 @@ class UNet(Backbone):
         "decode_num_channels",
         "strides",
         "padding",
+        "decode_residual",
     )
 
 
