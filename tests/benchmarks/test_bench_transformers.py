@@ -33,6 +33,7 @@ def independent_ddf_model(backbone):
     return model
 
 
+@pytest.mark.slow  # a whole training: the main CI step stays under 15 minutes
 def test_a_tiny_local_child_reports_its_parameters_times_and_peaks():
     result = bench.run_child("local", TINY, "float32", steps=1, repeat=1, timeout=300, max_rss_gib=8)
     assert "error" not in result, result.get("error")

@@ -247,6 +247,7 @@ def mirrored_runs(tmp_path_factory):
     return result, weights
 
 
+@pytest.mark.slow  # a whole training: the main CI step stays under 15 minutes
 def test_batch_size_not_divisible_by_replicas(mirrored_runs):
     result, _ = mirrored_runs
     assert result["batch3_error"] == (
@@ -256,6 +257,7 @@ def test_batch_size_not_divisible_by_replicas(mirrored_runs):
     assert not result["batch3_log_dir_exists"]  # refused before anything was written
 
 
+@pytest.mark.slow  # a whole training: the main CI step stays under 15 minutes
 def test_mirrored_fit_writes_the_run_folder(mirrored_runs):
     result, _ = mirrored_runs
     run = result["mirrored"]
@@ -271,6 +273,7 @@ def test_mirrored_fit_writes_the_run_folder(mirrored_runs):
         assert any(p.name.startswith("events.out.tfevents") for p in (exp / split).iterdir()), split
 
 
+@pytest.mark.slow  # a whole training: the main CI step stays under 15 minutes
 def test_mirrored_matches_single_device(mirrored_runs):
     """Two replicas of batch 1 take the same steps as one device with batch 2.
 

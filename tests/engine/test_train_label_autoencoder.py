@@ -35,6 +35,7 @@ def test_the_repository_config_validates():
     assert train["optimizer"]["learning_rate"] == 1.0e-3
 
 
+@pytest.mark.slow  # a whole training: the main CI step stays under 15 minutes
 def test_train_writes_the_encoder_that_the_embedding_loss_loads(tmp_path):
     from tfreg.engine.train import train
     from tfreg.losses.segmentation import EmbeddingLoss

@@ -95,6 +95,7 @@ def test_train_and_resume_with_the_cli(tmp_path):
     assert checkpoints(os.path.join(logs, "resumed")) == ["ckpt-3.index"]
 
 
+@pytest.mark.slow  # a whole training: the main CI step stays under 15 minutes
 def test_resume_restores_the_segmenter_weights(tmp_path):
     import keras
     import tensorflow as tf
@@ -177,6 +178,7 @@ def test_multi_unets_tiles_that_do_not_divide_the_images_are_an_error_before_tra
     assert not (logs / "bad").exists()
 
 
+@pytest.mark.slow  # a whole training: the main CI step stays under 15 minutes
 def test_trains_and_predicts_on_integer_label_maps(tmp_path):
     """``dataset.num_labels: 2``: label files are maps 0 / 1 / 2 (``image`` thresholded at 0.4 and 0.6); the
     softmax head gets 3 classes from the data, and the predicted masks have the two structures' channels."""

@@ -132,6 +132,7 @@ def test_parameter_count_formula(size, channels, options):
     assert count(model.non_trainable_weights) == frozen
 
 
+@pytest.mark.slow  # a whole training: the main CI step stays under 15 minutes
 def test_fit_learns_to_reconstruct():
     import tensorflow as tf
 

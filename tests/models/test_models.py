@@ -68,6 +68,7 @@ def test_2d_ddf_model():
     assert tuple(out["ddf"].shape) == (2, 16, 16, 2)
 
 
+@pytest.mark.slow  # a whole training: the main CI step stays under 15 minutes
 def test_fit_logs_every_name_and_val_prefix():
     model = make_model()
     model.compile(optimizer=keras.optimizers.Adam(1e-3))

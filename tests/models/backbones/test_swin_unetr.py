@@ -64,6 +64,7 @@ def ball_data(n, size=SIZE, seed=0):
     }
 
 
+@pytest.mark.slow  # a whole training: the main CI step stays under 15 minutes
 @pytest.mark.backend_agnostic
 def test_trains_and_predicts_on_a_tiny_volume():
     model = segmentation_model()
