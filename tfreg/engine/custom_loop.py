@@ -132,7 +132,7 @@ def run_loop(
     writers = {}
     logs: Dict[str, float] = {}
     try:
-        saver = CheckpointSaver(checkpoint, save_dir, run.save_period)
+        saver = CheckpointSaver(checkpoint, save_dir, run.save_period, run_folder=run.exp_path if run.chief else None)
         saver.set_model(model)  # it refuses to save non-finite weights
         if run.chief:
             writers = {

@@ -10,6 +10,10 @@ shapes, the batch size against the replicas, and the checkpoint against the mode
         save/ckpt-<epoch>.*   checkpoints every save_period epochs and after the last one
         save/config.yaml      the config beside the checkpoints: predict defaults to it and checks a
                               config given with -c against it (docs/safety.md)
+        .tfreg-incomplete     until the first checkpoint: the process writing the folder. A run that
+                              fails before then removes what it wrote; one killed before then leaves
+                              the marker, and a rerun under the same name reuses the folder
+                              (:func:`is_failed_start`)
 
 Keras' ``fit`` reads one batch from its own iterator to build its step function before training
 starts; with a reshuffling dataset, runs under different strategies therefore do not see identical
@@ -48,12 +52,22 @@ from tfreg.engine.mixed_precision import mixed_precision_policy
 from tfreg.engine.runtime import configure_devices
 from tfreg.engine.strategy import check_batch_size, is_chief, make_strategy
 from tfreg.engine.trainers.base import TrainingRun, is_multiworker
-from tfreg.file_safety import clean_stale_scratch
+from tfreg.file_safety import (
+    INCOMPLETE_MARKER,
+    clean_stale_scratch,
+    describe_incomplete,
+    incomplete_state,
+    mark_incomplete,
+)
 
 logger = logging.getLogger(__name__)
 
 #: The training config's name beside the checkpoints (``<exp>/save/config.yaml``).
 TRAINED_CONFIG = "config.yaml"
+#: The command named in the log folder's incomplete marker.
+TOOL = "tfreg_train"
+#: Everything a training run writes in its log folder (a killed start's leftovers hold nothing else).
+RUN_ENTRIES = ("config.yaml", "train", "validation", SAVE_DIR, INCOMPLETE_MARKER)
 
 
 def default_exp_name() -> str:
@@ -90,7 +104,9 @@ def check_log_dir(log_dir: str, exp_name: str, ckpt_path: Optional[str] = None) 
     would mix).
 
     Resuming into the folder of the checkpoint itself (``-k logs/exp/save/ckpt-3 -l exp``) is allowed: the
-    run continues that experiment.
+    run continues that experiment. So is a folder left by a run that was killed before its first
+    checkpoint (:func:`is_failed_start`): it holds nothing that could be resumed, and it is emptied when the
+    new run starts writing.
     """
     path = experiment_path(log_dir, exp_name)
     clean_stale_scratch(path)  # a killed run's half-written files are not results
@@ -99,11 +115,45 @@ def check_log_dir(log_dir: str, exp_name: str, ckpt_path: Optional[str] = None) 
             path
         ):
             return path
+        state = incomplete_state(path)
+        if state == "running":
+            raise FileExistsError(
+                f"log folder {path} is being written by {describe_incomplete(path)}, which has not saved a "
+                "checkpoint yet: choose another --exp_name (-l) or --log_dir (if that run is no longer running, "
+                "remove the folder)"
+            )
+        if state == "abandoned":
+            checkpoints = available_checkpoints(os.path.join(path, SAVE_DIR))
+            others = sorted(set(os.listdir(path)) - set(RUN_ENTRIES))
+            if not checkpoints and not others:
+                return path
+            found = (
+                f"its checkpoint {checkpoints[-1]} (resume with -k {checkpoints[-1]})"
+                if checkpoints
+                else f"files tfreg_train does not write: {others}"
+            )
+            raise FileExistsError(
+                f"log folder {path} was left by a run that stopped before it finished starting "
+                f"({describe_incomplete(path)}), but it holds {found}: it is not reused; choose another "
+                "--exp_name (-l) or --log_dir, or remove it"
+            )
         raise FileExistsError(
             f"log folder {path} already exists and is not empty: choose another --exp_name (-l) or --log_dir, "
             "or remove it"
         )
     return path
+
+
+def is_failed_start(path: str) -> bool:
+    """Whether ``path`` holds only what a training run writes, marked incomplete by a process of this machine
+    that is gone (killed before its first checkpoint: ``kill -9``, out of memory, a crash in native code),
+    and no checkpoint. Such a folder is emptied and reused by the next run given its name."""
+    return (
+        os.path.isdir(path)
+        and incomplete_state(path) == "abandoned"
+        and not available_checkpoints(os.path.join(path, SAVE_DIR))
+        and set(os.listdir(path)) <= set(RUN_ENTRIES)
+    )
 
 
 def train(
@@ -215,9 +265,17 @@ def train(
 
     chief = is_chief(dist)
     existed = os.path.isdir(exp_path)
-    fresh = chief and not (existed and os.listdir(exp_path))  # nothing of an earlier run is in the folder
+    reused = chief and is_failed_start(exp_path)
+    fresh = chief and (reused or not (existed and os.listdir(exp_path)))  # nothing of an earlier run is kept
     if chief:
+        if reused:
+            remove_run_folder(exp_path, keep_folder=True)
+            logger.warning("emptied %s, left by a run killed before its first checkpoint", exp_path)
         os.makedirs(exp_path, exist_ok=True)
+        if fresh:
+            # removed with the first checkpoint (CheckpointSaver); a run killed before then leaves it, and the
+            # next run under this name reuses the folder (is_failed_start)
+            mark_incomplete(exp_path, TOOL)
         save_config(config, os.path.join(exp_path, "config.yaml"))
         save_config(config, os.path.join(exp_path, SAVE_DIR, TRAINED_CONFIG))
     if verbose is None:
@@ -301,6 +359,7 @@ __all__ = [
     "TRAINED_CONFIG",
     "train",
     "check_log_dir",
+    "is_failed_start",
     "experiment_path",
     "default_exp_name",
     "build_trainer",

@@ -41,7 +41,9 @@ class FitTrainer(Trainer):
             keras.callbacks.TensorBoard(
                 log_dir=run.exp_path, histogram_freq=run.save_period, update_freq=run.update_freq
             ),
-            CheckpointSaver(checkpoint, os.path.join(run.exp_path, SAVE_DIR), run.save_period, guard=guard),
+            CheckpointSaver(
+                checkpoint, os.path.join(run.exp_path, SAVE_DIR), run.save_period, guard=guard, run_folder=run.exp_path
+            ),
         ] + list(run.callbacks)
         model.fit(
             run.train_data,
