@@ -340,3 +340,34 @@ def test_a_start_killed_at_its_first_step_does_not_block_a_rerun(tmp_path):
     assert os.path.isfile(os.path.join(exp, "save", "ckpt-1.index"))
     # one TensorBoard file per folder: the killed run's were removed, not mixed in
     assert len(glob.glob(os.path.join(exp, "train", "events.out.tfevents.*"))) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("trainer", ["fit", "loop"])
+def test_a_config_whose_first_step_diverges_leaves_nothing(tmp_path, trainer, monkeypatch):
+    """A loss that is NaN from the first step on (tfreg's own loop and Keras' fit): the run stops with the
+    divergence error and the log folder is gone, so the same -l name can be used again at once."""
+    import keras
+
+    from tests.conftest import data_root
+    from tfreg.engine.divergence import TrainingDiverged
+    from tfreg.registry import LOSS_CLASS, REGISTRY
+
+    if not data_root().is_dir():
+        pytest.skip(f"real test data not found at {data_root()} (set TFREG_TEST_DATA)")
+
+    class NanSSD(keras.losses.Loss):
+        def call(self, y_true, y_pred):
+            axes = tuple(range(1, len(y_pred.shape)))
+            return keras.ops.mean(keras.ops.square(y_true - y_pred), axis=axes) * float("nan")
+
+    # the model builds its losses from the global registry (build_model passes it no other)
+    REGISTRY.get(LOSS_CLASS, "ssd")  # built-ins imported first
+    monkeypatch.setitem(REGISTRY._dict, (LOSS_CLASS, "nan_ssd"), NanSSD)
+
+    config = paired_config(data_root(), epochs=1, trainer={"name": trainer})
+    config["train"]["loss"]["image"] = {"name": "nan_ssd", "weight": 1.0}
+    path = write_config(config, tmp_path / "c.yaml")
+    with pytest.raises(TrainingDiverged, match=r"diverged at step 1 \(epoch 1\)"):
+        train(config_path=path, log_dir=str(tmp_path), exp_name="run", verbose=0)
+    assert not (tmp_path / "run").exists()  # nothing blocks a rerun under the same name
