@@ -48,6 +48,7 @@ from tfreg.engine.checkpoint import (
     restore_checkpoint,
     restore_parts,
 )
+from tfreg.engine.console import CONSOLE_METRICS, hint
 from tfreg.engine.mixed_precision import mixed_precision_policy
 from tfreg.engine.runtime import configure_devices
 from tfreg.engine.strategy import check_batch_size, is_chief, make_strategy
@@ -167,6 +168,7 @@ def train(
     num_workers: int = 0,
     strategy: str = "auto",
     verbose: Optional[int] = None,
+    console_metrics: str = "losses",
     registry=None,
     callbacks: Optional[Sequence[keras.callbacks.Callback]] = None,
 ) -> Tuple[keras.Model, str]:
@@ -183,7 +185,11 @@ def train(
         max_epochs: > 0 overrides ``train.epochs`` (and caps ``save_period``).
         num_workers: > 0 limits TensorFlow to that many CPU threads; 0 uses all cores.
         strategy: ``auto``, ``default``, ``mirrored`` or ``multiworker`` (:mod:`tfreg.engine.strategy`).
-        verbose: Keras progress output (0 silent, 1 bar, 2 one line per epoch); default 1 on a terminal, else 2.
+        verbose: progress output (0 silent, 1 a progress bar per epoch, 2 one line per epoch); default 1 when
+            standard output is a terminal, else 2 (:mod:`tfreg.engine.console`).
+        console_metrics: what the progress output shows: ``"losses"`` (the total loss and each loss term, with
+            their ``val_`` values) or ``"all"`` (every logged metric: image, label and field min/mean/max, TRE,
+            weighted terms). TensorBoard gets every metric either way.
         registry: where components are looked up (default ``tfreg.registry.REGISTRY``).
         callbacks: extra Keras callbacks for ``fit`` (e.g. early stopping, timing); not supported with
             ``strategy="multiworker"``, whose custom loop has no callback hooks.
@@ -197,6 +203,10 @@ def train(
     """
     if registry is None:
         from tfreg.registry import REGISTRY as registry
+    if console_metrics not in CONSOLE_METRICS:
+        raise ValueError(f"console_metrics must be one of {list(CONSOLE_METRICS)}, got {console_metrics!r}")
+    if verbose is not None and (isinstance(verbose, bool) or verbose not in (0, 1, 2)):
+        raise ValueError(f"verbose must be 0 (silent), 1 (progress bar) or 2 (one line per epoch), got {verbose!r}")
     configure_devices(gpu, gpu_allow_growth, num_workers)
     paths: List[str] = [config_path] if isinstance(config_path, (str, os.PathLike)) else list(config_path)
     if not paths:
@@ -292,9 +302,13 @@ def train(
         valid_steps=valid_steps,
         chief=chief,
         verbose=verbose,
+        console_metrics=console_metrics,
         update_freq=config["train"].get("update_freq", "epoch"),
         callbacks=list(callbacks or []),
     )
+    note = hint(exp_path, console_metrics) if verbose and chief else None
+    if note:
+        print(note, flush=True)
     try:
         trainer.fit(model, optimizers, checkpoint, run)
     except BaseException:

@@ -8,7 +8,7 @@ import keras
 
 from tfreg.engine.checkpoint import SAVE_DIR, CheckpointSaver
 from tfreg.engine.divergence import DivergenceGuard
-from tfreg.engine.trainers.base import Trainer, TrainingRun, is_multiworker
+from tfreg.engine.trainers.base import Trainer, TrainingRun, console_logger, is_multiworker
 from tfreg.registry import REGISTRY
 
 
@@ -45,6 +45,9 @@ class FitTrainer(Trainer):
                 checkpoint, os.path.join(run.exp_path, SAVE_DIR), run.save_period, guard=guard, run_folder=run.exp_path
             ),
         ] + list(run.callbacks)
+        console = console_logger(run)
+        if console is not None:  # Keras' own output (verbose=0 below) would print every metric
+            callbacks.append(console)
         model.fit(
             run.train_data,
             steps_per_epoch=run.train_steps,
@@ -54,7 +57,7 @@ class FitTrainer(Trainer):
             validation_steps=run.valid_steps,
             callbacks=callbacks,
             shuffle=False,  # the dataset shuffles itself; Keras would only warn that it ignores True
-            verbose=run.verbose,
+            verbose=0,
         )
         guard.raise_if_diverged()
 
