@@ -118,6 +118,17 @@ class ConsoleLogger(keras.callbacks.Callback):
         self._write(f"Epoch {epoch + 1}/{self.epochs} - {time.time() - self._start:.1f}s - {text}")
 
 
+def console_logger(run) -> Optional[ConsoleLogger]:
+    """The :class:`ConsoleLogger` of a :class:`tfreg.engine.trainers.base.TrainingRun` (its ``verbose``,
+    ``console_metrics``, ``train_steps`` and ``display_epochs or epochs``), or None when nothing is printed
+    (``verbose`` 0, or a worker other than the chief)."""
+    if not run.verbose or not run.chief:
+        return None
+    return ConsoleLogger(
+        run.display_epochs or run.epochs, run.train_steps, verbose=run.verbose, console_metrics=run.console_metrics
+    )
+
+
 def hint(log_dir: str, console_metrics: str = "losses") -> Optional[str]:
     """The line printed once before training says where the values the console leaves out are (None for
     ``all``, which leaves nothing out)."""
@@ -129,4 +140,13 @@ def hint(log_dir: str, console_metrics: str = "losses") -> Optional[str]:
     )
 
 
-__all__ = ["CONSOLE_METRICS", "PROGRESS_BAR", "ONE_LINE", "ConsoleLogger", "console_names", "hint", "is_loss_name"]
+__all__ = [
+    "CONSOLE_METRICS",
+    "PROGRESS_BAR",
+    "ONE_LINE",
+    "ConsoleLogger",
+    "console_logger",
+    "console_names",
+    "hint",
+    "is_loss_name",
+]

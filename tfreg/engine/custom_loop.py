@@ -28,9 +28,8 @@ import keras
 import tensorflow as tf
 
 from tfreg.engine.checkpoint import SAVE_DIR, CheckpointSaver
-from tfreg.engine.console import PROGRESS_BAR
+from tfreg.engine.console import PROGRESS_BAR, console_logger
 from tfreg.engine.divergence import TrainingDiverged, divergence_message
-from tfreg.engine.trainers.base import console_logger
 
 logger = logging.getLogger(__name__)
 

@@ -36,7 +36,7 @@ class TrainingRun:
         save_period: epochs between checkpoints (and one after the last epoch).
         valid_data, valid_steps: optional repeated validation dataset and its batches per epoch.
         chief: whether this process writes logs and the real checkpoints.
-        verbose: 0 silent, 1 progress bar, 2 one line per epoch (:mod:`tfreg.engine.console`).
+        verbose: 0 silent, 1 progress bar, 2 one line per epoch (:func:`tfreg.engine.console.console_logger`).
         console_metrics: what the progress output shows: ``"losses"`` (the loss and each loss term, and
             their ``val_`` values) or ``"all"`` (every logged metric); TensorBoard gets everything either way.
         display_epochs: the epoch count printed (``Epoch e/display_epochs``); None: ``epochs`` (a stage of
@@ -60,21 +60,6 @@ class TrainingRun:
     display_epochs: Optional[int] = None
     update_freq: Any = "epoch"
     callbacks: List[keras.callbacks.Callback] = field(default_factory=list)
-
-
-def console_logger(run: TrainingRun):
-    """The run's :class:`tfreg.engine.console.ConsoleLogger`, or None when nothing is printed (``verbose``
-    0, or a worker other than the chief)."""
-    from tfreg.engine.console import ConsoleLogger
-
-    if not run.verbose or not run.chief:
-        return None
-    return ConsoleLogger(
-        run.display_epochs or run.epochs,
-        run.train_steps,
-        verbose=run.verbose,
-        console_metrics=run.console_metrics,
-    )
 
 
 def build_learning_rate_schedule(options: Dict[str, Any], key: str) -> keras.optimizers.schedules.LearningRateSchedule:
@@ -173,4 +158,4 @@ class Trainer:
         return {}
 
 
-__all__ = ["Trainer", "TrainingRun", "build_optimizer", "console_logger", "is_multiworker"]
+__all__ = ["Trainer", "TrainingRun", "build_optimizer", "is_multiworker"]

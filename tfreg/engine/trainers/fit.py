@@ -7,8 +7,9 @@ import os
 import keras
 
 from tfreg.engine.checkpoint import SAVE_DIR, CheckpointSaver
+from tfreg.engine.console import console_logger
 from tfreg.engine.divergence import DivergenceGuard
-from tfreg.engine.trainers.base import Trainer, TrainingRun, console_logger, is_multiworker
+from tfreg.engine.trainers.base import Trainer, TrainingRun, is_multiworker
 from tfreg.registry import REGISTRY
 
 
