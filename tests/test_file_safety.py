@@ -133,3 +133,39 @@ def test_replace_folder(tmp_path):
     fresh.mkdir()
     fs.replace_folder(str(fresh), str(tmp_path / "absent"))
     assert sorted(os.listdir(tmp_path)) == ["absent", "test"]
+
+
+def _marker_with(folder, **fields):
+    """Mark ``folder`` incomplete, then overwrite fields of the marker (another pid, another host)."""
+    import json
+
+    path = fs.mark_incomplete(str(folder), "tfreg_train")
+    with open(path, encoding="utf-8") as stream:
+        content = json.load(stream)
+    content.update(fields)
+    with open(path, "w", encoding="utf-8") as stream:
+        json.dump(content, stream)
+    return path
+
+
+def test_incomplete_marker_names_its_process_and_tells_a_killed_one_from_a_running_one(tmp_path):
+    import json
+
+    assert fs.incomplete_state(str(tmp_path)) is None
+    path = fs.mark_incomplete(str(tmp_path / "run"), "tfreg_train")  # creates the folder
+    assert os.path.basename(path) == fs.INCOMPLETE_MARKER
+    with open(path, encoding="utf-8") as stream:
+        content = json.load(stream)
+    assert content["pid"] == os.getpid() and content["tool"] == "tfreg_train"
+    assert fs.incomplete_state(str(tmp_path / "run")) == "running"  # this process
+    assert f"process {os.getpid()} of tfreg_train" in fs.describe_incomplete(str(tmp_path / "run"))
+    _marker_with(tmp_path / "run", pid=dead_pid())
+    assert fs.incomplete_state(str(tmp_path / "run")) == "abandoned"
+    # a process on another machine sharing the folder cannot be seen: assumed running
+    _marker_with(tmp_path / "run", pid=dead_pid(), host="some-other-host")
+    assert fs.incomplete_state(str(tmp_path / "run")) == "running"
+    with open(path, "w", encoding="utf-8") as stream:
+        stream.write("not json")
+    assert fs.incomplete_state(str(tmp_path / "run")) == "running"  # unreadable: never taken for abandoned
+    assert fs.clear_incomplete(str(tmp_path / "run")) and not os.path.exists(path)
+    assert not fs.clear_incomplete(str(tmp_path / "run"))

@@ -13,6 +13,11 @@ Three rules every command follows (docs/safety.md):
 * **Replace only our own folders.** A folder that a command replaces when asked (``--overwrite``) must
   carry the marker file tfreg writes into every output folder it creates (:func:`write_marker`,
   :func:`check_replaceable`); a folder without it is the user's and is refused.
+* **Incomplete until it holds a result.** A folder that a long run fills in place (a training log folder)
+  carries :data:`INCOMPLETE_MARKER`, naming the host and the process, until its first result is written
+  (:func:`mark_incomplete`, :func:`clear_incomplete`). A folder still marked whose process is gone was left
+  by a run killed before any result (:func:`incomplete_state`): it holds nothing worth keeping, and the
+  next run may reuse it.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ from typing import Dict, Iterator, List, Mapping, Optional
 SCRATCH_PREFIX = ".tfreg-partial-"
 #: Marker file in every output folder tfreg creates and may later replace.
 OUTPUT_MARKER = ".tfreg-output"
+#: Marker file of a folder whose run has not written its first result yet (JSON: tool, host, pid, created).
+INCOMPLETE_MARKER = ".tfreg-incomplete"
 
 # host names may hold '-', the process id and the random part do not
 _SCRATCH_RE = re.compile(r"^\.tfreg-partial-(?P<host>.+)-(?P<pid>\d+)-(?P<token>[0-9a-f]{8})-(?P<name>.*)$")
@@ -213,6 +220,70 @@ def check_replaceable(folder: str, tool: str) -> None:
         )
 
 
+def mark_incomplete(folder: str, tool: str) -> str:
+    """Write :data:`INCOMPLETE_MARKER` into ``folder`` (created when missing): this process of ``tool`` has
+    started filling it and has no result in it yet. Returns the marker's path."""
+    os.makedirs(folder, exist_ok=True)
+    content = {
+        "tool": tool,
+        "host": _host(),
+        "pid": os.getpid(),
+        "created": datetime.now(timezone.utc).isoformat(),
+    }
+    path = os.path.join(folder, INCOMPLETE_MARKER)
+    with atomic_output(path) as scratch, open(scratch, "w", encoding="utf-8") as stream:
+        json.dump(content, stream, indent=1, sort_keys=True)
+        stream.write("\n")
+    return path
+
+
+def clear_incomplete(folder: str) -> bool:
+    """Remove ``folder``'s :data:`INCOMPLETE_MARKER` (its first result is written); False when it had none."""
+    try:
+        os.remove(os.path.join(folder, INCOMPLETE_MARKER))
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def incomplete_state(folder: str) -> Optional[str]:
+    """Whether ``folder`` is marked incomplete (:func:`mark_incomplete`), and by whom.
+
+    Returns:
+        None: no marker. ``"abandoned"``: the marking process ran on this machine and is gone (killed, or
+        crashed without cleaning up). ``"running"``: the process still runs, or ran on another machine (whose
+        processes cannot be seen from here), or the marker cannot be read; the text of the error to give is
+        :func:`describe_incomplete`.
+    """
+    path = os.path.join(folder, INCOMPLETE_MARKER)
+    if not os.path.lexists(path):
+        return None
+    content = _read_incomplete(folder)
+    if content is None:
+        return "running"
+    if content.get("host") == _host() and not _process_alive(int(content["pid"])):
+        return "abandoned"
+    return "running"
+
+
+def _read_incomplete(folder: str) -> Optional[Dict[str, object]]:
+    try:
+        with open(os.path.join(folder, INCOMPLETE_MARKER), encoding="utf-8") as stream:
+            content = json.load(stream)
+        int(content["pid"])
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    return content if isinstance(content, dict) else None
+
+
+def describe_incomplete(folder: str) -> str:
+    """Who marked ``folder`` incomplete, for an error message (``"process 123 of tfreg_train on host a"``)."""
+    content = _read_incomplete(folder)
+    if content is None:
+        return f"an unreadable {INCOMPLETE_MARKER} file"
+    return f"process {content['pid']} of {content.get('tool', '?')} on host {content.get('host', '?')}"
+
+
 def replace_folder(new: str, target: str) -> None:
     """Move the complete folder ``new`` to ``target``, replacing a ``target`` that already exists.
 
@@ -236,6 +307,7 @@ def replace_folder(new: str, target: str) -> None:
 __all__ = [
     "SCRATCH_PREFIX",
     "OUTPUT_MARKER",
+    "INCOMPLETE_MARKER",
     "scratch_path",
     "clean_stale_scratch",
     "atomic_output",
@@ -245,4 +317,8 @@ __all__ = [
     "read_marker",
     "check_replaceable",
     "replace_folder",
+    "mark_incomplete",
+    "clear_incomplete",
+    "incomplete_state",
+    "describe_incomplete",
 ]

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.vis._png import gif_info, png_size
@@ -223,3 +224,41 @@ def test_console_script_name(monkeypatch, capsys):
     monkeypatch.setattr(sys, "argv", [os.path.join("bin", "deepreg_vis")])
     assert main(["--help"]) == 0
     assert capsys.readouterr().out.startswith("usage: deepreg_vis")
+
+
+def test_contours_draws_tfreg_predicts_soft_pred_fixed_label(tmp_path, capsys):
+    """tfreg_predict writes pred_fixed_label as the moving label warped linearly (soft values in [0, 1]);
+    contours used to refuse it ("distinct positive values") and now draws its ``>= --label-threshold`` part."""
+    from tests.vis._synthetic import SPACING, folding_ddf, image_from_mask, sphere, warp
+    from tfreg.data.geometry import ImageGeometry
+    from tfreg.engine.predict_outputs import PredictionWriter
+
+    geometry = ImageGeometry(spacing=SPACING, origin=(0.0, 0.0, 0.0), direction=np.eye(3))
+    fixed, moving = sphere(), sphere(centre=(10.0, 11.0, 7.5))
+    arrays = {
+        "fixed_image": image_from_mask(fixed),
+        "fixed_label": fixed.astype(np.float32),
+        "moving_label": moving.astype(np.float32),
+        "pred_fixed_label": warp(moving.astype(np.float32), folding_ddf(shift=(-1.7, 0.8, -0.35))).astype(np.float32),
+    }
+    pair = PredictionWriter(str(tmp_path / "test")).write(arrays, [0, 0, 0], geometry, geometry)
+    label = os.path.join(pair, "label_0")
+    argv = [
+        "contours",
+        "--image",
+        os.path.join(pair, "fixed_image.nii.gz"),
+        "--fixed-label",
+        os.path.join(label, "fixed_label.nii.gz"),
+        "--warped-label",
+        os.path.join(label, "pred_fixed_label.nii.gz"),
+        "--dpi",
+        "40",
+    ]
+    for threshold, name in ((None, "default.png"), ("0.8", "high.png")):
+        extra = [] if threshold is None else ["--label-threshold", threshold]
+        out = tmp_path / name
+        assert main(argv + extra + ["--out", str(out)]) == 0, capsys.readouterr().err
+        assert png_size(out)[0] > 0
+    assert main(argv + ["--label-threshold", "0", "--out", str(tmp_path / "x.png")]) == 1
+    assert "--label-threshold must be a number in (0.0, 1.0], got 0.0" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()

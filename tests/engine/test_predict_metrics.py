@@ -6,6 +6,7 @@ DeepReg's ``groupby``/``describe`` code on the ``metrics.csv`` tfreg wrote.
 
 import csv
 import math
+import os
 
 import numpy as np
 import pytest
@@ -482,3 +483,94 @@ def test_metrics_csvs_put_the_inference_time_last_and_summarise_it(tmp_path):
     assert float(described["50%"]["inference_time_s"]) == 0.5 and float(described["max"]["inference_time_s"]) == 1.5
     per_label = list(csv.DictReader(open(paths[1])))
     assert float(per_label[0]["inference_time_s_median"]) == 0.5
+
+
+# ---------------------------------------------------------------------------------------------- predict vs evaluate
+@pytest.mark.slow
+def test_predict_csv_and_tfreg_evaluate_report_the_same_dice_at_half_values(tmp_path):
+    """One binarisation rule: predict used ``>= 0.5`` and tfreg_evaluate ``> 0.5``, so a linearly warped label
+    with voxels at exactly 0.5 got two different Dice values for the same pair.
+
+    A DDF model whose weights are all zero except the output biases (0.5, 0, 0) predicts the constant DDF of
+    half a voxel along axis 0; warping the moving cube i = 2..4 with it gives, independently,
+    ``(M[i] + M[i + 1]) / 2``: 0.5 at i = 1 and i = 4, 1 at i = 2, 3. The fixed cube is i = 1..4, so with
+    ``>= 0.5`` Dice is 1; ``> 0.5`` would give 2 * 2 / (4 + 2) = 2/3.
+    """
+    from scipy import ndimage
+
+    from tests.data.helpers import write_nifti_folder
+    from tfreg.config import save_config, validate_config
+    from tfreg.engine.build import build_loader, build_model, create_variables
+    from tfreg.engine.checkpoint import CheckpointSaver, make_checkpoint
+    from tfreg.engine.predict import predict
+    from tfreg.evaluation.evaluate import evaluate, pairs_from_prediction_dir
+
+    shape = (8, 8, 8)
+    moving_label = np.zeros(shape, np.float32)
+    moving_label[2:5, 2:6, 2:6] = 1
+    fixed_label = np.zeros(shape, np.float32)
+    fixed_label[1:5, 2:6, 2:6] = 1
+    rng = np.random.default_rng(0)
+    data = str(tmp_path / "data")
+    for folder, array in (
+        ("moving_images", rng.random(shape, dtype=np.float32)),
+        ("fixed_images", rng.random(shape, dtype=np.float32)),
+        ("moving_labels", moving_label),
+        ("fixed_labels", fixed_label),
+    ):
+        write_nifti_folder(os.path.join(data, folder), {"p0": array})
+    split = {"dir": data, "format": "nifti", "labeled": True}
+    config = {
+        "dataset": {
+            "train": split,
+            "test": split,
+            "type": "paired",
+            "moving_image_shape": list(shape),
+            "fixed_image_shape": list(shape),
+        },
+        "train": {
+            "method": "ddf",
+            "backbone": {"name": "local", "num_channel_initial": 2, "extract_levels": [0]},
+            "loss": {"image": {"name": "ssd", "weight": 1.0}},
+            "optimizer": {"name": "Adam", "learning_rate": 1.0e-3},
+            "preprocess": {"batch_size": 1, "shuffle_buffer_num_batch": 1, "data_augmentation": None},
+            "epochs": 1,
+            "save_period": 1,
+        },
+    }
+    config = validate_config(config)
+    loader = build_loader(config, "train")
+    model = build_model(config, loader)
+    create_variables(model, loader)
+    loader.close()
+    for weight in model.weights:
+        weight.assign(np.zeros(weight.shape, weight.dtype))
+    biases = [w for w in model.weights if w.path.endswith("bias") and tuple(w.shape) == (3,)]
+    assert biases  # the DDF head's output convolution(s)
+    for bias in biases:
+        bias.assign(np.array([0.5, 0.0, 0.0], np.float32))
+    save = tmp_path / "run" / "save"
+    saver = CheckpointSaver(make_checkpoint(model), str(save), save_period=1)
+    ckpt = saver.save(1)
+    save_config(config, str(save / "config.yaml"))
+
+    out = predict(ckpt_path=ckpt, split="test", log_dir=str(tmp_path), exp_name="pred")
+    folder = os.path.join(out, "pair_0", "label_0")
+    from tfreg.data.image_io import read_image
+
+    ddf, _ = read_image(os.path.join(out, "pair_0", "ddf.nii.gz"))
+    np.testing.assert_allclose(ddf, np.broadcast_to([0.5, 0.0, 0.0], shape + (3,)), atol=1e-6)
+    soft, _ = read_image(os.path.join(folder, "pred_fixed_label.nii.gz"))
+    grid = np.stack(np.meshgrid(*[np.arange(n, dtype=np.float64) for n in shape], indexing="ij"))
+    reference = ndimage.map_coordinates(moving_label, grid + ddf.transpose(3, 0, 1, 2), order=1, mode="constant")
+    np.testing.assert_allclose(soft, reference, atol=1e-6)
+    assert np.count_nonzero(soft == 0.5) == 2 * 4 * 4  # the voxels the two rules disagreed on
+    a, b = fixed_label >= 0.5, reference >= 0.5
+    expected = 2 * np.count_nonzero(a & b) / (np.count_nonzero(a) + np.count_nonzero(b))
+    assert expected == 1.0
+
+    with open(os.path.join(out, "metrics.csv"), newline="") as stream:
+        predicted = [float(row["label_binary_dice"]) for row in csv.DictReader(stream)]
+    evaluated = [row["dice"] for row in evaluate(pairs_from_prediction_dir(out)).rows]
+    assert predicted == pytest.approx([expected], abs=1e-12)
+    assert evaluated == pytest.approx(predicted, abs=1e-12)

@@ -277,3 +277,118 @@ def test_deepreg_control_points_config_trains_and_restarts(tmp_path):
     resumed, _ = train(config_path=path, ckpt_path=ckpt, log_dir=str(tmp_path), exp_name="cp2", verbose=0, max_epochs=2)
     assert isinstance(resumed.backbone, ControlPointBackbone)
     assert [tuple(w.shape) for w in resumed.trainable_weights] == [tuple(w.shape) for w in model.trainable_weights]
+
+
+def _killed_start(folder, pid, checkpoint=False, extra=None):
+    """The log folder a run killed during its first epoch leaves: config.yaml, train/, save/config.yaml and the
+    incomplete marker of process ``pid`` (plus a checkpoint or a foreign file when asked)."""
+    import json
+
+    from tfreg.file_safety import mark_incomplete
+
+    marker = mark_incomplete(str(folder), "tfreg_train")
+    with open(marker, encoding="utf-8") as stream:
+        content = json.load(stream)
+    content["pid"] = pid
+    with open(marker, "w", encoding="utf-8") as stream:
+        json.dump(content, stream)
+    (folder / "config.yaml").write_text("train: {}\n")
+    (folder / "train").mkdir()
+    (folder / "train" / "events.out.tfevents.1.host").write_bytes(b"")
+    (folder / "save").mkdir()
+    (folder / "save" / "config.yaml").write_text("train: {}\n")
+    if checkpoint:
+        (folder / "save" / "ckpt-1.index").write_bytes(b"")
+        (folder / "save" / "ckpt-1.data-00000-of-00001").write_bytes(b"")
+    if extra:
+        (folder / extra).write_text("mine\n")
+
+
+def test_check_log_dir_reuses_only_a_killed_start(tmp_path):
+    from tests.test_file_safety import dead_pid
+    from tfreg.engine.train import check_log_dir, is_failed_start
+
+    _killed_start(tmp_path / "killed", dead_pid())
+    assert check_log_dir(str(tmp_path), "killed") == str(tmp_path / "killed")
+    assert is_failed_start(str(tmp_path / "killed"))
+    # the process still runs (here: this one): another run is starting there
+    _killed_start(tmp_path / "running", os.getpid())
+    with pytest.raises(FileExistsError, match=rf"being written by process {os.getpid()} of tfreg_train"):
+        check_log_dir(str(tmp_path), "running")
+    # killed after its first checkpoint (before the marker was removed): kept for resuming
+    _killed_start(tmp_path / "ckpt", dead_pid(), checkpoint=True)
+    with pytest.raises(FileExistsError, match=r"holds its checkpoint .*ckpt-1 \(resume with -k"):
+        check_log_dir(str(tmp_path), "ckpt")
+    assert not is_failed_start(str(tmp_path / "ckpt"))
+    _killed_start(tmp_path / "notes", dead_pid(), extra="notes.txt")
+    with pytest.raises(FileExistsError, match=r"does not write: \['notes.txt'\]"):
+        check_log_dir(str(tmp_path), "notes")
+    # a finished run has no marker: refused as before
+    (tmp_path / "done").mkdir()
+    (tmp_path / "done" / "config.yaml").write_text("train: {}\n")
+    with pytest.raises(FileExistsError, match="already exists and is not empty"):
+        check_log_dir(str(tmp_path), "done")
+
+
+@pytest.mark.slow
+def test_a_start_killed_at_its_first_step_does_not_block_a_rerun(tmp_path):
+    """A run killed during its first step (kill -9, out of memory, a crash in native code) cannot clean up
+    after itself; it left config.yaml and train/ behind and the same -l name was then refused."""
+    import subprocess
+    import sys
+
+    from tests.conftest import data_root
+    from tfreg.file_safety import INCOMPLETE_MARKER
+
+    if not data_root().is_dir():
+        pytest.skip(f"real test data not found at {data_root()} (set TFREG_TEST_DATA)")
+    config = write_config(paired_config(data_root(), epochs=1), tmp_path / "c.yaml")
+    script = (
+        "import os, signal, sys, keras\n"
+        "from tfreg.engine.train import train\n"
+        "class Kill(keras.callbacks.Callback):\n"
+        "    def on_train_batch_end(self, batch, logs=None):\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "train(config_path=sys.argv[1], log_dir=sys.argv[2], exp_name='run', verbose=0, callbacks=[Kill()])\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")])))
+    done = subprocess.run([sys.executable, "-c", script, config, str(tmp_path)], env=env, timeout=300)
+    assert done.returncode == -9
+    left = sorted(os.listdir(tmp_path / "run"))
+    assert "config.yaml" in left and INCOMPLETE_MARKER in left and not glob.glob(str(tmp_path / "run/save/ckpt-*"))
+    _, exp = train(config_path=config, log_dir=str(tmp_path), exp_name="run", verbose=0)
+    assert sorted(os.listdir(exp)) == ["config.yaml", "save", "train", "validation"]  # the marker went with ckpt-1
+    assert os.path.isfile(os.path.join(exp, "save", "ckpt-1.index"))
+    # one TensorBoard file per folder: the killed run's were removed, not mixed in
+    assert len(glob.glob(os.path.join(exp, "train", "events.out.tfevents.*"))) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("trainer", ["fit", "loop"])
+def test_a_config_whose_first_step_diverges_leaves_nothing(tmp_path, trainer, monkeypatch):
+    """A loss that is NaN from the first step on (tfreg's own loop and Keras' fit): the run stops with the
+    divergence error and the log folder is gone, so the same -l name can be used again at once."""
+    import keras
+
+    from tests.conftest import data_root
+    from tfreg.engine.divergence import TrainingDiverged
+    from tfreg.registry import LOSS_CLASS, REGISTRY
+
+    if not data_root().is_dir():
+        pytest.skip(f"real test data not found at {data_root()} (set TFREG_TEST_DATA)")
+
+    class NanSSD(keras.losses.Loss):
+        def call(self, y_true, y_pred):
+            axes = tuple(range(1, len(y_pred.shape)))
+            return keras.ops.mean(keras.ops.square(y_true - y_pred), axis=axes) * float("nan")
+
+    # the model builds its losses from the global registry (build_model passes it no other)
+    REGISTRY.get(LOSS_CLASS, "ssd")  # built-ins imported first
+    monkeypatch.setitem(REGISTRY._dict, (LOSS_CLASS, "nan_ssd"), NanSSD)
+
+    config = paired_config(data_root(), epochs=1, trainer={"name": trainer})
+    config["train"]["loss"]["image"] = {"name": "nan_ssd", "weight": 1.0}
+    path = write_config(config, tmp_path / "c.yaml")
+    with pytest.raises(TrainingDiverged, match=r"diverged at step 1 \(epoch 1\)"):
+        train(config_path=path, log_dir=str(tmp_path), exp_name="run", verbose=0)
+    assert not (tmp_path / "run").exists()  # nothing blocks a rerun under the same name

@@ -23,7 +23,8 @@ def test_spacing_forms():
 
 
 def test_mask_threshold_and_bad_values():
-    np.testing.assert_array_equal(as_mask([0.2, 0.5, 0.51, 3], "m", "f"), [False, False, True, True])
+    # tfreg.label_threshold's rule: 0.5 itself is foreground (as in tfreg_predict's Dice)
+    np.testing.assert_array_equal(as_mask([0.2, 0.4999, 0.5, 3], "m", "f"), [False, False, True, True])
     np.testing.assert_array_equal(as_mask(np.array([True, False]), "m", "f"), [True, False])
     with pytest.raises(ValueError, match="f: m contains 1 non-finite"):
         as_mask([0.0, np.inf], "m", "f")

@@ -109,3 +109,31 @@ def test_metric_csv_skips_union_rows_unless_named(tmp_path):
     path.write_text("pair,label,union_of,dice\np,1,,0.5\np,2,,0.7\np,L12,1;2,0.6\n")
     assert io.read_metric_csv(str(path), "dice").tolist() == [0.5, 0.7]
     assert io.read_metric_csv(str(path), "dice", labels=["L12"]).tolist() == [0.6]
+
+
+def test_read_labels_binarises_a_soft_mask_at_the_threshold(tmp_path):
+    """A label warped with linear interpolation has many fractional values in [0, 1]: it is one label whose
+    foreground is ``>= threshold`` (0.5: tfreg_predict's and tfreg_evaluate's rule), not one label per value."""
+    from tests.vis._synthetic import folding_ddf, sphere, warp
+    from tfreg.data.image_io import save_image
+
+    soft = warp(sphere(centre=(10.0, 11.0, 7.5)).astype(np.float32), folding_ddf(shift=(-1.7, 0.8, -0.35))).astype(
+        np.float32
+    )
+    soft[0, 0, 0] = 0.5  # exactly at the threshold: foreground
+    assert len(np.unique(soft)) > 64  # what read_labels refused as "too many labels"
+    path = str(tmp_path / "soft.nii.gz")
+    save_image(soft, path)
+    labels, names = io.read_labels(path, "--warped-label")
+    assert names == ["1"] and labels.array.shape == SHAPE + (1,) and labels.array.dtype == bool
+    np.testing.assert_array_equal(labels.array[..., 0], soft >= 0.5)
+    assert labels.array[0, 0, 0]
+    high, _ = io.read_labels(path, "--warped-label", threshold=0.9)
+    np.testing.assert_array_equal(high.array[..., 0], soft >= 0.9)
+    assert 0 < high.array.sum() < labels.array.sum()
+    for bad in (0.0, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="--label-threshold must be a number"):
+            io.read_labels(path, "--warped-label", threshold=bad)
+    save_image(soft * 3.0, str(tmp_path / "scaled.nii.gz"))
+    with pytest.raises(ValueError, match=r"--warped-label: .*scaled\.nii\.gz has fractional values in \[0, 3\]"):
+        io.read_labels(str(tmp_path / "scaled.nii.gz"), "--warped-label")

@@ -26,7 +26,7 @@ Modes (choose one):
   1. prediction folder written by tfreg_predict / deepreg_predict:
        tfreg_evaluate --pred-dir logs/exp/test -o results.csv
      reads pair_<id>/{fixed_image,moving_image,pred_fixed_image,ddf}.nii.gz and
-     pair_<id>/label_<k>/{fixed_label,moving_label,pred_fixed_label}.nii.gz (binary masks, > 0.5);
+     pair_<id>/label_<k>/{fixed_label,moving_label,pred_fixed_label}.nii.gz (binary masks, >= 0.5);
      the "before" columns compare the fixed and moving labels/images.
 
   2. one pair from explicit files:

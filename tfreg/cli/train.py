@@ -46,7 +46,18 @@ def build_parser(prog: str = "tfreg_train") -> argparse.ArgumentParser:
         choices=("auto", "default", "mirrored", "multiworker"),
         help="tf.distribute strategy: auto = mirrored when more than one GPU is visible; multiworker reads TF_CONFIG",
     )
-    parser.add_argument("-v", "--verbose", type=int, default=None, choices=(0, 1, 2), help="Keras progress output")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        type=int,
+        nargs="?",
+        const=2,
+        default=1,
+        choices=(0, 1, 2),
+        help="console output: 0 nothing; 1 (default) the loss and each loss term with their val_ values; 2 (or -v "
+        "alone) every metric. A progress bar per epoch on a terminal, one line per epoch otherwise. TensorBoard "
+        "(<log_dir>/<exp_name>/train, validation) logs every metric either way",
+    )
     return parser
 
 
@@ -68,7 +79,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             max_epochs=args.max_epochs,
             num_workers=args.num_workers,
             strategy=args.strategy,
-            verbose=args.verbose,
+            # the style (bar or line) follows the terminal; the level chooses what is printed
+            verbose=0 if args.verbose == 0 else None,
+            console_metrics="all" if args.verbose == 2 else "losses",
         )
 
     return run_command(prog, run)

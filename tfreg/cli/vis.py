@@ -20,6 +20,8 @@ import os
 import sys
 from typing import List, Optional, Sequence
 
+from tfreg.label_threshold import LABEL_THRESHOLD
+
 MODES = {
     "montage": "moving / warped / fixed slice montages, several slices, physical aspect ratio",
     "overlay": "fixed image in grey with the warped (and moving) image in colour or alpha-blended",
@@ -271,6 +273,14 @@ def _contours(argv, prog) -> int:
         "has one channel per value, in increasing order)",
     )
     parser.add_argument("--linewidth", type=float, default=1.2, help="contour width in points (default 1.2)")
+    parser.add_argument(
+        "--label-threshold",
+        type=float,
+        default=LABEL_THRESHOLD,
+        help="a label with fractional values in [0, 1] (tfreg_predict's pred_fixed_label, a probability map) is "
+        f"drawn where value >= this (default {LABEL_THRESHOLD}, the rule of tfreg_predict's and tfreg_evaluate's "
+        "Dice); integer label maps are drawn per value",
+    )
     _add_slice(parser, "where the first label given has the largest area")
     args = parser.parse_args(argv)
     from tfreg.vis import io
@@ -284,7 +294,7 @@ def _contours(argv, prog) -> int:
     image = io.read_volume(args.image, "--image")
     layers = []
     for name, path in given:
-        labels, _ = io.read_labels(path, f"--{name}-label")
+        labels, _ = io.read_labels(path, f"--{name}-label", threshold=args.label_threshold)
         io.check_same_spatial_shape(image, labels, "--image", f"--{name}-label")
         layers.append((name, labels.array))
     return _report(

@@ -67,7 +67,7 @@ from typing import Dict, Iterator, List, Optional, Tuple, Union
 import keras
 import tensorflow as tf
 
-from tfreg.file_safety import atomic_output
+from tfreg.file_safety import atomic_output, clear_incomplete
 
 logger = logging.getLogger(__name__)
 
@@ -810,9 +810,19 @@ class CheckpointSaver(keras.callbacks.Callback):
         directory: the ``save`` folder.
         save_period: epochs between saves; a save happens when ``(epoch + 1) % save_period == 0``.
         guard: the run's divergence guard, if any (it is told the last checkpoint written).
+        run_folder: the run's log folder, if any: its incomplete marker
+            (:func:`tfreg.file_safety.mark_incomplete`) is removed once a checkpoint is written, so a later
+            failure keeps the folder for resuming.
     """
 
-    def __init__(self, checkpoint: tf.train.Checkpoint, directory: str, save_period: int, guard=None):
+    def __init__(
+        self,
+        checkpoint: tf.train.Checkpoint,
+        directory: str,
+        save_period: int,
+        guard=None,
+        run_folder: Optional[str] = None,
+    ):
         super().__init__()
         if isinstance(save_period, bool) or int(save_period) != save_period or save_period < 1:
             raise ValueError(f"save_period must be a positive integer, got {save_period!r}")
@@ -824,6 +834,7 @@ class CheckpointSaver(keras.callbacks.Callback):
         )
         self.save_period = int(save_period)
         self.guard = guard
+        self.run_folder = run_folder
         self.last_epoch: Optional[int] = None
         self.last_saved: Optional[int] = None
         self.last_path: Optional[str] = self.manager.latest_checkpoint
@@ -855,6 +866,8 @@ class CheckpointSaver(keras.callbacks.Callback):
         self.last_path = path
         if self.guard is not None:
             self.guard.last_checkpoint = path
+        if self.run_folder is not None:
+            clear_incomplete(self.run_folder)  # the run has a result now: never removed as a failed start
         logger.info("saved checkpoint %s", path)
         return path
 

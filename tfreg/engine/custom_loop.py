@@ -22,22 +22,27 @@ import math
 import os
 import shutil
 import tempfile
-import time
 from typing import Callable, Dict, Optional, Sequence
 
 import keras
 import tensorflow as tf
 
 from tfreg.engine.checkpoint import SAVE_DIR, CheckpointSaver
+from tfreg.engine.console import PROGRESS_BAR, console_logger
 from tfreg.engine.divergence import TrainingDiverged, divergence_message
 
 logger = logging.getLogger(__name__)
 
 
-def _results(model: keras.Model, loss_mean: keras.metrics.Mean, prefix: str = "") -> Dict[str, float]:
+def _results(
+    model: keras.Model, loss_mean: keras.metrics.Mean, prefix: str = "", wanted: Optional[Callable] = None
+) -> Dict[str, float]:
+    """The logged values (``prefix`` + name); only the names ``wanted(name)`` accepts, when given (a progress
+    bar's update reads a few of them after every step, not all)."""
     logs = {prefix + "loss": float(loss_mean.result())}
     for tracker in model.trackers:
-        logs[prefix + tracker.name] = float(tracker.result())
+        if wanted is None or wanted(prefix + tracker.name):
+            logs[prefix + tracker.name] = float(tracker.result())
     return logs
 
 
@@ -131,8 +136,9 @@ def run_loop(
     save_dir = os.path.join(run.exp_path, SAVE_DIR) if run.chief else tempfile.mkdtemp(prefix="tfreg_worker_ckpt_")
     writers = {}
     logs: Dict[str, float] = {}
+    console = console_logger(run)
     try:
-        saver = CheckpointSaver(checkpoint, save_dir, run.save_period)
+        saver = CheckpointSaver(checkpoint, save_dir, run.save_period, run_folder=run.exp_path if run.chief else None)
         saver.set_model(model)  # it refuses to save non-finite weights
         if run.chief:
             writers = {
@@ -140,8 +146,9 @@ def run_loop(
                 "validation": tf.summary.create_file_writer(os.path.join(run.exp_path, "validation")),
             }
         for epoch in range(run.initial_epoch, run.epochs):
-            start = time.time()
             _reset(model, loss_mean)
+            if console is not None:
+                console.on_epoch_begin(epoch)
             for batch in range(run.train_steps):
                 step = epoch * run.train_steps + batch
                 train_steps_fns[schedule[step % len(schedule)]](train_iter)
@@ -149,6 +156,8 @@ def run_loop(
                 if not math.isfinite(float(loss_mean.result())):
                     logs = _results(model, loss_mean)
                     raise TrainingDiverged(divergence_message(step + 1, epoch + 1, logs, saver.last_path))
+                if console is not None and console.verbose == PROGRESS_BAR:
+                    console.on_train_batch_end(batch, _results(model, loss_mean, wanted=console.wants))
             logs = _results(model, loss_mean)
             if valid_iter is not None:
                 _reset(model, loss_mean)
@@ -157,9 +166,8 @@ def run_loop(
                 logs.update(_results(model, loss_mean, prefix="val_"))
             _write_summaries(writers, logs, epoch, learning_rate_of)
             saver.on_epoch_end(epoch)
-            if run.verbose and run.chief:
-                text = " - ".join(f"{k}: {v:.4g}" for k, v in logs.items())
-                print(f"Epoch {epoch + 1}/{run.epochs} - {time.time() - start:.1f}s - {text}", flush=True)
+            if console is not None:
+                console.on_epoch_end(epoch, logs)
         saver.on_train_end()
     finally:
         for writer in writers.values():

@@ -2,7 +2,8 @@
 
 - ``metrics.csv``: one row per sample (pair and label): ``image_ssd,label_binary_dice,label_tre,
   pair_index,label_index``. ``image_ssd`` is the per-sample mean squared difference of the fixed and
-  predicted fixed images; ``label_binary_dice`` the Dice of the labels thresholded at 0.5;
+  predicted fixed images; ``label_binary_dice`` the Dice of the labels binarised at ``>= 0.5``
+  (:mod:`tfreg.label_threshold`, the rule ``tfreg_evaluate`` uses too);
   ``label_tre`` the distance between their centroids in fixed voxels (DeepReg's TRE). ``pair_index``
   is written as ``"[0, 1]"``; unlabeled rows have ``label_index`` -1 and empty label columns.
 - with landmarks (a data loader with ``landmarks: true``), ``metrics.csv`` has the columns of
@@ -37,6 +38,7 @@ import numpy as np
 
 from tfreg.data.geometry import ImageGeometry
 from tfreg.data.landmarks import index_to_physical, move_through_ddf
+from tfreg.label_threshold import binarise
 from tfreg.metrics import assd, centroid_distance, dice, folding_count, hausdorff_distance, robustness, tre
 from tfreg.metrics._checks import EmptyMaskWarning
 
@@ -56,7 +58,6 @@ SURFACE_COLUMNS = ("label_hd_mm", "label_assd_mm", "ddf_folding_count")
 #: Per-sample inference seconds of the model's forward pass (:mod:`tfreg.engine.predict_timing`), written last.
 TIMING_COLUMNS = ("inference_time_s",)
 DESCRIBE_ROWS = ("count", "mean", "std", "min", "25%", "50%", "75%", "max")
-THRESHOLD = 0.5
 
 
 def sample_metrics(
@@ -79,7 +80,7 @@ def sample_metrics(
     if fixed_image is not None and pred_fixed_image is not None:
         out["image_ssd"] = float(np.mean(np.square(fixed_image.astype(np.float64) - pred_fixed_image)))
     if fixed_label is not None and pred_fixed_label is not None:
-        a, b = fixed_label >= THRESHOLD, pred_fixed_label >= THRESHOLD
+        a, b = binarise(np.asarray(fixed_label)), binarise(np.asarray(pred_fixed_label))
         out["label_binary_dice"] = dice(a, b)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", EmptyMaskWarning)  # NaN in the table says it
@@ -111,7 +112,7 @@ def surface_and_folding_metrics(
     """
     out = {key: math.nan for key in SURFACE_COLUMNS}
     if fixed_label is not None and pred_fixed_label is not None:
-        a, b = np.asarray(fixed_label) >= THRESHOLD, np.asarray(pred_fixed_label) >= THRESHOLD
+        a, b = binarise(np.asarray(fixed_label)), binarise(np.asarray(pred_fixed_label))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", EmptyMaskWarning)  # NaN in the table says it
             out["label_hd_mm"] = hausdorff_distance(a, b, spacing=spacing, percentile=100)

@@ -44,7 +44,8 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from tfreg.data.geometry import ImageGeometry
-from tfreg.engine.predict_metrics import THRESHOLD, _finite, _stat, _std, _write
+from tfreg.engine.predict_metrics import _finite, _stat, _std, _write
+from tfreg.label_threshold import binarise
 from tfreg.metrics import (
     assd,
     dice,
@@ -88,8 +89,8 @@ def segmentation_scores(label: np.ndarray, mask: np.ndarray, spacing: Optional[S
         the mask, is), "rvd_abs_pct": |V_mask / V_label - 1| x 100 (NaN for an empty label),
         "voe_pct": (1 - Jaccard) x 100 in [0, 100]}``.
     """
-    truth = np.asarray(label) >= THRESHOLD
-    pred = np.asarray(mask) >= THRESHOLD if np.asarray(mask).dtype != bool else np.asarray(mask)
+    truth = binarise(np.asarray(label))
+    pred = binarise(np.asarray(mask))
     if truth.shape != pred.shape:
         raise ValueError(f"segmentation_scores: label {truth.shape} and mask {pred.shape} differ in shape")
     with warnings.catch_warnings():

@@ -10,6 +10,10 @@ shapes, the batch size against the replicas, and the checkpoint against the mode
         save/ckpt-<epoch>.*   checkpoints every save_period epochs and after the last one
         save/config.yaml      the config beside the checkpoints: predict defaults to it and checks a
                               config given with -c against it (docs/safety.md)
+        .tfreg-incomplete     until the first checkpoint: the process writing the folder. A run that
+                              fails before then removes what it wrote; one killed before then leaves
+                              the marker, and a rerun under the same name reuses the folder
+                              (:func:`is_failed_start`)
 
 Keras' ``fit`` reads one batch from its own iterator to build its step function before training
 starts; with a reshuffling dataset, runs under different strategies therefore do not see identical
@@ -45,6 +49,7 @@ from tfreg.engine.checkpoint import (
     restore_checkpoint,
     restore_parts,
 )
+from tfreg.engine.console import CONSOLE_METRICS, hint
 from tfreg.engine.deepreg_checkpoint import (
     adapt_config,
     check_init_parts,
@@ -55,12 +60,22 @@ from tfreg.engine.mixed_precision import mixed_precision_policy
 from tfreg.engine.runtime import configure_devices
 from tfreg.engine.strategy import check_batch_size, is_chief, make_strategy
 from tfreg.engine.trainers.base import TrainingRun, is_multiworker
-from tfreg.file_safety import clean_stale_scratch
+from tfreg.file_safety import (
+    INCOMPLETE_MARKER,
+    clean_stale_scratch,
+    describe_incomplete,
+    incomplete_state,
+    mark_incomplete,
+)
 
 logger = logging.getLogger(__name__)
 
 #: The training config's name beside the checkpoints (``<exp>/save/config.yaml``).
 TRAINED_CONFIG = "config.yaml"
+#: The command named in the log folder's incomplete marker.
+TOOL = "tfreg_train"
+#: Everything a training run writes in its log folder (a killed start's leftovers hold nothing else).
+RUN_ENTRIES = ("config.yaml", "train", "validation", SAVE_DIR, INCOMPLETE_MARKER)
 
 
 def default_exp_name() -> str:
@@ -97,7 +112,9 @@ def check_log_dir(log_dir: str, exp_name: str, ckpt_path: Optional[str] = None) 
     would mix).
 
     Resuming into the folder of the checkpoint itself (``-k logs/exp/save/ckpt-3 -l exp``) is allowed: the
-    run continues that experiment.
+    run continues that experiment. So is a folder left by a run that was killed before its first
+    checkpoint (:func:`is_failed_start`): it holds nothing that could be resumed, and it is emptied when the
+    new run starts writing.
     """
     path = experiment_path(log_dir, exp_name)
     clean_stale_scratch(path)  # a killed run's half-written files are not results
@@ -106,11 +123,45 @@ def check_log_dir(log_dir: str, exp_name: str, ckpt_path: Optional[str] = None) 
             path
         ):
             return path
+        state = incomplete_state(path)
+        if state == "running":
+            raise FileExistsError(
+                f"log folder {path} is being written by {describe_incomplete(path)}, which has not saved a "
+                "checkpoint yet: choose another --exp_name (-l) or --log_dir (if that run is no longer running, "
+                "remove the folder)"
+            )
+        if state == "abandoned":
+            checkpoints = available_checkpoints(os.path.join(path, SAVE_DIR))
+            others = sorted(set(os.listdir(path)) - set(RUN_ENTRIES))
+            if not checkpoints and not others:
+                return path
+            found = (
+                f"its checkpoint {checkpoints[-1]} (resume with -k {checkpoints[-1]})"
+                if checkpoints
+                else f"files tfreg_train does not write: {others}"
+            )
+            raise FileExistsError(
+                f"log folder {path} was left by a run that stopped before it finished starting "
+                f"({describe_incomplete(path)}), but it holds {found}: it is not reused; choose another "
+                "--exp_name (-l) or --log_dir, or remove it"
+            )
         raise FileExistsError(
             f"log folder {path} already exists and is not empty: choose another --exp_name (-l) or --log_dir, "
             "or remove it"
         )
     return path
+
+
+def is_failed_start(path: str) -> bool:
+    """Whether ``path`` holds only what a training run writes, marked incomplete by a process of this machine
+    that is gone (killed before its first checkpoint: ``kill -9``, out of memory, a crash in native code),
+    and no checkpoint. Such a folder is emptied and reused by the next run given its name."""
+    return (
+        os.path.isdir(path)
+        and incomplete_state(path) == "abandoned"
+        and not available_checkpoints(os.path.join(path, SAVE_DIR))
+        and set(os.listdir(path)) <= set(RUN_ENTRIES)
+    )
 
 
 def train(
@@ -124,6 +175,7 @@ def train(
     num_workers: int = 0,
     strategy: str = "auto",
     verbose: Optional[int] = None,
+    console_metrics: str = "losses",
     registry=None,
     callbacks: Optional[Sequence[keras.callbacks.Callback]] = None,
 ) -> Tuple[keras.Model, str]:
@@ -140,7 +192,11 @@ def train(
         max_epochs: > 0 overrides ``train.epochs`` (and caps ``save_period``).
         num_workers: > 0 limits TensorFlow to that many CPU threads; 0 uses all cores.
         strategy: ``auto``, ``default``, ``mirrored`` or ``multiworker`` (:mod:`tfreg.engine.strategy`).
-        verbose: Keras progress output (0 silent, 1 bar, 2 one line per epoch); default 1 on a terminal, else 2.
+        verbose: progress output (0 silent, 1 a progress bar per epoch, 2 one line per epoch); default 1 when
+            standard output is a terminal, else 2 (:mod:`tfreg.engine.console`).
+        console_metrics: what the progress output shows: ``"losses"`` (the total loss and each loss term, with
+            their ``val_`` values) or ``"all"`` (every logged metric: image, label and field min/mean/max, TRE,
+            weighted terms). TensorBoard gets every metric either way.
         registry: where components are looked up (default ``tfreg.registry.REGISTRY``).
         callbacks: extra Keras callbacks for ``fit`` (e.g. early stopping, timing); not supported with
             ``strategy="multiworker"``, whose custom loop has no callback hooks.
@@ -154,6 +210,10 @@ def train(
     """
     if registry is None:
         from tfreg.registry import REGISTRY as registry
+    if console_metrics not in CONSOLE_METRICS:
+        raise ValueError(f"console_metrics must be one of {list(CONSOLE_METRICS)}, got {console_metrics!r}")
+    if verbose is not None and (isinstance(verbose, bool) or verbose not in (0, 1, 2)):
+        raise ValueError(f"verbose must be 0 (silent), 1 (progress bar) or 2 (one line per epoch), got {verbose!r}")
     configure_devices(gpu, gpu_allow_growth, num_workers)
     paths: List[str] = [config_path] if isinstance(config_path, (str, os.PathLike)) else list(config_path)
     if not paths:
@@ -233,9 +293,17 @@ def train(
 
     chief = is_chief(dist)
     existed = os.path.isdir(exp_path)
-    fresh = chief and not (existed and os.listdir(exp_path))  # nothing of an earlier run is in the folder
+    reused = chief and is_failed_start(exp_path)
+    fresh = chief and (reused or not (existed and os.listdir(exp_path)))  # nothing of an earlier run is kept
     if chief:
+        if reused:
+            remove_run_folder(exp_path, keep_folder=True)
+            logger.warning("emptied %s, left by a run killed before its first checkpoint", exp_path)
         os.makedirs(exp_path, exist_ok=True)
+        if fresh:
+            # removed with the first checkpoint (CheckpointSaver); a run killed before then leaves it, and the
+            # next run under this name reuses the folder (is_failed_start)
+            mark_incomplete(exp_path, TOOL)
         save_config(config, os.path.join(exp_path, "config.yaml"))
         save_config(config, os.path.join(exp_path, SAVE_DIR, TRAINED_CONFIG))
     if verbose is None:
@@ -252,9 +320,13 @@ def train(
         valid_steps=valid_steps,
         chief=chief,
         verbose=verbose,
+        console_metrics=console_metrics,
         update_freq=config["train"].get("update_freq", "epoch"),
         callbacks=list(callbacks or []),
     )
+    note = hint(exp_path, console_metrics) if verbose and chief else None
+    if note:
+        print(note, flush=True)
     try:
         trainer.fit(model, optimizers, checkpoint, run)
     except BaseException:
@@ -334,6 +406,7 @@ __all__ = [
     "TRAINED_CONFIG",
     "train",
     "check_log_dir",
+    "is_failed_start",
     "experiment_path",
     "default_exp_name",
     "build_trainer",

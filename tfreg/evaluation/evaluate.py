@@ -60,6 +60,7 @@ from tfreg.evaluation.inputs import (  # noqa: F401  (re-exported: the public AP
 )
 from tfreg.evaluation.progress import Progress
 from tfreg.file_safety import atomic_output, check_not_input
+from tfreg.label_threshold import binarise
 from tfreg.metrics import (
     EmptyMaskWarning,
     centroid_distance,
@@ -375,7 +376,7 @@ class _LabelMap:
         if self.kind == "onehot":
             return [str(c) for c in range(self.array.shape[-1])]
         if self.kind == "binary":
-            return ["1"] if (self.array > 0.5).any() else []
+            return ["1"] if binarise(self.array).any() else []
         return [str(int(v)) for v in np.unique(self.array) if v != 0]
 
     def mask(self, label: str) -> np.ndarray:
@@ -383,10 +384,10 @@ class _LabelMap:
         if self.kind == "onehot":
             c = int(label) if label.isdigit() else -1
             if 0 <= c < self.array.shape[-1]:
-                return self.array[..., c] > 0.5
+                return binarise(self.array[..., c])
             return np.zeros(self.array.shape[:-1], dtype=bool)
         if self.kind == "binary":
-            return self.array > 0.5 if label == "1" else np.zeros(self.array.shape, dtype=bool)
+            return binarise(self.array) if label == "1" else np.zeros(self.array.shape, dtype=bool)
         try:
             value = float(label)
         except ValueError:
@@ -696,8 +697,8 @@ def _label_masks(spec: PairSpec, labels: Optional[Sequence[str]]):
         moving = None
         if lf.moving:
             role = f"label {lf.label} moving_label"
-            moving = _on_fixed_grid(p, role, lf.moving, fixed.shape, geo, nearest=True) > 0.5
-        yield lf.label, fixed > 0.5, warped > 0.5, moving, geo.spacing
+            moving = binarise(_on_fixed_grid(p, role, lf.moving, fixed.shape, geo, nearest=True))
+        yield lf.label, binarise(fixed), binarise(warped), moving, geo.spacing
     if spec.fixed_label:
         fixed_arr, geo = read_image(spec.fixed_label)
         fixed = _LabelMap(fixed_arr, geo.ndim, "fixed_label", spec.fixed_label)

@@ -48,7 +48,8 @@ def natural_key(text: str):
 class LabelFiles:
     """One label of a pair given as separate binary masks (the prediction-folder layout).
 
-    Each file holds one mask ``(*spatial)``; voxels ``> 0.5`` are foreground (DeepReg's threshold).
+    Each file holds one mask ``(*spatial)``; voxels ``>= 0.5`` are foreground (DeepReg's rule, the one
+    of ``tfreg_predict``'s CSVs: :mod:`tfreg.label_threshold`).
 
     Attributes:
         label: the label's name in the output (``k`` of ``label_<k>``).
@@ -68,7 +69,7 @@ class PairSpec:
     """The files of one registered pair; every path is optional except as noted.
 
     Label maps (``fixed_label``, ``warped_label``, ``moving_label``) are integer label maps evaluated
-    per label value (0 is background), binary masks (fractional values in [0, 1], threshold 0.5, label
+    per label value (0 is background), binary masks (fractional values in [0, 1], foreground ``>= 0.5``, label
     ``1``), or one-hot files ``(*spatial, n)`` (channel c is label ``c``). ``label_files`` gives labels
     as separate binary masks instead (prediction folders); a pair uses one form or the other.
 

@@ -34,6 +34,7 @@ import keras
 from keras import ops
 
 from tfreg.checks import BOUNDARIES, check_bool, check_choice
+from tfreg.label_threshold import binarise
 from tfreg.ops.filters import STENCILS, laplacian
 from tfreg.registry import REGISTRY
 from tfreg.serialization import AttributeConfigMixin
@@ -192,7 +193,7 @@ class MaskingAttention(SegmentationAttention):
         image, mask = self._pair(inputs)
         m = mask_union(mask)
         if self.binary:
-            m = ops.cast(m >= 0.5, image.dtype)
+            m = ops.cast(binarise(m), image.dtype)
         return (1.0 - m) * image if self.invert else m * image
 
     config_keys = ("invert", "binary")

@@ -11,6 +11,7 @@ multi-channel label is scored as one foreground. Labels are expected in ``[0, 1]
 from keras import ops
 
 from tfreg.checks import check_bool, check_number
+from tfreg.label_threshold import binarise
 from tfreg.losses.base import (
     EPS,
     MultiScaleLoss,
@@ -31,8 +32,9 @@ def _elements_per_sample(x):
 
 
 def _threshold(x):
-    """``1`` where ``x >= 0.5``, else ``0`` (no gradient flows through it, as in DeepReg)."""
-    return ops.cast(x >= 0.5, "float32")
+    """``1`` where ``x >= 0.5`` (:mod:`tfreg.label_threshold`), else ``0`` (no gradient flows through it, as
+    in DeepReg)."""
+    return ops.cast(binarise(x), "float32")
 
 
 class _OverlapScore(MultiScaleLoss):

@@ -47,6 +47,7 @@ import numpy as np
 from keras import ops
 
 from tfreg.checks import check_choice, check_int, check_number
+from tfreg.label_threshold import binarise
 from tfreg.losses.base import ImageLoss, NegatedLossMixin
 from tfreg.losses.mutual_information import (
     DEFAULT_CHUNK_SIZE,
@@ -283,7 +284,8 @@ def mutual_information(
 
     Args:
         y_true: fixed image ``(B, *S, C)``; y_pred: moving/warped image, same shape.
-        mask: optional ``(B, *S)`` or ``(B, *S, C)``, voxels where it is > 0.5 are used.
+        mask: optional ``(B, *S)`` or ``(B, *S, C)``, voxels where it is ``>= 0.5`` are used
+            (:mod:`tfreg.label_threshold`).
         num_bins: bins per image, integer >= 2.
         sigma_ratio: Gaussian Parzen sigma in bin spacings, > 0 (``kernel="gaussian"``).
         kernel: ``"gaussian"`` or ``"bspline"`` (cubic, Mattes) for ``y_pred`` (and ``y_true``).
@@ -319,7 +321,7 @@ def mutual_information(
         index = (slice(None),) + (slice(None, None, stride),) * ndim + (slice(None),)
         t, p = t[index], p[index]
         mask = None if mask is None else mask[index]
-    inside = None if mask is None else mask > 0.5
+    inside = None if mask is None else binarise(mask)
     t = _to_unit_range(t, intensity_range, inside)
     p = _to_unit_range(p, intensity_range, inside)
     if mask is None and patch_size is None and not normalized and kernel == "gaussian" and fixed_kernel == "gaussian":

@@ -1,7 +1,7 @@
 """tfreg.metrics: evaluation metrics on NumPy arrays (NumPy, SciPy; no Keras, no TensorFlow).
 
 They work on any registration result (tfreg, ANTs, Elastix), in 2-D and 3-D, with physical voxel spacing
-(mm) where a metric is a distance. Binary-mask metrics take bool or numeric masks (``> 0.5`` is
+(mm) where a metric is a distance. Binary-mask metrics take bool or numeric masks (``>= 0.5`` is
 foreground); :func:`per_label` applies one to every label of integer label maps. Metrics that cannot be
 defined on an empty mask return NaN with an :class:`EmptyMaskWarning`; mismatched shapes, spacings or
 landmark counts and non-finite inputs raise ``ValueError``.

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from tfreg.label_threshold import binarise
+
 
 class EmptyMaskWarning(RuntimeWarning):
     """A mask given to a metric has no foreground voxels, so the metric is NaN."""
@@ -32,11 +34,12 @@ def as_array(x, name: str, func: str, dtype=np.float64) -> np.ndarray:
 
 
 def as_mask(x, name: str, func: str) -> np.ndarray:
-    """A boolean foreground mask: bool arrays as they are, numeric arrays thresholded at ``> 0.5``."""
+    """A boolean foreground mask: bool arrays as they are, numeric arrays binarised at ``>= 0.5``
+    (:func:`tfreg.label_threshold.binarise`)."""
     arr = as_array(x, name, func)
     if arr.ndim == 0:
         raise ValueError(f"{func}: {name} must be an image array, got a scalar")
-    return arr if arr.dtype == bool else arr > 0.5
+    return binarise(arr)
 
 
 def check_same_shape(a: np.ndarray, b: np.ndarray, func: str, names: tuple[str, str] = ("a", "b")) -> None:

@@ -51,7 +51,7 @@ def mutual_information(a, b, bins=32, mask=None, normalized: bool = False) -> fl
     Args:
         a, b: images of the same shape.
         bins: number of bins per image (int), or anything ``numpy.histogram2d`` accepts.
-        mask: optional mask of the same shape; only voxels ``> 0.5`` enter the histogram.
+        mask: optional mask of the same shape; only voxels ``>= 0.5`` enter the histogram.
         normalized: return the symmetric-uncertainty normalisation described above.
 
     Returns:
@@ -120,7 +120,7 @@ def ssim(
         a, b: images of the same shape, 2-D or 3-D.
         data_range: L; None uses the joint range ``max(a, b) - min(a, b)`` (1.0 if that is 0). Pass it
             explicitly (e.g. 1.0 for images in [0, 1]) to compare numbers across image pairs.
-        mask: optional mask; the SSIM map is averaged over voxels ``> 0.5`` (gaussian), or the statistics
+        mask: optional mask; the SSIM map is averaged over voxels ``>= 0.5`` (gaussian), or the statistics
             are taken over them (global).
         sigma: standard deviation of the Gaussian window in voxels (gaussian only).
         k1, k2: the stabilising constants.

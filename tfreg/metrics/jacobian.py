@@ -115,7 +115,7 @@ def folding_fraction(ddf, spacing=None, mask=None, units: str = "voxel", include
     Args:
         ddf: ``(*spatial, ndim)`` displacement field, ndim 2 or 3.
         spacing: voxel size per axis in mm (None: 1.0; no effect for voxel-unit fields).
-        mask: optional ``(*spatial)`` mask (``> 0.5``) restricting the voxels counted.
+        mask: optional ``(*spatial)`` mask (``>= 0.5``) restricting the voxels counted.
         units: "voxel" (default) or "physical".
         include_zero: count ``det J == 0`` as folded.
 
@@ -145,7 +145,7 @@ def jacobian_determinant_mean(ddf, mask=None, spacing=None, units: str = "voxel"
 
     Args:
         ddf: ``(*spatial, ndim)`` displacement field, ndim 2 or 3.
-        mask: optional ``(*spatial)`` mask, voxels ``> 0.5`` are averaged (e.g. one vertebra).
+        mask: optional ``(*spatial)`` mask, voxels ``>= 0.5`` are averaged (e.g. one vertebra).
         spacing: voxel size per axis in mm (None: 1.0).
         units: "voxel" (default) or "physical".
 
@@ -164,7 +164,7 @@ def jacobian_determinant_std(ddf, mask=None, spacing=None, units: str = "voxel")
 
     Args:
         ddf: ``(*spatial, ndim)`` displacement field, ndim 2 or 3.
-        mask: optional ``(*spatial)`` mask, voxels ``> 0.5`` are used (whole field when None).
+        mask: optional ``(*spatial)`` mask, voxels ``>= 0.5`` are used (whole field when None).
         spacing: voxel size per axis in mm (None: 1.0).
         units: "voxel" (default) or "physical".
 

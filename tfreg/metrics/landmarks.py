@@ -194,7 +194,7 @@ def centroid_distance(a, b, spacing=None) -> float:
     distance).
 
     Args:
-        a, b: masks of the same shape, 2-D or 3-D (bool or numeric, ``> 0.5`` is foreground).
+        a, b: masks of the same shape, 2-D or 3-D (bool or numeric, ``>= 0.5`` is foreground).
         spacing: voxel size per axis in mm (None: 1.0, distance in voxels).
 
     Returns:

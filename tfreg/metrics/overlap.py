@@ -1,7 +1,7 @@
 """Volume-overlap metrics of two binary masks: Dice, Jaccard, recall, precision, volume differences.
 
 All functions take two masks of the same shape (2-D, 3-D or any other rank). Boolean arrays are used as
-they are; numeric arrays are thresholded at ``> 0.5`` (probabilities, {0, 1} masks). For integer label
+they are; numeric arrays are binarised at ``>= 0.5`` (probabilities, {0, 1} masks). For integer label
 maps use :func:`tfreg.metrics.per_label`, which builds one mask per label value.
 
 The overlap ratios are ratios of voxel counts; the voxel volume cancels, so none of them needs a spacing.

@@ -11,7 +11,7 @@ Definitions used throughout (2-D and 3-D, physical units):
   computed with ``scipy.ndimage.distance_transform_edt(..., sampling=spacing)``.
 - The *directed* surface distances are ``{d(p, S_B) : p in S_A}`` and ``{d(q, S_A) : q in S_B}``.
 
-Masks are bool or numeric (``> 0.5`` is foreground). An empty mask makes every surface metric NaN,
+Masks are bool or numeric (``>= 0.5`` is foreground). An empty mask makes every surface metric NaN,
 with an :class:`EmptyMaskWarning` naming the empty input.
 
 Surface-to-surface distances are the convention of van Ulsen's rigidity thesis ("the error between the surface

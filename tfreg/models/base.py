@@ -30,6 +30,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import keras
 from keras import ops
 
+from tfreg.label_threshold import LABEL_THRESHOLD, binarise
 from tfreg.layers.control_points import ControlPointBackbone
 from tfreg.loss_inputs import declared_inputs
 from tfreg.losses.base import EPS
@@ -503,11 +504,11 @@ def plain_config(value):
     return value
 
 
-def label_centroid(label, threshold: float = 0.5):
+def label_centroid(label, threshold: float = LABEL_THRESHOLD):
     """Centroid of ``label >= threshold`` per sample, voxels: ``(B, *S)`` -> ``(B, ndim)``."""
     label = ops.cast(label, "float32")
     shape = tuple(label.shape[1:])
-    mask = ops.cast(label >= threshold, "float32")
+    mask = ops.cast(binarise(label, threshold), "float32")
     grid = get_reference_grid(shape)  # (*S, ndim)
     axes = tuple(range(1, len(shape) + 1))
     num = ops.sum(ops.expand_dims(mask, -1) * grid, axis=axes)
@@ -515,7 +516,9 @@ def label_centroid(label, threshold: float = 0.5):
     return num / (ops.expand_dims(den, -1) + EPS)
 
 
-def target_registration_error(fixed_label, pred_fixed_label, threshold: float = 0.5, ndim: Optional[int] = None):
+def target_registration_error(
+    fixed_label, pred_fixed_label, threshold: float = LABEL_THRESHOLD, ndim: Optional[int] = None
+):
     """DeepReg's ``metric/TRE``: distance between label centroids, fixed voxels, ``(B,)``.
 
     Labels are ``(B, *S)``; with ``ndim`` given, ``(B, *S, L)`` (every label channel of a sample, ``sample_label:

@@ -60,6 +60,7 @@ import yaml
 from keras import ops
 
 from tfreg.checks import check_choice, check_int, check_number
+from tfreg.label_threshold import binarise
 from tfreg.models.base import _with_channel
 from tfreg.models.segmentation import matched_prediction, resolve_head
 from tfreg.models.segmenter import foreground
@@ -307,7 +308,7 @@ class JointModel(WSSAMNetModel):
     def _pseudo(self, probabilities):
         probabilities = ops.stop_gradient(probabilities)
         if self.pseudo_labels == "binary":
-            return ops.cast(probabilities >= 0.5, "float32")
+            return ops.cast(binarise(probabilities), "float32")
         return probabilities
 
     def call(self, inputs, training=None):

@@ -11,6 +11,7 @@ from typing import Any, Dict, Optional, Sequence
 import keras
 from keras import ops
 
+from tfreg.label_threshold import binarise
 from tfreg.layers.conv import conv_layer
 from tfreg.models.segmentation import resolve_head
 from tfreg.registry import REGISTRY
@@ -34,7 +35,7 @@ def decode_masks(probabilities, activation: str, num_classes: int):
     if activation == "softmax":
         classes = ops.argmax(probabilities, axis=-1)
         return ops.cast(ops.one_hot(classes, num_classes, dtype="float32")[..., 1:], "bool")
-    return probabilities >= 0.5
+    return binarise(probabilities)
 
 
 class Segmenter(keras.layers.Layer):

@@ -18,6 +18,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from tfreg.checks import check_number
+from tfreg.label_threshold import LABEL_THRESHOLD, binarise
+
 H5_SUFFIXES = (".h5", ".hdf5")
 
 
@@ -158,17 +161,40 @@ def read_ddf(path: str, what: str = "--ddf") -> Volume:
     return Volume(np.ascontiguousarray(array, dtype=np.float32), spacing, str(path))
 
 
-def read_labels(path: str, what: str = "label") -> Tuple[Volume, List[str]]:
+def read_labels(path: str, what: str = "label", threshold: float = LABEL_THRESHOLD) -> Tuple[Volume, List[str]]:
     """Label masks ``(*spatial, n)`` bool, one channel per label, and a name for each channel.
 
-    Accepts an integer label map ``(i, j[, k])`` (each distinct value > 0 is one label, named by its
-    value) or DeepReg's one-hot stack ``(i, j, k, n)`` (channel c is label c, foreground ``> 0.5``).
+    Accepts:
+
+    * an integer label map ``(i, j[, k])``: each distinct value > 0 is one label, named by its value (a 0/1
+      mask is label ``1``);
+    * a mask with fractional values in [0, 1] ``(i, j[, k])``, such as ``tfreg_predict``'s
+      ``pred_fixed_label`` (a label warped with linear interpolation) or a probability map: label ``1``,
+      foreground ``>= threshold``;
+    * DeepReg's one-hot stack ``(i, j, k, n)``: channel c is label c, foreground ``>= threshold``.
+
+    Args:
+        path, what: the file and the argument it was given as (for errors).
+        threshold: in (0, 1]; a value equal to it is foreground (:func:`tfreg.label_threshold.binarise`, the
+            rule of ``tfreg_predict`` and ``tfreg_evaluate`` at the default 0.5).
+
+    Raises:
+        ValueError: naming ``what`` and ``path``: fractional values outside [0, 1], more than 64 integer
+            labels, or a shape that is none of the above.
     """
+    threshold = check_number(threshold, "--label-threshold", 0.0, 1.0, exclusive_minimum=True)
     array, spacing = read_array(path, what)
     if array.ndim == len(spacing) + 1:
-        masks = array > 0.5
+        masks = binarise(array, threshold)
         names = [str(c) for c in range(array.shape[-1])]
     elif array.ndim == len(spacing) and array.ndim in (2, 3):
+        if not np.array_equal(array, np.round(array)):  # fractional: a soft mask
+            if array.min() < 0 or array.max() > 1:
+                raise ValueError(
+                    f"{what}: {path} has fractional values in [{array.min():g}, {array.max():g}]; expected an "
+                    "integer label map, or a mask with values in [0, 1] (foreground >= --label-threshold)"
+                )
+            return Volume(binarise(array, threshold)[..., None], tuple(spacing), str(path)), ["1"]
         values = np.unique(array[array > 0])
         if len(values) > 64:
             raise ValueError(

@@ -36,7 +36,11 @@ class TrainingRun:
         save_period: epochs between checkpoints (and one after the last epoch).
         valid_data, valid_steps: optional repeated validation dataset and its batches per epoch.
         chief: whether this process writes logs and the real checkpoints.
-        verbose: 0 silent, 1 progress bar, 2 one line per epoch.
+        verbose: 0 silent, 1 progress bar, 2 one line per epoch (:func:`tfreg.engine.console.console_logger`).
+        console_metrics: what the progress output shows: ``"losses"`` (the loss and each loss term, and
+            their ``val_`` values) or ``"all"`` (every logged metric); TensorBoard gets everything either way.
+        display_epochs: the epoch count printed (``Epoch e/display_epochs``); None: ``epochs`` (a stage of
+            the progressive trainer ends before the run does).
         update_freq: TensorBoard's ``update_freq`` (``"epoch"``, ``"batch"`` or a batch count).
         callbacks: extra Keras callbacks (only trainers with ``supports_callbacks``).
     """
@@ -52,6 +56,8 @@ class TrainingRun:
     valid_steps: Optional[int] = None
     chief: bool = True
     verbose: int = 2
+    console_metrics: str = "losses"
+    display_epochs: Optional[int] = None
     update_freq: Any = "epoch"
     callbacks: List[keras.callbacks.Callback] = field(default_factory=list)
 

@@ -7,6 +7,7 @@ import os
 import keras
 
 from tfreg.engine.checkpoint import SAVE_DIR, CheckpointSaver
+from tfreg.engine.console import console_logger
 from tfreg.engine.divergence import DivergenceGuard
 from tfreg.engine.trainers.base import Trainer, TrainingRun, is_multiworker
 from tfreg.registry import REGISTRY
@@ -41,8 +42,13 @@ class FitTrainer(Trainer):
             keras.callbacks.TensorBoard(
                 log_dir=run.exp_path, histogram_freq=run.save_period, update_freq=run.update_freq
             ),
-            CheckpointSaver(checkpoint, os.path.join(run.exp_path, SAVE_DIR), run.save_period, guard=guard),
+            CheckpointSaver(
+                checkpoint, os.path.join(run.exp_path, SAVE_DIR), run.save_period, guard=guard, run_folder=run.exp_path
+            ),
         ] + list(run.callbacks)
+        console = console_logger(run)
+        if console is not None:  # Keras' own output (verbose=0 below) would print every metric
+            callbacks.append(console)
         model.fit(
             run.train_data,
             steps_per_epoch=run.train_steps,
@@ -52,7 +58,7 @@ class FitTrainer(Trainer):
             validation_steps=run.valid_steps,
             callbacks=callbacks,
             shuffle=False,  # the dataset shuffles itself; Keras would only warn that it ignores True
-            verbose=run.verbose,
+            verbose=0,
         )
         guard.raise_if_diverged()
 

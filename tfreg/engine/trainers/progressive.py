@@ -127,7 +127,10 @@ class ProgressiveTrainer(FitTrainer):
             if start >= stage.end:
                 continue  # done before the checkpoint this run resumed from
             apply_stage(model, stage)
-            super().fit(model, optimizers, checkpoint, replace(run, initial_epoch=start, epochs=stage.end))
+            stage_run = replace(
+                run, initial_epoch=start, epochs=stage.end, display_epochs=run.display_epochs or run.epochs
+            )
+            super().fit(model, optimizers, checkpoint, stage_run)
             if model.stop_training:  # a callback (e.g. early stopping) ended the run
                 break
 
