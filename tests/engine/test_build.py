@@ -187,3 +187,27 @@ def test_train_refuses_before_its_first_step_and_leaves_nothing(tmp_path):
     with pytest.raises(ValueError, match="'multiclass-cross-entropy' wants 2 label channel"):
         train(config_path=str(path), log_dir=str(tmp_path / "logs"), exp_name="run", verbose=0)
     assert not os.path.exists(tmp_path / "logs" / "run")
+
+
+def test_build_model_builds_the_losses_from_the_registry_it_is_given(tmp_path):
+    # a loss registered only in a registry copy (a user's) must reach the model, not just the config checks
+    import keras
+
+    from tfreg.registry import REGISTRY
+
+    class HalfSSD(keras.losses.Loss):
+        def call(self, y_true, y_pred):
+            return 0.5 * keras.ops.mean((y_true - y_pred) ** 2, axis=tuple(range(1, len(y_pred.shape))))
+
+    registry = REGISTRY.copy()
+    registry.register_loss(name="half-ssd", cls=HalfSSD)
+    write_data(tmp_path, 2, "nifti-map")
+    cfg = config(tmp_path, 2, "nifti-map")
+    cfg["train"]["loss"] = {"image": {"name": "half-ssd", "weight": 1.0}}
+    loader = build_loader(cfg, "train", required=True)
+    try:
+        model = build_model(cfg, loader, registry=registry)
+    finally:
+        loader.close()
+    assert [type(w.loss) for w in model.weighted_losses] == [HalfSSD]
+    assert not REGISTRY.contains("loss_class", "half-ssd")

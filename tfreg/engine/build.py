@@ -67,8 +67,10 @@ def build_model(
         ValueError: naming ``train.method``/``train.backbone`` and the image shapes when the model cannot be
             built for them (e.g. a backbone depth the shapes cannot hold).
     """
+    from tfreg.registry import REGISTRY
+
     if registry is None:
-        from tfreg.registry import REGISTRY as registry
+        registry = REGISTRY
     train = config["train"]
     args = dict(
         name=train["method"],
@@ -83,6 +85,10 @@ def build_model(
     data_arguments = getattr(registry.get(MODEL_CLASS, train["method"]), "data_arguments", None)
     if data_arguments is not None:
         args.update(data_arguments(loader))
+    if registry is not REGISTRY:
+        # the model builds its backbone and losses from the same registry (a copy may hold user classes);
+        # the global one is the models' default, so user model classes without the argument keep working
+        args["registry"] = registry
     if not isinstance(synchronized_bn, bool):
         raise ValueError(f"build_model: synchronized_bn must be a bool, got {synchronized_bn!r}")
     # The context is outside the try: its own error (e.g. a non-TensorFlow backend) is not a shape problem.
