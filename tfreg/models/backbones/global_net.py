@@ -5,7 +5,8 @@ residual block + max pooling per level, a conv block at the bottom) is flattened
 the ``ndim * (ndim + 1)`` parameters of ``theta`` ``(B, ndim + 1, ndim)``. Its kernel uses
 ``out_kernel_initializer`` (zeros in DDF models) and its bias is the identity ``eye(ndim + 1, ndim)``, so the
 network starts at the identity transform. The DDF is ``[grid, 1] @ theta - grid`` on the fixed grid
-(voxels, see :mod:`tfreg.ops.affine`).
+(voxels, see :mod:`tfreg.ops.affine`). Every block normalizes with ``norm`` (DeepReg's BatchNormalization
+by default; ``instance``, ``group`` or ``none``, see :mod:`tfreg.models.backbones.blocks`).
 """
 
 from typing import Optional, Sequence
@@ -15,6 +16,7 @@ import numpy as np
 from keras import ops
 
 from tfreg.checks import check_int
+from tfreg.layers.normalization import NORMALIZATIONS, check_norm
 from tfreg.models.backbones.base import Backbone
 from tfreg.models.backbones.blocks import ConvBlock, ResidualBlock, pooling_layer
 from tfreg.models.backbones.unet import check_depth_fits, check_levels
@@ -33,6 +35,8 @@ class GlobalNet(Backbone):
         extract_levels: DeepReg's older way to give the depth: ``depth = max(extract_levels)``.
         depth: number of down-samplings; one of ``depth`` and ``extract_levels`` is required.
         out_activation: accepted for the common signature; must be None (theta is linear).
+        norm, norm_groups: normalization of every block, as in :class:`~tfreg.models.backbones.unet.UNet`
+            (default ``"batch"``, DeepReg's).
 
     Call: ``(B, *image_size, C)`` -> ``(ddf, theta)``: ``ddf (B, *image_size, ndim)`` voxels, ``theta
     (B, ndim + 1, ndim)``.
@@ -43,6 +47,8 @@ class GlobalNet(Backbone):
         out_channels: Optional[int] = None,
         extract_levels: Optional[Sequence[int]] = None,
         depth: Optional[int] = None,
+        norm: str = "batch",
+        norm_groups: Optional[int] = None,
         name: str = "GlobalNet",
         **kwargs,
     ):
@@ -68,11 +74,16 @@ class GlobalNet(Backbone):
         ndim, nci = self.ndim, self.num_channel_initial
         kernels = [7] + [3] * self.depth
         channels = [nci * 2**d for d in range(self.depth + 1)]
+        self.norm, self.norm_groups = check_norm(norm, norm_groups, channels)
+        choice = dict(norm=self.norm, norm_groups=self.norm_groups)
         self.encoders = []
         for d in range(self.depth):
-            self.encoders += [ConvBlock(ndim, channels[d], kernels[d]), ResidualBlock(ndim, channels[d], kernels[d])]
+            self.encoders += [
+                ConvBlock(ndim, channels[d], kernels[d], **choice),
+                ResidualBlock(ndim, channels[d], kernels[d], **choice),
+            ]
         self.pools = [pooling_layer(ndim, 2) for _ in range(self.depth)]
-        self.bottom = ConvBlock(ndim, channels[-1], kernels[-1])
+        self.bottom = ConvBlock(ndim, channels[-1], kernels[-1], **choice)
         self.flatten = keras.layers.Flatten()
         identity = np.eye(ndim + 1, ndim, dtype="float32").reshape(-1)
         self.dense = keras.layers.Dense(
@@ -92,7 +103,9 @@ class GlobalNet(Backbone):
         theta = ops.reshape(self.dense(self.flatten(x)), (-1, self.ndim + 1, self.ndim))
         return affine_to_ddf(theta, self.image_size), theta
 
-    config_keys = ("depth", "extract_levels")
+    config_keys = ("depth", "extract_levels", "norm", "norm_groups")
+    #: the values of ``norm``, which config validation checks before anything is built
+    norm_choices = NORMALIZATIONS
     #: the call returns ``(ddf, theta)`` of an affine transform, not a free dense field
     affine_output = True
 
