@@ -304,6 +304,20 @@ def test_build_accepts_anything_with_var_kwargs():
     assert built.size == 2 and built.kwargs == {"anything": 1}
 
 
+def test_accepted_arguments():
+    reg = Registry()
+    reg.register_backbone("thing", Thing)
+    reg.register_loss("flex", Flexible)
+    assert reg.accepted_arguments("backbone_class", "thing") == ["size", "scale"]
+    assert reg.accepted_arguments("loss_class", "flex") is None  # keeps its **kwargs: anything goes
+    with pytest.raises(ValueError, match="Could not find backbone_class with name 'thin'"):
+        reg.accepted_arguments("backbone_class", "thin")
+    # a built-in: LocalNet's own, UNet's (through **kwargs, e.g. the norm choice), Backbone's, then Keras' name/dtype
+    accepted = REGISTRY.accepted_arguments("backbone_class", "local")
+    assert {"extract_levels", "depth", "norm", "norm_groups", "image_size", "name", "dtype"} <= set(accepted)
+    assert "trainable" not in accepted
+
+
 def test_var_kwargs_subclass_checked_against_its_base_classes():
     """A ``**kwargs`` subclass accepts its own and its bases' arguments (walking the MRO), nothing else."""
     import keras

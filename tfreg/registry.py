@@ -230,6 +230,15 @@ class Registry:
             + suggestion(key, known)
         )
 
+    def accepted_arguments(self, category: str, key: str) -> Optional[List[str]]:
+        """The keyword arguments the constructor of ``key`` in ``category`` accepts (along its ``**kwargs``
+        chain, as :meth:`build_from_config` checks them), or None when any is accepted or they cannot be known.
+
+        Raises:
+            ValueError: ``key`` is not registered (see :meth:`get`).
+        """
+        return _constructor_kwargs(self.get(category, key))
+
     def copy(self) -> "Registry":
         """A deep copy, to register test or experimental components without touching the original.
 

@@ -510,6 +510,58 @@ def test_control_points_refused_with_the_global_backbone(base, reg):
     )
 
 
+@pytest.mark.parametrize("name", ["local", "unet", "global"])
+@pytest.mark.parametrize(
+    "choice",
+    [
+        {"norm": "batch"},
+        {"norm": "instance"},
+        {"norm": "group"},
+        {"norm": "group", "norm_groups": 2},
+        {"norm": "group", "norm_groups": None},
+        {"norm": "none"},
+    ],
+)
+def test_backbone_norm_accepted(base, reg, name, choice):
+    base["train"]["backbone"] = {"name": name, "num_channel_initial": 4, "extract_levels": [0, 1, 2], **choice}
+    assert validate_config(base, registry=reg)["train"]["backbone"] == base["train"]["backbone"]
+
+
+@pytest.mark.parametrize(
+    "choice, message",
+    [
+        ({"norm": "layer"}, "train.backbone.norm: 'layer' is not allowed; allowed: batch, instance, group, none."),
+        ({"norm": "Group"}, "train.backbone.norm: 'Group' is not allowed; allowed: batch, instance, group, none."),
+        (
+            {"norm_groups": 2},
+            "train.backbone.norm_groups: applies only to norm: group, got norm: batch (leave norm_groups out, or set "
+            "norm: group)",
+        ),
+        (
+            {"norm": "instance", "norm_groups": 2},
+            "train.backbone.norm_groups: applies only to norm: group, got norm: instance (leave norm_groups out, or "
+            "set norm: group)",
+        ),
+        ({"norm": "group", "norm_groups": 0}, "train.backbone.norm_groups: must be a positive integer, got 0"),
+        ({"norm": "group", "norm_groups": "8"}, "train.backbone.norm_groups: must be a positive integer, got '8'"),
+    ],
+)
+def test_backbone_norm_refused(base, reg, choice, message):
+    base["train"]["backbone"].update(choice)
+    assert one_error(base, reg).startswith(message)
+
+
+def test_backbone_norm_refused_for_a_backbone_without_the_choice(base, reg):
+    base["train"]["backbone"] = {"name": "field", "norm": "group", "norm_groups": 2}
+    lines = [line for line in errors(base, reg) if "norm" in line]
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("train.backbone.norm: backbone 'field' takes no 'norm' (no normalization choice); ")
+    assert lines[1].startswith("train.backbone.norm_groups: backbone 'field' takes no 'norm_groups' ")
+    # the backbones that take it, read from the registered constructors
+    taking = lines[1].split("backbones taking it: ")[1].split(", ")
+    assert {"global", "local", "unet"} <= set(taking) and "field" not in taking
+
+
 @pytest.mark.parametrize("value", [0, [2, 2, 2, 2], "4", [2, -1, 2]])
 def test_control_points_value(base, reg, value):
     base["train"]["backbone"]["control_points"] = value

@@ -1,6 +1,6 @@
 """tfreg.layers.normalization: the one BatchNormalization factory, its construction-time ``synchronized``
-setting, the walk that finds every BatchNormalization of a model, InstanceNormalization and the
-normalization-by-name factory."""
+setting, the walk that finds every BatchNormalization of a model, InstanceNormalization, the
+normalization-by-name factory (with group normalization against NumPy) and the checks of ``norm``."""
 
 import keras
 import numpy as np
@@ -11,10 +11,13 @@ from tfreg.layers.normalization import (
     batch_norm_layers,
     batch_norm_synchronized,
     batch_normalization,
+    check_norm,
+    conv_bias,
+    default_norm_groups,
     normalization_layer,
     synchronized_batch_norm,
 )
-from tfreg.models.backbones import LocalNet, UNet
+from tfreg.models.backbones import GlobalNet, LocalNet, UNet
 
 TF_ONLY = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="synchronized BN is TensorFlow-only")
 
@@ -177,6 +180,92 @@ def test_instance_normalization_bad_arguments():
 def test_normalization_layer_by_name():
     assert isinstance(normalization_layer("batch"), keras.layers.BatchNormalization)
     assert isinstance(normalization_layer("instance"), InstanceNormalization)
+    group = normalization_layer("group", channels=12)
+    assert isinstance(group, keras.layers.GroupNormalization) and group.groups == 6 and group.epsilon == 1e-5
+    assert normalization_layer("group", channels=12, groups=4).groups == 4
     assert normalization_layer("none") is None
-    with pytest.raises(ValueError, match=r"norm='group' is not supported: norm must be one of \['batch'"):
+    with pytest.raises(ValueError, match=r"norm='layer' is not supported: norm must be one of \['batch', 'instance'"):
+        normalization_layer("layer")
+    with pytest.raises(ValueError, match=r"normalization_layer\('group'\) needs the input's channel count"):
         normalization_layer("group")
+    with pytest.raises(ValueError, match=r"norm_groups=5 must divide .* \[12\] is not divisible by 5"):
+        normalization_layer("group", channels=12, groups=5)
+    with pytest.raises(ValueError, match="norm_groups=2 applies only to norm 'group', got norm 'batch'"):
+        normalization_layer("batch", groups=2)
+
+
+@pytest.mark.backend_agnostic
+@pytest.mark.parametrize(
+    "channels, groups", [(1, 1), (2, 2), (4, 4), (5, 5), (7, 7), (8, 8), (12, 6), (16, 8), (20, 5), (64, 8), (11, 1)]
+)
+def test_default_norm_groups_is_the_largest_divisor_up_to_8(channels, groups):
+    assert default_norm_groups(channels) == groups
+
+
+@pytest.mark.backend_agnostic
+def test_check_norm():
+    assert check_norm("batch") == ("batch", None)
+    assert check_norm("group", None, [3, 7]) == ("group", None)  # the default count divides any channels
+    assert check_norm("group", 4, [4, 8, 16]) == ("group", 4)
+    with pytest.raises(ValueError, match=r"\[6, 10\] are not divisible by 4 \(the layers have \[4, 6, 8, 10\]"):
+        check_norm("group", 4, [8, 6, 4, 10, 6])
+    with pytest.raises(ValueError, match="norm_groups must be an integer >= 1, got True"):
+        check_norm("group", True)
+    assert [conv_bias(kind) for kind in ("batch", "instance", "group", "none")] == [False, False, False, True]
+
+
+def group_norm_reference(x, groups, gamma, beta, epsilon):
+    """NumPy group normalization: per sample and group of consecutive channels, over space and the group's
+    channels, biased variance, in float64; then the per-channel gamma and beta."""
+    x = np.asarray(x, np.float64)
+    out = np.empty_like(x)
+    size = x.shape[-1] // groups
+    for b in range(x.shape[0]):
+        for g in range(groups):
+            values = x[b, ..., g * size : (g + 1) * size]
+            out[b, ..., g * size : (g + 1) * size] = (values - values.mean()) / np.sqrt(values.var() + epsilon)
+    return out * gamma + beta
+
+
+@pytest.mark.backend_agnostic
+@pytest.mark.parametrize("spatial, channels, groups", [((5, 6), 6, 3), ((3, 4, 5), 8, 2), ((3, 4, 5), 4, None)])
+def test_group_normalization_matches_numpy(spatial, channels, groups):
+    rng = np.random.default_rng(channels)
+    shape = (2, *spatial, channels)
+    per_channel = (2,) + (1,) * len(spatial) + (channels,)
+    x = (rng.normal(size=shape) * rng.uniform(0.5, 4, per_channel) + rng.normal(size=per_channel) * 5).astype("float32")
+    layer = normalization_layer("group", channels=channels, groups=groups)
+    layer.build(x.shape)
+    gamma, beta = rng.uniform(0.5, 2, channels).astype("float32"), rng.normal(size=channels).astype("float32")
+    layer.gamma.assign(gamma)
+    layer.beta.assign(beta)
+    expected = group_norm_reference(x, groups or default_norm_groups(channels), gamma, beta, 1e-5)
+    for training in (True, False):
+        got = keras.ops.convert_to_numpy(layer(x, training=training))
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+    if groups is None:  # 4 channels: 4 groups of one channel, i.e. instance normalization
+        np.testing.assert_allclose(expected, instance_norm_reference(x, gamma, beta, 1e-5), atol=1e-9)
+
+
+@pytest.mark.parametrize("synchronized", [False, pytest.param(True, marks=TF_ONLY)])
+def test_norm_choice_and_the_synchronized_setting(synchronized):
+    # batch: every block's BatchNormalization follows the setting; the other choices make none to synchronize
+    kwargs = dict(image_size=(8, 8, 8), out_channels=3, num_channel_initial=2)
+    with synchronized_batch_norm(synchronized):
+        nets = {
+            norm: [
+                LocalNet(extract_levels=(0, 1), norm=norm, **kwargs),
+                UNet(depth=1, norm=norm, **kwargs),
+                GlobalNet(depth=1, norm=norm, **kwargs),
+            ]
+            for norm in ("batch", "instance", "group", "none")
+        }
+    for norm, built in nets.items():
+        for net in built:
+            net(np.zeros((1, 8, 8, 8, 2), np.float32))
+            norms = batch_norm_layers(net)
+            assert len(norms) == sum(w.path.endswith("moving_mean") for w in net.weights)
+            if norm == "batch":
+                assert norms and all(bn.synchronized is synchronized for bn in norms)
+            else:
+                assert norms == []

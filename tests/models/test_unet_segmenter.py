@@ -163,7 +163,7 @@ def test_conv_norm_act_config_round_trip():
         (dict(channels=[]), "channels must be a non-empty list"),
         (dict(channels=8), "channels must be a non-empty list"),
         (dict(channels=[8, 0]), "channels must be an integer >= 1"),
-        (dict(norm="group"), "norm='group' is not supported"),
+        (dict(norm="layer"), "norm='layer' is not supported"),
         (dict(activation="gelu"), "activation='gelu' is not supported"),
         (dict(downsampling="avg_pool"), "downsampling='avg_pool' is not supported"),
         (dict(upsampling="nearest"), "upsampling='nearest' is not supported"),

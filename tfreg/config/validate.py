@@ -65,6 +65,9 @@ from tfreg.registry import (
     Registry,
 )
 
+#: The backbone keys of the normalization choice (``tfreg.layers.normalization.check_norm``).
+NORM_KEYS = ("norm", "norm_groups")
+
 logger = logging.getLogger(__name__)
 
 _SHAPE_KEYS = ("moving_image_shape", "fixed_image_shape", "image_shape")
@@ -498,6 +501,8 @@ class ConfigChecker:
             self.check_control_points(
                 base + ("backbone", "control_points"), backbone["control_points"], method, model_cls, backbone
             )
+        if isinstance(backbone, dict) and any(key in backbone for key in NORM_KEYS):
+            self.check_backbone_norm(base + ("backbone",), backbone)
         if trainer_cfg is not None:
             self.check_component(base + ("trainer",), trainer_cfg, TRAINER_CLASS, build=True)
         trainer_cls.validate_train_config(self, train, model_cls)
@@ -605,6 +610,46 @@ class ConfigChecker:
         ):
             return
         self.error(path, f"must be a positive integer or a list of positive integers, got {_show(value)}")
+
+    def check_backbone_norm(self, path: KeyPath, backbone: dict) -> None:
+        """``backbone.norm`` and ``backbone.norm_groups``: the backbone must take them; ``norm`` must be one of
+        the class' ``norm_choices`` (where it declares them); ``norm_groups`` a positive integer, only with
+        ``norm: group``. Whether the count divides every layer's channels depends on the architecture: the
+        constructor checks it when the model is built, before the run writes anything."""
+        name = backbone.get("name")
+        if not (isinstance(name, str) and self.registry.contains(BACKBONE_CLASS, name)):
+            return  # the name's own error is reported by check_component
+        accepted = self.registry.accepted_arguments(BACKBONE_CLASS, name)
+        refused = False
+        for key in NORM_KEYS:
+            if key in backbone and accepted is not None and key not in accepted:
+                with_key = [
+                    other
+                    for other in self.registry.names(BACKBONE_CLASS)
+                    if key in (self.registry.accepted_arguments(BACKBONE_CLASS, other) or ())
+                ]
+                self.error(
+                    path + (key,),
+                    f"backbone {name!r} takes no {key!r} (no normalization choice); backbones taking it: "
+                    f"{', '.join(with_key) or '(none registered)'}",
+                )
+                refused = True
+        if refused:
+            return
+        choices = getattr(self.registry.get(BACKBONE_CLASS, name), "norm_choices", None)
+        norm = backbone.get("norm", "batch")
+        if "norm" in backbone and choices is not None and not self.one_of(path + ("norm",), norm, choices):
+            return
+        groups = backbone.get("norm_groups")
+        if groups is None:
+            return
+        if norm != "group":
+            self.error(
+                path + ("norm_groups",),
+                f"applies only to norm: group, got norm: {norm} (leave norm_groups out, or set norm: group)",
+            )
+        else:
+            self.positive_int(path + ("norm_groups",), groups)
 
     def check_loss(
         self,

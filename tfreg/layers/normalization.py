@@ -17,22 +17,28 @@ while the context is open; do not build models with different settings in concur
 Synchronization exists on Keras' TensorFlow backend only; the setting cannot be switched on under another.
 
 The segmentation networks also use :class:`InstanceNormalization` (per sample and channel, over space;
-nnU-Net's choice), and :func:`normalization_layer` picks one of ``batch`` / ``instance`` / ``none`` by name.
+nnU-Net's choice). :func:`normalization_layer` is the one place that makes a normalization by name
+(``batch`` / ``instance`` / ``group`` / ``none``), for the DeepReg backbones' blocks (their ``norm`` key) and
+the segmenters' units alike; :func:`check_norm` validates ``norm`` with ``norm_groups``, and
+:func:`conv_bias` says whether the convolution before it carries a bias.
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, List, Optional
+from typing import Iterable, Iterator, List, Optional, Tuple
 
 import keras
 from keras import ops
 
-from tfreg.checks import check_choice, check_number
+from tfreg.checks import check_choice, check_number, check_positive_int
 from tfreg.serialization import AttributeConfigMixin
 
 # Read by batch_normalization() at construction; set only through synchronized_batch_norm().
 _SYNCHRONIZED = False
+
+#: Added to the variance by instance and group normalization (PyTorch's default, nnU-Net's).
+NORM_EPSILON = 1e-5
 
 
 @contextlib.contextmanager
@@ -130,7 +136,7 @@ class InstanceNormalization(AttributeConfigMixin, keras.layers.Layer):
     Call: ``(B, *S, C)`` -> ``(B, *S, C)``, any number of spatial axes >= 1.
     """
 
-    def __init__(self, epsilon: float = 1e-5, center: bool = True, scale: bool = True, **kwargs):
+    def __init__(self, epsilon: float = NORM_EPSILON, center: bool = True, scale: bool = True, **kwargs):
         super().__init__(**kwargs)
         self.epsilon = check_number(epsilon, "epsilon", exclusive_minimum=True)
         self.center = bool(center)
@@ -164,22 +170,110 @@ class InstanceNormalization(AttributeConfigMixin, keras.layers.Layer):
     config_keys = ("epsilon", "center", "scale")
 
 
-#: The names :func:`normalization_layer` accepts.
-NORMALIZATIONS = ("batch", "instance", "none")
+#: The names :func:`normalization_layer` accepts (a backbone's ``norm`` key).
+NORMALIZATIONS = ("batch", "instance", "group", "none")
+
+#: The most groups :func:`default_norm_groups` picks. Wu and He (Group Normalization, 2018) found 8 to 32
+#: groups about equally good on ImageNet; tfreg's registration networks have 4 to 64 channels per layer
+#: (DeepReg's ``num_channel_initial * 2**level``), so 8 keeps at least one channel per group on the first
+#: levels and 2 to 8 channels per group deeper down.
+MAX_DEFAULT_NORM_GROUPS = 8
 
 
-def normalization_layer(kind: str, name: Optional[str] = None) -> Optional[keras.layers.Layer]:
-    """The normalization layer named ``kind``: ``"batch"`` (:func:`batch_normalization`, so the
-    synchronized setting applies), ``"instance"`` (:class:`InstanceNormalization`) or ``"none"`` (None).
+def default_norm_groups(channels: int) -> int:
+    """The group count of group normalization over ``channels`` channels when ``norm_groups`` is not given:
+    the largest divisor of ``channels`` that is at most :data:`MAX_DEFAULT_NORM_GROUPS` (8 groups for 8, 16,
+    32 ... channels, 4 for 4, 6 for 12, 5 for 5, 1 for 7)."""
+    channels = check_positive_int(channels, "channels")
+    return max(g for g in range(1, min(MAX_DEFAULT_NORM_GROUPS, channels) + 1) if channels % g == 0)
+
+
+def check_norm(norm: str, norm_groups: Optional[int] = None, channels: Iterable[int] = ()) -> Tuple[str, Optional[int]]:
+    """``(norm, norm_groups)`` validated for a network whose normalized layers have ``channels`` channels.
+
+    Args:
+        norm: one of :data:`NORMALIZATIONS`.
+        norm_groups: group count of ``norm="group"``, int >= 1, or None for :func:`default_norm_groups` per
+            layer. Only with ``norm="group"``: a count given with another norm would be silently ignored.
+        channels: the channel counts of the normalized layers; ``norm_groups`` must divide each.
 
     Raises:
-        ValueError: ``kind`` not in :data:`NORMALIZATIONS`.
+        ValueError: naming ``norm`` or ``norm_groups``, the value and what is allowed.
     """
-    check_choice(kind, "norm", NORMALIZATIONS)
+    kind = check_choice(norm, "norm", NORMALIZATIONS)
+    if norm_groups is None:
+        return kind, None
+    if kind != "group":
+        raise ValueError(
+            f"norm_groups={norm_groups!r} applies only to norm 'group', got norm {kind!r} (leave norm_groups out)"
+        )
+    groups = check_positive_int(norm_groups, "norm_groups")
+    counts = sorted({int(c) for c in channels})
+    bad = [c for c in counts if c % groups]
+    if bad:
+        raise ValueError(
+            f"norm_groups={groups} must divide the channel count of every normalized layer, but {bad} "
+            f"{'is' if len(bad) == 1 else 'are'} not divisible by {groups} (the layers have {counts} channels); "
+            "choose a common divisor or leave norm_groups out (the largest divisor <= 8 per layer)"
+        )
+    return kind, groups
+
+
+def conv_bias(norm: str) -> bool:
+    """Whether a convolution followed by normalization ``norm`` should have a bias: only for ``"none"``.
+
+    Batch and instance normalization subtract the mean of each channel (over the batch and space, or per
+    sample over space), which removes a per-channel constant exactly: a bias before them is a dead weight,
+    and their ``beta`` is the offset (DeepReg's conv blocks have no bias for this reason). Group
+    normalization subtracts the mean of each group of channels, so only the bias' mean over a group is
+    removed; the differences between the channels of a group survive, but they act before the division by
+    the group's spread, where the learnt per-channel ``beta`` after it already gives each channel its own
+    offset. Wu and He's group-normalized ResNets have bias-free convolutions too, and keeping the convolution
+    the same for the three norms keeps their variables alike. Without normalization nothing else gives an
+    offset: bias-free convolutions and ReLUs make every feature positively homogeneous in the input
+    (doubling the image doubles every feature, a zero image gives zero features), so ``"none"`` needs the
+    bias.
+    """
+    return check_choice(norm, "norm", NORMALIZATIONS) == "none"
+
+
+def normalization_layer(
+    kind: str, name: Optional[str] = None, channels: Optional[int] = None, groups: Optional[int] = None
+) -> Optional[keras.layers.Layer]:
+    """The normalization layer named ``kind``, channels-last, 2-D and 3-D:
+
+    - ``"batch"``: :func:`batch_normalization` (Keras' defaults, DeepReg's: momentum 0.99, epsilon 1e-3), so
+      the synchronized setting applies; statistics of the batch in training, moving averages in inference.
+    - ``"instance"``: :class:`InstanceNormalization`, per sample and channel over space.
+    - ``"group"``: ``keras.layers.GroupNormalization`` (Wu and He 2018), per sample and group of
+      ``channels / groups`` consecutive channels, over space and the group's channels; ``groups`` defaults
+      to :func:`default_norm_groups` of ``channels``. Same statistics in training and inference.
+    - ``"none"``: None.
+
+    Instance and group normalization use epsilon :data:`NORM_EPSILON`, a biased variance, and learn a scale
+    ``gamma`` (from 1) and offset ``beta`` (from 0) per channel, like batch normalization.
+
+    Args:
+        kind: one of :data:`NORMALIZATIONS`.
+        name: the layer's name (None: Keras' automatic name).
+        channels: the channel count of the input; required for ``"group"``.
+        groups: the group count of ``"group"`` (None: the default); refused for the other kinds.
+
+    Raises:
+        ValueError: ``kind`` not in :data:`NORMALIZATIONS`, ``channels`` missing for ``"group"``, or a
+            ``groups`` that is not a positive divisor of ``channels`` (see :func:`check_norm`).
+    """
+    kind, groups = check_norm(kind, groups, () if channels is None else (channels,))
     if kind == "batch":
         return batch_normalization(name=name)
     if kind == "instance":
         return InstanceNormalization(name=name)
+    if kind == "group":
+        if channels is None:
+            raise ValueError("normalization_layer('group') needs the input's channel count (channels=...)")
+        channels = check_positive_int(channels, "channels")
+        groups = default_norm_groups(channels) if groups is None else groups
+        return keras.layers.GroupNormalization(groups=groups, axis=-1, epsilon=NORM_EPSILON, name=name)
     return None
 
 
@@ -190,5 +284,10 @@ __all__ = [
     "batch_norm_layers",
     "InstanceNormalization",
     "NORMALIZATIONS",
+    "MAX_DEFAULT_NORM_GROUPS",
+    "NORM_EPSILON",
+    "default_norm_groups",
+    "check_norm",
+    "conv_bias",
     "normalization_layer",
 ]

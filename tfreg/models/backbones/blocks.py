@@ -1,8 +1,12 @@
 """Building blocks of the backbones, 2-D and 3-D, channels-last (``keras`` only).
 
-Every convolutional block is DeepReg's: convolution without bias -> BatchNormalization -> ReLU. The
-number of spatial dimensions ``ndim`` (2 or 3) is given explicitly by the backbone, which reads it from
-its ``image_size``.
+Every convolutional block is DeepReg's: convolution without bias -> BatchNormalization -> ReLU, with the
+normalization a choice (``norm``: ``batch``, DeepReg's and the default, ``instance``, ``group`` or
+``none``; :func:`tfreg.layers.normalization.normalization_layer`) and the convolution biased only without one
+(:func:`tfreg.layers.normalization.conv_bias`). The blocks keep their sub-layers under the attribute names
+``conv``/``deconv`` and ``norm`` whatever the choice, so with the default a block has the checkpoint keys of
+earlier tfreg versions. The number of spatial dimensions ``ndim`` (2 or 3) is given explicitly by the
+backbone, which reads it from its ``image_size``.
 """
 
 from typing import Sequence, Tuple
@@ -12,7 +16,7 @@ from keras import ops
 
 from tfreg.checks import check_choice, check_number, check_positive_int
 from tfreg.layers.conv import conv_layer
-from tfreg.layers.normalization import batch_normalization, normalization_layer
+from tfreg.layers.normalization import check_norm, conv_bias, normalization_layer
 from tfreg.ops.resize import resize
 from tfreg.serialization import AttributeConfigMixin
 
@@ -44,8 +48,35 @@ def deconv_output_padding(in_size: int, out_size: int, kernel_size: int, strides
     return pad
 
 
-class ConvBlock(AttributeConfigMixin, keras.layers.Layer):
-    """Convolution without bias -> BatchNormalization -> ReLU (optional).
+class NormChoice(AttributeConfigMixin):
+    """Mixin of the blocks with a normalization choice: ``get_config`` saves ``norm`` and ``norm_groups``.
+
+    The block holds the normalization layer as ``self.norm`` (its checkpoint key), so the choice itself is
+    kept as ``self.norm_kind``; ``self.norm_groups`` is the given group count (None: the default).
+    """
+
+    def _check_norm(self, norm, norm_groups, channels: int) -> bool:
+        """Validate the choice for ``channels`` channels (``self.norm_kind``, ``self.norm_groups``); returns
+        whether the convolution before it has a bias."""
+        self.norm_kind, self.norm_groups = check_norm(norm, norm_groups, (channels,))
+        return conv_bias(self.norm_kind)
+
+    def _make_norm(self, channels: int) -> None:
+        """``self.norm``: the chosen layer (None for ``"none"``), made after the convolution so that the
+        weights keep their order (conv, then norm), which positional checkpoints of tfreg 0.1 rely on."""
+        self.norm = normalization_layer(self.norm_kind, channels=channels, groups=self.norm_groups)
+
+    def _normalize(self, x, training):
+        return x if self.norm is None else self.norm(x, training=training)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(norm=self.norm_kind, norm_groups=self.norm_groups)
+        return config
+
+
+class ConvBlock(NormChoice, keras.layers.Layer):
+    """Convolution -> normalization -> ReLU (optional); DeepReg's with the default ``norm="batch"``.
 
     Args:
         ndim: 2 or 3 spatial dimensions.
@@ -53,24 +84,30 @@ class ConvBlock(AttributeConfigMixin, keras.layers.Layer):
         kernel_size: int, voxels.
         strides: int; ``"same"`` padding gives ``ceil(size / strides)`` voxels per axis.
         activation: apply the ReLU.
+        norm: ``"batch"`` (DeepReg's), ``"instance"``, ``"group"`` or ``"none"``; the convolution has a bias
+            only with ``"none"`` (:func:`~tfreg.layers.normalization.conv_bias`).
+        norm_groups: groups of ``"group"``, dividing ``filters``; None: the largest divisor <= 8.
 
     Call: ``(B, *S, C)`` -> ``(B, *ceil(S / strides), filters)``.
     """
 
-    def __init__(self, ndim, filters, kernel_size=3, strides=1, activation=True, **kwargs):
+    def __init__(
+        self, ndim, filters, kernel_size=3, strides=1, activation=True, norm="batch", norm_groups=None, **kwargs
+    ):
         super().__init__(**kwargs)
         self.ndim = check_ndim(ndim)
         self.filters = check_positive_int(filters, "filters")
         self.kernel_size = check_positive_int(kernel_size, "kernel_size")
         self.strides = check_positive_int(strides, "strides")
         self.activation = bool(activation)
+        bias = self._check_norm(norm, norm_groups, self.filters)
         self.conv = conv_layer(
-            self.ndim, self.filters, self.kernel_size, strides=self.strides, padding="same", use_bias=False
+            self.ndim, self.filters, self.kernel_size, strides=self.strides, padding="same", use_bias=bias
         )
-        self.norm = batch_normalization()
+        self._make_norm(self.filters)
 
     def call(self, inputs, training=None):
-        x = self.norm(self.conv(inputs), training=training)
+        x = self._normalize(self.conv(inputs), training)
         return ops.relu(x) if self.activation else x
 
     config_keys = ("ndim", "filters", "kernel_size", "strides", "activation")
@@ -80,18 +117,18 @@ class ConvBlock(AttributeConfigMixin, keras.layers.Layer):
 ACTIVATIONS = ("relu", "leaky_relu")
 
 
-class ConvNormAct(AttributeConfigMixin, keras.layers.Layer):
-    """Convolution -> normalization (batch / instance / none) -> ReLU or leaky ReLU: the segmenters' unit.
+class ConvNormAct(NormChoice, keras.layers.Layer):
+    """Convolution -> normalization (batch / instance / group / none) -> ReLU or leaky ReLU: the segmenters' unit.
 
-    The convolution has a bias only without normalization (a bias before batch or instance normalization
-    is removed by its mean subtraction, so it would be a dead weight).
+    The convolution has a bias only without normalization (:func:`~tfreg.layers.normalization.conv_bias`).
 
     Args:
         ndim: 2 or 3 spatial dimensions.
         filters: output channels.
         kernel_size: int, voxels (``"same"`` padding).
         strides: int; ``ceil(size / strides)`` voxels per axis come out.
-        norm: ``"batch"``, ``"instance"`` or ``"none"``.
+        norm: ``"batch"``, ``"instance"``, ``"group"`` or ``"none"``.
+        norm_groups: groups of ``"group"``, dividing ``filters``; None: the largest divisor <= 8.
         activation: ``"relu"`` or ``"leaky_relu"``.
         negative_slope: slope of the leaky ReLU for negative inputs, >= 0 (0.01: nnU-Net's).
 
@@ -107,6 +144,7 @@ class ConvNormAct(AttributeConfigMixin, keras.layers.Layer):
         norm="batch",
         activation="relu",
         negative_slope=0.01,
+        norm_groups=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -116,16 +154,11 @@ class ConvNormAct(AttributeConfigMixin, keras.layers.Layer):
         self.strides = check_positive_int(strides, "strides")
         self.activation = check_choice(activation, "activation", ACTIVATIONS)
         self.negative_slope = check_number(negative_slope, "negative_slope")
-        self.norm_kind = check_choice(norm, "norm", ("batch", "instance", "none"))
+        bias = self._check_norm(norm, norm_groups, self.filters)
         self.conv = conv_layer(
-            self.ndim,
-            self.filters,
-            self.kernel_size,
-            strides=self.strides,
-            padding="same",
-            use_bias=self.norm_kind == "none",
+            self.ndim, self.filters, self.kernel_size, strides=self.strides, padding="same", use_bias=bias
         )
-        self.norm = normalization_layer(self.norm_kind)
+        self._make_norm(self.filters)
 
     def build(self, input_shape):
         # explicit, so that a parent can build (and load weights into) its units before any call
@@ -134,44 +167,41 @@ class ConvNormAct(AttributeConfigMixin, keras.layers.Layer):
             self.norm.build(tuple(self.conv.compute_output_shape(tuple(input_shape))))
 
     def call(self, inputs, training=None):
-        x = self.conv(inputs)
-        if self.norm is not None:
-            x = self.norm(x, training=training)
+        x = self._normalize(self.conv(inputs), training)
         if self.activation == "relu":
             return ops.relu(x)
         return ops.leaky_relu(x, negative_slope=self.negative_slope)
-
-    def get_config(self) -> dict:
-        config = super().get_config()
-        config["norm"] = self.norm_kind
-        return config
 
     config_keys = ("ndim", "filters", "kernel_size", "strides", "activation", "negative_slope")
 
 
 class ResidualBlock(AttributeConfigMixin, keras.layers.Layer):
-    """Two convolution blocks with a skip: ``relu(x + bn(conv(relu(bn(conv(x))))))`` (DeepReg's residual block).
+    """Two convolution blocks with a skip: ``relu(x + norm(conv(relu(norm(conv(x))))))`` (DeepReg's residual
+    block, with ``norm`` and ``norm_groups`` as in :class:`ConvBlock`).
 
     Call: ``(B, *S, filters)`` -> ``(B, *S, filters)``; the input must already have ``filters`` channels.
     """
 
-    def __init__(self, ndim, filters, kernel_size=3, **kwargs):
+    def __init__(self, ndim, filters, kernel_size=3, norm="batch", norm_groups=None, **kwargs):
         super().__init__(**kwargs)
         self.ndim = check_ndim(ndim)
         self.filters = check_positive_int(filters, "filters")
         self.kernel_size = check_positive_int(kernel_size, "kernel_size")
-        self.block1 = ConvBlock(self.ndim, self.filters, self.kernel_size)
-        self.block2 = ConvBlock(self.ndim, self.filters, self.kernel_size, activation=False)
+        self.norm, self.norm_groups = check_norm(norm, norm_groups, (self.filters,))
+        choice = dict(norm=self.norm, norm_groups=self.norm_groups)
+        self.block1 = ConvBlock(self.ndim, self.filters, self.kernel_size, **choice)
+        self.block2 = ConvBlock(self.ndim, self.filters, self.kernel_size, activation=False, **choice)
 
     def call(self, inputs, training=None):
         x = self.block2(self.block1(inputs, training=training), training=training)
         return ops.relu(x + inputs)
 
-    config_keys = ("ndim", "filters", "kernel_size")
+    config_keys = ("ndim", "filters", "kernel_size", "norm", "norm_groups")
 
 
-class DeconvBlock(AttributeConfigMixin, keras.layers.Layer):
-    """Transposed convolution without bias -> BatchNormalization -> ReLU, up-sampling to a given size.
+class DeconvBlock(NormChoice, keras.layers.Layer):
+    """Transposed convolution -> normalization -> ReLU, up-sampling to a given size; DeepReg's (no bias,
+    BatchNormalization) with the default ``norm="batch"``.
 
     Args:
         ndim: 2 or 3.
@@ -179,11 +209,14 @@ class DeconvBlock(AttributeConfigMixin, keras.layers.Layer):
         in_size: spatial size of the input, ``ndim`` ints.
         out_size: spatial size of the output, ``ndim`` ints (``ceil(out / strides) == in`` per axis).
         kernel_size, strides: ints.
+        norm, norm_groups: as in :class:`ConvBlock`.
 
     Call: ``(B, *in_size, C)`` -> ``(B, *out_size, filters)``.
     """
 
-    def __init__(self, ndim, filters, in_size, out_size, kernel_size=3, strides=2, **kwargs):
+    def __init__(
+        self, ndim, filters, in_size, out_size, kernel_size=3, strides=2, norm="batch", norm_groups=None, **kwargs
+    ):
         super().__init__(**kwargs)
         self.ndim = check_ndim(ndim)
         self.filters = check_positive_int(filters, "filters")
@@ -194,6 +227,7 @@ class DeconvBlock(AttributeConfigMixin, keras.layers.Layer):
         padding = tuple(
             deconv_output_padding(i, o, self.kernel_size, self.strides) for i, o in zip(self.in_size, self.out_size)
         )
+        bias = self._check_norm(norm, norm_groups, self.filters)
         self.deconv = conv_layer(
             self.ndim,
             self.filters,
@@ -201,13 +235,13 @@ class DeconvBlock(AttributeConfigMixin, keras.layers.Layer):
             strides=self.strides,
             padding="same",
             output_padding=padding,
-            use_bias=False,
+            use_bias=bias,
             transpose=True,
         )
-        self.norm = batch_normalization()
+        self._make_norm(self.filters)
 
     def call(self, inputs, training=None):
-        return ops.relu(self.norm(self.deconv(inputs), training=training))
+        return ops.relu(self._normalize(self.deconv(inputs), training))
 
     config_keys = ("ndim", "filters", "in_size", "out_size", "kernel_size", "strides")
 

@@ -74,7 +74,7 @@ class DFSAUNet(Backbone):
         channels: channels per level (K ints); default ``num_channel_initial * 2^k``.
         num_channel_initial: channels of the top level when ``channels`` is not given (default 16).
         convs_per_block: convolution units per encoder and decoder block (default 2).
-        norm: ``"batch"`` (default), ``"instance"`` or ``"none"``.
+        norm: ``"batch"`` (default), ``"instance"``, ``"group"`` or ``"none"`` (see ``unet_segmenter``).
         activation: ``"relu"`` (default) or ``"leaky_relu"``.
         fusion: the DFSA block's arguments ``{filters, kernel_size, activation, weight_source}``.
         fuse: ``"a"`` (eq. 5, default) or ``"c"`` (eq. 6), see the module docstring.

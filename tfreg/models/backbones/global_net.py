@@ -6,7 +6,8 @@ block + residual block + max pooling per level, a conv block at the bottom, foll
 the ``ndim * (ndim + 1)`` parameters of ``theta`` ``(B, ndim + 1, ndim)``. Its kernel uses
 ``out_kernel_initializer`` (zeros in DDF models) and its bias is the identity ``eye(ndim + 1, ndim)``, so the
 network starts at the identity transform. The DDF is ``[grid, 1] @ theta - grid`` on the fixed grid
-(voxels, see :mod:`tfreg.ops.affine`).
+(voxels, see :mod:`tfreg.ops.affine`). Every block normalizes with ``norm`` (DeepReg's BatchNormalization
+by default; ``instance``, ``group`` or ``none``, see :mod:`tfreg.models.backbones.blocks`).
 """
 
 from typing import Optional, Sequence, Union
@@ -16,6 +17,7 @@ import numpy as np
 from keras import ops
 
 from tfreg.checks import check_int
+from tfreg.layers.normalization import NORMALIZATIONS, check_norm
 from tfreg.models.backbones.base import Backbone
 from tfreg.models.backbones.blocks import ConvBlock, ResidualBlock, pooling_layer
 from tfreg.models.backbones.unet import _per_level, check_depth_fits, check_levels
@@ -39,6 +41,8 @@ class GlobalNet(Backbone):
         bottom_residual: follow the bottom conv block by a residual block, as DeepReg 1.0's GlobalNet does
             (its published checkpoints need ``encode_kernel_sizes: 3, bottom_residual: true``, see
             :mod:`tfreg.engine.deepreg_checkpoint`).
+        norm, norm_groups: normalization of every block, as in :class:`~tfreg.models.backbones.unet.UNet`
+            (default ``"batch"``, DeepReg's).
 
     Call: ``(B, *image_size, C)`` -> ``(ddf, theta)``: ``ddf (B, *image_size, ndim)`` voxels, ``theta
     (B, ndim + 1, ndim)``.
@@ -51,6 +55,8 @@ class GlobalNet(Backbone):
         depth: Optional[int] = None,
         encode_kernel_sizes: Union[int, Sequence[int], None] = None,
         bottom_residual: bool = False,
+        norm: str = "batch",
+        norm_groups: Optional[int] = None,
         name: str = "GlobalNet",
         **kwargs,
     ):
@@ -80,13 +86,18 @@ class GlobalNet(Backbone):
         kernels = _per_level(encode_kernel_sizes, self.depth + 1, "encode_kernel_sizes", [7] + [3] * self.depth)
         self.encode_kernel_sizes = kernels
         channels = [nci * 2**d for d in range(self.depth + 1)]
+        self.norm, self.norm_groups = check_norm(norm, norm_groups, channels)
+        choice = dict(norm=self.norm, norm_groups=self.norm_groups)
         self.encoders = []
         for d in range(self.depth):
-            self.encoders += [ConvBlock(ndim, channels[d], kernels[d]), ResidualBlock(ndim, channels[d], kernels[d])]
+            self.encoders += [
+                ConvBlock(ndim, channels[d], kernels[d], **choice),
+                ResidualBlock(ndim, channels[d], kernels[d], **choice),
+            ]
         self.pools = [pooling_layer(ndim, 2) for _ in range(self.depth)]
-        self.bottom = ConvBlock(ndim, channels[-1], kernels[-1])
+        self.bottom = ConvBlock(ndim, channels[-1], kernels[-1], **choice)
         # a separate list, empty by default, so that the keys of the other weights do not depend on the option
-        self.bottom_residuals = [ResidualBlock(ndim, channels[-1], kernels[-1])] if bottom_residual else []
+        self.bottom_residuals = [ResidualBlock(ndim, channels[-1], kernels[-1], **choice)] if bottom_residual else []
         self.flatten = keras.layers.Flatten()
         identity = np.eye(ndim + 1, ndim, dtype="float32").reshape(-1)
         self.dense = keras.layers.Dense(
@@ -108,7 +119,9 @@ class GlobalNet(Backbone):
         theta = ops.reshape(self.dense(self.flatten(x)), (-1, self.ndim + 1, self.ndim))
         return affine_to_ddf(theta, self.image_size), theta
 
-    config_keys = ("depth", "extract_levels", "encode_kernel_sizes", "bottom_residual")
+    config_keys = ("depth", "extract_levels", "encode_kernel_sizes", "bottom_residual", "norm", "norm_groups")
+    #: the values of ``norm``, which config validation checks before anything is built
+    norm_choices = NORMALIZATIONS
     #: the call returns ``(ddf, theta)`` of an affine transform, not a free dense field
     affine_output = True
 

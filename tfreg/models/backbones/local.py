@@ -24,8 +24,8 @@ class LocalNet(UNet):
             convolution's output (DeepReg's default True).
         encode_kernel_sizes: default ``[7] + [3] * depth``, see :class:`UNet`.
         **kwargs: depth, pooling, concat_skip, decode_kernel_sizes, encode_num_channels, decode_num_channels,
-            strides, padding of :class:`UNet`, and image_size, num_channel_initial, out_kernel_initializer,
-            out_activation, out_channels of :class:`~tfreg.models.backbones.base.Backbone`.
+            strides, padding, norm, norm_groups of :class:`UNet`, and image_size, num_channel_initial,
+            out_kernel_initializer, out_activation, out_channels of :class:`~tfreg.models.backbones.base.Backbone`.
 
     Call: ``(B, *image_size, C)`` -> ``(B, *image_size, out_channels)``.
     """
@@ -56,7 +56,7 @@ class LocalNet(UNet):
 
     def _build_bottom(self):
         k, c = self.encode_kernel_sizes[self.depth], self.encode_num_channels[self.depth]
-        return [ConvBlock(self.ndim, c, k)]
+        return [ConvBlock(self.ndim, c, k, **self.block_norm())]
 
     def _upsample(self, i, d, x, training):
         up = self.ups_list[i](x, training=training)

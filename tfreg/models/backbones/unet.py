@@ -9,6 +9,9 @@ skip connection (add, or concatenate when ``concat_skip``), conv block (followed
 ``decode_residual``, as in DeepReg 1.0's UNet and LocalNet). Output: for every extract level a
 ``kernel 3`` convolution to ``out_channels`` (``out_kernel_initializer``, zero bias, ``out_activation``),
 linearly resized to ``image_size`` and averaged over levels.
+
+Every conv, residual and transposed conv block normalizes with ``norm`` (DeepReg's BatchNormalization by
+default; ``instance``, ``group`` or ``none``, see :mod:`tfreg.models.backbones.blocks`).
 """
 
 from numbers import Integral
@@ -18,6 +21,7 @@ from keras import ops
 
 from tfreg.checks import check_int, check_positive_int
 from tfreg.layers.conv import conv_layer
+from tfreg.layers.normalization import NORMALIZATIONS, check_norm
 from tfreg.models.backbones.base import Backbone
 from tfreg.models.backbones.blocks import (
     ConvBlock,
@@ -108,6 +112,11 @@ class UNet(Backbone):
         decode_residual: follow each decoder conv block by a residual block (two conv blocks and a skip),
             DeepReg 1.0's decoder; its published checkpoints need it
             (:mod:`tfreg.engine.deepreg_checkpoint`). False: the conv block alone.
+        norm: normalization of every block: ``"batch"`` (DeepReg's BatchNormalization, the default),
+            ``"instance"``, ``"group"`` or ``"none"`` (convolutions with a bias); see
+            :func:`tfreg.layers.normalization.normalization_layer`.
+        norm_groups: group count of ``norm="group"``, dividing every level's channels; None (default): per
+            block the largest divisor of its channels that is <= 8. Refused with another ``norm``.
 
     Call: ``(B, *image_size, C)`` -> ``(B, *image_size, out_channels)``.
 
@@ -132,6 +141,8 @@ class UNet(Backbone):
         strides: int = 2,
         padding: str = "same",
         decode_residual: bool = False,
+        norm: str = "batch",
+        norm_groups: Optional[int] = None,
         name: str = "UNet",
         **kwargs,
     ):
@@ -172,18 +183,24 @@ class UNet(Backbone):
                         f"decode_num_channels {self.decode_num_channels} must equal encode_num_channels "
                         f"{self.encode_num_channels} on decoded levels when concat_skip is False (skips are added)"
                     )
+        normalized = self.encode_num_channels + self.decode_num_channels[self.min_level : depth]
+        self.norm, self.norm_groups = check_norm(norm, norm_groups, normalized)
         self.sizes = level_sizes(self.image_size, depth, self.strides)
         self._build_layers()
 
     # ------------------------------------------------------------------ architecture
+    def block_norm(self) -> dict:
+        """The ``norm`` and ``norm_groups`` arguments of every block."""
+        return dict(norm=self.norm, norm_groups=self.norm_groups)
+
     def _build_encoder_level(self, d):
         """Layers of encoder level ``d``: a list applied in order (the last output is the skip)."""
         k, c = self.encode_kernel_sizes[d], self.encode_num_channels[d]
-        return [ConvBlock(self.ndim, c, k), ResidualBlock(self.ndim, c, k)]
+        return [ConvBlock(self.ndim, c, k, **self.block_norm()), ResidualBlock(self.ndim, c, k, **self.block_norm())]
 
     def _build_bottom(self):
         k, c = self.encode_kernel_sizes[self.depth], self.encode_num_channels[self.depth]
-        return [ConvBlock(self.ndim, c, k), ResidualBlock(self.ndim, c, k)]
+        return [ConvBlock(self.ndim, c, k, **self.block_norm()), ResidualBlock(self.ndim, c, k, **self.block_norm())]
 
     def _build_layers(self):
         depth, ndim = self.depth, self.ndim
@@ -192,7 +209,13 @@ class UNet(Backbone):
             self.downs = [pooling_layer(ndim, self.strides) for _ in range(depth)]
         else:
             self.downs = [
-                ConvBlock(ndim, self.encode_num_channels[d], self.encode_kernel_sizes[d], strides=self.strides)
+                ConvBlock(
+                    ndim,
+                    self.encode_num_channels[d],
+                    self.encode_kernel_sizes[d],
+                    strides=self.strides,
+                    **self.block_norm(),
+                )
                 for d in range(depth)
             ]
         self.bottom = self._build_bottom()
@@ -205,14 +228,15 @@ class UNet(Backbone):
                 self.sizes[d],
                 kernel_size=self.decode_kernel_sizes[d],
                 strides=self.strides,
+                **self.block_norm(),
             )
-            dec = ConvBlock(ndim, self.decode_num_channels[d], self.decode_kernel_sizes[d])
+            dec = ConvBlock(ndim, self.decode_num_channels[d], self.decode_kernel_sizes[d], **self.block_norm())
             self.ups_list.append(up)
             self.decoders_list.append(dec)
         # a separate list, empty by default, so that the keys of the other weights do not depend on the option
         self.decode_residuals = (
             [
-                ResidualBlock(ndim, self.decode_num_channels[d], self.decode_kernel_sizes[d])
+                ResidualBlock(ndim, self.decode_num_channels[d], self.decode_kernel_sizes[d], **self.block_norm())
                 for d in range(depth - 1, self.min_level - 1, -1)
             ]
             if self.decode_residual
@@ -273,7 +297,11 @@ class UNet(Backbone):
         "strides",
         "padding",
         "decode_residual",
+        "norm",
+        "norm_groups",
     )
+    #: the values of ``norm``, which config validation checks before anything is built
+    norm_choices = NORMALIZATIONS
 
 
 __all__ = ["UNet", "check_depth_fits", "check_levels"]

@@ -30,7 +30,8 @@ convolution and sigmoid/softmax) is the segmentation model's, not the backbone's
 and other models reuse the features.
 
 Choices the papers leave open, and ours: kernel 3 (all three papers' U-Net lineage); two convolutions per
-block (U-Net, nnU-Net); convolutions without a bias when a normalization follows (it would be cancelled);
+block (U-Net, nnU-Net); convolutions without a bias when a normalization follows
+(:func:`tfreg.layers.normalization.conv_bias`);
 the skip is concatenated before the up-sampled features (the order only permutes weights); scSE after the
 block's convolutions (not before); the scSE reduction ratio 2 (the spec's suggestion).
 """
@@ -73,7 +74,8 @@ class UNetSegmenter(keras.Model):
         channels: channels per level, e.g. ``[8, 16, 32]`` (WSSAMNet: 3 levels).
         convs_per_block: convolution units per encoder and decoder block, int >= 1.
         kernel_size: convolution kernel size, int >= 1 (odd keeps the grid centred).
-        norm: ``"batch"``, ``"instance"`` or ``"none"``.
+        norm: ``"batch"``, ``"instance"``, ``"group"`` (per unit the largest divisor <= 8 of its channels as
+            the group count) or ``"none"``.
         activation: ``"relu"`` or ``"leaky_relu"``.
         negative_slope: the leaky ReLU's slope, >= 0 (nnU-Net: 0.01).
         downsampling: ``"max_pool"`` or ``"strided_conv"``.
@@ -90,6 +92,9 @@ class UNetSegmenter(keras.Model):
     Raises:
         ValueError: naming the argument, for bad values or an ``image_size`` too small for the levels.
     """
+
+    #: the values of ``norm``, which config validation checks before anything is built
+    norm_choices = NORMALIZATIONS
 
     def __init__(
         self,
