@@ -131,6 +131,29 @@ EQUIVALENT = {
 }
 
 
+#: the merges trained in tests/engine/test_train_deepreg_repo_configs.py (its docstring says why these): every
+#: file is in one of them, in the 1.0 reference of one, or equal to one (test_every_file_is_trained_...)
+TRAINED = [
+    "ddf_paired_nifti_labeled",
+    "ddf_paired_h5_unlabeled",
+    "unpaired_labeled_ddf",
+    "ddf_unpaired_h5_labeled",
+    "unpaired_unlabeled_ddf_512",
+    "ddf_grouped_nifti_unlabeled",
+    "ddf_grouped_h5_labeled",
+    "unpaired_unlabeled_dvf",
+    "conditional_unpaired_nifti_labeled",
+    "ddf_unpaired_nifti_multi_dirs_unlabeled",
+    "ddf_unpaired_nifti_no_valid",
+    "unpaired_labeled_ddf_affine",
+    "grouped_mr_heart_v011",
+    "config_custom_backbone",
+    "config_custom_image_label_loss",
+    "config_custom_parameterized_image_label_loss",
+    "config_efficient_net",
+]
+
+
 def quick_override(paths: List[str]) -> str:
     """DeepReg's quick-mode file for a merge: 16^3 (paired: 16^3 moving, 8^3 fixed) images, one epoch."""
     merged = merge_yaml(paths)

@@ -111,6 +111,16 @@ def test_every_file_is_in_a_combination():
     assert used == set(repo.DEEPREG_PATHS)
 
 
+def test_every_file_is_trained_or_in_a_config_equal_to_a_trained_one():
+    """The slow test trains repo.TRAINED; the other merges are the same configs as a trained one (checked here and
+    in test_upgraded_files_equal_... / test_the_pre_10_example_...) or differ from one only in their labels."""
+    assert set(repo.TRAINED) <= set(repo.COMBINATIONS)
+    trained = {p for n in repo.TRAINED for p in repo.COMBINATIONS[n] + repo.EQUIVALENT.get(n, [])}
+    same = [n for n in repo.EQUIVALENT if any(repo.EQUIVALENT[n] == repo.EQUIVALENT.get(t) for t in repo.TRAINED)]
+    covered = trained | {p for n in same for p in repo.COMBINATIONS[n]} | repo.MIXED
+    assert covered >= set(repo.DEEPREG_PATHS) - set(repo.QUICK.values())
+
+
 @pytest.mark.parametrize("name", sorted(repo.COMBINATIONS))
 def test_every_combination_merges_as_deepreg_and_validates_on_the_test_data(name, root, monkeypatch):
     monkeypatch.chdir(root)  # the YAMLs' data dirs are relative to DeepReg's repository root
