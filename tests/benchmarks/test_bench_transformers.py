@@ -62,8 +62,8 @@ def test_unregistered_backbones_and_python_errors_are_rows(monkeypatch):
     cases = dict(
         bench.CASES,
         ghost=bench.Case("registration", {"name": "no_such_backbone"}, "a backbone not in the registry"),
-        too_deep=bench.Case(  # depth 3 needs at least 2**3 voxels per axis
-            "registration", {"name": "local", "num_channel_initial": 2, "extract_levels": [0, 1, 2, 3]}, "too deep"
+        too_deep=bench.Case(  # GlobalNet's depth 3 needs at least 2**3 voxels per axis
+            "registration", {"name": "global", "num_channel_initial": 2, "depth": 3}, "too deep"
         ),
     )
     monkeypatch.setattr(bench, "CASES", cases)

@@ -47,9 +47,25 @@ def test_registered_names():
     assert issubclass(LocalNet, Backbone)
 
 
-def test_depth_too_large_names_image_size_and_depth():
+@pytest.mark.parametrize("cls", [LocalNet, UNet])
+@pytest.mark.parametrize("size, depth", [((8, 8, 8), 4), ((8, 3, 5), 3), ((5, 2), 3)])
+def test_axes_shorter_than_strides_to_the_depth_build_as_in_deepreg(cls, size, depth, caplog):
+    """DeepReg's config/test/ddf.yaml + paired_nifti.yaml train a depth-4 LocalNet on 8^3 fixed images: each
+    "same" pooling gives ceil(n / 2) voxels, so an axis stays at one voxel once it gets there, and the decoder
+    brings every level back to its size."""
+    net = cls(image_size=size, num_channel_initial=2, out_channels=len(size), extract_levels=[0, depth])
+    expected = [tuple(size)]
+    for _ in range(depth):
+        expected.append(tuple(int(np.ceil(n / 2)) for n in expected[-1]))
+    assert net.sizes == expected and min(expected[-1]) == 1
+    y = np.asarray(net(np.random.default_rng(3).random((2, *size, 1)).astype("float32")))
+    assert y.shape == (2, *size, len(size)) and np.all(np.isfinite(y))
+    assert "one voxel thick" in caplog.text and str(tuple(size)) in caplog.text
+
+
+def test_global_depth_too_large_names_image_size_and_depth():
     with pytest.raises(ValueError, match=r"image_size \(8, 8, 4\).*depth 3.*>= .*8"):
-        LocalNet(image_size=(8, 8, 4), num_channel_initial=2, extract_levels=[0, 3])
+        GlobalNet(image_size=(8, 8, 4), num_channel_initial=2, depth=3)
 
 
 @pytest.mark.parametrize(

@@ -190,7 +190,7 @@ def test_custom_backbone_via_registry_copy():
 
 def test_shape_depth_mismatch_message():
     with pytest.raises(ValueError, match=r"image_size \(8, 8, 8\) does not fit depth 4"):
-        make_model(backbone={"name": "local", "num_channel_initial": 2, "extract_levels": [0, 4]})
+        make_model(M.AffineModel, backbone={"name": "global", "num_channel_initial": 2, "depth": 4})
 
 
 def test_save_load_weights_round_trip(tmp_path):

@@ -4,7 +4,8 @@ Encoder level ``d`` (0..depth-1): conv block (``encode_kernel_sizes[d]``, ``enco
 channels) and a residual block, then down-sampling by ``strides`` (max pooling, or a strided conv block
 when ``pooling=False``). The bottom (level ``depth``) is a conv block and a residual block. Decoder level
 ``d`` (depth-1 down to the lowest extract level): transposed conv back to level ``d``'s size (the output
-padding is chosen per axis so that sizes that are not multiples of ``strides**depth`` come back exactly),
+padding is chosen per axis so that sizes that are not multiples of ``strides**depth`` come back exactly; as in
+DeepReg, an axis shorter than ``strides**depth`` is allowed: it stays at one voxel once pooled down to one),
 skip connection (add, or concatenate when ``concat_skip``), conv block (followed by a residual block when
 ``decode_residual``, as in DeepReg 1.0's UNet and LocalNet). Output: for every extract level a
 ``kernel 3`` convolution to ``out_channels`` (``out_kernel_initializer``, zero bias, ``out_activation``),
@@ -14,6 +15,7 @@ Every conv, residual and transposed conv block normalizes with ``norm`` (DeepReg
 default; ``instance``, ``group`` or ``none``, see :mod:`tfreg.models.backbones.blocks`).
 """
 
+import logging
 from numbers import Integral
 from typing import List, Optional, Sequence, Union
 
@@ -32,6 +34,8 @@ from tfreg.models.backbones.blocks import (
 )
 from tfreg.ops.resize import resize
 from tfreg.registry import REGISTRY
+
+logger = logging.getLogger(__name__)
 
 IntOrList = Union[int, Sequence[int]]
 
@@ -65,6 +69,29 @@ def check_depth_fits(image_size, depth: int, strides: int) -> None:
             f"image_size {tuple(image_size)} does not fit depth {depth}: every spatial size must be >= "
             f"strides**depth = {strides}**{depth} = {need} voxels (reduce depth/extract_levels or enlarge the "
             f"image; sizes that are not multiples of {need} are fine)"
+        )
+
+
+def warn_single_voxel_levels(image_size, depth: int, strides: int, name: str) -> None:
+    """Log a warning when an axis is one voxel thick above the bottom level: deeper poolings change nothing there.
+
+    Level ``d`` has ``ceil(size / strides**d)`` voxels per axis (:func:`level_sizes`); once that is 1, every
+    deeper level is 1 too.
+    """
+    sizes = level_sizes(tuple(image_size), depth, strides)
+    flat = [d for d in range(depth) if 1 in sizes[d]]
+    if flat:
+        logger.warning(
+            "%s: image_size %s is smaller than strides**depth = %d**%d on some axis; levels %d-%d are one voxel "
+            "thick there (sizes per level: %s), so their down-sampling changes nothing along it (DeepReg built such "
+            "networks too; a smaller depth/extract_levels avoids the redundant levels)",
+            name,
+            tuple(image_size),
+            strides,
+            depth,
+            flat[0] + 1,
+            depth,
+            [list(s) for s in sizes],
         )
 
 
@@ -121,7 +148,12 @@ class UNet(Backbone):
     Call: ``(B, *image_size, C)`` -> ``(B, *image_size, out_channels)``.
 
     Raises:
-        ValueError: bad arguments, or an ``image_size`` smaller than ``strides**depth`` on some axis.
+        ValueError: bad arguments.
+
+    An axis shorter than ``strides**depth`` is pooled down to one voxel and stays there ("same" padding gives
+    ``ceil(size / strides)``); the decoder's output padding brings it back to its size. DeepReg's UNet and
+    LocalNet built such networks (its config/test files train a depth-4 LocalNet on 8^3 fixed images), so they
+    are built here too, with a warning naming the levels that are one voxel thick.
     """
 
     #: encoder kernel sizes used when the argument is left at None (LocalNet overrides: [7] + [3] * depth)
@@ -160,7 +192,7 @@ class UNet(Backbone):
             raise ValueError(f"strides must be an int >= 2, got {strides!r}")
         self.pooling = bool(pooling)
         self.concat_skip = bool(concat_skip)
-        check_depth_fits(self.image_size, depth, self.strides)
+        warn_single_voxel_levels(self.image_size, depth, self.strides, self.name)
 
         nci = self.num_channel_initial
         self.encode_kernel_sizes = _per_level(
@@ -304,4 +336,4 @@ class UNet(Backbone):
     norm_choices = NORMALIZATIONS
 
 
-__all__ = ["UNet", "check_depth_fits", "check_levels"]
+__all__ = ["UNet", "check_depth_fits", "check_levels", "warn_single_voxel_levels"]
