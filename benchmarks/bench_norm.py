@@ -27,8 +27,10 @@ Protocol:
    over the epoch's batches; the median seconds per training step (Keras' batch callbacks); the wall time;
    the load average (what ``uptime`` prints) before and after.
 
-Results go to ``--out`` (JSON, one entry per norm and seed, merged with earlier runs) and, with ``--write``,
-into the ``bench_norm`` block of benchmarks/README.md (one row per run, and the mean per norm over seeds).
+Results go to ``--out`` (JSON, one entry per norm and seed, merged with earlier runs, written after every
+run) and, with ``--write``, into the ``bench_norm`` block of benchmarks/README.md after every run (one row
+per run, and the mean per norm over seeds). ``--report`` only prints (``--write``: writes) the table of the
+runs already in ``--out``.
 """
 
 from __future__ import annotations
@@ -52,7 +54,6 @@ REPO_ROOT = os.path.dirname(BENCH_DIR)
 DEMO_DIR = os.path.join(REPO_ROOT, "demos", "mni152_brain")
 DEMO_CONFIG = os.path.join(DEMO_DIR, "mni152_brain.yaml")
 NORMS = ("batch", "instance", "group", "none")
-RESULT_PREFIX = "BENCH_NORM_RESULT "
 for _path in (BENCH_DIR, REPO_ROOT):
     if _path not in sys.path:
         sys.path.insert(0, _path)
@@ -94,6 +95,11 @@ def ensure_dataset(dataset_dir: str, source: str) -> Dict:
 
 
 # ---------------------------------------------------------------------- one run (child process)
+def result_path(work_dir: str, norm: str, seed: int) -> str:
+    """Where the child writes its result entry."""
+    return os.path.join(work_dir, f"{norm}_seed{seed}.json")
+
+
 def last_checkpoint(save_dir: str) -> str:
     """``save_dir/ckpt-N`` for the largest N."""
     numbers = [int(m.group(1)) for m in (re.match(r"ckpt-(\d+)\.index$", n) for n in os.listdir(save_dir)) if m]
@@ -117,11 +123,14 @@ def dice_summary(rows: List[Dict], names: Sequence[str]) -> Dict:
 
 def run_one(norm: str, seed: int, dataset_dir: str, work_dir: str, max_epochs: int) -> Dict:
     """Train, predict and score one norm in this process (the child's job); returns the result entry."""
+    import tfreg  # noqa: I001 - before Keras: it switches on TensorFlow's oneDNN CPU kernels, as tfreg_train does
     import keras
     from report import label_dice, label_names  # demos/mni152_brain/report.py
 
     from tfreg.engine.predict import predict
     from tfreg.engine.train import train
+
+    del tfreg  # imported for its side effect only
 
     class Recorder(keras.callbacks.Callback):
         """Seconds of every training step and the logs of every epoch."""
@@ -255,37 +264,48 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--out", default=os.path.join(BENCH_DIR, "results", "bench_norm.json"))
     parser.add_argument("--max_epochs", type=int, default=-1, help="> 0: fewer epochs (a smoke run only)")
     parser.add_argument("--write", action="store_true", help="write the table into benchmarks/README.md")
+    parser.add_argument("--report", action="store_true", help="no runs: the table of the runs already in --out")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     dataset_dir, work_dir = os.path.abspath(args.dataset), os.path.abspath(args.work)
 
-    if args.child:  # one norm, in its own process
+    if args.child:  # one norm, in its own process; the parent reads the entry from its file
         entry = run_one(args.norms[0], args.seed, dataset_dir, work_dir, args.max_epochs)
-        print(RESULT_PREFIX + json.dumps(entry), flush=True)
+        with open(result_path(work_dir, args.norms[0], args.seed), "w", encoding="utf-8") as stream:
+            json.dump(entry, stream)
         return 0
 
-    os.makedirs(work_dir, exist_ok=True)
-    info = ensure_dataset(dataset_dir, args.source)
     results: List[Dict] = []
+    meta: Dict = {}
     if os.path.isfile(args.out):
         with open(args.out, encoding="utf-8") as stream:
-            results = json.load(stream)["runs"]
+            stored = json.load(stream)
+        results, meta = stored["runs"], stored["meta"]
+    if args.report:
+        if not results:
+            print(f"[bench_norm] no runs in {args.out}", file=sys.stderr)
+            return 1
+        return show(results, meta, args.write)
+    os.makedirs(work_dir, exist_ok=True)
+    info = ensure_dataset(dataset_dir, args.source)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO_ROOT, DEMO_DIR, os.environ.get("PYTHONPATH", "")]))
     for norm in args.norms:
         log_path = os.path.join(work_dir, f"{norm}_seed{args.seed}.log")
+        entry_path = result_path(work_dir, norm, args.seed)
+        if os.path.exists(entry_path):
+            os.remove(entry_path)  # an earlier run's: only this run's may be read
         command = [sys.executable, os.path.abspath(__file__), "--child", "--norms", norm, "--seed", str(args.seed)]
         command += ["--dataset", dataset_dir, "--work", work_dir, "--max_epochs", str(args.max_epochs)]
         load_before, began = list(os.getloadavg()), time.time()
         print(f"[bench_norm] {norm} seed {args.seed}: training (log {log_path}), load {load_before}", flush=True)
-        with open(log_path, "w", encoding="utf-8") as log:
-            proc = subprocess.run(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=log, text=True)
-            log.write(proc.stdout)
+        with open(log_path, "w", encoding="utf-8") as log:  # the training's progress, live
+            proc = subprocess.run(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         wall_s, load_after = time.time() - began, list(os.getloadavg())
-        found = [line for line in proc.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
-        if proc.returncode != 0 or not found:
+        if proc.returncode != 0 or not os.path.isfile(entry_path):
             print(f"[bench_norm] {norm} failed (exit {proc.returncode}); see {log_path}", file=sys.stderr)
             return 1
-        entry = json.loads(found[-1][len(RESULT_PREFIX) :])
+        with open(entry_path, encoding="utf-8") as stream:
+            entry = json.load(stream)
         entry.update(wall_s=wall_s, load_before=load_before, load_after=load_after, max_epochs=args.max_epochs)
         results = merge(results, entry)
         meta = {
@@ -304,10 +324,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             f"{entry['val_ddf_max']}, {entry['s_per_step']:.2f} s/step, {wall_s / 60:.1f} min, load {load_after}",
             flush=True,
         )
-    meta.update(steps=results[-1]["steps"], pairs=results[-1]["dice"]["pairs"])
-    text = table(results, meta)
+        if args.write:  # after every run: an interrupted benchmark keeps what it measured
+            show(results, meta, args.write)
+    return show(results, meta, args.write)
+
+
+def show(results: List[Dict], meta: Dict, write: bool) -> int:
+    """Print the table of ``results`` (and write it into benchmarks/README.md when ``write``)."""
+    text = table(results, dict(meta, steps=results[-1]["steps"], pairs=results[-1]["dice"]["pairs"]))
     print(text)
-    if args.write:
+    if write:
         write_block("bench_norm", text)
     return 0
 
