@@ -52,6 +52,7 @@ def _checkpoint_values(prefix):
     return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map() if k.startswith("model/")}
 
 
+@pytest.mark.slow  # a whole training: the main CI step stays under 15 minutes
 def test_resume_continues_at_the_checkpoint_epoch(trained):
     tmp = trained["tmp"]
     ckpt1 = os.path.join(trained["exp"], "save", "ckpt-1")
@@ -127,6 +128,7 @@ def test_errors_before_anything_is_written(trained, tmp_path):
         train(config_path=trained["config_path"], log_dir=os.path.dirname(trained["exp"]), exp_name="run", verbose=0)
 
 
+@pytest.mark.slow  # a whole training: the main CI step stays under 15 minutes
 def test_extra_callbacks_see_every_epoch(trained, tmp_path):
     import keras
 

@@ -67,6 +67,7 @@ def test_wssamnet_segmenter_config_loads_and_validates():
     assert config["dataset"]["type"] == "unpaired"
 
 
+@pytest.mark.slow  # a whole training: the main CI step stays under 15 minutes
 def test_train_and_resume_with_the_cli(tmp_path):
     from tfreg.cli.train import main
 
