@@ -204,16 +204,26 @@ def _num(value: Optional[float], digits: int) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def peak(per_epoch: Optional[Sequence[Optional[float]]]) -> str:
+    """``"<largest value> (<its epoch, from 1>)"`` of a per-epoch series, ``"-"`` without one."""
+    values = [(v, i + 1) for i, v in enumerate(per_epoch or ()) if v is not None]
+    if not values:
+        return "-"
+    value, epoch = max(values)
+    return f"{value:.1f} ({epoch})"
+
+
 def table(results: List[Dict], meta: Dict) -> str:
     """The README block: one row per run, then the mean test Dice per norm over its seeds."""
     labels = [k for k in results[0]["dice"]["after"] if k != "mean"] if results else []
-    head = ["norm", "seed", *labels, "mean Dice", "train DDF max", "val DDF max", "s / step", "run (min)", "load"]
+    head = ["norm", "seed", *labels, "mean Dice", "train DDF max", "val DDF max", "val DDF max, peak (epoch)"]
+    head += ["s / step", "run (min)", "load"]
     lines = [
         f"{meta['date']}, {meta['machine']}; main job `{meta['config']}` with only `train.backbone.norm` changed "
         f"({meta['steps']} steps); data `{meta['source']}` (seed {meta['data_seed']}), {meta['pairs']} test pairs; "
         "Dice = mean binary Dice over the test pairs (report.py); DDF max = last epoch's mean of each batch's "
-        "largest DDF component (voxels), training mode vs validation (inference mode); load = 1/5/15-minute "
-        "load average before -> after.",
+        "largest DDF component (voxels), training mode vs validation (inference mode); peak = the largest "
+        "validation value over the epochs; load = 1/5/15-minute load average before -> after.",
         "",
         "| " + " | ".join(head) + " |",
         "|" + "---|" * 2 + "---:|" * (len(head) - 2),
@@ -222,7 +232,7 @@ def table(results: List[Dict], meta: Dict) -> str:
     lines.append(
         "| identity (no registration) | - | "
         + " | ".join(_num(before.get(k), 3) for k in labels)
-        + f" | {_num(before.get('mean'), 3)} | - | - | - | - | - |"
+        + f" | {_num(before.get('mean'), 3)} | - | - | - | - | - | - |"
     )
     for r in results:
         load = f"{'/'.join(f'{x:.1f}' for x in r['load_before'])} -> {'/'.join(f'{x:.1f}' for x in r['load_after'])}"
@@ -230,7 +240,8 @@ def table(results: List[Dict], meta: Dict) -> str:
             f"| {r['norm']} | {r['seed']} | "
             + " | ".join(_num(r["dice"]["after"][k], 3) for k in labels)
             + f" | **{_num(r['dice']['after']['mean'], 3)}** | {_num(r['train_ddf_max'], 2)} | "
-            f"{_num(r['val_ddf_max'], 2)} | {_num(r['s_per_step'], 2)} | {r['wall_s'] / 60:.1f} | {load} |"
+            f"{_num(r['val_ddf_max'], 2)} | {peak(r.get('val_ddf_max_per_epoch'))} | {_num(r['s_per_step'], 2)} | "
+            f"{r['wall_s'] / 60:.1f} | {load} |"
         )
     norms = [n for n in NORMS if sum(r["norm"] == n for r in results) > 1]
     if norms:

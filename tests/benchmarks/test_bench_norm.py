@@ -75,11 +75,13 @@ def test_merge_replaces_the_same_norm_and_seed_and_orders_rows():
 
 def test_table_rows_and_the_mean_over_seeds():
     results = [entry("batch", 0, 0.5), entry("batch", 1, 0.56), entry("group", 0, 0.7)]
+    results[1]["val_ddf_max_per_epoch"] = [3.0, None, 26.04, 2.7]
     meta = dict(date="d", machine="m", config="c.yaml", source="nilearn", data_seed=0, steps=200, pairs=4)
     text = bench.table(results, meta)
     lines = text.splitlines()
-    assert "| identity (no registration) | - | 0.500 | 0.500 | - | - | - | - | - |" in lines
-    assert "| batch | 1 | 0.560 | **0.560** | 2.50 | - | 1.25 | 8.0 | 1.0/2.0/3.0 -> 1.5/2.0/2.5 |" in lines
+    assert "| identity (no registration) | - | 0.500 | 0.500 | - | - | - | - | - | - |" in lines
+    assert "| batch | 1 | 0.560 | **0.560** | 2.50 | - | 26.0 (3) | 1.25 | 8.0 | 1.0/2.0/3.0 -> 1.5/2.0/2.5 |" in lines
+    assert "| batch | 0 | 0.500 | **0.500** | 2.50 | - | - | 1.25 | 8.0 | 1.0/2.0/3.0 -> 1.5/2.0/2.5 |" in lines
     assert "| batch | 0, 1 | 0.530 | 0.060 |" in lines
     # one seed of group: a row, but no line in the mean-over-seeds table
     assert sum(line.startswith("| group |") for line in lines) == 1
