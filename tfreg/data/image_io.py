@@ -23,6 +23,7 @@ import SimpleITK as sitk
 from tfreg.data.errors import DataError
 from tfreg.data.geometry import ImageGeometry
 from tfreg.data.nifti_raw import check_nifti_complete, count_non_finite, read_float_voxels, read_nifti, read_nifti_info
+from tfreg.data.sitk_io_lock import SITK_IO_LOCK
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 
@@ -73,7 +74,8 @@ def read_image(path: str, dtype=np.float32, check_finite: bool = True) -> Tuple[
             array = array.astype(dtype if dtype is not None else array.dtype.newbyteorder("="))
             return np.ascontiguousarray(array), geometry
     try:
-        image = sitk.ReadImage(str(path))
+        with SITK_IO_LOCK:
+            image = sitk.ReadImage(str(path))
     except RuntimeError as err:
         raise DataError(f"could not read image file {path}: {_first_line(err)}") from err
     array = _array_from_sitk(image)
@@ -115,7 +117,8 @@ def _sitk_info(path: str, raise_errors: bool = False) -> Optional[Tuple[Tuple[in
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     try:
-        reader.ReadImageInformation()
+        with SITK_IO_LOCK:
+            reader.ReadImageInformation()
     except RuntimeError as err:
         if raise_errors:
             raise DataError(f"could not read the header of image file {path}: {_first_line(err)}") from err
@@ -166,7 +169,8 @@ def save_image(array, path: str, geometry: Optional[ImageGeometry] = None, dtype
     folder = os.path.dirname(str(path))
     if folder:
         os.makedirs(folder, exist_ok=True)
-    sitk.WriteImage(image, str(path), True)
+    with SITK_IO_LOCK:
+        sitk.WriteImage(image, str(path), True)
 
 
 def _first_line(err: Exception) -> str:

@@ -31,6 +31,7 @@ from tfreg.data.pair_preprocessing import OUTPUT_FOLDERS, PairPlan, check_pair, 
 from tfreg.data.pair_sources import PairFiles, list_pairs
 from tfreg.data.preprocess_memory import physical_memory_gb
 from tfreg.data.preprocess_options import PreprocessOptions
+from tfreg.data.sitk_io_lock import SITK_IO_LOCK
 from tfreg.file_safety import (
     check_folder_holds_no_input,
     check_replaceable,
@@ -147,7 +148,8 @@ def preprocess_pairs(
                 save_image(array, os.path.join(scratch, OUTPUT_FOLDERS[key], pair_id + ".nii.gz"), result.geometry)
             transform_base = os.path.join(scratch, "transforms", pair_id)
             os.makedirs(os.path.dirname(transform_base), exist_ok=True)
-            sitk.WriteTransform(result.rigid.transform, transform_base + ".tfm")
+            with SITK_IO_LOCK:
+                sitk.WriteTransform(result.rigid.transform, transform_base + ".tfm")
             record = {
                 **result.record,
                 "options": options.to_dict(),

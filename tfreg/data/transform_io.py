@@ -60,6 +60,7 @@ from tfreg.data.geometry import ImageGeometry
 from tfreg.data.image_io import is_nifti_path, read_image, save_image
 from tfreg.data.landmarks import index_to_physical, physical_to_index
 from tfreg.data.nifti_raw import check_nifti_complete
+from tfreg.data.sitk_io_lock import SITK_IO_LOCK
 from tfreg.file_safety import atomic_output
 
 #: Formats :func:`write_transform` writes.
@@ -232,7 +233,8 @@ def write_transform(
             # SimpleITK's arrays are (z, y, x, components): reverse the spatial axes only
             image = sitk.GetImageFromArray(np.transpose(disp, tuple(reversed(range(ndim))) + (ndim,)), isVector=True)
             fixed_geometry.apply_to_sitk(image)
-            sitk.WriteImage(image, scratch, True)
+            with SITK_IO_LOCK:
+                sitk.WriteImage(image, scratch, True)
     return path
 
 
@@ -250,7 +252,8 @@ def transform_units(path: str) -> str:
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     try:
-        reader.ReadImageInformation()
+        with SITK_IO_LOCK:
+            reader.ReadImageInformation()
     except RuntimeError as err:
         raise DataError(
             f"could not read the header of transform file {path}: {str(err).strip().splitlines()[-1]}"

@@ -75,6 +75,7 @@ def _onto_fixed(path: str, what: str, fixed_path: str, fixed_geometry, fixed_sha
 
     from tfreg.data.image_io import _array_from_sitk
     from tfreg.data.resampling import resample_onto
+    from tfreg.data.sitk_io_lock import SITK_IO_LOCK
 
     ndim = fixed_geometry.ndim
     array, geometry = _read(path, what)
@@ -85,7 +86,8 @@ def _onto_fixed(path: str, what: str, fixed_path: str, fixed_geometry, fixed_sha
         )
     if geometry.allclose(fixed_geometry) and array.shape[:ndim] == tuple(fixed_shape):
         return array
-    reference = sitk.ReadImage(fixed_path)
+    with SITK_IO_LOCK:
+        reference = sitk.ReadImage(fixed_path)
     channels = [array] if array.ndim == ndim else [array[..., c] for c in range(array.shape[-1])]
     out = []
     for channel in channels:
