@@ -551,6 +551,25 @@ def test_backbone_norm_refused(base, reg, choice, message):
     assert one_error(base, reg).startswith(message)
 
 
+def test_misspelt_backbone_argument_is_a_config_error_with_the_accepted_ones(base, reg):
+    # caught by the config check, before any model is built or any folder written
+    base["train"]["backbone"]["num_chanel_initial"] = base["train"]["backbone"].pop("num_channel_initial")
+    line = one_error(base, reg)
+    assert line.startswith("train.backbone.num_chanel_initial: 'local' takes no argument 'num_chanel_initial'"), line
+    assert "extract_levels" in line and "Did you mean 'num_channel_initial'?" in line, line
+
+
+def test_backbone_keys_the_model_takes_are_not_backbone_arguments(base, reg):
+    base["train"]["backbone"]["control_points"] = 4  # taken out by the model (the B-spline head)
+    validate_config(base, registry=reg)
+    base["train"]["segmenter"] = {"backbone": {"name": "unet_segmenter", "control_points": 4}}
+    base["train"]["method"] = "wssamnet"
+    assert any(
+        line.startswith("train.segmenter.backbone.control_points: 'unet_segmenter' takes no argument")
+        for line in errors(base, reg)
+    )
+
+
 def test_backbone_norm_refused_for_a_backbone_without_the_choice(base, reg):
     base["train"]["backbone"] = {"name": "field", "norm": "group", "norm_groups": 2}
     lines = [line for line in errors(base, reg) if "norm" in line]
@@ -817,7 +836,7 @@ def test_segmentation_losses_scoring_every_channel_need_stacked_labels(base, reg
 
     base["train"].update(
         method="segmentation",
-        backbone={"name": "unet_segmenter", "num_channel_initial": 4, "depth": 2},
+        backbone={"name": "unet_segmenter", "channels": [4, 8]},
         loss={"segmentation": {"name": "multiclass-dice", "weight": 1.0}},
     )
     base["dataset"]["sample_label"] = "all"

@@ -493,7 +493,12 @@ class ConfigChecker:
             model_cls.validate_train_config(self, train, labeled, shown)
         else:
             if "backbone" in train:
-                self.check_component(base + ("backbone",), train["backbone"], BACKBONE_CLASS)
+                self.check_component(
+                    base + ("backbone",),
+                    train["backbone"],
+                    BACKBONE_CLASS,
+                    model_keys=getattr(model_cls, "backbone_model_keys", ()),
+                )
             if train.get("loss") is not None:
                 self.check_loss(train["loss"], label_categories=("label",))
         backbone = train.get("backbone")
@@ -543,20 +548,40 @@ class ConfigChecker:
             return self.registry.get(category, name)
         return self.registry.get(category, default)
 
-    def check_component(self, path: KeyPath, value: Any, category: str, build: bool = False) -> None:
+    def check_component(
+        self, path: KeyPath, value: Any, category: str, build: bool = False, model_keys: Sequence[str] = ()
+    ) -> None:
         """``value`` is ``{name, **kwargs}`` with a registered name; with ``build``, its constructor is
-        also run on the keyword arguments (for light components such as trainers) and its error reported."""
+        also run on the keyword arguments (for light components such as trainers) and its error reported.
+        Without ``build``, each key must be one of the constructor's arguments (where they can be known) or
+        of ``model_keys`` (keys the model takes out before building, such as ``backbone.control_points``), so
+        that a misspelt argument of a heavy component (a backbone) is reported here and not at build time."""
         if not isinstance(value, dict):
             self.error(path, f"must be a mapping, got {_show(value)}")
             return
         if "name" not in value:
             self.error(path, "missing required key 'name'")
             return
-        if self.registered(path + ("name",), value["name"], category) and build:
+        if not self.registered(path + ("name",), value["name"], category):
+            return
+        if build:
             try:
                 self.registry.build_from_config(category, value)
             except ValueError as err:
                 self.error(path, str(err))
+            return
+        accepted = self.registry.accepted_arguments(category, value["name"])
+        if accepted is not None:
+            allowed = ["name", *model_keys, *accepted]
+            # check_backbone_norm reports a norm key a backbone lacks, naming the backbones that take it
+            explained = NORM_KEYS if category == BACKBONE_CLASS else ()
+            for key in value:
+                if key not in allowed and key not in explained:
+                    self.error(
+                        path + (key,),
+                        f"{value['name']!r} takes no argument {key!r}; it takes: {', '.join(sorted(accepted))}."
+                        f"{suggestion(str(key), allowed)}".rstrip(),
+                    )
 
     def check_init_from(self, path: KeyPath, value: Any) -> None:
         """``{path: .../save/ckpt-N, parts: [names] | {target: source}}``, or a list of them (parts from several

@@ -96,6 +96,9 @@ class RegistrationModel(keras.Model):
     #: whether ``backbone.control_points`` applies: the backbone's output is a dense displacement or velocity
     #: field that the model warps with (DeepReg's ``ddf`` and ``dvf``)
     supports_control_points: bool = False
+    #: keys of ``train.backbone`` that the model takes out before building the backbone (``_build_backbone``);
+    #: the config check accepts them beside the backbone's own arguments
+    backbone_model_keys: Tuple[str, ...] = ("control_points",)
 
     def __init__(
         self,
@@ -213,7 +216,9 @@ class RegistrationModel(keras.Model):
         # the checker reports missing ``required_config_keys`` itself
         base = ("train",)
         if "backbone" in cls.config_keys and "backbone" in train:
-            checker.check_component(base + ("backbone",), train["backbone"], BACKBONE_CLASS)
+            checker.check_component(
+                base + ("backbone",), train["backbone"], BACKBONE_CLASS, model_keys=cls.backbone_model_keys
+            )
         if "loss" in cls.config_keys and train.get("loss") is not None:
             names = cls.tensor_names(bool(labeled)) if labeled is not None else cls.tensor_names(True)
             checker.check_loss(
