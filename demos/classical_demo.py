@@ -11,18 +11,16 @@ Demo folder (``--dir``, default ``demos/<name>``)::
     <dir>/dataset/                   the NIfTI files, conversion.json, checksums.sha256
     <dir>/logs_reg/<timestamp>/      one registration: tfreg_register's output folder and results.json
 
-The download is done by :func:`_download`, a private helper. tfreg has no shared download module yet.
+The download is :func:`demos.deepreg_demo.download` (scratch file, renamed when complete, SHA-256 checked),
+shared with the learned demos.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
-import tempfile
-import urllib.request
 from typing import Callable, Dict, Mapping, Optional, Sequence
 
 import numpy as np
@@ -31,6 +29,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:  # run as a script from a checkout without `pip install -e`
     sys.path.insert(0, REPO_ROOT)
 
+from demos.deepreg_demo import Release, check_archive, download  # noqa: E402
 from demos.staged_demo import clear_dataset, demo_dir, network_available, timestamp  # noqa: E402
 from tfreg.data.errors import DataError  # noqa: E402
 
@@ -39,35 +38,6 @@ HOST = "github.com"
 SOURCE_FOLDER = "dataset_source"
 DATASET_FOLDER = "dataset"
 LOGS_FOLDER = "logs_reg"
-
-
-def _download(url: str, path: str, sha256: Optional[str] = None) -> str:
-    """Fetch ``url`` into ``path`` and return the file's SHA-256 digest.
-
-    The file is written under a temporary name in ``path``'s folder and renamed when complete, so an
-    interrupted download leaves nothing under ``path``. A file whose digest differs from ``sha256`` (when
-    one is given) is deleted and the download is refused.
-    """
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    handle, partial = tempfile.mkstemp(prefix=".download-", dir=folder)
-    digest = hashlib.sha256()
-    try:
-        with os.fdopen(handle, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
-            while True:
-                chunk = response.read(1 << 20)
-                if not chunk:
-                    break
-                digest.update(chunk)
-                out.write(chunk)
-        if sha256 is not None and digest.hexdigest() != sha256:
-            raise DataError(f"{url}: SHA-256 {digest.hexdigest()} differs from the expected {sha256}")
-        os.replace(partial, path)
-    except BaseException:
-        if os.path.exists(partial):
-            os.remove(partial)
-        raise
-    return digest.hexdigest()
 
 
 def read_h5(path: str, keys: Mapping[str, int]) -> Dict[str, np.ndarray]:
@@ -172,8 +142,14 @@ def data_main(
                     file=sys.stderr,
                 )
                 return 2
-            print(f"[demo_data] downloading {url}")
-            digest = _download(url, source, sha256)
+            release = Release(
+                url=url,
+                filename=os.path.basename(url),
+                sha256=sha256,
+                checksum_note="given by the demo" if sha256 else "none is published",
+            )
+            download(release, source)
+            digest = check_archive(source, release)
             print(f"[demo_data] {source}: SHA-256 {digest}" + ("" if sha256 else " (no published checksum)"))
     elif not os.path.isfile(source):
         print(f"[demo_data] --source {source}: file does not exist", file=sys.stderr)

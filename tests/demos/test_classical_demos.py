@@ -87,6 +87,29 @@ def test_affine_demo_data_converts_deepregs_file(tmp_path, head_neck, monkeypatc
     assert not os.path.exists(tmp_path / "offline" / "dataset")
 
 
+def test_demo_data_downloads_through_the_shared_checked_download(tmp_path, monkeypatch):
+    # a file:// address stands in for DeepReg's GitHub one (no network here)
+    published = tmp_path / "published" / "demo.h5"
+    published.parent.mkdir()
+    published.write_bytes(b"not really HDF5, only bytes to fetch")
+    digest = hashlib.sha256(published.read_bytes()).hexdigest()
+    monkeypatch.setattr(classical_demo, "network_available", lambda host: True)
+    converted = []
+
+    def convert(source, dataset):
+        converted.append(source)
+        return {"files": {"fixed_image.nii.gz": [1]}}
+
+    args = dict(doc="demo", name="demo", url=published.as_uri(), convert=convert, synthetic=None)
+    assert classical_demo.data_main(["--dir", str(tmp_path / "demo")], sha256=digest, **args) == 0
+    kept = tmp_path / "demo" / "dataset_source" / "demo.h5"
+    assert kept.read_bytes() == published.read_bytes() and converted == [str(kept)]
+    # a download whose SHA-256 differs is refused and not kept under the file's name
+    with pytest.raises(DataError, match="SHA-256"):
+        classical_demo.data_main(["--dir", str(tmp_path / "bad")], sha256="f" * 64, **args)
+    assert not os.path.exists(tmp_path / "bad" / "dataset_source" / "demo.h5")
+
+
 def test_affine_demo_data_refuses_a_file_without_labels(tmp_path):
     path = str(tmp_path / "demo.h5")
     write_h5(path, {"image": np.ones((8, 8, 8), np.float32)})
