@@ -142,3 +142,43 @@ def test_direct_float_read_equals_simpleitk(shared_data):
         reference = np.transpose(sitk.GetArrayFromImage(image)).astype(np.float32)
         np.testing.assert_array_equal(array, reference)
         assert array.flags.c_contiguous and geometry.allclose(ImageGeometry.from_sitk(image))
+
+
+@pytest.mark.parametrize("suffix", [".nii", ".nii.gz"])
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int16, np.uint16, np.int32, np.uint32, np.int64])
+@pytest.mark.parametrize("shape", [(5, 6, 7), (5, 6, 7, 3), (5, 6)])
+def test_integer_nifti_voxels_are_read_directly_and_match_simpleitk(tmp_path, monkeypatch, suffix, dtype, shape):
+    # SimpleITK writes the file and reads the reference; tfreg must read the voxels itself (outside the
+    # SimpleITK lock), so sitk.ReadImage is made to fail during tfreg's read
+    rng = np.random.default_rng(0)
+    info = np.iinfo(dtype)
+    array = rng.integers(max(info.min, -1000), min(info.max, 1000), size=shape, endpoint=True).astype(dtype)
+    path = str(tmp_path / ("labels" + suffix))
+    spatial = shape[:3] if len(shape) == 4 else shape
+    sitk.WriteImage(sitk.GetImageFromArray(np.transpose(array), isVector=False), path)  # 4-D: a 4-D scalar image
+    reference = np.transpose(sitk.GetArrayFromImage(sitk.ReadImage(path)))
+    read = sitk.ReadImage
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the voxels of an unscaled integer NIfTI file went through sitk.ReadImage")
+
+    monkeypatch.setattr(sitk, "ReadImage", refuse)
+    loaded, geometry = read_image(path, dtype=None)
+    monkeypatch.setattr(sitk, "ReadImage", read)
+    assert loaded.dtype == reference.dtype == np.dtype(dtype)
+    assert loaded.shape == reference.shape == array.shape
+    np.testing.assert_array_equal(loaded, reference)
+    np.testing.assert_array_equal(loaded, array)
+    assert geometry.ndim == len(spatial)
+
+
+def test_scaled_integer_nifti_still_goes_through_simpleitk_with_its_scaling(tmp_path):
+    # scl_slope 0.5, scl_inter 10 written into a NIfTI-1 header by hand: voxel values v read as 0.5 v + 10
+    array = np.arange(5 * 6 * 7, dtype=np.int16).reshape(5, 6, 7)
+    path = str(tmp_path / "scaled.nii")
+    sitk.WriteImage(sitk.GetImageFromArray(np.transpose(array)), path)
+    with open(path, "r+b") as stream:
+        stream.seek(112)
+        stream.write(np.array([0.5, 10.0], "<f4").tobytes())
+    loaded, _ = read_image(path)
+    np.testing.assert_allclose(loaded, 0.5 * array + 10.0)

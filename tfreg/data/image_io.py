@@ -22,7 +22,14 @@ import SimpleITK as sitk
 
 from tfreg.data.errors import DataError
 from tfreg.data.geometry import ImageGeometry
-from tfreg.data.nifti_raw import check_nifti_complete, count_non_finite, read_float_voxels, read_nifti, read_nifti_info
+from tfreg.data.nifti_raw import (
+    FLOAT_DATATYPES,
+    check_nifti_complete,
+    count_non_finite,
+    read_nifti,
+    read_nifti_info,
+    read_unscaled_voxels,
+)
 from tfreg.data.sitk_io_lock import SITK_IO_LOCK
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -49,8 +56,9 @@ def read_image(path: str, dtype=np.float32, check_finite: bool = True) -> Tuple[
     Args:
         path: any format SimpleITK reads.
         dtype: the returned array's dtype (DeepReg loaded everything as float32); None keeps the file's.
-        check_finite: raise on NaN/infinite voxels. SimpleITK reads them as 0 from NIfTI files, so float
-            NIfTI voxels are read directly from the file (:mod:`tfreg.data.nifti_raw`).
+        check_finite: raise on NaN/infinite voxels. SimpleITK reads them as 0 from NIfTI files, so the
+            voxels of unscaled NIfTI files (float and integer) are read directly from the file
+            (:mod:`tfreg.data.nifti_raw`); that also keeps the decompression outside the SimpleITK lock.
 
     Returns:
         ``(array, geometry)``: array ``(i, j, k)`` or ``(i, j, k, c)`` (2-D files: ``(i, j[, c])``);
@@ -67,9 +75,9 @@ def read_image(path: str, dtype=np.float32, check_finite: bool = True) -> Tuple[
         if info is None:  # SimpleITK cannot read it (some NIfTI-2 files): read it directly
             array, geometry = read_nifti(str(path))
         else:
-            array, geometry = read_float_voxels(str(path), header, info[0]), info[1]
+            array, geometry = read_unscaled_voxels(str(path), header, info[0]), info[1]
         if array is not None:  # read directly: float voxels keep their NaN/inf, which SimpleITK zeroes
-            if check_finite:
+            if check_finite and header["datatype"] in FLOAT_DATATYPES:
                 _raise_if_non_finite(path, int(array.size - np.count_nonzero(np.isfinite(array))))
             array = array.astype(dtype if dtype is not None else array.dtype.newbyteorder("="))
             return np.ascontiguousarray(array), geometry

@@ -5,9 +5,11 @@ SimpleITK (ITK 5.4, through niftilib) is tfreg's reader, but:
 - it reads a truncated ``.nii``/``.nii.gz`` without complaint, zero-filling what is missing (nibabel,
   DeepReg's reader, failed): :func:`check_nifti_complete` compares the file with its header, at the
   cost of two small reads (``.nii.gz``: the gzip trailer's uncompressed size, mod 2**32);
-- it reads NaN/infinite float voxels as 0 (nibabel passed them on): unscaled float files are read here
-  instead (:func:`read_float_voxels`, one decompression), so non-finite values can be rejected; integer
-  files (most images and label maps) cannot hold them and are still read by SimpleITK;
+- it reads NaN/infinite float voxels as 0 (nibabel passed them on): the voxels of unscaled files are read
+  here instead (:func:`read_unscaled_voxels`, one decompression), so non-finite values can be rejected.
+  Integer files (most images and label maps) cannot hold them but are read here too: SimpleITK's file calls
+  must hold a process-wide lock (:mod:`tfreg.data.sitk_io_lock`), and this reader needs none, so parallel
+  loader threads decompress at the same time. Only the header goes through SimpleITK;
 - it cannot read some NIfTI-2 files that nibabel writes (DeepReg's ``unit_test/moving_image.nii.gz``):
   :func:`read_nifti` and :func:`read_nifti_info` read those, with the geometry of the header's sform
   (if its code is set), else its qform, else its pixdim, in ITK's LPS convention.
@@ -173,14 +175,16 @@ def count_non_finite(path: str, header: Optional[Dict[str, object]] = None) -> i
     return int(data.size - np.count_nonzero(np.isfinite(data)))
 
 
-def read_float_voxels(path: str, header: Dict[str, object], shape: Tuple[int, ...]) -> Optional[np.ndarray]:
-    """The voxels of an unscaled float NIfTI file as an ``(i, j, k[, c])`` array of ``shape``, or None.
+def read_unscaled_voxels(path: str, header: Dict[str, object], shape: Tuple[int, ...]) -> Optional[np.ndarray]:
+    """The voxels of an unscaled NIfTI file (integer or float) as an ``(i, j, k[, c])`` array of ``shape``,
+    in the file's dtype, or None.
 
     ``shape`` is what SimpleITK reports; NIfTI stores x fastest, so the flat voxels reshape to it in
     Fortran order, including 4-D label files and 5-D vector files (``(x, y, z, 1, c)``, reported as
-    ``(x, y, z, c)``). None (use SimpleITK) for integer or scaled data, or when the sizes disagree.
+    ``(x, y, z, c)``). None (use SimpleITK) for scaled data, a datatype outside :data:`DATATYPES` (RGB,
+    complex), or when the sizes disagree.
     """
-    if header["datatype"] not in FLOAT_DATATYPES or header["scaled"]:
+    if header["datatype"] not in DATATYPES or header["scaled"]:
         return None
     if int(np.prod(shape, dtype=np.int64)) != header["num_voxels"]:
         return None
@@ -248,7 +252,7 @@ def read_nifti(path: str) -> Tuple[np.ndarray, ImageGeometry]:
 __all__ = [
     "check_nifti_complete",
     "count_non_finite",
-    "read_float_voxels",
+    "read_unscaled_voxels",
     "read_nifti",
     "read_nifti_info",
     "read_nifti_header",
