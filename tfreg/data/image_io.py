@@ -9,7 +9,8 @@ axis, when there is one, is last:
 
 Formats are chosen by SimpleITK from the file name (``.nii``, ``.nii.gz``, ``.mha``, ``.mhd``, ``.nrrd``, ...).
 NIfTI files get extra care (:mod:`tfreg.data.nifti_raw`): truncated files and non-finite voxels are
-errors, and NIfTI-2 files SimpleITK cannot open are read directly.
+errors, the voxels of unscaled files are read directly (SimpleITK reads only the header, under the lock
+of :mod:`tfreg.data.sitk_io_lock`), and NIfTI-2 files SimpleITK cannot open are read whole directly.
 """
 
 from __future__ import annotations
