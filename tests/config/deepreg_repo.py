@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 from typing import Dict, List
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, data_root
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "deepreg_configs"
 
@@ -219,6 +219,17 @@ def example_registry():
 
 
 # ---------------------------------------------------------------------- DeepReg's repository root, with data
+def deepreg_root_or_skip(tmp_path_factory) -> Path:
+    """:func:`deepreg_root` in a fresh temporary folder on ``$TFREG_TEST_DATA``; skips the test (with the
+    path) when DeepReg's test data is not there. For the module-scoped ``root`` fixtures."""
+    import pytest
+
+    shared = data_root()
+    if not (shared / "deepreg_test").is_dir():
+        pytest.skip(f"DeepReg's test data not found at {shared / 'deepreg_test'}")
+    return deepreg_root(tmp_path_factory.mktemp("deepreg"), shared)
+
+
 def deepreg_root(root: Path, shared_data: Path) -> Path:
     """Lay out ``root`` as DeepReg's repository root for its configs (see the module docstring); returns it."""
     from data_scripts.nifti_to_h5 import convert_nifti_to_h5

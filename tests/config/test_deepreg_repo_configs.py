@@ -16,7 +16,6 @@ import re
 import pytest
 
 from tests.config import deepreg_repo as repo
-from tests.conftest import data_root
 from tfreg.config.errors import ConfigError
 from tfreg.config.loader import load_configs, load_configs_with_provenance
 from tfreg.config.upgrade import upgrade_config
@@ -32,10 +31,7 @@ AUGMENTATION = {"name": "affine"}  # DeepReg 1.0's default where train.preproces
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
     """DeepReg's repository root for these configs (tests/config/deepreg_repo.py), as the working folder."""
-    shared = data_root()
-    if not (shared / "deepreg_test").is_dir():
-        pytest.skip(f"DeepReg's test data not found at {shared / 'deepreg_test'}")
-    return repo.deepreg_root(tmp_path_factory.mktemp("deepreg"), shared)
+    return repo.deepreg_root_or_skip(tmp_path_factory)
 
 
 def _with_default_augmentation(config: dict) -> dict:

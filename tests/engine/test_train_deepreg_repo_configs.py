@@ -28,7 +28,6 @@ import pytest
 import yaml
 
 from tests.config import deepreg_repo as repo
-from tests.conftest import data_root
 from tfreg.engine.train import train
 
 # whole-system runs of 10-50 s each on two busy CPU cores: CI runs them in its separate slow step
@@ -37,10 +36,7 @@ pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"), pytest.mark.slo
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
-    shared = data_root()
-    if not (shared / "deepreg_test").is_dir():
-        pytest.skip(f"DeepReg's test data not found at {shared / 'deepreg_test'}")
-    return repo.deepreg_root(tmp_path_factory.mktemp("deepreg"), shared)
+    return repo.deepreg_root_or_skip(tmp_path_factory)
 
 
 def _expected_config(name, paths):
