@@ -213,5 +213,7 @@ def test_transformer_backbones_plug_into_wssamnet_pp():
         logs = model.train_on_batch(x, return_dict=True)
     assert np.isfinite(logs["loss"])
     changed = [not np.allclose(a, b) for a, b in zip(before, values(model.backbone.trainable_variables))]
-    # most weights learn in two steps (a few, e.g. norms fed by near-constant features, may not move yet)
+    # Most weights learn in two steps. Measured over seeds, up to 7 of 61 may not: a block whose stochastic-depth
+    # branch was dropped for both samples of the second step (the first passes no gradient), and LayerNorm
+    # scales whose first gradient is too small for Adam to move them past allclose's tolerance.
     assert sum(changed) > 0.5 * len(changed)

@@ -67,15 +67,20 @@ def test_presets_have_the_published_parameter_counts(preset, published_millions)
 @pytest.mark.slow  # a whole training: the main CI step stays under 15 minutes (the JAX step still runs it)
 @pytest.mark.parametrize("cls", [DDFModel, DVFModel])
 def test_trains_and_predicts_on_a_tiny_volume(cls):
-    model = ddf_model(cls)
+    # Stochastic depth is off here: with the preset's rate a block's branch can be dropped for both samples
+    # of the one step whose gradient reaches the encoder (the zero-initialised head passes none in the
+    # first), and that block then rightly does not move, which made "every variable learns" a coin toss.
+    keras.utils.set_random_seed(0)
+    model = ddf_model(cls, backbone=dict(TINY, drop_path_rate=0.0))
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     data = blob_pairs(4)
     model(data)  # build
-    before = [np.array(v) for v in model.backbone.trainable_variables]
+    variables = model.backbone.trainable_variables
+    before = [np.array(v) for v in variables]
     history = model.fit(data, batch_size=2, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
-    after = [np.array(v) for v in model.backbone.trainable_variables]
-    assert sum(not np.allclose(a, b) for a, b in zip(before, after)) > 0.9 * len(before)  # nearly all learn
+    still = [v.path for v, a in zip(variables, before) if np.allclose(a, np.array(v))]
+    assert still == []  # every variable learns
     out = model.predict(data, batch_size=2, verbose=0)
     assert out["ddf"].shape == (4, *SIZE, 3) and np.isfinite(out["ddf"]).all()
 
