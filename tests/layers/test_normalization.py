@@ -169,6 +169,24 @@ def test_instance_normalization_starts_as_plain_standardisation_and_round_trips(
 
 
 @pytest.mark.backend_agnostic
+def test_instance_normalization_over_one_voxel_outputs_its_offset_and_says_so(caplog):
+    # x - mean is 0 over a single voxel: the output is beta for any input (so no gradient reaches the input)
+    layer = InstanceNormalization(name="deepest")
+    with caplog.at_level("WARNING", logger="tfreg.layers.normalization"):
+        layer.build((2, 1, 1, 1, 3))
+    assert "deepest: instance normalization over a single voxel" in caplog.text and "(2, 1, 1, 1, 3)" in caplog.text
+    layer.beta.assign(np.array([0.5, -1.0, 2.0], np.float32))
+    for x in (np.full((2, 1, 1, 1, 3), 7.0, np.float32), np.random.default_rng(0).normal(size=(2, 1, 1, 1, 3))):
+        got = keras.ops.convert_to_numpy(layer(x.astype(np.float32)))
+        np.testing.assert_array_equal(got, np.broadcast_to([0.5, -1.0, 2.0], (2, 1, 1, 1, 3)))
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="tfreg.layers.normalization"):
+        InstanceNormalization().build((2, 1, 2, 1, 3))  # two voxels: a real normalization, no warning
+        InstanceNormalization().build((2, 3, 3))
+    assert "single voxel" not in caplog.text
+
+
+@pytest.mark.backend_agnostic
 def test_instance_normalization_bad_arguments():
     with pytest.raises(ValueError, match="epsilon must be a number > 0"):
         InstanceNormalization(epsilon=0.0)

@@ -26,6 +26,7 @@ the segmenters' units alike; :func:`check_norm` validates ``norm`` with ``norm_g
 from __future__ import annotations
 
 import contextlib
+import logging
 from typing import Iterable, Iterator, List, Optional, Tuple
 
 import keras
@@ -33,6 +34,8 @@ from keras import ops
 
 from tfreg.checks import check_choice, check_number, check_positive_int
 from tfreg.serialization import AttributeConfigMixin
+
+logger = logging.getLogger(__name__)
 
 # Read by batch_normalization() at construction; set only through synchronized_batch_norm().
 _SYNCHRONIZED = False
@@ -133,7 +136,8 @@ class InstanceNormalization(AttributeConfigMixin, keras.layers.Layer):
         scale: learn ``gamma`` (``C`` weights).
         **kwargs: Keras layer arguments.
 
-    Call: ``(B, *S, C)`` -> ``(B, *S, C)``, any number of spatial axes >= 1.
+    Call: ``(B, *S, C)`` -> ``(B, *S, C)``, any number of spatial axes >= 1. Over a single voxel (every
+    axis of ``S`` is 1) the output is ``beta`` whatever the input; the layer is built, and logs a warning.
     """
 
     def __init__(self, epsilon: float = NORM_EPSILON, center: bool = True, scale: bool = True, **kwargs):
@@ -147,6 +151,16 @@ class InstanceNormalization(AttributeConfigMixin, keras.layers.Layer):
             raise ValueError(
                 "InstanceNormalization expects (batch, *spatial, channels) with a known channel count, "
                 f"got {input_shape}"
+            )
+        spatial = tuple(input_shape[1:-1])
+        if all(s == 1 for s in spatial):
+            # x - mean is exactly 0 over one voxel: the output is beta whatever the input, so every weight
+            # feeding this layer gets no gradient. Built anyway (as MONAI and nnU-Net would), but never silently.
+            logger.warning(
+                "%s: instance normalization over a single voxel (input %s) outputs its offset only: the input and "
+                "every weight before it are cut off (no gradient). Use a larger image or fewer levels/stages",
+                self.name,
+                tuple(input_shape),
             )
         channels = int(input_shape[-1])
         self.gamma = self.add_weight(shape=(channels,), initializer="ones", name="gamma") if self.scale else None

@@ -142,7 +142,9 @@ class SwinUNETR(keras.Model):
     Args:
         image_size: spatial size of the input ``(d0, d1[, d2])``, voxels (injected by the model); any size
             of at least ``patch_size x 2^(L-1)`` voxels per axis (padded to a multiple of
-            ``patch_size x 2^L`` inside, cropped back).
+            ``patch_size x 2^L`` inside, cropped back). When every axis is at most ``patch_size x 2^L``
+            voxels the bottleneck is one voxel, where its instance norms output zero whatever their input:
+            its convolutions then learn nothing (a warning says so); fewer stages avoid it.
         preset: ``"base"`` or ``"wssamnet_pp"``.
         feature_size, depths, num_heads, window_size, patch_size, drop_path_rate: override the preset
             (None keeps it); see :class:`~tfreg.layers.swin_encoder.SwinEncoder`.
