@@ -155,7 +155,8 @@ class InstanceNormalization(AttributeConfigMixin, keras.layers.Layer):
         spatial = tuple(input_shape[1:-1])
         if all(s == 1 for s in spatial):
             # x - mean is exactly 0 over one voxel: the output is beta whatever the input, so every weight
-            # feeding this layer gets no gradient. Built anyway (as MONAI and nnU-Net would), but never silently.
+            # feeding this layer gets no gradient. PyTorch's instance_norm refuses this in training; tfreg
+            # builds it (the network still runs, and tiny test volumes reach it) but never silently.
             logger.warning(
                 "%s: instance normalization over a single voxel (input %s) outputs its offset only: the input and "
                 "every weight before it are cut off (no gradient). Use a larger image or fewer levels/stages",
